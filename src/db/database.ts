@@ -1,0 +1,98 @@
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { ChatkeepError } from '../errors/index.js';
+import { lockDataDir, prepareDataDir } from './data-dir.js';
+import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOptions } from './database-options.js';
+import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+/**
+ * An open connection to one database: the Kysely instance everything above
+ * `db/` uses, which backend it is, and how to close it. Nothing above this
+ * module knows which driver is underneath.
+ */
+export interface Database {
+  readonly kind: DatabaseKind;
+  /** Printable location, never a password. */
+  readonly description: string;
+  readonly db: Kysely<any>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database the options (or `DATABASE_URL`) select and proves it
+ * answers. Throws CK_DB_UNAVAILABLE when PostgreSQL cannot be reached and
+ * CK_DATA_DIR when the embedded data folder cannot be used.
+ *
+ * @example
+ * const database = await openDatabase({ dataDir: 'memory://' });
+ */
+export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
+  const resolved = resolveDatabaseOptions(options);
+  if (resolved.kind === 'postgres') {
+    return openPostgres(resolved.url, resolved.poolSize, resolved.connectTimeoutMs);
+  }
+  return openPGlite(resolved.dataDir);
+}
+
+async function openPostgres(url: string, poolSize: number, connectTimeoutMs: number): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: connectTimeoutMs,
+    application_name: 'chatkeep',
+  });
+  // An idle client that loses its server emits 'error' on the pool; without a
+  // listener Node would crash the host process. The next query reports it.
+  pool.on('error', () => undefined);
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const description = `PostgreSQL at ${redactUrl(url)}`;
+  try {
+    await sql`select 1`.execute(db);
+  } catch (cause) {
+    await db.destroy().catch(() => undefined);
+    const reason = cause instanceof Error ? cause.message || (cause as NodeJS.ErrnoException).code : String(cause);
+    throw new ChatkeepError(
+      'CK_DB_UNAVAILABLE',
+      `Cannot reach ${description}: ${reason}`,
+      { field: 'url' },
+      { cause },
+    );
+  }
+  return { kind: 'postgres', description, db, close: () => db.destroy() };
+}
+
+async function openPGlite(dataDir: string): Promise<Database> {
+  if (dataDir === MEMORY_DATA_DIR) {
+    const pglite = await PGlite.create();
+    const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
+    return { kind: 'pglite', description: 'PGlite in memory', db, close: () => db.destroy() };
+  }
+  const dir = await prepareDataDir(dataDir);
+  const unlock = lockDataDir(dir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dir);
+  } catch (cause) {
+    unlock();
+    throw new ChatkeepError('CK_DATA_DIR', `Data folder ${dir} cannot be opened: ${(cause as Error).message}`, { field: 'dataDir' }, { cause });
+  }
+  const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
+  let closed = false;
+  return {
+    kind: 'pglite',
+    description: `PGlite at ${dir}`,
+    db,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await db.destroy();
+      } finally {
+        unlock();
+      }
+    },
+  };
+}

@@ -1,0 +1,9 @@
+export { openDatabase, type Database, type DatabaseKind } from './database.js';
+export {
+  resolveDatabaseOptions,
+  redactUrl,
+  MEMORY_DATA_DIR,
+  DEFAULT_DATA_DIR,
+  type DatabaseOptions,
+  type ResolvedDatabaseOptions,
+} from './database-options.js';

@@ -1,0 +1,77 @@
+import { ChatkeepError, ConflictError, ValidationError } from './chatkeep-error.js';
+
+/** The fields of a PostgreSQL error that both `pg` and PGlite expose. */
+export interface PgErrorFields {
+  readonly code?: string;
+  readonly constraint?: string;
+  readonly column?: string;
+  readonly table?: string;
+  readonly message?: string;
+}
+
+export function pgErrorFields(error: unknown): PgErrorFields | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
+  return error as PgErrorFields;
+}
+
+/** A SQLSTATE, when `error` came from PostgreSQL or PGlite. */
+export function sqlState(error: unknown): string | undefined {
+  return pgErrorFields(error)?.code;
+}
+
+/**
+ * Maps constraint names to the API field they protect, so a rule enforced only
+ * by the database (a direct SQL write, a race) still names the field.
+ * Constraint names are chosen in src/schema to make this lookup possible.
+ */
+const CONSTRAINT_FIELDS: Readonly<Record<string, string>> = {
+  messages_content_check: 'content',
+  messages_role_check: 'role',
+  messages_metadata_check: 'metadata',
+  conversations_title_check: 'title',
+  conversations_summary_check: 'summary',
+  conversations_metadata_check: 'metadata',
+  conversations_user_id_check: 'userId',
+  onboarding_sessions_progress_check: 'progress',
+  onboarding_sessions_flow_check: 'flow',
+  onboarding_sessions_phase_check: 'phase',
+  onboarding_sessions_goals_check: 'goals',
+  onboarding_sessions_context_check: 'context',
+  onboarding_sessions_steps_check: 'steps',
+};
+
+/**
+ * Wraps a driver error in a typed ChatkeepError, keeping the original as
+ * `cause`. The query text and parameters are not copied into the message:
+ * they may hold personal chat content (STYLE 9).
+ */
+export function wrapDriverError(error: unknown): unknown {
+  if (error instanceof ChatkeepError) return error;
+  const pg = pgErrorFields(error);
+  if (pg === undefined) return error;
+  const constraint = pg.constraint ?? '';
+  switch (pg.code) {
+    case '23505':
+      return new ConflictError(`Duplicate value violates ${constraint || 'a unique rule'}`, { constraint }, { cause: error });
+    case '23514':
+    case '23502':
+    case '23503':
+    case '22001':
+    case '22P02':
+    case '22023': {
+      const field = CONSTRAINT_FIELDS[constraint] ?? pg.column ?? constraint ?? 'input';
+      return new ValidationError(field || 'input', `rejected by the database (${pg.code}${constraint ? ` ${constraint}` : ''})`, { cause: error });
+    }
+    case '08000':
+    case '08001':
+    case '08003':
+    case '08006':
+    case '57P01':
+    case '57P03':
+      return new ChatkeepError('CK_DB_UNAVAILABLE', undefined, { sqlState: pg.code }, { cause: error });
+    default:
+      return new ChatkeepError('CK_INTERNAL', `Database error ${pg.code}`, { sqlState: pg.code }, { cause: error });
+  }
+}

@@ -1,0 +1,10 @@
+export { ERROR_CATALOGUE, type ErrorCode } from './error-catalogue.js';
+export {
+  ChatkeepError,
+  ConflictError,
+  NotFoundError,
+  ValidationError,
+  isChatkeepError,
+  type ErrorDetails,
+} from './chatkeep-error.js';
+export { pgErrorFields, sqlState, wrapDriverError, type PgErrorFields } from './driver-error.js';

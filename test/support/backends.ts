@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openDatabase, type Database } from '../../src/db/index.js';
+
+/**
+ * The backends every integration suite loops over (STYLE 14). PGlite always
+ * runs; PostgreSQL runs whenever a server answers at CHATKEEP_TEST_PG (default
+ * postgres://postgres@127.0.0.1:5432/postgres). CHATKEEP_TEST_BACKENDS=pglite
+ * (or postgres) narrows the loop.
+ */
+export type BackendName = 'pglite' | 'postgres';
+
+export const PG_ADMIN_URL = process.env['CHATKEEP_TEST_PG'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+let reachable: Promise<boolean> | undefined;
+
+/** Whether the test PostgreSQL answers; probed once per test file. */
+export function postgresReachable(): Promise<boolean> {
+  reachable ??= (async () => {
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2000 });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  })();
+  return reachable;
+}
+
+const wanted = (process.env['CHATKEEP_TEST_BACKENDS'] ?? 'pglite,postgres').split(',').map((s) => s.trim());
+
+export const PG_AVAILABLE = wanted.includes('postgres') ? await postgresReachable() : false;
+
+if (wanted.includes('postgres') && !PG_AVAILABLE) {
+  console.warn(`[chatkeep tests] SKIPPING PostgreSQL cases: no server answers at ${PG_ADMIN_URL}`);
+}
+
+/** The backends to loop over in this run, with the reason when one is skipped. */
+export const BACKENDS: readonly { readonly name: BackendName; readonly skip: string | false }[] = [
+  { name: 'pglite', skip: wanted.includes('pglite') ? false : 'excluded by CHATKEEP_TEST_BACKENDS' },
+  {
+    name: 'postgres',
+    skip: !wanted.includes('postgres')
+      ? 'excluded by CHATKEEP_TEST_BACKENDS'
+      : PG_AVAILABLE
+        ? false
+        : `no PostgreSQL answers at ${PG_ADMIN_URL}`,
+  },
+];
+
+/** A brand-new empty database on the named backend, and a way to drop it. */
+export interface ScratchDatabase {
+  readonly backend: BackendName;
+  readonly database: Database;
+  /** For PostgreSQL: the URL of the scratch database (other processes can connect). */
+  readonly url: string | undefined;
+  drop(): Promise<void>;
+}
+
+/** Creates an empty PostgreSQL database and returns its URL; `drop` removes it. */
+export async function createPgDatabase(): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = `ck_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export async function scratchDatabase(backend: BackendName): Promise<ScratchDatabase> {
+  if (backend === 'pglite') {
+    const database = await openDatabase({ dataDir: 'memory://' });
+    return { backend, database, url: undefined, drop: () => database.close() };
+  }
+  const created = await createPgDatabase();
+  const database = await openDatabase({ url: created.url, poolSize: 20 });
+  return {
+    backend,
+    database,
+    url: created.url,
+    drop: async () => {
+      await database.close();
+      await created.drop();
+    },
+  };
+}
