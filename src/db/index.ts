@@ -7,3 +7,4 @@ export {
   type DatabaseOptions,
   type ResolvedDatabaseOptions,
 } from './database-options.js';
+export type * from './tables.js';

@@ -1,0 +1,79 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * Typed rows of chatkeep's tables, as the drivers return them. `bigint`
+ * columns arrive as strings from `pg` and as numbers from PGlite, hence
+ * `number | string`; the store normalises them.
+ */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type BigIntColumn = ColumnType<number | string, number | string | undefined, number | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface ConversationsTable {
+  user_id: string;
+  id: Generated<string>;
+  title: string | null;
+  summary: Generated<string>;
+  summary_is_explicit: Generated<boolean>;
+  metadata: Json<Record<string, unknown>>;
+  message_count: Generated<number>;
+  last_seq: BigIntColumn;
+  last_message_at: Date | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MessagesTable {
+  user_id: string;
+  conversation_id: string;
+  seq: BigIntColumn;
+  id: Generated<string>;
+  turn_id: string | null;
+  role: string;
+  content: string;
+  summary: ColumnType<string, never, never>;
+  metadata: Json<Record<string, unknown>>;
+  created_at: Timestamp;
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string;
+  key: string;
+  conversation_id: string;
+  turn_id: string;
+  first_seq: BigIntColumn;
+  request_hash: string;
+  created_at: Timestamp;
+}
+
+export interface OnboardingSessionsTable {
+  user_id: string;
+  id: Generated<string>;
+  flow: string;
+  phase: string;
+  progress: Generated<number>;
+  steps: Json<Record<string, unknown>>;
+  goals: Json<unknown[]>;
+  context: Json<Record<string, unknown>>;
+  status: Generated<'active' | 'completed' | 'abandoned'>;
+  conversation_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  completed_at: Date | null;
+  abandoned_at: Date | null;
+}
+
+export interface InstallTable {
+  key: string;
+  value: Json<Record<string, unknown>>;
+  recorded_at: Timestamp;
+}
+
+/** chatkeep's tables, as Kysely sees them inside the configured schema. */
+export interface ChatkeepTables {
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  idempotency_keys: IdempotencyKeysTable;
+  onboarding_sessions: OnboardingSessionsTable;
+  install: InstallTable;
+}

@@ -1,0 +1,43 @@
+import type { Migration } from '../migrate/migration.js';
+import { settingsOf, sqlString, userIdColumn } from './sql-fragments.js';
+import { settingsToJson } from './schema-settings.js';
+
+/**
+ * The install record and conversations (SPEC R-CHAT-1). `user_id` leads the
+ * primary key so a user's rows sit together and a Citus cluster can shard by
+ * it (R-RUN-3). `last_seq` is the per-conversation message counter that
+ * 0002's trigger advances; the conversation row is the allocation point.
+ */
+export const conversationsMigration: Migration = {
+  version: 1,
+  name: 'conversations',
+  up: (ctx) => {
+    const s = ctx.schema;
+    return [
+      `create table ${s}.install (
+  key text primary key,
+  value jsonb not null,
+  recorded_at timestamptz not null default now()
+)`,
+      `insert into ${s}.install (key, value) values ('settings', ${sqlString(JSON.stringify(settingsToJson(settingsOf(ctx))))}::jsonb)`,
+      `create table ${s}.conversations (
+  ${userIdColumn(ctx, 'conversations')},
+  id uuid not null default gen_random_uuid(),
+  title text constraint conversations_title_check check (title is null or char_length(title) between 1 and 200),
+  summary text not null default '' constraint conversations_summary_check check (char_length(summary) <= 100),
+  summary_is_explicit boolean not null default false,
+  metadata jsonb not null default '{}' constraint conversations_metadata_check check (jsonb_typeof(metadata) = 'object'),
+  message_count integer not null default 0 constraint conversations_message_count_check check (message_count >= 0),
+  last_seq bigint not null default 0 constraint conversations_last_seq_check check (last_seq >= 0),
+  last_message_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint conversations_pkey primary key (user_id, id)
+)`,
+      // Listing is "newest activity first" per user; id breaks ties so keyset
+      // pagination is total.
+      `create index conversations_activity_idx on ${s}.conversations (user_id, updated_at desc, id desc)`,
+    ];
+  },
+  down: (ctx) => [`drop table ${ctx.schema}.conversations`, `drop table ${ctx.schema}.install`],
+};

@@ -1,0 +1,80 @@
+import type { Migration } from '../migrate/migration.js';
+import { settingsOf, sqlString, userIdType } from './sql-fragments.js';
+
+/**
+ * Messages (R-CHAT-2) and idempotency keys for turns (R-CHAT-3).
+ *
+ * Order: `seq` is allocated by a BEFORE INSERT trigger that advances the
+ * conversation's `last_seq`. The row lock that UPDATE takes serialises
+ * concurrent writers of one conversation, and a rolled-back insert rolls the
+ * counter back too, so seqs are unique, gap-free and total even within one
+ * millisecond — for every writer, including plain SQL that bypasses the API.
+ * The same trigger keeps the conversation's count, activity time and derived
+ * summary in step with its messages.
+ */
+export const messagesMigration: Migration = {
+  version: 2,
+  name: 'messages',
+  up: (ctx) => {
+    const s = ctx.schema;
+    const settings = settingsOf(ctx);
+    const roles = settings.roles.map(sqlString).join(', ');
+    const uid = userIdType(ctx);
+    return [
+      `create table ${s}.messages (
+  user_id ${uid} not null,
+  conversation_id uuid not null,
+  seq bigint not null,
+  id uuid not null default gen_random_uuid(),
+  turn_id uuid,
+  role text not null constraint messages_role_check check (role in (${roles})),
+  content text not null constraint messages_content_check check (char_length(content) between 1 and ${settings.maxContentLength} and content ~ '\\S'),
+  summary text generated always as (left(content, 100)) stored,
+  metadata jsonb not null default '{}' constraint messages_metadata_check check (jsonb_typeof(metadata) = 'object'),
+  created_at timestamptz not null default now(),
+  constraint messages_pkey primary key (user_id, conversation_id, seq),
+  constraint messages_id_key unique (user_id, id),
+  constraint messages_conversation_fk foreign key (user_id, conversation_id)
+    references ${s}.conversations (user_id, id) on delete cascade
+)`,
+      `create function ${s}.messages_allocate_seq() returns trigger
+language plpgsql as $fn$
+begin
+  update ${s}.conversations
+     set last_seq = last_seq + 1,
+         message_count = message_count + 1,
+         last_message_at = now(),
+         updated_at = now(),
+         summary = case when not summary_is_explicit and message_count = 0
+                        then left(new.content, 100) else summary end
+   where user_id = new.user_id and id = new.conversation_id
+  returning last_seq into new.seq;
+  if not found then
+    raise exception 'conversation does not exist'
+      using errcode = 'foreign_key_violation', constraint = 'messages_conversation_fk';
+  end if;
+  return new;
+end
+$fn$`,
+      `create trigger messages_allocate_seq before insert on ${s}.messages
+  for each row execute function ${s}.messages_allocate_seq()`,
+      `create table ${s}.idempotency_keys (
+  user_id ${uid} not null,
+  key text not null constraint idempotency_keys_key_check check (char_length(key) between 1 and 200),
+  conversation_id uuid not null,
+  turn_id uuid not null,
+  first_seq bigint not null,
+  request_hash text not null,
+  created_at timestamptz not null default now(),
+  constraint idempotency_keys_pkey primary key (user_id, key),
+  constraint idempotency_keys_conversation_fk foreign key (user_id, conversation_id)
+    references ${s}.conversations (user_id, id) on delete cascade
+)`,
+    ];
+  },
+  down: (ctx) => [
+    `drop table ${ctx.schema}.idempotency_keys`,
+    `drop table ${ctx.schema}.messages`,
+    `drop function ${ctx.schema}.messages_allocate_seq()`,
+  ],
+};

@@ -1,0 +1,11 @@
+import type { Migration } from '../migrate/migration.js';
+import { conversationsMigration } from './0001-conversations.js';
+import { messagesMigration } from './0002-messages.js';
+import { onboardingSessionsMigration } from './0003-onboarding-sessions.js';
+
+/** chatkeep's own migrations, the single source of its schema, in order. */
+export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
+  conversationsMigration,
+  messagesMigration,
+  onboardingSessionsMigration,
+];

@@ -1,0 +1,35 @@
+import type { MessageRole } from '../schema/index.js';
+import type { JsonObject } from './rows.js';
+
+/** A message as an agent sees it: plain data, detached from the database. */
+export interface AgentMessage {
+  readonly role: MessageRole;
+  readonly content: string;
+  readonly createdAt: Date;
+}
+
+/** Everything an agent is given. It gets no database handle (SPEC R-SEC-2). */
+export interface AgentInput {
+  readonly userId: string;
+  readonly conversationId: string;
+  /** Earlier messages of the conversation, oldest first. */
+  readonly history: readonly AgentMessage[];
+  /** The user's new message. */
+  readonly message: string;
+  /** Aborted when the turn times out or the caller gives up; pass it to your HTTP client. */
+  readonly signal: AbortSignal;
+}
+
+export interface AgentReply {
+  readonly content: string;
+  readonly metadata?: JsonObject;
+}
+
+/**
+ * A plain async function that produces the assistant's reply. If it throws,
+ * times out or returns an invalid reply, the turn stores nothing.
+ *
+ * @example
+ * const echo: Agent = async ({ message }) => `You said: ${message}`;
+ */
+export type Agent = (input: AgentInput) => Promise<string | AgentReply>;

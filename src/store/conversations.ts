@@ -1,0 +1,180 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { ConflictError, NotFoundError, ValidationError } from '../errors/index.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { toConversation, type Conversation, type JsonObject } from './rows.js';
+import { guarded, type StoreContext } from './store-context.js';
+import { limitSchema, metadataSchema, parse, summarySchema, titleSchema, uuidSchema } from './validation.js';
+
+export interface CreateConversationInput {
+  /** Client-chosen id (UUID), e.g. to make creation idempotent. Default: random. */
+  readonly id?: string;
+  readonly title?: string | null;
+  /** Set to pin a summary; otherwise it is the first 100 characters of the first message. */
+  readonly summary?: string;
+  readonly metadata?: JsonObject;
+}
+
+export interface UpdateConversationInput {
+  readonly title?: string | null;
+  /** A string pins the summary; `null` returns to the derived one. */
+  readonly summary?: string | null;
+  /** Replaces the metadata object. */
+  readonly metadata?: JsonObject;
+}
+
+export interface ConversationPage {
+  /** Newest activity first. */
+  readonly conversations: readonly Conversation[];
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+const createSchema = z
+  .object({
+    id: uuidSchema.optional(),
+    title: titleSchema.nullable().optional(),
+    summary: summarySchema.optional(),
+    metadata: metadataSchema.optional(),
+  })
+  .strict();
+
+const updateSchema = z
+  .object({
+    title: titleSchema.nullable().optional(),
+    summary: summarySchema.nullable().optional(),
+    metadata: metadataSchema.optional(),
+  })
+  .strict();
+
+const listSchema = z.object({ limit: limitSchema(100).optional(), cursor: z.string().optional() }).strict();
+
+/** A user's conversations (SPEC R-CHAT-1). Every method is scoped to `userId`. */
+export class Conversations {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Starts a conversation.
+   * @example const c = await store.conversations.create('user-1', { title: 'Trip' });
+   */
+  async create(userId: string, input: CreateConversationInput = {}): Promise<Conversation> {
+    const user = this.#user(userId);
+    const data = parse(createSchema, input);
+    const row = await guarded(() =>
+      this.#ctx.db
+        .insertInto('conversations')
+        .values({
+          user_id: user,
+          ...(data.id !== undefined ? { id: data.id } : {}),
+          title: data.title ?? null,
+          ...(data.summary !== undefined ? { summary: data.summary, summary_is_explicit: true } : {}),
+          metadata: JSON.stringify(data.metadata ?? {}),
+        })
+        .onConflict((oc) => oc.columns(['user_id', 'id']).doNothing())
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    if (row === undefined) throw new ConflictError('A conversation with this id already exists', { field: 'id' });
+    return toConversation(row);
+  }
+
+  /** One conversation, or CK_NOT_FOUND (also when it belongs to another user). */
+  async get(userId: string, conversationId: string): Promise<Conversation> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, conversationId, 'conversationId');
+    const row = await guarded(() =>
+      this.#ctx.db.selectFrom('conversations').selectAll().where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
+    );
+    if (row === undefined) throw new NotFoundError('conversation');
+    return toConversation(row);
+  }
+
+  /**
+   * The user's conversations, newest activity first, `limit` (default 20, max
+   * 100) at a time. Keyset pagination: stable while new messages arrive.
+   */
+  async list(userId: string, options: { readonly limit?: number; readonly cursor?: string } = {}): Promise<ConversationPage> {
+    const user = this.#user(userId);
+    const { limit = 20, cursor } = parse(listSchema, options);
+    let after: { at: string; id: string } | undefined;
+    if (cursor !== undefined) {
+      const c = decodeCursor(cursor, 'cursor');
+      const at = c['a'];
+      const id = c['i'];
+      if (typeof at !== 'string' || typeof id !== 'string' || !uuidSchema.safeParse(id).success || Number.isNaN(Date.parse(at))) {
+        throw new ValidationError('cursor', 'not a conversation cursor returned by chatkeep');
+      }
+      after = { at: at as string, id: id as string };
+    }
+    const rows = await guarded(() => {
+      let query = this.#ctx.db
+        .selectFrom('conversations')
+        .selectAll()
+        // Microsecond-exact text of updated_at: a JS Date would drop the
+        // microseconds and make the keyset comparison skip or repeat rows.
+        .select(sql<string>`to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('activity_key'))
+        .where('user_id', '=', user);
+      if (after !== undefined) {
+        query = query.where(sql<boolean>`(updated_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
+      }
+      return query.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      conversations: page.map(toConversation),
+      nextCursor: rows.length > limit && last !== undefined ? encodeCursor({ a: String(last['activity_key']), i: String(last.id) }) : null,
+    };
+  }
+
+  /** Renames, re-summarises or replaces metadata; refreshes `updatedAt`. */
+  async update(userId: string, conversationId: string, input: UpdateConversationInput): Promise<Conversation> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, conversationId, 'conversationId');
+    const data = parse(updateSchema, input);
+    const s = this.#ctx.schema;
+    const row = await guarded(() =>
+      this.#ctx.db
+        .updateTable('conversations')
+        .set((eb) => ({
+          updated_at: sql`now()`,
+          ...(data.title !== undefined ? { title: data.title } : {}),
+          ...(data.metadata !== undefined ? { metadata: JSON.stringify(data.metadata) } : {}),
+          ...(typeof data.summary === 'string' ? { summary: data.summary, summary_is_explicit: true } : {}),
+          ...(data.summary === null
+            ? {
+                summary_is_explicit: false,
+                summary: sql<string>`coalesce((select left(m.content, 100) from ${sql.id(s, 'messages')} m
+                   where m.user_id = ${eb.ref('conversations.user_id')} and m.conversation_id = ${eb.ref('conversations.id')}
+                   order by m.seq limit 1), '')`,
+              }
+            : {}),
+        }))
+        .where('user_id', '=', user)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    if (row === undefined) throw new NotFoundError('conversation');
+    return toConversation(row);
+  }
+
+  /** Deletes the conversation and, by cascade, its messages (SPEC R-CHAT-5). */
+  async delete(userId: string, conversationId: string): Promise<void> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, conversationId, 'conversationId');
+    const result = await guarded(() =>
+      this.#ctx.db.deleteFrom('conversations').where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
+    );
+    if (Number(result.numDeletedRows) === 0) throw new NotFoundError('conversation');
+  }
+
+  #user(userId: string): string {
+    this.#ctx.assertOpen();
+    return parse(this.#ctx.rules.userId, userId, 'userId');
+  }
+}

@@ -1,0 +1,225 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
+import { toOnboardingSession, type JsonObject, type OnboardingSession, type OnboardingStatus } from './rows.js';
+import { guarded, type StoreContext } from './store-context.js';
+import { limitSchema, metadataSchema, parse, uuidSchema } from './validation.js';
+
+export interface StartOnboardingInput {
+  /** Which flow: lower-case letters, digits, `_ . -` (e.g. `running-coach`). */
+  readonly flow: string;
+  /** The named step the session starts in. */
+  readonly phase: string;
+  readonly progress?: number;
+  readonly steps?: JsonObject;
+  readonly goals?: readonly unknown[];
+  readonly context?: JsonObject;
+  readonly conversationId?: string | null;
+}
+
+export interface AdvanceOnboardingInput {
+  readonly phase?: string;
+  /** 0–100. */
+  readonly progress?: number;
+  /** Merged into the per-step state (top-level keys replace). */
+  readonly steps?: JsonObject;
+  /** Replaces the goals. */
+  readonly goals?: readonly unknown[];
+  /** Merged into the context (top-level keys replace). */
+  readonly context?: JsonObject;
+  readonly conversationId?: string | null;
+}
+
+const flowSchema = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'expected 1–64 of a-z 0-9 _ . - starting with a letter or digit');
+const phaseSchema = z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+const progressSchema = z.number().int('expected an integer').min(0).max(100);
+const goalsSchema = z.array(z.unknown()).max(1000).refine((g) => JSON.stringify(g).length <= 65_536, 'at most 64 KiB');
+
+const startSchema = z
+  .object({
+    flow: flowSchema,
+    phase: phaseSchema,
+    progress: progressSchema.optional(),
+    steps: metadataSchema.optional(),
+    goals: goalsSchema.optional(),
+    context: metadataSchema.optional(),
+    conversationId: uuidSchema.nullable().optional(),
+  })
+  .strict();
+
+const advanceSchema = z
+  .object({
+    phase: phaseSchema.optional(),
+    progress: progressSchema.optional(),
+    steps: metadataSchema.optional(),
+    goals: goalsSchema.optional(),
+    context: metadataSchema.optional(),
+    conversationId: uuidSchema.nullable().optional(),
+  })
+  .strict();
+
+const listSchema = z
+  .object({
+    flow: flowSchema.optional(),
+    status: z.enum(['active', 'completed', 'abandoned']).optional(),
+    limit: limitSchema(100).optional(),
+  })
+  .strict();
+
+/** Onboarding sessions (SPEC R-ONB-1, R-ONB-2): at most one active per user and flow. */
+export class Onboarding {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Starts the flow, or resumes the user's active session of it
+   * (`resumed: true`, and the input is ignored). Safe under concurrent calls:
+   * a partial unique index allows one active session per user and flow.
+   *
+   * @example
+   * const { session } = await store.onboarding.start(user, { flow: 'coach', phase: 'welcome' });
+   */
+  async start(userId: string, input: StartOnboardingInput): Promise<{ session: OnboardingSession; resumed: boolean }> {
+    const user = this.#user(userId);
+    const data = parse(startSchema, input);
+    // A concurrent complete/abandon can end the session between our insert
+    // attempt and our read; then the next attempt inserts. Three is plenty.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const inserted = await this.#guard(() =>
+        this.#ctx.db
+          .insertInto('onboarding_sessions')
+          .values({
+            user_id: user,
+            flow: data.flow,
+            phase: data.phase,
+            progress: data.progress ?? 0,
+            steps: JSON.stringify(data.steps ?? {}),
+            goals: JSON.stringify(data.goals ?? []),
+            context: JSON.stringify(data.context ?? {}),
+            conversation_id: data.conversationId ?? null,
+          })
+          .onConflict((oc) => oc.columns(['user_id', 'flow']).where('status', '=', 'active').doNothing())
+          .returningAll()
+          .executeTakeFirst(),
+      );
+      if (inserted !== undefined) return { session: toOnboardingSession(inserted), resumed: false };
+      const active = await this.active(user, data.flow);
+      if (active !== null) return { session: active, resumed: true };
+    }
+    throw new ChatkeepError('CK_CONFLICT', 'The onboarding session kept changing; try again', { field: 'flow' });
+  }
+
+  /** One session, or CK_NOT_FOUND (also when it belongs to another user). */
+  async get(userId: string, sessionId: string): Promise<OnboardingSession> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, sessionId, 'sessionId');
+    const row = await guarded(() =>
+      this.#ctx.db.selectFrom('onboarding_sessions').selectAll().where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
+    );
+    if (row === undefined) throw new NotFoundError('onboarding session');
+    return toOnboardingSession(row);
+  }
+
+  /** The user's active session of `flow`, or null. */
+  async active(userId: string, flow: string): Promise<OnboardingSession | null> {
+    const user = this.#user(userId);
+    const f = parse(flowSchema, flow, 'flow');
+    const row = await guarded(() =>
+      this.#ctx.db
+        .selectFrom('onboarding_sessions')
+        .selectAll()
+        .where('user_id', '=', user)
+        .where('flow', '=', f)
+        .where('status', '=', 'active')
+        .executeTakeFirst(),
+    );
+    return row === undefined ? null : toOnboardingSession(row);
+  }
+
+  /** The user's sessions, newest first. */
+  async list(
+    userId: string,
+    options: { readonly flow?: string; readonly status?: OnboardingStatus; readonly limit?: number } = {},
+  ): Promise<OnboardingSession[]> {
+    const user = this.#user(userId);
+    const { flow, status, limit = 50 } = parse(listSchema, options);
+    const rows = await guarded(() => {
+      let q = this.#ctx.db.selectFrom('onboarding_sessions').selectAll().where('user_id', '=', user);
+      if (flow !== undefined) q = q.where('flow', '=', flow);
+      if (status !== undefined) q = q.where('status', '=', status);
+      return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    });
+    return rows.map(toOnboardingSession);
+  }
+
+  /** Moves an active session on: phase, progress, step state, goals, context. */
+  async advance(userId: string, sessionId: string, input: AdvanceOnboardingInput): Promise<OnboardingSession> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, sessionId, 'sessionId');
+    const data = parse(advanceSchema, input);
+    return this.#transition(user, id, {
+      ...(data.phase !== undefined ? { phase: data.phase } : {}),
+      ...(data.progress !== undefined ? { progress: data.progress } : {}),
+      ...(data.steps !== undefined ? { steps: sql`steps || ${JSON.stringify(data.steps)}::jsonb` } : {}),
+      ...(data.goals !== undefined ? { goals: JSON.stringify(data.goals) } : {}),
+      ...(data.context !== undefined ? { context: sql`context || ${JSON.stringify(data.context)}::jsonb` } : {}),
+      ...(data.conversationId !== undefined ? { conversation_id: data.conversationId } : {}),
+    });
+  }
+
+  /** Marks an active session completed (progress 100). */
+  async complete(userId: string, sessionId: string, input: { readonly context?: JsonObject } = {}): Promise<OnboardingSession> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, sessionId, 'sessionId');
+    const data = parse(z.object({ context: metadataSchema.optional() }).strict(), input);
+    return this.#transition(user, id, {
+      status: 'completed',
+      progress: 100,
+      completed_at: sql`now()`,
+      ...(data.context !== undefined ? { context: sql`context || ${JSON.stringify(data.context)}::jsonb` } : {}),
+    });
+  }
+
+  /** Marks an active session abandoned; a later `start` begins a new one. */
+  async abandon(userId: string, sessionId: string): Promise<OnboardingSession> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, sessionId, 'sessionId');
+    return this.#transition(user, id, { status: 'abandoned', abandoned_at: sql`now()` });
+  }
+
+  async #transition(user: string, id: string, changes: Record<string, unknown>): Promise<OnboardingSession> {
+    const row = await this.#guard(() =>
+      this.#ctx.db
+        .updateTable('onboarding_sessions')
+        .set({ ...changes, updated_at: sql`now()` } as never)
+        .where('user_id', '=', user)
+        .where('id', '=', id)
+        .where('status', '=', 'active')
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    if (row !== undefined) return toOnboardingSession(row);
+    const existing = await this.get(user, id);
+    throw new ChatkeepError('CK_SESSION_NOT_ACTIVE', `The onboarding session is ${existing.status}`, { status: existing.status });
+  }
+
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      const pg = pgErrorFields(error);
+      if (pg?.code === '23503' && pg.constraint === 'onboarding_sessions_conversation_fk') {
+        throw new NotFoundError('conversation', { cause: error });
+      }
+      throw wrapDriverError(error);
+    }
+  }
+
+  #user(userId: string): string {
+    this.#ctx.assertOpen();
+    return parse(this.#ctx.rules.userId, userId, 'userId');
+  }
+}

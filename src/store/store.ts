@@ -1,0 +1,135 @@
+import { openDatabase, type Database, type DatabaseKind, type DatabaseOptions } from '../db/index.js';
+import { ChatkeepError } from '../errors/index.js';
+import type { MigrationEventListener } from '../migrate/migration-event.js';
+import {
+  assertIdentifier,
+  chatkeepMigrator,
+  settingsForDatabase,
+  type RequestedSettings,
+  type SchemaSettings,
+} from '../schema/index.js';
+import { Conversations } from './conversations.js';
+import { eraseUser, type EraseReport } from './erase-user.js';
+import { Messages } from './messages.js';
+import { Onboarding } from './onboarding.js';
+import type { StoreContext } from './store-context.js';
+import { Turns } from './turns.js';
+import { rulesFor } from './validation.js';
+
+export interface StoreOptions extends DatabaseOptions, RequestedSettings {
+  /** PostgreSQL schema chatkeep lives in (default `chatkeep`). The host's tables are never touched. */
+  readonly schema?: string;
+  /**
+   * Apply pending migrations when opening (default true). With false, a
+   * database that is not fully migrated is refused with CK_SCHEMA_NOT_READY;
+   * run `chatkeep migrate up` in your deploy step instead.
+   */
+  readonly migrate?: boolean;
+  /** Use an already-open database instead of opening one; `close()` then leaves it open. */
+  readonly database?: Database;
+  /** Migration progress, when `migrate` runs. */
+  readonly onMigrationEvent?: MigrationEventListener;
+}
+
+/**
+ * An open chatkeep store. Every method takes the acting user first and only
+ * ever sees that user's rows: another user's ids behave exactly like ids that
+ * do not exist (SPEC R-SEC-1).
+ */
+export class Store {
+  readonly conversations: Conversations;
+  readonly messages: Messages;
+  readonly turns: Turns;
+  readonly onboarding: Onboarding;
+  /** Which database is underneath. */
+  readonly kind: DatabaseKind;
+  /** Printable location of the database (no password). */
+  readonly description: string;
+  /** The settings chatkeep's schema was installed with. */
+  readonly settings: SchemaSettings;
+  readonly #ctx: StoreContext;
+  readonly #database: Database;
+  readonly #ownsDatabase: boolean;
+  #closed = false;
+
+  /** @internal use {@link openStore} */
+  constructor(database: Database, schema: string, settings: SchemaSettings, ownsDatabase: boolean) {
+    this.#database = database;
+    this.#ownsDatabase = ownsDatabase;
+    this.kind = database.kind;
+    this.description = database.description;
+    this.settings = settings;
+    this.#ctx = {
+      db: database.db.withSchema(schema),
+      schema,
+      settings,
+      rules: rulesFor(settings),
+      assertOpen: () => {
+        if (this.#closed) throw new ChatkeepError('CK_STORE_CLOSED');
+      },
+    };
+    this.conversations = new Conversations(this.#ctx);
+    this.messages = new Messages(this.#ctx);
+    this.turns = new Turns(this.#ctx, this.messages);
+    this.onboarding = new Onboarding(this.#ctx);
+  }
+
+  /**
+   * Deletes everything chatkeep holds about one user, and nothing else.
+   * @example const report = await store.eraseUser('user-1');
+   */
+  eraseUser(userId: string): Promise<EraseReport> {
+    return eraseUser(this.#ctx, userId);
+  }
+
+  /** Closes the database (unless it was passed in). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsDatabase) await this.#database.close();
+  }
+}
+
+/**
+ * Opens a store: the embedded database by default (`./.chatkeep/data`, or
+ * `dataDir`), PostgreSQL when `url` or `DATABASE_URL` is set, migrating it to
+ * the current schema unless `migrate: false`.
+ *
+ * @example
+ * import { openStore } from 'chatkeep';
+ * const store = await openStore({ dataDir: 'memory://' });
+ * const c = await store.conversations.create('user-1', { title: 'Hello' });
+ * await store.turns.append('user-1', c.id, { user: 'Hi', assistant: 'Hello!' });
+ * await store.close();
+ */
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  const schema = assertIdentifier(options.schema ?? 'chatkeep', 'schema');
+  const database = options.database ?? (await openDatabase(options));
+  const owns = options.database === undefined;
+  try {
+    const settings = await settingsForDatabase(database.db, schema, options);
+    const migrator = chatkeepMigrator(database.db, {
+      schema,
+      settings,
+      ...(options.onMigrationEvent !== undefined ? { onEvent: options.onMigrationEvent } : {}),
+    });
+    if (options.migrate === false) {
+      const status = await migrator.status();
+      if (status.problems[0] !== undefined) throw status.problems[0];
+      if (status.pending.length > 0) {
+        throw new ChatkeepError(
+          'CK_SCHEMA_NOT_READY',
+          `chatkeep's schema is at version ${status.current}, ${status.pending.length} migration(s) pending; run \`chatkeep migrate up\``,
+          { pending: status.pending.map((m) => m.version) },
+        );
+      }
+    } else {
+      const result = await migrator.up();
+      if (result.error !== undefined) throw result.error;
+    }
+    return new Store(database, schema, settings, owns);
+  } catch (error) {
+    if (owns) await database.close().catch(() => undefined);
+    throw error;
+  }
+}

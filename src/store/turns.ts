@@ -1,0 +1,290 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
+import type { Agent, AgentReply } from './agent.js';
+import type { Messages } from './messages.js';
+import { toMessage, type JsonObject, type Message, type Turn } from './rows.js';
+import type { StoreContext } from './store-context.js';
+import { idempotencyKeySchema, limitSchema, metadataSchema, parse, uuidSchema } from './validation.js';
+
+/** A message to write: its text, and optional metadata (a JSON object). */
+export interface MessageInput {
+  readonly content: string;
+  readonly metadata?: JsonObject;
+}
+
+export interface AppendTurnInput {
+  readonly user: string | MessageInput;
+  readonly assistant: string | MessageInput;
+  /**
+   * Client-chosen key for safe retries: a second call with the same key
+   * returns the stored turn (`replayed: true`) and writes nothing.
+   */
+  readonly idempotencyKey?: string;
+}
+
+export interface RunTurnOptions {
+  /** Give up on the agent after this long (default 60,000 ms); nothing is stored. */
+  readonly timeoutMs?: number;
+  /** How many earlier messages the agent sees (default 50, max 1000). */
+  readonly historyLimit?: number;
+  readonly idempotencyKey?: string;
+  /** Abort the turn from outside (e.g. the HTTP client went away). */
+  readonly signal?: AbortSignal;
+}
+
+const runOptionsSchema = z
+  .object({
+    timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+    historyLimit: limitSchema(1000).optional(),
+    idempotencyKey: idempotencyKeySchema.optional(),
+    signal: z.instanceof(AbortSignal).optional(),
+  })
+  .strict();
+
+/** Writing conversations one turn at a time (SPEC R-CHAT-3). */
+export class Turns {
+  readonly #ctx: StoreContext;
+  readonly #messages: Messages;
+
+  constructor(ctx: StoreContext, messages: Messages) {
+    this.#ctx = ctx;
+    this.#messages = messages;
+  }
+
+  /**
+   * Stores a user message and the assistant's reply atomically, as two
+   * adjacent messages. It is one SQL statement, so there is no moment at which
+   * only half the turn is visible, and a crash at any point leaves either the
+   * whole turn or nothing.
+   *
+   * @example
+   * await store.turns.append(user, convId, { user: 'Hi', assistant: 'Hello!' });
+   */
+  async append(userId: string, conversationId: string, input: AppendTurnInput): Promise<Turn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, conversationId, 'conversationId');
+    const userMessage = this.#messageInput(input.user, 'user');
+    const assistantMessage = this.#messageInput(input.assistant, 'assistant');
+    const key = input.idempotencyKey === undefined ? undefined : parse(idempotencyKeySchema, input.idempotencyKey, 'idempotencyKey');
+    return this.#write(user, id, userMessage, assistantMessage, key);
+  }
+
+  /**
+   * Runs one turn with an agent: loads the recent history, calls `agent`, and
+   * stores the user message and the reply together only if the agent
+   * succeeds in time. If it throws or times out nothing is stored
+   * (CK_AGENT_FAILED / CK_AGENT_TIMEOUT). The agent is given plain data, never
+   * a database handle.
+   *
+   * @example
+   * const turn = await store.turns.run(user, convId, 'What is on my list?', myAgent, { timeoutMs: 30_000 });
+   */
+  async run(
+    userId: string,
+    conversationId: string,
+    message: string | MessageInput,
+    agent: Agent,
+    options: RunTurnOptions = {},
+  ): Promise<Turn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, conversationId, 'conversationId');
+    const userMessage = this.#messageInput(message, 'message');
+    const { timeoutMs = 60_000, historyLimit = 50, idempotencyKey, signal } = parse(runOptionsSchema, options);
+    if (typeof agent !== 'function') throw new ChatkeepError('CK_VALIDATION', 'agent: expected a function', { field: 'agent' });
+
+    if (idempotencyKey !== undefined) {
+      const stored = await this.#replay(user, idempotencyKey, requestHash(id, userMessage));
+      if (stored !== undefined) return stored;
+    }
+    const page = await this.#messages.list(user, id, { limit: historyLimit });
+    const history = page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt }));
+    const reply = await callAgent(agent, {
+      userId: user,
+      conversationId: id,
+      history: Object.freeze(history),
+      message: userMessage.content,
+      timeoutMs,
+      signal,
+    });
+    const assistantMessage = this.#replyInput(reply);
+    return this.#write(user, id, userMessage, assistantMessage, idempotencyKey);
+  }
+
+  async #write(
+    user: string,
+    conversationId: string,
+    userMessage: Required<MessageInput>,
+    assistantMessage: Required<MessageInput>,
+    key: string | undefined,
+  ): Promise<Turn> {
+    const s = this.#ctx.schema;
+    const uid = sql.raw(this.#ctx.settings.users?.type ?? 'text');
+    const turnId = randomUUID();
+    const hash = requestHash(conversationId, userMessage);
+    // The BEFORE INSERT trigger allocates seq under the conversation's row
+    // lock; rows are inserted in VALUES order, so the user message comes first.
+    const insertMessages = sql`
+      insert into ${sql.id(s, 'messages')} (user_id, conversation_id, turn_id, role, content, metadata)
+      select ${user}::${uid}, ${conversationId}::uuid, ${turnId}::uuid, v.role, v.content, v.metadata::jsonb
+        from (values (1, 'user', ${userMessage.content}, ${JSON.stringify(userMessage.metadata)}),
+                     (2, 'assistant', ${assistantMessage.content}, ${JSON.stringify(assistantMessage.metadata)}))
+             as v(o, role, content, metadata)
+       order by v.o
+      returning *`;
+    const statement =
+      key === undefined
+        ? sql<Record<string, unknown>>`with m as (${insertMessages}) select * from m order by seq`
+        : // The key row is written in the same statement. Two concurrent calls
+          // with one key both insert messages, but the second then fails on
+          // the key's primary key and its whole statement (messages and seq
+          // increments) rolls back; it then returns the first one's turn.
+          sql<Record<string, unknown>>`with m as (${insertMessages}),
+            k as (insert into ${sql.id(s, 'idempotency_keys')} (user_id, key, conversation_id, turn_id, first_seq, request_hash)
+                  select ${user}::${uid}, ${key}, ${conversationId}::uuid, ${turnId}::uuid, min(m.seq), ${hash} from m)
+            select * from m order by seq`;
+    try {
+      this.#ctx.assertOpen();
+      const { rows } = await statement.execute(this.#ctx.db);
+      return toTurn(rows.map(toMessage), false);
+    } catch (error) {
+      const pg = pgErrorFields(error);
+      if (pg?.code === '23503' && pg.constraint === 'messages_conversation_fk') {
+        throw new NotFoundError('conversation', { cause: error });
+      }
+      if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey' && key !== undefined) {
+        const stored = await this.#replay(user, key, hash);
+        if (stored !== undefined) return stored;
+      }
+      throw wrapDriverError(error);
+    }
+  }
+
+  /** The turn stored under `key`, or undefined; CK_IDEMPOTENCY_MISMATCH if the key was used for another request. */
+  async #replay(user: string, key: string, hash: string): Promise<Turn | undefined> {
+    const s = this.#ctx.schema;
+    let rows: Record<string, unknown>[];
+    try {
+      ({ rows } = await sql<Record<string, unknown>>`
+        select k.request_hash as k_request_hash, m.*
+          from ${sql.id(s, 'idempotency_keys')} k
+          join ${sql.id(s, 'messages')} m
+            on m.user_id = k.user_id and m.conversation_id = k.conversation_id
+           and m.seq between k.first_seq and k.first_seq + 1
+         where k.user_id = ${user} and k.key = ${key}
+         order by m.seq`.execute(this.#ctx.db));
+    } catch (error) {
+      throw wrapDriverError(error);
+    }
+    if (rows.length === 0) return undefined;
+    if (rows[0]?.['k_request_hash'] !== hash) {
+      throw new ChatkeepError('CK_IDEMPOTENCY_MISMATCH', undefined, { field: 'idempotencyKey' });
+    }
+    return toTurn(rows.map(toMessage), true);
+  }
+
+  #user(userId: string): string {
+    this.#ctx.assertOpen();
+    return parse(this.#ctx.rules.userId, userId, 'userId');
+  }
+
+  #messageInput(input: string | MessageInput, field: string): Required<MessageInput> {
+    if (typeof input === 'string') return { content: parse(this.#ctx.rules.content, input, field), metadata: {} };
+    if (typeof input !== 'object' || input === null) {
+      throw new ChatkeepError('CK_VALIDATION', `${field}: expected a string or { content, metadata }`, { field });
+    }
+    return {
+      content: parse(this.#ctx.rules.content, input.content, `${field}.content`),
+      metadata: input.metadata === undefined ? {} : parse(metadataSchema, input.metadata, `${field}.metadata`),
+    };
+  }
+
+  #replyInput(reply: string | AgentReply): Required<MessageInput> {
+    try {
+      return this.#messageInput(reply, 'reply');
+    } catch (error) {
+      throw new ChatkeepError(
+        'CK_AGENT_FAILED',
+        `The agent returned an invalid reply (${(error as Error).message}); nothing was saved`,
+        { field: (error as ChatkeepError).details?.field ?? 'reply' },
+        { cause: error },
+      );
+    }
+  }
+}
+
+function toTurn(messages: Message[], replayed: boolean): Turn {
+  const [userMessage, assistantMessage] = messages;
+  if (userMessage === undefined || assistantMessage === undefined) {
+    throw new ChatkeepError('CK_INTERNAL', 'A stored turn is missing a message');
+  }
+  return {
+    id: userMessage.turnId ?? '',
+    conversationId: userMessage.conversationId,
+    userMessage,
+    assistantMessage,
+    replayed,
+  };
+}
+
+/** What an idempotency key is bound to: the conversation and the user's message. */
+function requestHash(conversationId: string, message: Required<MessageInput>): string {
+  return createHash('sha256').update(JSON.stringify([conversationId, message.content, message.metadata])).digest('hex');
+}
+
+async function callAgent(
+  agent: Agent,
+  input: {
+    userId: string;
+    conversationId: string;
+    history: AgentInputHistory;
+    message: string;
+    timeoutMs: number;
+    signal: AbortSignal | undefined;
+  },
+): Promise<string | AgentReply> {
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(input.signal?.reason);
+  input.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new ChatkeepError('CK_AGENT_TIMEOUT', `The agent did not answer within ${input.timeoutMs} ms; nothing was saved`);
+      controller.abort(error);
+      reject(error);
+    }, input.timeoutMs);
+  });
+  const aborted = new Promise<never>((_, reject) => {
+    if (input.signal?.aborted) reject(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved'));
+    input.signal?.addEventListener(
+      'abort',
+      () => reject(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved')),
+      { once: true },
+    );
+  });
+  try {
+    const run = Promise.resolve().then(() =>
+      agent({
+        userId: input.userId,
+        conversationId: input.conversationId,
+        history: input.history,
+        message: input.message,
+        signal: controller.signal,
+      }),
+    );
+    // The losers of the race may still reject later (a slow agent failing
+    // after its timeout); mark them handled so that cannot crash the process.
+    for (const p of [run, timeout, aborted]) p.catch(() => undefined);
+    return await Promise.race([run, timeout, aborted]);
+  } catch (error) {
+    if (error instanceof ChatkeepError && (error.code === 'CK_AGENT_TIMEOUT' || error.code === 'CK_AGENT_FAILED')) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ChatkeepError('CK_AGENT_FAILED', `The agent failed: ${reason}; nothing was saved`, {}, { cause: error });
+  } finally {
+    clearTimeout(timer);
+    input.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+type AgentInputHistory = Parameters<Agent>[0]['history'];

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors/index.js';
+import { USER_ID_PATTERN, type SchemaSettings } from '../schema/index.js';
+
+/**
+ * Input rules shared by the library, HTTP and MCP front doors. Each rule also
+ * exists as a database constraint (src/schema); these run first so the caller
+ * gets an error naming the field before anything reaches the database.
+ */
+
+/** Parses `input` or throws a ValidationError naming the first bad field. */
+export function parse<T extends z.ZodType>(schema: T, input: unknown, root?: string): z.output<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = [root, ...(issue?.path ?? []).map(String)].filter((p) => p !== undefined && p !== '').join('.');
+  throw new ValidationError(path || root || 'input', issue?.message ?? 'invalid');
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const uuidSchema = z.string().regex(UUID, 'expected a UUID');
+
+/** A JSON object of at most 64 KiB when serialised. */
+export const metadataSchema = z
+  .record(z.string(), z.unknown())
+  .refine((value) => {
+    try {
+      return JSON.stringify(value).length <= 65_536;
+    } catch {
+      return false;
+    }
+  }, 'expected a JSON-serialisable object of at most 64 KiB');
+
+/** Characters as PostgreSQL counts them (code points), not UTF-16 units. */
+export function charLength(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+const noNul = (text: string) => !text.includes('\u0000');
+
+export interface Rules {
+  readonly userId: z.ZodType<string>;
+  readonly content: z.ZodType<string>;
+  readonly role: z.ZodType<string>;
+}
+
+/** The rules whose limits come from the installed schema settings. */
+export function rulesFor(settings: SchemaSettings): Rules {
+  const max = settings.maxContentLength;
+  const type = settings.users?.type ?? 'text';
+  const userId =
+    type === 'uuid'
+      ? uuidSchema
+      : type === 'integer'
+        ? z.string().regex(/^-?\d{1,10}$/, 'expected an integer user id').refine((v) => Math.abs(Number(v)) <= 2_147_483_647, 'out of range for integer')
+        : type === 'bigint'
+          ? z.string().regex(/^-?\d{1,19}$/, 'expected an integer user id')
+          : z.string().regex(new RegExp(USER_ID_PATTERN), 'expected 1–128 printable characters without spaces');
+  const content = z
+    .string({ error: 'expected a string' })
+    .refine((t) => /\S/.test(t), 'must not be empty')
+    .refine(noNul, 'must not contain NUL characters')
+    .refine((t) => t.length <= max || charLength(t) <= max, `must be at most ${max} characters`);
+  const role = z.enum(settings.roles as [string, ...string[]], { error: `expected one of ${settings.roles.join(', ')}` });
+  return { userId, content, role };
+}
+
+export const titleSchema = z
+  .string()
+  .refine((t) => charLength(t) >= 1 && charLength(t) <= 200, 'must be 1–200 characters')
+  .refine(noNul, 'must not contain NUL characters');
+
+export const summarySchema = z
+  .string()
+  .refine((t) => charLength(t) <= 100, 'must be at most 100 characters')
+  .refine(noNul, 'must not contain NUL characters');
+
+export const limitSchema = (max: number) => z.number().int('expected an integer').min(1).max(max);
+
+export const idempotencyKeySchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .refine(noNul, 'must not contain NUL characters');
