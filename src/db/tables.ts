@@ -21,6 +21,7 @@ export interface ConversationsTable {
   last_message_at: Date | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  activity: BigIntColumn;
 }
 
 export interface MessagesTable {

@@ -20,6 +20,10 @@ export const conversationsMigration: Migration = {
   recorded_at timestamptz not null default now()
 )`,
       `insert into ${s}.install (key, value) values ('settings', ${sqlString(JSON.stringify(settingsToJson(settingsOf(ctx))))}::jsonb)`,
+      // Orders conversations by latest activity. A sequence rather than
+      // updated_at, because PGlite's clock has millisecond resolution and two
+      // changes in one millisecond must still have a definite order.
+      `create sequence ${s}.conversation_activity_seq`,
       `create table ${s}.conversations (
   ${userIdColumn(ctx, 'conversations')},
   id uuid not null default gen_random_uuid(),
@@ -32,12 +36,16 @@ export const conversationsMigration: Migration = {
   last_message_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  activity bigint not null default nextval('${s}.conversation_activity_seq'),
   constraint conversations_pkey primary key (user_id, id)
 )`,
-      // Listing is "newest activity first" per user; id breaks ties so keyset
-      // pagination is total.
-      `create index conversations_activity_idx on ${s}.conversations (user_id, updated_at desc, id desc)`,
+      // Listing is "newest activity first" per user, with keyset pagination.
+      `create index conversations_activity_idx on ${s}.conversations (user_id, activity desc)`,
     ];
   },
-  down: (ctx) => [`drop table ${ctx.schema}.conversations`, `drop table ${ctx.schema}.install`],
+  down: (ctx) => [
+    `drop table ${ctx.schema}.conversations`,
+    `drop sequence ${ctx.schema}.conversation_activity_seq`,
+    `drop table ${ctx.schema}.install`,
+  ],
 };

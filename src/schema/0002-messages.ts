@@ -45,6 +45,7 @@ begin
          message_count = message_count + 1,
          last_message_at = now(),
          updated_at = now(),
+         activity = nextval('${s}.conversation_activity_seq'),
          summary = case when not summary_is_explicit and message_count = 0
                         then left(new.content, 100) else summary end
    where user_id = new.user_id and id = new.conversation_id

@@ -100,34 +100,24 @@ export class Conversations {
   async list(userId: string, options: { readonly limit?: number; readonly cursor?: string } = {}): Promise<ConversationPage> {
     const user = this.#user(userId);
     const { limit = 20, cursor } = parse(listSchema, options);
-    let after: { at: string; id: string } | undefined;
+    let after: number | undefined;
     if (cursor !== undefined) {
-      const c = decodeCursor(cursor, 'cursor');
-      const at = c['a'];
-      const id = c['i'];
-      if (typeof at !== 'string' || typeof id !== 'string' || !uuidSchema.safeParse(id).success || Number.isNaN(Date.parse(at))) {
+      const position = decodeCursor(cursor, 'cursor')['a'];
+      if (typeof position !== 'number' || !Number.isSafeInteger(position)) {
         throw new ValidationError('cursor', 'not a conversation cursor returned by chatkeep');
       }
-      after = { at: at as string, id: id as string };
+      after = position;
     }
     const rows = await guarded(() => {
-      let query = this.#ctx.db
-        .selectFrom('conversations')
-        .selectAll()
-        // Microsecond-exact text of updated_at: a JS Date would drop the
-        // microseconds and make the keyset comparison skip or repeat rows.
-        .select(sql<string>`to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('activity_key'))
-        .where('user_id', '=', user);
-      if (after !== undefined) {
-        query = query.where(sql<boolean>`(updated_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
-      }
-      return query.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+      let query = this.#ctx.db.selectFrom('conversations').selectAll().where('user_id', '=', user);
+      if (after !== undefined) query = query.where('activity', '<', after);
+      return query.orderBy('activity', 'desc').limit(limit + 1).execute();
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {
       conversations: page.map(toConversation),
-      nextCursor: rows.length > limit && last !== undefined ? encodeCursor({ a: String(last['activity_key']), i: String(last.id) }) : null,
+      nextCursor: rows.length > limit && last !== undefined ? encodeCursor({ a: Number(last.activity) }) : null,
     };
   }
 
@@ -142,6 +132,7 @@ export class Conversations {
         .updateTable('conversations')
         .set((eb) => ({
           updated_at: sql`now()`,
+          activity: sql`nextval(${`${s}.conversation_activity_seq`}::regclass)`,
           ...(data.title !== undefined ? { title: data.title } : {}),
           ...(data.metadata !== undefined ? { metadata: JSON.stringify(data.metadata) } : {}),
           ...(typeof data.summary === 'string' ? { summary: data.summary, summary_is_explicit: true } : {}),

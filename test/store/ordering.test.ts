@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/backends.js';
+import { newUser, useStore } from '../support/store-fixture.js';
+
+/** SPEC R-CHAT-2 order and R-CHAT-4 retrieval, under concurrency. */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: message order`, () => {
+    const fixture = useStore(backend.name);
+
+    it('50 concurrent turns on one conversation get gap-free, unique, consecutive seqs and come back in order', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      const turns = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.turns.append(user, id, { user: `question ${i}`, assistant: `answer ${i}` })),
+      );
+      for (const turn of turns) {
+        expect(turn.assistantMessage.seq).toBe(turn.userMessage.seq + 1);
+        expect(turn.userMessage.seq % 2).toBe(1);
+      }
+      const seqs = turns.flatMap((t) => [t.userMessage.seq, t.assistantMessage.seq]).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+
+      const page = await store.messages.list(user, id, { limit: 1000 });
+      expect(page.messages.map((m) => m.seq)).toEqual(seqs);
+      // Each user message is followed by its own answer.
+      for (let i = 0; i < 100; i += 2) {
+        const q = page.messages[i];
+        const a = page.messages[i + 1];
+        expect(a?.turnId).toBe(q?.turnId);
+        expect(a?.content.replace('answer', '')).toBe(q?.content.replace('question', ''));
+      }
+      expect((await store.conversations.get(user, id)).messageCount).toBe(100);
+    });
+
+    it('pages backwards and forwards cover every message exactly once, chronologically', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      for (let i = 0; i < 23; i++) await store.turns.append(user, id, { user: `u${i}`, assistant: `a${i}` });
+
+      const latest = await store.messages.list(user, id, { limit: 10 });
+      expect(latest.messages.map((m) => m.seq)).toEqual([37, 38, 39, 40, 41, 42, 43, 44, 45, 46]);
+      expect(latest.hasOlder).toBe(true);
+      expect(latest.hasNewer).toBe(false);
+
+      const backwards: number[] = [...latest.messages.map((m) => m.seq)];
+      let cursor = latest.olderCursor;
+      let hasOlder = latest.hasOlder;
+      while (hasOlder && cursor) {
+        const page = await store.messages.list(user, id, { limit: 10, before: cursor });
+        backwards.unshift(...page.messages.map((m) => m.seq));
+        cursor = page.olderCursor;
+        hasOlder = page.hasOlder;
+      }
+      expect(backwards).toEqual(Array.from({ length: 46 }, (_, i) => i + 1));
+
+      const first = await store.messages.list(user, id, { limit: 7, before: latest.olderCursor ?? '' });
+      const forwards: number[] = [];
+      let page = await store.messages.list(user, id, { limit: 7, after: first.olderCursor ?? '' });
+      forwards.push(...first.messages.map((m) => m.seq).filter((s) => s < (page.messages[0]?.seq ?? 0)));
+      for (;;) {
+        forwards.push(...page.messages.map((m) => m.seq));
+        if (!page.hasNewer || !page.newerCursor) break;
+        page = await store.messages.list(user, id, { limit: 7, after: page.newerCursor });
+      }
+      expect(forwards.filter((s) => s >= 30)).toEqual(Array.from({ length: 17 }, (_, i) => i + 30));
+      expect(page.messages.at(-1)?.seq).toBe(46);
+    });
+
+    it('polling with the newest cursor returns only messages written since', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      await store.turns.append(user, id, { user: 'one', assistant: 'two' });
+      const seen = await store.messages.list(user, id);
+      expect(await store.messages.list(user, id, { after: seen.newerCursor ?? '' })).toMatchObject({ messages: [], hasNewer: false });
+      await store.turns.append(user, id, { user: 'three', assistant: 'four' });
+      const fresh = await store.messages.list(user, id, { after: seen.newerCursor ?? '' });
+      expect(fresh.messages.map((m) => m.content)).toEqual(['three', 'four']);
+    });
+
+    it('lists conversations newest activity first, with stable keyset pages', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const created = [];
+      for (let i = 0; i < 7; i++) created.push(await store.conversations.create(user, { title: `c${i}` }));
+      // Activity on the oldest moves it to the top.
+      await store.turns.append(user, created[0]!.id, { user: 'bump', assistant: 'ok' });
+      const titles: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.conversations.list(user, { limit: 3, ...(cursor ? { cursor } : {}) });
+        titles.push(...page.conversations.map((c) => c.title ?? ''));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(titles).toEqual(['c0', 'c6', 'c5', 'c4', 'c3', 'c2', 'c1']);
+    });
+
+    it('the conversation summary is the first 100 characters of the first message unless pinned', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      const long = 'x'.repeat(150);
+      await store.turns.append(user, id, { user: long, assistant: 'reply' });
+      await store.turns.append(user, id, { user: 'later', assistant: 'reply' });
+      expect((await store.conversations.get(user, id)).summary).toBe('x'.repeat(100));
+      const messages = (await store.messages.list(user, id)).messages;
+      expect(messages[0]?.summary).toBe('x'.repeat(100));
+      expect(messages[1]?.summary).toBe('reply');
+      expect((await store.conversations.update(user, id, { summary: 'Pinned' })).summary).toBe('Pinned');
+      await store.turns.append(user, id, { user: 'more', assistant: 'reply' });
+      expect((await store.conversations.get(user, id)).summary).toBe('Pinned');
+      expect((await store.conversations.update(user, id, { summary: null })).summary).toBe('x'.repeat(100));
+    });
+  });
+}
