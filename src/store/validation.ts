@@ -13,8 +13,15 @@ export function parse<T extends z.ZodType>(schema: T, input: unknown, root?: str
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const path = [root, ...(issue?.path ?? []).map(String)].filter((p) => p !== undefined && p !== '').join('.');
-  throw new ValidationError(path || root || 'input', issue?.message ?? 'invalid');
+  const segments = (issue?.path ?? []).map(String);
+  let message = issue?.message ?? 'invalid';
+  // An unknown key is named itself, so a typo ("colour") points at the culprit.
+  if (issue?.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
+    segments.push(issue.keys[0]);
+    message = 'unknown field';
+  }
+  const path = [root, ...segments].filter((p) => p !== undefined && p !== '').join('.');
+  throw new ValidationError(path || 'input', message);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

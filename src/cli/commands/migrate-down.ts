@@ -1,0 +1,89 @@
+import type { Command } from 'commander';
+import type { PlannedMigration } from '../../migrate/index.js';
+import { UsageError } from '../exit-codes.js';
+import { globalOptions } from '../global-options.js';
+import { helpEpilog } from '../help-text.js';
+import { withMigrationSession } from '../migration-session.js';
+import { parseMilliseconds, parseVersion } from '../option-parsers.js';
+import { errorJson, formatVersion, plural, type Output } from '../output.js';
+import { printOutcome } from './migrate-up.js';
+
+interface MigrateDownOptions {
+  readonly to: number;
+  readonly yes?: boolean;
+  readonly lockWait: number;
+  readonly json?: boolean;
+}
+
+/**
+ * `chatkeep migrate down --to <version> --yes`: reverts applied migrations
+ * above the target, newest first. Reverting drops tables and every row in
+ * them, so it always prints what goes, and does nothing without `--yes`.
+ */
+export function registerMigrateDown(migrate: Command, output: Output): Command {
+  return migrate
+    .command('down')
+    .description('revert applied migrations above --to, newest first (DROPS their tables and data; needs --yes)')
+    .requiredOption('--to <version>', 'the version to go back to; 0 removes everything of chatkeep, its schema included', parseVersion)
+    .option('-y, --yes', 'really drop the tables listed in the warning')
+    .option('--lock-wait <ms>', 'how long to wait for another migrator before giving up (exit 4)', parseMilliseconds, 60_000)
+    .option('--json', 'print the outcome as JSON (progress and the warning go to stderr)')
+    .addHelpText(
+      'after',
+      helpEpilog('chatkeep migrate plan --down --to 1   # preview the SQL first', 'chatkeep migrate down --to 1 --yes', 'chatkeep migrate down --to 0 --yes   # remove chatkeep entirely'),
+    )
+    .action(async (options: MigrateDownOptions, command: Command) => {
+      const json = options.json === true;
+      await withMigrationSession(
+        globalOptions(command),
+        output,
+        async ({ migrator, where, schema }) => {
+          const plan = await migrator.plan({ direction: 'down', to: options.to });
+          if (plan.length === 0) {
+            const { current } = await migrator.status();
+            if (json) output.json({ database: where, direction: 'down', current, results: [] });
+            else output.line(`Nothing to revert: ${where} is at version ${current}.`);
+            return;
+          }
+          for (const line of dropWarning(plan, schema, options.to, where)) output.warn(line);
+          if (options.yes !== true) {
+            throw new UsageError(
+              `nothing was changed: re-run with --yes to revert (preview the SQL with \`chatkeep migrate plan --down --to ${options.to}\`)`,
+            );
+          }
+          const { error, results } = await migrator.down({ to: options.to });
+          const { current } = await migrator.status();
+          if (json) {
+            output.json({ database: where, direction: 'down', current, results, ...(error ? { error: errorJson(error) } : {}) });
+          } else {
+            printOutcome(output, 'reverted', results, current, error === undefined);
+          }
+          if (error !== undefined) output.error(error);
+        },
+        { progressToStderr: json, lockWaitMs: options.lockWait },
+      );
+    });
+}
+
+/**
+ * The warning printed before a revert: the migrations undone and the tables
+ * dropped. Tables are read from the planned `drop table` statements, so the
+ * list is exactly what will run; at version 0 the migrator also removes its
+ * bookkeeping tables and the schema it created.
+ */
+export function dropWarning(plan: readonly PlannedMigration[], schema: string, to: number, where: string): string[] {
+  const tables = plan.flatMap((step) =>
+    step.statements.flatMap((statement) => {
+      const match = /^\s*drop\s+table\s+(?:if\s+exists\s+)?([^\s;(]+)/i.exec(statement);
+      return match?.[1] === undefined ? [] : [match[1]];
+    }),
+  );
+  if (to === 0) tables.push(`${schema}.schema_migrations`, `${schema}.schema_migrations_log`);
+  return [
+    `WARNING: reverting ${plural(plan.length, 'migration')} on ${where} down to version ${to}:`,
+    ...plan.map((step) => `  ${formatVersion(step.version)} ${step.name}`),
+    'These tables will be dropped, with every row in them:',
+    ...tables.map((table) => `  ${table}`),
+    ...(to === 0 ? [`and the schema "${schema}" itself, if chatkeep created it and nothing else is left in it.`] : []),
+  ];
+}

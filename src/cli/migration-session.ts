@@ -1,0 +1,43 @@
+import { openDatabase, type Database } from '../db/index.js';
+import type { Migrator } from '../migrate/index.js';
+import { assertIdentifier, chatkeepMigrator, settingsForDatabase } from '../schema/index.js';
+import { databaseOptions, type GlobalOptions } from './global-options.js';
+import { migrationProgress } from './migration-progress.js';
+import type { Output } from './output.js';
+
+/** What a `migrate` subcommand works with. */
+export interface MigrationSession {
+  readonly database: Database;
+  readonly migrator: Migrator;
+  readonly schema: string;
+  /** `PGlite at /abs/dir (schema "chatkeep")`: printed so nobody migrates the wrong database. */
+  readonly where: string;
+}
+
+/**
+ * Opens the database the global options select, builds chatkeep's migrator
+ * for it (with the settings it was installed with, if any) and always closes
+ * the database afterwards: a PGlite folder stays locked, and a pg pool keeps
+ * the process alive, until it is closed.
+ */
+export async function withMigrationSession<T>(
+  options: GlobalOptions,
+  output: Output,
+  run: (session: MigrationSession) => Promise<T>,
+  migratorOptions: { readonly progressToStderr?: boolean; readonly lockWaitMs?: number } = {},
+): Promise<T> {
+  const schema = assertIdentifier(options.schema, 'schema');
+  const database = await openDatabase(databaseOptions(options));
+  try {
+    const settings = await settingsForDatabase(database.db, schema);
+    const migrator = chatkeepMigrator(database.db, {
+      schema,
+      settings,
+      onEvent: migrationProgress(output, migratorOptions.progressToStderr ?? false),
+      ...(migratorOptions.lockWaitMs !== undefined ? { lockWaitMs: migratorOptions.lockWaitMs } : {}),
+    });
+    return await run({ database, migrator, schema, where: `${database.description} (schema "${schema}")` });
+  } finally {
+    await database.close();
+  }
+}

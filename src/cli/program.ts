@@ -1,0 +1,49 @@
+import { Command } from 'commander';
+import { registerDemo } from './commands/demo.js';
+import { registerMigrateDown } from './commands/migrate-down.js';
+import { registerMigratePlan } from './commands/migrate-plan.js';
+import { registerMigrateStatus } from './commands/migrate-status.js';
+import { registerMigrateUp } from './commands/migrate-up.js';
+import { addGlobalOptions } from './global-options.js';
+import { helpEpilog } from './help-text.js';
+import type { Output } from './output.js';
+
+/**
+ * Builds the `chatkeep` command tree. It never exits the process: commander
+ * is told to throw instead (`exitOverride`), and the caller turns what was
+ * thrown, or the exit code recorded on `output`, into the process's exit
+ * code. Subcommands are created with `.command()` so they inherit the
+ * exit override, the output and the help settings.
+ *
+ * @example
+ * const output = new Output(process.stdout, process.stderr);
+ * await buildProgram(output, '0.1.0').parseAsync(['migrate', 'status'], { from: 'user' });
+ */
+export function buildProgram(output: Output, version: string): Command {
+  const program = new Command('chatkeep')
+    .description('chatkeep: the persistence layer for AI chat applications. Migrate its schema, or try it with `chatkeep demo`.')
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => output.writeOut(text), writeErr: (text) => output.writeErr(text) })
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showHelpAfterError('(add --help for usage)')
+    .allowExcessArguments(false)
+    .addHelpText(
+      'after',
+      helpEpilog('chatkeep demo --memory', 'chatkeep migrate status', 'chatkeep --database-url postgres://app@db.internal/app migrate up'),
+    );
+  addGlobalOptions(program);
+
+  const migrate = program
+    .command('migrate')
+    .description("manage chatkeep's schema: up, down, status, plan")
+    .addHelpText('after', helpEpilog('chatkeep migrate status', 'chatkeep migrate plan', 'chatkeep migrate up'));
+  registerMigrateUp(migrate, output);
+  registerMigrateDown(migrate, output);
+  registerMigrateStatus(migrate, output);
+  registerMigratePlan(migrate, output);
+
+  registerDemo(program, output);
+  return program;
+}

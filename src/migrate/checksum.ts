@@ -1,0 +1,20 @@
+import { createHash } from 'node:crypto';
+import type { Migration, MigrationContext } from './migration.js';
+import { renderMigration } from './render-migration.js';
+
+/**
+ * The checksum recorded when a migration is applied: SHA-256 (hex) of
+ * `${version}\n${name}\n` followed by the rendered `up` statements joined with
+ * `'\n;\n'`. The SQL is rendered with the context, so changing a setting that
+ * changes the SQL changes the checksum; `down` is not part of it, so fixing a
+ * broken `down` does not invalidate history.
+ *
+ * @example
+ * checksumOf(migration, { schema: 'chatkeep', settings: {} }); // 'a3f1…'
+ */
+export function checksumOf(migration: Migration, context: MigrationContext): string {
+  const statements = renderMigration(migration, 'up', context);
+  return createHash('sha256')
+    .update(`${migration.version}\n${migration.name}\n${statements.join('\n;\n')}`)
+    .digest('hex');
+}

@@ -1,0 +1,17 @@
+/**
+ * chatkeep/migrate: the general-purpose migration engine, usable for a host
+ * application's own migrations as well as chatkeep's. See docs/migrations.md.
+ */
+export { Migrator } from './migrator.js';
+export type { MigratorOptions } from './migrator-options.js';
+export type { Migration, MigrationContext } from './migration.js';
+export type { MigrationDirection } from './render-migration.js';
+export type { MigrationEvent, MigrationEventListener } from './migration-event.js';
+export type { MigrationResult, MigrationResultSet } from './migration-result.js';
+export type { AppliedMigration, PendingMigration, MigrationStatus } from './migration-status.js';
+export type { PlannedMigration, PlanOptions } from './planned-migration.js';
+export type { MigrationLogEntry } from './migration-log-entry.js';
+export { checksumOf } from './checksum.js';
+export { fingerprint, type SchemaFingerprint } from './fingerprint.js';
+export { defaultLockKey } from './lock-key.js';
+export { DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT } from './run-step.js';

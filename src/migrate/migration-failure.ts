@@ -1,0 +1,51 @@
+import { ChatkeepError, pgErrorFields } from '../errors/index.js';
+import type { MigrationStep } from './select-steps.js';
+
+/**
+ * Where in a migration a failure happened: before the first statement (while
+ * applying the timeouts), at a statement (0-based index), while writing the
+ * version row, or at COMMIT (deferred constraints fail there).
+ */
+export type FailurePhase = 'settings' | number | 'bookkeeping' | 'commit';
+
+/**
+ * The CK_MIGRATION_FAILED error for a failed step. The message names the
+ * migration, the statement (1-based, "statement 2 of 3") and PostgreSQL's
+ * message and SQLSTATE; the driver error stays available as `cause`. No
+ * statement text or parameter values are copied: the message goes to logs.
+ */
+export function migrationFailure(
+  step: MigrationStep,
+  phase: FailurePhase,
+  statementCount: number,
+  transactional: boolean,
+  cause: unknown,
+): ChatkeepError {
+  const { version, name } = step.migration;
+  const pg = pgErrorFields(cause);
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const where =
+    typeof phase === 'number'
+      ? `at statement ${phase + 1} of ${statementCount}`
+      : phase === 'settings'
+        ? 'while setting lock_timeout/statement_timeout'
+        : phase === 'bookkeeping'
+          ? 'while recording it in the version table'
+          : 'at commit';
+  const aftermath = transactional
+    ? 'rolled back; the database is as before this migration'
+    : 'not transactional: statements before the failing one stay applied and are re-run (idempotently) next time';
+  const message = `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; ${aftermath}`;
+  return new ChatkeepError(
+    'CK_MIGRATION_FAILED',
+    message,
+    {
+      version,
+      name,
+      direction: step.direction,
+      ...(typeof phase === 'number' ? { statement: phase + 1 } : { phase }),
+      ...(pg?.code ? { sqlState: pg.code } : {}),
+    },
+    { cause },
+  );
+}

@@ -1,0 +1,205 @@
+import type { Kysely } from 'kysely';
+import { ChatkeepError } from '../errors/index.js';
+import { acquireAdvisoryLock, releaseAdvisoryLock } from './advisory-lock.js';
+import { Bookkeeping } from './bookkeeping.js';
+import { checkHistory } from './check-history.js';
+import { checksumOf } from './checksum.js';
+import type { MigrationContext } from './migration.js';
+import type { MigrationEvent } from './migration-event.js';
+import type { MigrationLogEntry } from './migration-log-entry.js';
+import type { MigrationResult, MigrationResultSet } from './migration-result.js';
+import type { MigrationStatus } from './migration-status.js';
+import { resolveMigratorOptions, type MigratorOptions, type ResolvedMigratorOptions } from './migrator-options.js';
+import type { PlannedMigration, PlanOptions } from './planned-migration.js';
+import { renderMigration } from './render-migration.js';
+import { runStep, type RenderedStep } from './run-step.js';
+import { assertTarget, selectSteps, type MigrationStep, type MigrationTarget } from './select-steps.js';
+
+/**
+ * Applies and reverts a numbered migration set safely: one session-level
+ * advisory lock per run, each migration in its own transaction with
+ * `lock_timeout`/`statement_timeout`, a checksummed version table, an audit
+ * log, and a refusal to run when disk and database history disagree.
+ * `up`/`down` report and never throw (Kysely's Migrator; STYLE 7).
+ *
+ * @example
+ * const migrator = new Migrator({ db, schema: 'app', migrations: [createTodos] });
+ * const { error, results } = await migrator.up();
+ * if (error) throw error;
+ */
+export class Migrator {
+  readonly #options: ResolvedMigratorOptions;
+  readonly #bookkeeping: Bookkeeping;
+
+  /** Validates the options and the migration list; throws CK_CONFIG naming the problem. */
+  constructor(options: MigratorOptions) {
+    this.#options = resolveMigratorOptions(options);
+    this.#bookkeeping = new Bookkeeping(this.#options.context.schema, this.#options.table);
+  }
+
+  /** The context every migration is rendered with (schema and settings). */
+  get context(): MigrationContext {
+    return this.#options.context;
+  }
+
+  /**
+   * Applies every pending migration up to `to` (default: the latest), in
+   * order, stopping at the first failure. Never throws.
+   */
+  up(options: { readonly to?: number } = {}): Promise<MigrationResultSet> {
+    return this.#run({ direction: 'up', to: options.to });
+  }
+
+  /**
+   * Reverts applied migrations above `to`, newest first; `{ to: 0 }` undoes
+   * everything. Never throws.
+   */
+  down(options: { readonly to: number }): Promise<MigrationResultSet> {
+    return this.#run({ direction: 'down', to: options?.to });
+  }
+
+  /**
+   * Where the database stands. Reads only (no lock, creates nothing), works
+   * before the first `up`, and lists every history problem instead of
+   * throwing on it.
+   */
+  async status(): Promise<MigrationStatus> {
+    const { db, migrations, context } = this.#options;
+    const applied = await this.#bookkeeping.readApplied(db);
+    const appliedVersions = new Set(applied.map((a) => a.version));
+    return {
+      applied,
+      pending: migrations
+        .filter((m) => !appliedVersions.has(m.version))
+        .map(({ version, name }) => ({ version, name })),
+      current: applied.reduce((max, a) => Math.max(max, a.version), 0),
+      problems: checkHistory(migrations, applied, context),
+    };
+  }
+
+  /**
+   * What `up`/`down` with the same target would run, with the SQL in order.
+   * Changes nothing. Throws CK_MIGRATION_TARGET for an unknown target and
+   * the first history problem (CK_MIGRATION_CHECKSUM / CK_MIGRATION_HISTORY).
+   */
+  async plan(options: PlanOptions): Promise<PlannedMigration[]> {
+    const { db, migrations, context } = this.#options;
+    const target = toTarget(options);
+    assertTarget(migrations, target);
+    const applied = await this.#bookkeeping.readApplied(db);
+    const [problem] = checkHistory(migrations, applied, context);
+    if (problem !== undefined) throw problem;
+    return selectSteps(migrations, new Set(applied.map((a) => a.version)), target).map(({ migration, direction }) => ({
+      version: migration.version,
+      name: migration.name,
+      direction,
+      transactional: migration.transactional ?? true,
+      statements: [...renderMigration(migration, direction, context)],
+    }));
+  }
+
+  /** The audit log, newest first (default the last 100 rows); empty before the first run. */
+  history(limit = 100): Promise<MigrationLogEntry[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new ChatkeepError('CK_CONFIG', 'limit: expected a positive integer', { field: 'limit' });
+    }
+    return this.#bookkeeping.readLog(this.#options.db, limit);
+  }
+
+  async #run(target: MigrationTarget): Promise<MigrationResultSet> {
+    const results: MigrationResult[] = [];
+    try {
+      assertTarget(this.#options.migrations, target);
+      return await this.#options.db.connection().execute((conn) => this.#runLocked(conn, target, results));
+    } catch (error) {
+      return { error: asChatkeepError(error), results };
+    }
+  }
+
+  /**
+   * Everything from here runs on one connection, the one holding the lock:
+   * the lock is per session, so a statement on another pooled connection
+   * would run unprotected (and on PGlite would wait for this one forever).
+   */
+  async #runLocked(conn: Kysely<any>, target: MigrationTarget, results: MigrationResult[]): Promise<MigrationResultSet> {
+    const { lockKey, lockWaitMs, pollIntervalMs, migrations, context } = this.#options;
+    const waitedMs = await acquireAdvisoryLock(conn, lockKey, {
+      waitMs: lockWaitMs,
+      pollIntervalMs,
+      onWait: () => this.#emit({ type: 'lock-wait' }),
+    });
+    this.#emit({ type: 'lock-acquired', durationMs: waitedMs });
+    try {
+      // Only now, holding the lock, may the bookkeeping be created and the
+      // history read: a runner that waited must see what the previous one did.
+      await this.#bookkeeping.ensure(conn);
+      const applied = await this.#bookkeeping.readApplied(conn);
+      const [problem] = checkHistory(migrations, applied, context);
+      if (problem !== undefined) return { error: problem, results };
+
+      const steps = selectSteps(migrations, new Set(applied.map((a) => a.version)), target);
+      // Render everything first: a migration whose up()/down() throws is
+      // reported before anything has run.
+      const rendered = steps.map((step) => this.#render(step));
+      for (const [index, step] of rendered.entries()) {
+        const { version, name } = step.migration;
+        const { direction } = step;
+        this.#emit({ type: 'migration-start', version, name, direction });
+        const outcome = await runStep(conn, step, this.#bookkeeping);
+        if (outcome.error !== undefined) {
+          this.#emit({ type: 'migration-failed', version, name, direction, durationMs: outcome.durationMs, error: outcome.error });
+          results.push({ version, name, direction, status: 'failed', durationMs: outcome.durationMs });
+          results.push(...rendered.slice(index + 1).map(notRun));
+          return { error: outcome.error, results };
+        }
+        this.#emit({ type: 'migration-end', version, name, direction, durationMs: outcome.durationMs });
+        results.push({ version, name, direction, status: direction === 'up' ? 'applied' : 'reverted', durationMs: outcome.durationMs });
+      }
+
+      if (target.direction === 'down' && target.to === 0 && this.#options.removeBookkeepingAtZero) {
+        const left = await this.#bookkeeping.readApplied(conn);
+        if (left.length === 0) await this.#bookkeeping.remove(conn);
+      }
+      return { results };
+    } finally {
+      await releaseAdvisoryLock(conn, lockKey);
+    }
+  }
+
+  #render(step: MigrationStep): RenderedStep {
+    const { migration, direction } = step;
+    const { context } = this.#options;
+    return {
+      migration,
+      direction,
+      statements: renderMigration(migration, direction, context),
+      checksum: direction === 'up' ? checksumOf(migration, context) : '',
+    };
+  }
+
+  #emit(event: MigrationEvent): void {
+    try {
+      this.#options.onEvent?.(event);
+    } catch {
+      // A listener that throws (a closed stdout, a bug in a printer) must
+      // not abort a migration half-way through a run.
+    }
+  }
+}
+
+function notRun(step: MigrationStep): MigrationResult {
+  return { version: step.migration.version, name: step.migration.name, direction: step.direction, status: 'not-run' };
+}
+
+function toTarget(options: PlanOptions): MigrationTarget {
+  if (options?.direction === 'down') return { direction: 'down', to: options.to };
+  if (options?.direction === 'up') return { direction: 'up', to: options.to };
+  throw new ChatkeepError('CK_MIGRATION_TARGET', "plan: direction must be 'up' or 'down'", { field: 'direction' });
+}
+
+function asChatkeepError(error: unknown): ChatkeepError {
+  if (error instanceof ChatkeepError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ChatkeepError('CK_MIGRATION_FAILED', `Migration run failed: ${reason}`, {}, { cause: error });
+}
+

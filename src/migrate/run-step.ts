@@ -1,0 +1,117 @@
+import { sql, type Kysely } from 'kysely';
+import type { ChatkeepError } from '../errors/index.js';
+import type { Bookkeeping } from './bookkeeping.js';
+import { migrationFailure, type FailurePhase } from './migration-failure.js';
+import type { MigrationStep } from './select-steps.js';
+
+/** Applied when a migration does not say otherwise. */
+export const DEFAULT_LOCK_TIMEOUT = '5s';
+export const DEFAULT_STATEMENT_TIMEOUT = '5min';
+
+/** A step with its SQL rendered and, for `up`, the checksum to record. */
+export interface RenderedStep extends MigrationStep {
+  readonly statements: readonly string[];
+  readonly checksum: string;
+}
+
+/** How one step ended: `error` is set when it failed (and was logged as failed). */
+export interface StepOutcome {
+  readonly durationMs: number;
+  readonly error?: ChatkeepError;
+}
+
+/**
+ * Runs one migration step on the connection holding the migration lock.
+ *
+ * Transactional (the default): `SET LOCAL` timeouts, the statements, the
+ * version-row change and the 'ok' log row all commit together, so a failure
+ * anywhere leaves the database exactly as before the step. The 'failed' log
+ * row is written after the rollback, outside it, so it survives.
+ *
+ * Non-transactional: the timeouts are set for the session and RESET
+ * afterwards (the connection goes back to a pool), the statements run one by
+ * one in autocommit, and the version row is written only once all succeeded.
+ */
+export async function runStep(conn: Kysely<any>, step: RenderedStep, bookkeeping: Bookkeeping): Promise<StepOutcome> {
+  const transactional = step.migration.transactional ?? true;
+  const lockTimeout = step.migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
+  const statementTimeout = step.migration.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT;
+  const startedAt = new Date();
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  let phase: FailurePhase = 'settings';
+
+  const record = async (db: Kysely<any>) => {
+    phase = 'bookkeeping';
+    const durationMs = elapsed();
+    const { version, name } = step.migration;
+    if (step.direction === 'up') {
+      await bookkeeping.insertApplied(db, { version, name, checksum: step.checksum, durationMs });
+    } else {
+      await bookkeeping.deleteApplied(db, version);
+    }
+    await bookkeeping.insertLog(db, {
+      version,
+      name,
+      direction: step.direction,
+      startedAt,
+      finishedAt: new Date(),
+      durationMs,
+      outcome: 'ok',
+      error: null,
+    });
+  };
+
+  try {
+    if (transactional) {
+      await conn.transaction().execute(async (trx) => {
+        // set_config(…, true) is SET LOCAL with bind parameters: the values
+        // end with the transaction and cannot inject SQL.
+        await sql`select set_config('lock_timeout', ${lockTimeout}, true), set_config('statement_timeout', ${statementTimeout}, true)`.execute(trx);
+        for (const [index, statement] of step.statements.entries()) {
+          phase = index;
+          await sql.raw(statement).execute(trx);
+        }
+        await record(trx);
+        phase = 'commit';
+      });
+    } else {
+      try {
+        await sql`select set_config('lock_timeout', ${lockTimeout}, false), set_config('statement_timeout', ${statementTimeout}, false)`.execute(conn);
+        for (const [index, statement] of step.statements.entries()) {
+          phase = index;
+          await sql.raw(statement).execute(conn);
+        }
+      } finally {
+        // Session settings outlive this run on a pooled connection; a failed
+        // RESET means the connection is gone, and with it the settings.
+        await sql`reset lock_timeout`.execute(conn).catch(() => undefined);
+        await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
+      }
+      await conn.transaction().execute(async (trx) => {
+        await record(trx);
+        phase = 'commit';
+      });
+    }
+    return { durationMs: elapsed() };
+  } catch (cause) {
+    const durationMs = elapsed();
+    const error = migrationFailure(step, phase, step.statements.length, transactional, cause);
+    try {
+      await bookkeeping.insertLog(conn, {
+        version: step.migration.version,
+        name: step.migration.name,
+        direction: step.direction,
+        startedAt,
+        finishedAt: new Date(),
+        durationMs,
+        outcome: 'failed',
+        error: error.message,
+      });
+    } catch {
+      // The connection itself is probably lost; the migration's own error is
+      // the one worth reporting, so it is not replaced by this one.
+    }
+    return { durationMs, error };
+  }
+}

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, chatkeep } from './cli-process.js';
+
+beforeAll(assertBuilt);
+
+/** Every command, with options its --help must mention. */
+const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
+  [[], ['--database-url', '--data-dir', '--schema', '--version', 'migrate', 'demo']],
+  [['migrate'], ['up', 'down', 'status', 'plan']],
+  [['migrate', 'up'], ['--to', '--lock-wait', '--json']],
+  [['migrate', 'down'], ['--to', '--yes', '--lock-wait', '--json']],
+  [['migrate', 'status'], ['--json']],
+  [['migrate', 'plan'], ['--to', '--down', '--json']],
+  [['demo'], ['--memory', '--json']],
+];
+
+describe('chatkeep CLI: help, version and usage errors (no database)', () => {
+  it('--help of every command exits 0 and lists its options, an example and the exit codes', async () => {
+    const runs = await Promise.all(COMMANDS.map(([command]) => chatkeep([...command, '--help'])));
+    for (const [index, run] of runs.entries()) {
+      const [command, options] = COMMANDS[index]!;
+      expect(run.code, `chatkeep ${command.join(' ')} --help`).toBe(0);
+      for (const option of options) expect(run.stdout, `${command.join(' ')} --help mentions ${option}`).toContain(option);
+      expect(run.stdout).toContain('Examples:');
+      expect(run.stdout).toContain('Exit codes:');
+      // Global options are shown on subcommands too.
+      expect(run.stdout).toContain('--database-url');
+    }
+  });
+
+  it('--version prints the version from package.json', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const run = await chatkeep(['--version']);
+    expect(run).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
+  it('exits 2 on usage errors, saying what is wrong on stderr', async () => {
+    const [unknownOption, unknownCommand, noCommand, missingTo, badTo, planDownWithoutTo, extraArgument] = await Promise.all([
+      chatkeep(['migrate', 'up', '--bogus']),
+      chatkeep(['frobnicate']),
+      chatkeep([]),
+      chatkeep(['migrate', 'down', '--yes']),
+      chatkeep(['migrate', 'up', '--to', 'two']),
+      chatkeep(['migrate', 'plan', '--down', '--data-dir', 'memory://']),
+      chatkeep(['migrate', 'status', 'extra']),
+    ]);
+    expect(unknownOption.code).toBe(2);
+    expect(unknownOption.stderr).toContain("unknown option '--bogus'");
+    expect(unknownCommand.code).toBe(2);
+    expect(unknownCommand.stderr).toContain("unknown command 'frobnicate'");
+    expect(noCommand.code).toBe(2);
+    expect(missingTo.code).toBe(2);
+    expect(missingTo.stderr).toContain("required option '--to <version>'");
+    expect(badTo.code).toBe(2);
+    expect(badTo.stderr).toContain('expected a migration version');
+    expect(planDownWithoutTo.code).toBe(2);
+    expect(planDownWithoutTo.stderr).toContain('--down needs --to');
+    expect(extraArgument.code).toBe(2);
+  });
+
+  it('exits 2 for an invalid --schema or a non-PostgreSQL URL, before connecting', async () => {
+    const [badSchema, badUrl] = await Promise.all([
+      chatkeep(['--schema', 'Not-Valid', 'migrate', 'status', '--data-dir', 'memory://']),
+      chatkeep(['--database-url', 'mysql://localhost/x', 'migrate', 'status']),
+    ]);
+    expect(badSchema.code).toBe(2);
+    expect(badSchema.stderr).toMatch(/^error \[CK_CONFIG\]: schema: /m);
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toMatch(/^error \[CK_CONFIG\]: url: /m);
+  });
+});

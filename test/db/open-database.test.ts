@@ -1,0 +1,86 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/index.js';
+import { caught } from '../support/store-fixture.js';
+
+const root = mkdtempSync(join(tmpdir(), 'chatkeep-db-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('openDatabase', () => {
+  it('creates a file-backed PGlite folder on first use and reopens it with its data', async () => {
+    const dir = join(root, 'fresh', 'data');
+    const first = await openDatabase({ dataDir: dir });
+    expect(first.kind).toBe('pglite');
+    await sql`create table kept (v int)`.execute(first.db);
+    await sql`insert into kept values (42)`.execute(first.db);
+    await first.close();
+    const again = await openDatabase({ dataDir: dir });
+    expect((await sql<{ v: number }>`select v from kept`.execute(again.db)).rows).toEqual([{ v: 42 }]);
+    await again.close();
+  });
+
+  it('refuses a data folder that is a file, naming the folder', async () => {
+    const file = join(root, 'a-file');
+    writeFileSync(file, 'not a database');
+    const error = await caught(() => openDatabase({ dataDir: file }));
+    expect(error.code).toBe('CK_DATA_DIR');
+    expect(error.message).toContain(file);
+    expect(error.message).toContain('is a file');
+  });
+
+  it('refuses a non-empty folder that is not a database instead of writing into it', async () => {
+    const dir = join(root, 'documents');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'thesis.txt'), 'precious');
+    const error = await caught(() => openDatabase({ dataDir: dir }));
+    expect(error.code).toBe('CK_DATA_DIR');
+    expect(existsSync(join(dir, 'PG_VERSION'))).toBe(false);
+  });
+
+  it('refuses a data folder another live process holds, and takes over a dead holder’s lock', async () => {
+    const dir = join(root, 'shared', 'data');
+    const setup = await openDatabase({ dataDir: dir });
+    await setup.close();
+    const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    writeFileSync(join(dir, 'chatkeep.lock'), String(holder.pid));
+    try {
+      const error = await caught(() => openDatabase({ dataDir: dir }));
+      expect(error.code).toBe('CK_DATA_DIR');
+      expect(error.message).toContain(`process ${holder.pid}`);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.on('exit', r));
+    }
+    // The holder is dead now: its lock is stale and is taken over.
+    const reopened = await openDatabase({ dataDir: dir });
+    await reopened.close();
+  });
+
+  it('refuses to open the same folder twice in one process', async () => {
+    const dir = join(root, 'twice');
+    const first = await openDatabase({ dataDir: dir });
+    try {
+      const error = await caught(() => openDatabase({ dataDir: dir }));
+      expect(error.code).toBe('CK_DATA_DIR');
+    } finally {
+      await first.close();
+    }
+  });
+
+  it('reports an unreachable PostgreSQL clearly, without the password', async () => {
+    const error = await caught(() => openDatabase({ url: 'postgres://someone:hunter2@127.0.0.1:1/nowhere', connectTimeoutMs: 2000 }));
+    expect(error.code).toBe('CK_DB_UNAVAILABLE');
+    expect(error.message).toContain('127.0.0.1:1');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('rejects a URL that is not a PostgreSQL URL, naming the field', async () => {
+    const error = await caught(() => openDatabase({ url: 'mysql://localhost/db' }));
+    expect(error.code).toBe('CK_CONFIG');
+    expect(error.details?.['field']).toBe('url');
+  });
+});

@@ -1,0 +1,104 @@
+import { sql, type Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/index.js';
+import { fingerprint, Migrator, type Migration } from '../../src/migrate/index.js';
+import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+
+const events: Migration = {
+  version: 1,
+  name: 'events',
+  up: ({ schema: s }) => [
+    `create table ${s}.events (id int primary key, kind text not null)`,
+    `insert into ${s}.events select g, 'k' || (g % 7) from generate_series(1, 500) g`,
+  ],
+  down: ({ schema: s }) => [`drop table ${s}.events`],
+};
+
+/** CREATE INDEX CONCURRENTLY cannot run in a transaction; IF NOT EXISTS makes a re-run after a crash safe. */
+const eventsKindIndex: Migration = {
+  version: 2,
+  name: 'events-kind-index',
+  transactional: false,
+  lockTimeout: '2s',
+  up: ({ schema: s }) => [`create index concurrently if not exists events_kind_idx on ${s}.events (kind)`],
+  down: ({ schema: s }) => [`drop index concurrently if exists ${s}.events_kind_idx`],
+};
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: non-transactional migrations`, () => {
+    let scratch: ScratchDatabase;
+    let db: Kysely<any>;
+    beforeAll(async () => {
+      scratch = await scratchDatabase(backend.name);
+      db = scratch.database.db;
+    });
+    afterAll(() => scratch?.drop());
+
+    it('PostgreSQL refuses CREATE INDEX CONCURRENTLY inside a migration transaction (25001), which is why the flag exists', async () => {
+      const { error } = await new Migrator({
+        db,
+        schema: 'mig_test_cic_tx',
+        migrations: [events, { ...eventsKindIndex, transactional: true }],
+      }).up();
+      expect(error?.details['sqlState']).toBe('25001');
+    });
+
+    it('CREATE INDEX CONCURRENTLY IF NOT EXISTS applies and reverts, and the session timeouts are reset afterwards', async () => {
+      const schema = 'mig_test_cic';
+      // A one-connection pool, so the connection the migrator used is the one inspected afterwards.
+      const single: Database =
+        backend.name === 'postgres' ? await openDatabase({ url: scratch.url!, poolSize: 1 }) : scratch.database;
+      try {
+        const migrator = new Migrator({ db: single.db, schema, migrations: [events, eventsKindIndex] });
+        const pristine = await fingerprint(single.db, [schema]);
+        const { error, results } = await migrator.up();
+        expect(error).toBeUndefined();
+        expect(results.map((r) => [r.version, r.status])).toEqual([[1, 'applied'], [2, 'applied']]);
+        const index = (await fingerprint(single.db, [schema])).lines.find((l) => l.startsWith(`index ${schema}.events_kind_idx `));
+        expect(index).toContain('valid=t');
+        expect((await migrator.status()).applied.map((a) => a.version)).toEqual([1, 2]);
+        const settings = await sql<{ lock: string; statement: string }>`
+          select current_setting('lock_timeout') as lock, current_setting('statement_timeout') as statement`.execute(single.db);
+        expect(settings.rows[0]).toEqual({ lock: '0', statement: '0' });
+
+        const down = await new Migrator({ db: single.db, schema, migrations: [events, eventsKindIndex], removeBookkeepingAtZero: true }).down({ to: 0 });
+        expect(down.error).toBeUndefined();
+        expect(await fingerprint(single.db, [schema])).toEqual(pristine);
+      } finally {
+        if (single !== scratch.database) await single.close();
+      }
+    });
+
+    it('a failing non-transactional step keeps earlier statements, records no version, logs the failure, and a re-run completes', async () => {
+      const schema = 'mig_test_cic_fail';
+      let broken = true;
+      const twoIndexes: Migration = {
+        version: 2,
+        name: 'two-indexes',
+        transactional: false,
+        up: ({ schema: s }) => [
+          `create index concurrently if not exists events_kind_idx on ${s}.events (kind)`,
+          broken
+            ? `create index concurrently if not exists events_nope_idx on ${s}.events (nope)`
+            : `create index concurrently if not exists events_id_kind_idx on ${s}.events (id, kind)`,
+        ],
+        down: ({ schema: s }) => [
+          `drop index concurrently if exists ${s}.events_id_kind_idx`,
+          `drop index concurrently if exists ${s}.events_kind_idx`,
+        ],
+      };
+      const first = await new Migrator({ db, schema, migrations: [events, twoIndexes] }).up();
+      expect(first.error?.message).toMatch(/^Migration 2 two-indexes \(up\) failed at statement 2 of 2: .*\(SQLSTATE 42703\); not transactional/);
+      const lines = (await fingerprint(db, [schema])).lines;
+      expect(lines.some((l) => l.startsWith(`index ${schema}.events_kind_idx `))).toBe(true);
+      const migrator = new Migrator({ db, schema, migrations: [events, twoIndexes] });
+      expect((await migrator.status()).current).toBe(1);
+      expect((await migrator.history(1))[0]).toMatchObject({ version: 2, outcome: 'failed' });
+
+      broken = false; // the fix ships; the checksum is only recorded on success, so this is allowed
+      const second = await new Migrator({ db, schema, migrations: [events, twoIndexes] }).up();
+      expect(second.error).toBeUndefined();
+      expect((await migrator.status()).current).toBe(2);
+    });
+  });
+}

@@ -1,0 +1,99 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { openStore } from '../../src/index.js';
+import { BACKENDS, scratchDatabase } from '../support/backends.js';
+import { caught } from '../support/store-fixture.js';
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: opening a store`, () => {
+    it('migrate: false refuses a database that is not migrated, and writes nothing', async () => {
+      const scratch = await scratchDatabase(backend.name);
+      try {
+        const error = await caught(() => openStore({ database: scratch.database, migrate: false }));
+        expect(error.code).toBe('CK_SCHEMA_NOT_READY');
+        const { rows } = await sql`select 1 from pg_namespace where nspname = 'chatkeep'`.execute(scratch.database.db);
+        expect(rows).toEqual([]);
+      } finally {
+        await scratch.drop();
+      }
+    });
+
+    it('records its settings at first migrate and refuses contradicting ones, naming the field', async () => {
+      const scratch = await scratchDatabase(backend.name);
+      try {
+        const first = await openStore({ database: scratch.database, maxContentLength: 1000 });
+        expect(first.settings.maxContentLength).toBe(1000);
+        await first.close();
+        // Omitted settings take the installed values.
+        const again = await openStore({ database: scratch.database });
+        expect(again.settings.maxContentLength).toBe(1000);
+        await again.close();
+        const error = await caught(() => openStore({ database: scratch.database, maxContentLength: 5000 }));
+        expect(error.code).toBe('CK_CONFIG');
+        expect(error.details?.['field']).toBe('maxContentLength');
+      } finally {
+        await scratch.drop();
+      }
+    });
+
+    it('lives in its own schema and can use another one; two installs do not see each other', async () => {
+      const scratch = await scratchDatabase(backend.name);
+      try {
+        const a = await openStore({ database: scratch.database, schema: 'chat_a' });
+        const b = await openStore({ database: scratch.database, schema: 'chat_b' });
+        await a.conversations.create('same-user', { title: 'in a' });
+        expect((await b.conversations.list('same-user')).conversations).toEqual([]);
+        const error = await caught(() => openStore({ database: scratch.database, schema: 'Bad-Name' }));
+        expect(error.code).toBe('CK_CONFIG');
+        await a.close();
+        await b.close();
+      } finally {
+        await scratch.drop();
+      }
+    });
+
+    it('with a host users table, every row has a real foreign key: deleting the user deletes their chat data', async () => {
+      const scratch = await scratchDatabase(backend.name);
+      const db = scratch.database.db;
+      try {
+        await sql`create table public.users (id integer primary key, email text not null)`.execute(db);
+        await sql`insert into public.users values (1, 'a@example.com'), (2, 'b@example.com')`.execute(db);
+        const store = await openStore({ database: scratch.database, users: { table: 'public.users', column: 'id', type: 'integer' } });
+        const c1 = await store.conversations.create('1');
+        await store.turns.append('1', c1.id, { user: 'hi', assistant: 'hello' });
+        await store.onboarding.start('1', { flow: 'coach', phase: 'welcome' });
+        const c2 = await store.conversations.create('2');
+        // A user id that is not in the host table is rejected by the foreign key.
+        const unknown = await caught(() => store.conversations.create('3'));
+        expect(unknown.code).toBe('CK_VALIDATION');
+        expect(unknown.details?.['field']).toBe('userId');
+        const notInteger = await caught(() => store.conversations.create('abc'));
+        expect(notInteger.code).toBe('CK_VALIDATION');
+        expect(notInteger.details?.['field']).toBe('userId');
+
+        await sql`delete from public.users where id = 1`.execute(db);
+        const { rows } = await sql<{ n: number }>`select
+            (select count(*) from chatkeep.conversations where user_id = 1)
+          + (select count(*) from chatkeep.messages where user_id = 1)
+          + (select count(*) from chatkeep.onboarding_sessions where user_id = 1) as n`.execute(db);
+        expect(Number(rows[0]?.n)).toBe(0);
+        expect((await store.conversations.get('2', c2.id)).userId).toBe('2');
+        await store.close();
+      } finally {
+        await scratch.drop();
+      }
+    });
+
+    it('a closed store refuses calls with CK_STORE_CLOSED', async () => {
+      const scratch = await scratchDatabase(backend.name);
+      try {
+        const store = await openStore({ database: scratch.database });
+        await store.close();
+        const error = await caught(() => store.conversations.list('someone'));
+        expect(error.code).toBe('CK_STORE_CLOSED');
+      } finally {
+        await scratch.drop();
+      }
+    });
+  });
+}
