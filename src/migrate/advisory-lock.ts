@@ -32,11 +32,17 @@ export interface LockWait {
  * span many transactions: one per migration, plus the non-transactional ones.
  * If the process dies, PostgreSQL ends the session and frees the lock.
  */
-export async function acquireAdvisoryLock(conn: Kysely<any>, key: bigint, wait: LockWait): Promise<number> {
+export async function acquireAdvisoryLock(
+  conn: Kysely<any>,
+  key: bigint,
+  wait: LockWait,
+): Promise<number> {
   const started = performance.now();
   let reportedWait = false;
   for (;;) {
-    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${key.toString()}::bigint) as locked`.execute(conn);
+    const { rows } = await sql<{
+      locked: boolean;
+    }>`select pg_try_advisory_lock(${key.toString()}::bigint) as locked`.execute(conn);
     if (rows[0]?.locked === true) return Math.round(performance.now() - started);
     const waited = performance.now() - started;
     if (waited >= wait.waitMs) {

@@ -48,7 +48,9 @@ export class Bookkeeping {
   /** Whether the log table exists. */
   async logExists(db: Kysely<any>): Promise<boolean> {
     const { rows } = await sql<{ present: boolean }>`
-      select to_regclass(${`${this.#schema}.${this.#table}_log`}) is not null as present`.execute(db);
+      select to_regclass(${`${this.#schema}.${this.#table}_log`}) is not null as present`.execute(
+      db,
+    );
     return rows[0]?.present === true;
   }
 
@@ -62,7 +64,9 @@ export class Bookkeeping {
     if ((await this.exists(conn)) && (await this.logExists(conn))) return;
     await conn.transaction().execute(async (trx) => {
       const { rows } = await sql<{ present: boolean }>`
-        select exists (select 1 from pg_namespace where nspname = ${this.#schema}) as present`.execute(trx);
+        select exists (select 1 from pg_namespace where nspname = ${this.#schema}) as present`.execute(
+        trx,
+      );
       const schemaExisted = rows[0]?.present === true;
       const tableExisted = await this.exists(trx);
       await sql`create schema if not exists ${sql.id(this.#schema)}`.execute(trx);
@@ -87,7 +91,9 @@ export class Bookkeeping {
           error text
         )`.execute(trx);
       if (!schemaExisted && !tableExisted) {
-        await sql`comment on table ${this.#versions} is ${sql.lit(CREATED_SCHEMA_MARK)}`.execute(trx);
+        await sql`comment on table ${this.#versions} is ${sql.lit(CREATED_SCHEMA_MARK)}`.execute(
+          trx,
+        );
       }
     });
   }
@@ -101,7 +107,9 @@ export class Bookkeeping {
       checksum: string;
       applied_at: Date | string;
       duration_ms: number;
-    }>`select version, name, checksum, applied_at, duration_ms from ${this.#versions} order by version`.execute(db);
+    }>`select version, name, checksum, applied_at, duration_ms from ${this.#versions} order by version`.execute(
+      db,
+    );
     return rows.map((row) => ({
       version: Number(row.version),
       name: row.name,
@@ -114,7 +122,12 @@ export class Bookkeeping {
   /** Records `version` as applied; run it in the migration's own transaction. */
   async insertApplied(
     db: Kysely<any>,
-    row: { readonly version: number; readonly name: string; readonly checksum: string; readonly durationMs: number },
+    row: {
+      readonly version: number;
+      readonly name: string;
+      readonly checksum: string;
+      readonly durationMs: number;
+    },
   ): Promise<void> {
     await sql`
       insert into ${this.#versions} (version, name, checksum, duration_ms)
@@ -131,7 +144,9 @@ export class Bookkeeping {
     await sql`
       insert into ${this.#log} (version, name, direction, started_at, finished_at, duration_ms, outcome, error)
       values (${entry.version}, ${entry.name}, ${entry.direction}, ${entry.startedAt.toISOString()}::timestamptz,
-              ${entry.finishedAt.toISOString()}::timestamptz, ${entry.durationMs}, ${entry.outcome}, ${entry.error})`.execute(db);
+              ${entry.finishedAt.toISOString()}::timestamptz, ${entry.durationMs}, ${entry.outcome}, ${entry.error})`.execute(
+      db,
+    );
   }
 
   /** The newest `limit` log rows, newest first; empty when the log does not exist yet. */
@@ -171,7 +186,9 @@ export class Bookkeeping {
   async remove(conn: Kysely<any>): Promise<void> {
     const createdSchema = await conn.transaction().execute(async (trx) => {
       const { rows } = await sql<{ mark: string | null }>`
-        select obj_description(to_regclass(${`${this.#schema}.${this.#table}`}), 'pg_class') as mark`.execute(trx);
+        select obj_description(to_regclass(${`${this.#schema}.${this.#table}`}), 'pg_class') as mark`.execute(
+        trx,
+      );
       await sql`drop table if exists ${this.#log}`.execute(trx);
       await sql`drop table if exists ${this.#versions}`.execute(trx);
       return rows[0]?.mark === CREATED_SCHEMA_MARK;

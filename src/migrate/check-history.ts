@@ -50,14 +50,27 @@ export function checkHistory(
       });
       continue;
     }
-    const checksum = checksumOf(migration, context);
+    let checksum: string;
+    try {
+      checksum = checksumOf(migration, context);
+    } catch (error) {
+      // An up() that throws (CK_CONFIG) is one more problem to list, so
+      // status() can still describe the rest instead of failing outright.
+      problems.push({ version: row.version, error: error as ChatkeepError });
+      continue;
+    }
     if (checksum !== row.checksum) {
       problems.push({
         version: row.version,
         error: new ChatkeepError(
           'CK_MIGRATION_CHECKSUM',
           `Migration ${row.version} ${row.name} was edited after it ran: applied checksum ${row.checksum}, checksum on disk ${checksum}`,
-          { version: row.version, name: row.name, appliedChecksum: row.checksum, diskChecksum: checksum },
+          {
+            version: row.version,
+            name: row.name,
+            appliedChecksum: row.checksum,
+            diskChecksum: checksum,
+          },
         ),
       });
     }
@@ -70,7 +83,12 @@ export function checkHistory(
         error: new ChatkeepError(
           'CK_MIGRATION_HISTORY',
           `Migration ${migration.version} ${migration.name} is pending but older than the last applied migration ${highest} (out of order); give it a version above ${highest}`,
-          { version: migration.version, name: migration.name, highestApplied: highest, problem: 'out-of-order' },
+          {
+            version: migration.version,
+            name: migration.name,
+            highestApplied: highest,
+            problem: 'out-of-order',
+          },
         ),
       });
     }

@@ -7,7 +7,7 @@ export interface SchemaFingerprint {
   /** SHA-256 (hex) of `lines` joined with `'\n'`. */
   readonly hash: string;
   /** One line per object, sorted; multi-line definitions have `\n` escaped. */
-  readonly lines: readonly string[];
+  readonly lines: string[];
 }
 
 /**
@@ -137,7 +137,10 @@ const QUERIES: readonly ((schemas: string) => RawBuilder<{ line: string | null }
  * await migrator.up(); await migrator.down({ to: 0 });
  * assert.equal((await fingerprint(db, ['app'])).hash, before.hash);
  */
-export async function fingerprint(db: Kysely<any>, schemas: readonly string[]): Promise<SchemaFingerprint> {
+export async function fingerprint(
+  db: Kysely<any>,
+  schemas: readonly string[],
+): Promise<SchemaFingerprint> {
   schemas.forEach((schema, index) => assertIdentifier(`schemas[${index}]`, schema));
   const list = schemas.join(',');
   const lines: string[] = [];

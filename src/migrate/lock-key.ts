@@ -19,12 +19,18 @@ export function defaultLockKey(schema: string, table: string): bigint {
 export function normaliseLockKey(key: bigint | number): bigint {
   if (typeof key === 'number') {
     if (!Number.isSafeInteger(key)) {
-      throw new ChatkeepError('CK_CONFIG', `lockKey: expected a safe integer or a bigint, got ${key}`, { field: 'lockKey' });
+      throw new ChatkeepError(
+        'CK_CONFIG',
+        `lockKey: expected a safe integer or a bigint, got ${key}`,
+        { field: 'lockKey' },
+      );
     }
     return BigInt(key);
   }
   if (typeof key !== 'bigint' || key < INT64_MIN || key > INT64_MAX) {
-    throw new ChatkeepError('CK_CONFIG', 'lockKey: expected a signed 64-bit integer', { field: 'lockKey' });
+    throw new ChatkeepError('CK_CONFIG', 'lockKey: expected a signed 64-bit integer', {
+      field: 'lockKey',
+    });
   }
   return key;
 }

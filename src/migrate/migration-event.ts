@@ -11,7 +11,8 @@ import type { MigrationDirection } from './render-migration.js';
  *   `durationMs` on end and failed, `error` on failed.
  */
 export interface MigrationEvent {
-  readonly type: 'lock-wait' | 'lock-acquired' | 'migration-start' | 'migration-end' | 'migration-failed';
+  readonly type:
+    'lock-wait' | 'lock-acquired' | 'migration-start' | 'migration-end' | 'migration-failed';
   readonly version?: number;
   readonly name?: string;
   readonly direction?: MigrationDirection;

@@ -52,7 +52,12 @@ export interface ResolvedMigratorOptions {
 
 /** Applies defaults and validates; throws CK_CONFIG naming the field at fault. */
 export function resolveMigratorOptions(options: MigratorOptions): ResolvedMigratorOptions {
-  if (typeof options !== 'object' || options === null || typeof options.db !== 'object' || options.db === null) {
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    typeof options.db !== 'object' ||
+    options.db === null
+  ) {
     throw new ChatkeepError('CK_CONFIG', 'db: expected a Kysely instance', { field: 'db' });
   }
   validateMigrations(options.migrations);
@@ -61,15 +66,21 @@ export function resolveMigratorOptions(options: MigratorOptions): ResolvedMigrat
   const table = assertIdentifier('table', options.table ?? 'schema_migrations', 59);
   const settings = options.settings ?? {};
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
-    throw new ChatkeepError('CK_CONFIG', 'settings: expected a plain object', { field: 'settings' });
+    throw new ChatkeepError('CK_CONFIG', 'settings: expected a plain object', {
+      field: 'settings',
+    });
   }
   const lockWaitMs = options.lockWaitMs ?? 60_000;
   if (!Number.isSafeInteger(lockWaitMs) || lockWaitMs < 0) {
-    throw new ChatkeepError('CK_CONFIG', 'lockWaitMs: expected an integer >= 0', { field: 'lockWaitMs' });
+    throw new ChatkeepError('CK_CONFIG', 'lockWaitMs: expected an integer >= 0', {
+      field: 'lockWaitMs',
+    });
   }
   const pollIntervalMs = options.pollIntervalMs ?? 200;
   if (!Number.isSafeInteger(pollIntervalMs) || pollIntervalMs < 1) {
-    throw new ChatkeepError('CK_CONFIG', 'pollIntervalMs: expected a positive integer', { field: 'pollIntervalMs' });
+    throw new ChatkeepError('CK_CONFIG', 'pollIntervalMs: expected a positive integer', {
+      field: 'pollIntervalMs',
+    });
   }
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
     throw new ChatkeepError('CK_CONFIG', 'onEvent: expected a function', { field: 'onEvent' });
@@ -79,7 +90,10 @@ export function resolveMigratorOptions(options: MigratorOptions): ResolvedMigrat
     migrations: [...options.migrations],
     context: Object.freeze({ schema, settings: Object.freeze({ ...settings }) }),
     table,
-    lockKey: options.lockKey === undefined ? defaultLockKey(schema, table) : normaliseLockKey(options.lockKey),
+    lockKey:
+      options.lockKey === undefined
+        ? defaultLockKey(schema, table)
+        : normaliseLockKey(options.lockKey),
     lockWaitMs,
     pollIntervalMs,
     removeBookkeepingAtZero: options.removeBookkeepingAtZero ?? false,

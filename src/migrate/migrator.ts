@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { ChatkeepError } from '../errors/index.js';
+import { ChatkeepError, sqlState, wrapDriverError } from '../errors/index.js';
 import { acquireAdvisoryLock, releaseAdvisoryLock } from './advisory-lock.js';
 import { Bookkeeping } from './bookkeeping.js';
 import { checkHistory } from './check-history.js';
@@ -9,11 +9,20 @@ import type { MigrationEvent } from './migration-event.js';
 import type { MigrationLogEntry } from './migration-log-entry.js';
 import type { MigrationResult, MigrationResultSet } from './migration-result.js';
 import type { MigrationStatus } from './migration-status.js';
-import { resolveMigratorOptions, type MigratorOptions, type ResolvedMigratorOptions } from './migrator-options.js';
+import {
+  resolveMigratorOptions,
+  type MigratorOptions,
+  type ResolvedMigratorOptions,
+} from './migrator-options.js';
 import type { PlannedMigration, PlanOptions } from './planned-migration.js';
 import { renderMigration } from './render-migration.js';
 import { runStep, type RenderedStep } from './run-step.js';
-import { assertTarget, selectSteps, type MigrationStep, type MigrationTarget } from './select-steps.js';
+import {
+  assertTarget,
+  selectSteps,
+  type MigrationStep,
+  type MigrationTarget,
+} from './select-steps.js';
 
 /**
  * Applies and reverts a numbered migration set safely: one session-level
@@ -89,19 +98,23 @@ export class Migrator {
     const applied = await this.#bookkeeping.readApplied(db);
     const [problem] = checkHistory(migrations, applied, context);
     if (problem !== undefined) throw problem;
-    return selectSteps(migrations, new Set(applied.map((a) => a.version)), target).map(({ migration, direction }) => ({
-      version: migration.version,
-      name: migration.name,
-      direction,
-      transactional: migration.transactional ?? true,
-      statements: [...renderMigration(migration, direction, context)],
-    }));
+    return selectSteps(migrations, new Set(applied.map((a) => a.version)), target).map(
+      ({ migration, direction }) => ({
+        version: migration.version,
+        name: migration.name,
+        direction,
+        transactional: migration.transactional ?? true,
+        statements: [...renderMigration(migration, direction, context)],
+      }),
+    );
   }
 
   /** The audit log, newest first (default the last 100 rows); empty before the first run. */
-  history(limit = 100): Promise<MigrationLogEntry[]> {
+  async history(limit = 100): Promise<MigrationLogEntry[]> {
     if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new ChatkeepError('CK_CONFIG', 'limit: expected a positive integer', { field: 'limit' });
+      throw new ChatkeepError('CK_CONFIG', 'limit: expected a positive integer', {
+        field: 'limit',
+      });
     }
     return this.#bookkeeping.readLog(this.#options.db, limit);
   }
@@ -110,7 +123,9 @@ export class Migrator {
     const results: MigrationResult[] = [];
     try {
       assertTarget(this.#options.migrations, target);
-      return await this.#options.db.connection().execute((conn) => this.#runLocked(conn, target, results));
+      return await this.#options.db
+        .connection()
+        .execute((conn) => this.#runLocked(conn, target, results));
     } catch (error) {
       return { error: asChatkeepError(error), results };
     }
@@ -120,50 +135,104 @@ export class Migrator {
    * Everything from here runs on one connection, the one holding the lock:
    * the lock is per session, so a statement on another pooled connection
    * would run unprotected (and on PGlite would wait for this one forever).
+   * The lock is released on every path, failures included.
    */
-  async #runLocked(conn: Kysely<any>, target: MigrationTarget, results: MigrationResult[]): Promise<MigrationResultSet> {
-    const { lockKey, lockWaitMs, pollIntervalMs, migrations, context } = this.#options;
+  async #runLocked(
+    conn: Kysely<any>,
+    target: MigrationTarget,
+    results: MigrationResult[],
+  ): Promise<MigrationResultSet> {
+    const { lockKey, lockWaitMs, pollIntervalMs } = this.#options;
     const waitedMs = await acquireAdvisoryLock(conn, lockKey, {
       waitMs: lockWaitMs,
       pollIntervalMs,
       onWait: () => this.#emit({ type: 'lock-wait' }),
     });
     this.#emit({ type: 'lock-acquired', durationMs: waitedMs });
+    let outcome: MigrationResultSet;
     try {
-      // Only now, holding the lock, may the bookkeeping be created and the
-      // history read: a runner that waited must see what the previous one did.
-      await this.#bookkeeping.ensure(conn);
-      const applied = await this.#bookkeeping.readApplied(conn);
-      const [problem] = checkHistory(migrations, applied, context);
-      if (problem !== undefined) return { error: problem, results };
-
-      const steps = selectSteps(migrations, new Set(applied.map((a) => a.version)), target);
-      // Render everything first: a migration whose up()/down() throws is
-      // reported before anything has run.
-      const rendered = steps.map((step) => this.#render(step));
-      for (const [index, step] of rendered.entries()) {
-        const { version, name } = step.migration;
-        const { direction } = step;
-        this.#emit({ type: 'migration-start', version, name, direction });
-        const outcome = await runStep(conn, step, this.#bookkeeping);
-        if (outcome.error !== undefined) {
-          this.#emit({ type: 'migration-failed', version, name, direction, durationMs: outcome.durationMs, error: outcome.error });
-          results.push({ version, name, direction, status: 'failed', durationMs: outcome.durationMs });
-          results.push(...rendered.slice(index + 1).map(notRun));
-          return { error: outcome.error, results };
-        }
-        this.#emit({ type: 'migration-end', version, name, direction, durationMs: outcome.durationMs });
-        results.push({ version, name, direction, status: direction === 'up' ? 'applied' : 'reverted', durationMs: outcome.durationMs });
-      }
-
-      if (target.direction === 'down' && target.to === 0 && this.#options.removeBookkeepingAtZero) {
-        const left = await this.#bookkeeping.readApplied(conn);
-        if (left.length === 0) await this.#bookkeeping.remove(conn);
-      }
-      return { results };
-    } finally {
-      await releaseAdvisoryLock(conn, lockKey);
+      outcome = await this.#migrateHoldingLock(conn, target, results);
+    } catch (error) {
+      outcome = { error: asChatkeepError(error), results };
     }
+    try {
+      await releaseAdvisoryLock(conn, lockKey);
+    } catch (error) {
+      // Reported only when nothing else went wrong: the migration's own error
+      // explains more, and a session that cannot unlock is usually gone (and
+      // PostgreSQL frees the lock of a session that ends).
+      if (outcome.error === undefined) {
+        outcome = { error: asChatkeepError(error), results };
+      }
+    }
+    return outcome;
+  }
+
+  /**
+   * The run proper, with the lock held. Only now may the bookkeeping be
+   * created and the history read: a runner that waited must see what the
+   * previous one did, and `CREATE … IF NOT EXISTS` is not race-free.
+   */
+  async #migrateHoldingLock(
+    conn: Kysely<any>,
+    target: MigrationTarget,
+    results: MigrationResult[],
+  ): Promise<MigrationResultSet> {
+    const { migrations, context } = this.#options;
+    await this.#bookkeeping.ensure(conn);
+    const applied = await this.#bookkeeping.readApplied(conn);
+    const [problem] = checkHistory(migrations, applied, context);
+    if (problem !== undefined) return { error: problem, results };
+
+    const steps = selectSteps(migrations, new Set(applied.map((a) => a.version)), target);
+    // Render everything first: a migration whose up()/down() throws is
+    // reported before anything has run.
+    const rendered = steps.map((step) => this.#render(step));
+    for (const [index, step] of rendered.entries()) {
+      const { version, name } = step.migration;
+      const { direction } = step;
+      this.#emit({ type: 'migration-start', version, name, direction });
+      const outcome = await runStep(conn, step, this.#bookkeeping);
+      if (outcome.error !== undefined) {
+        this.#emit({
+          type: 'migration-failed',
+          version,
+          name,
+          direction,
+          durationMs: outcome.durationMs,
+          error: outcome.error,
+        });
+        results.push({
+          version,
+          name,
+          direction,
+          status: 'failed',
+          durationMs: outcome.durationMs,
+        });
+        results.push(...rendered.slice(index + 1).map(notRun));
+        return { error: outcome.error, results };
+      }
+      this.#emit({
+        type: 'migration-end',
+        version,
+        name,
+        direction,
+        durationMs: outcome.durationMs,
+      });
+      results.push({
+        version,
+        name,
+        direction,
+        status: direction === 'up' ? 'applied' : 'reverted',
+        durationMs: outcome.durationMs,
+      });
+    }
+
+    if (target.direction === 'down' && target.to === 0 && this.#options.removeBookkeepingAtZero) {
+      const left = await this.#bookkeeping.readApplied(conn);
+      if (left.length === 0) await this.#bookkeeping.remove(conn);
+    }
+    return { results };
   }
 
   #render(step: MigrationStep): RenderedStep {
@@ -188,18 +257,49 @@ export class Migrator {
 }
 
 function notRun(step: MigrationStep): MigrationResult {
-  return { version: step.migration.version, name: step.migration.name, direction: step.direction, status: 'not-run' };
+  return {
+    version: step.migration.version,
+    name: step.migration.name,
+    direction: step.direction,
+    status: 'not-run',
+  };
 }
 
 function toTarget(options: PlanOptions): MigrationTarget {
   if (options?.direction === 'down') return { direction: 'down', to: options.to };
   if (options?.direction === 'up') return { direction: 'up', to: options.to };
-  throw new ChatkeepError('CK_MIGRATION_TARGET', "plan: direction must be 'up' or 'down'", { field: 'direction' });
+  throw new ChatkeepError('CK_MIGRATION_TARGET', "plan: direction must be 'up' or 'down'", {
+    field: 'direction',
+  });
 }
 
+/** Node's codes for a server that cannot be reached or went away. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE']);
+
+/**
+ * Errors outside any one migration (the lock query, the bookkeeping): a lost
+ * connection becomes CK_DB_UNAVAILABLE, anything else CK_MIGRATION_FAILED,
+ * always keeping the original as `cause`.
+ */
 function asChatkeepError(error: unknown): ChatkeepError {
   if (error instanceof ChatkeepError) return error;
+  const wrapped = wrapDriverError(error);
+  if (wrapped instanceof ChatkeepError && wrapped.code === 'CK_DB_UNAVAILABLE') return wrapped;
   const reason = error instanceof Error ? error.message : String(error);
-  return new ChatkeepError('CK_MIGRATION_FAILED', `Migration run failed: ${reason}`, {}, { cause: error });
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNREACHABLE.has(code)) {
+    return new ChatkeepError(
+      'CK_DB_UNAVAILABLE',
+      `The database cannot be reached: ${reason}`,
+      {},
+      { cause: error },
+    );
+  }
+  const state = sqlState(error);
+  return new ChatkeepError(
+    'CK_MIGRATION_FAILED',
+    `Migration run failed outside any migration: ${reason}${state ? ` (SQLSTATE ${state})` : ''}`,
+    state ? { sqlState: state } : {},
+    { cause: error },
+  );
 }
-

@@ -7,7 +7,7 @@ export interface PlannedMigration {
   readonly direction: MigrationDirection;
   /** False when the statements run outside a transaction, one by one. */
   readonly transactional: boolean;
-  readonly statements: readonly string[];
+  readonly statements: string[];
 }
 
 /** What to plan: the same targets `up` and `down` take. */

@@ -25,7 +25,10 @@ export function renderMigration(
       { cause },
     );
   }
-  if (!Array.isArray(statements) || !statements.every((s) => typeof s === 'string' && s.trim() !== '')) {
+  if (
+    !Array.isArray(statements) ||
+    !statements.every((s) => typeof s === 'string' && s.trim() !== '')
+  ) {
     throw new ChatkeepError(
       'CK_CONFIG',
       `Migration ${migration.version} ${migration.name}: ${direction}() must return an array of non-empty SQL strings`,

@@ -32,7 +32,11 @@ export interface StepOutcome {
  * afterwards (the connection goes back to a pool), the statements run one by
  * one in autocommit, and the version row is written only once all succeeded.
  */
-export async function runStep(conn: Kysely<any>, step: RenderedStep, bookkeeping: Bookkeeping): Promise<StepOutcome> {
+export async function runStep(
+  conn: Kysely<any>,
+  step: RenderedStep,
+  bookkeeping: Bookkeeping,
+): Promise<StepOutcome> {
   const transactional = step.migration.transactional ?? true;
   const lockTimeout = step.migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
   const statementTimeout = step.migration.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT;
@@ -67,7 +71,9 @@ export async function runStep(conn: Kysely<any>, step: RenderedStep, bookkeeping
       await conn.transaction().execute(async (trx) => {
         // set_config(…, true) is SET LOCAL with bind parameters: the values
         // end with the transaction and cannot inject SQL.
-        await sql`select set_config('lock_timeout', ${lockTimeout}, true), set_config('statement_timeout', ${statementTimeout}, true)`.execute(trx);
+        await sql`select set_config('lock_timeout', ${lockTimeout}, true), set_config('statement_timeout', ${statementTimeout}, true)`.execute(
+          trx,
+        );
         for (const [index, statement] of step.statements.entries()) {
           phase = index;
           await sql.raw(statement).execute(trx);
@@ -77,7 +83,9 @@ export async function runStep(conn: Kysely<any>, step: RenderedStep, bookkeeping
       });
     } else {
       try {
-        await sql`select set_config('lock_timeout', ${lockTimeout}, false), set_config('statement_timeout', ${statementTimeout}, false)`.execute(conn);
+        await sql`select set_config('lock_timeout', ${lockTimeout}, false), set_config('statement_timeout', ${statementTimeout}, false)`.execute(
+          conn,
+        );
         for (const [index, statement] of step.statements.entries()) {
           phase = index;
           await sql.raw(statement).execute(conn);

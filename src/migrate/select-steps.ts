@@ -21,10 +21,12 @@ export type MigrationTarget =
 export function assertTarget(migrations: readonly Migration[], target: MigrationTarget): void {
   const { to } = target;
   if (to === undefined) {
-    if (target.direction === 'down') throw targetError('down needs a target version ({ to: 0 } undoes everything)', to);
+    if (target.direction === 'down')
+      throw targetError('down needs a target version ({ to: 0 } undoes everything)', to);
     return;
   }
-  const known = migrations.some((m) => m.version === to) || (target.direction === 'down' && to === 0);
+  const known =
+    migrations.some((m) => m.version === to) || (target.direction === 'down' && to === 0);
   if (typeof to !== 'number' || !Number.isSafeInteger(to) || !known) {
     const versions = migrations.map((m) => m.version).join(', ') || 'none';
     throw targetError(
@@ -58,5 +60,8 @@ export function selectSteps(
 }
 
 function targetError(message: string, to: unknown): ChatkeepError {
-  return new ChatkeepError('CK_MIGRATION_TARGET', message, { field: 'to', to: typeof to === 'number' ? to : String(to) });
+  return new ChatkeepError('CK_MIGRATION_TARGET', message, {
+    field: 'to',
+    to: typeof to === 'number' ? to : String(to),
+  });
 }

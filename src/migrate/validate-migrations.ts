@@ -14,7 +14,8 @@ export function validateMigrations(migrations: readonly Migration[]): void {
   let previous = 0;
   migrations.forEach((migration: Migration, index) => {
     const at = `migrations[${index}]`;
-    if (typeof migration !== 'object' || migration === null) throw configError(`${at}: expected a migration object`);
+    if (typeof migration !== 'object' || migration === null)
+      throw configError(`${at}: expected a migration object`);
     const { version, name } = migration;
     if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
       throw configError(`${at}.version: expected a positive integer, got ${String(version)}`);
@@ -26,7 +27,9 @@ export function validateMigrations(migrations: readonly Migration[]): void {
       throw configError(`${at}.version: version ${version} is used twice`);
     }
     if (version < previous) {
-      throw configError(`${at}.version: versions must be ascending, but ${version} (${name}) comes after ${previous}`);
+      throw configError(
+        `${at}.version: versions must be ascending, but ${version} (${name}) comes after ${previous}`,
+      );
     }
     if (typeof migration.up !== 'function' || typeof migration.down !== 'function') {
       throw configError(`${at}: migration ${version} ${name} needs both up() and down()`);
@@ -37,7 +40,9 @@ export function validateMigrations(migrations: readonly Migration[]): void {
     for (const key of ['lockTimeout', 'statementTimeout'] as const) {
       const value = migration[key];
       if (value !== undefined && (typeof value !== 'string' || value.trim() === '')) {
-        throw configError(`${at}.${key}: expected a PostgreSQL interval such as '5s' (migration ${version} ${name})`);
+        throw configError(
+          `${at}.${key}: expected a PostgreSQL interval such as '5s' (migration ${version} ${name})`,
+        );
       }
     }
     previous = version;

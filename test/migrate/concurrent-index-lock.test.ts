@@ -28,126 +28,140 @@ const index: Migration = {
   version: 2,
   name: 'readings-sensor-index',
   transactional: false,
-  up: ({ schema: s }) => [`create index concurrently if not exists readings_sensor_idx on ${s}.readings (sensor)`],
+  up: ({ schema: s }) => [
+    `create index concurrently if not exists readings_sensor_idx on ${s}.readings (sensor)`,
+  ],
   down: ({ schema: s }) => [`drop index concurrently if exists ${s}.readings_sensor_idx`],
 };
 
-describe.skipIf(postgres.skip)('postgres: CREATE INDEX CONCURRENTLY under the migration lock', () => {
-  let scratch: ScratchDatabase;
-  beforeAll(async () => {
-    scratch = await scratchDatabase('postgres');
-  });
-  afterAll(() => scratch?.drop());
+describe.skipIf(postgres.skip)(
+  'postgres: CREATE INDEX CONCURRENTLY under the migration lock',
+  () => {
+    let scratch: ScratchDatabase;
+    beforeAll(async () => {
+      scratch = await scratchDatabase('postgres');
+    });
+    afterAll(() => scratch?.drop());
 
-  it('control: a waiter blocked in pg_advisory_lock deadlocks the holder\'s CREATE INDEX CONCURRENTLY (the hazard is real)', async () => {
-    const holder = new pg.Client({ connectionString: scratch.url });
-    const waiter = new pg.Client({ connectionString: scratch.url });
-    await holder.connect();
-    await waiter.connect();
-    try {
-      await holder.query('create table control (id int, v text)');
-      await holder.query('select pg_advisory_lock(4242)');
-      // Not awaited: this is the blocking call a naive migrator makes.
-      const waiting = waiter.query('select pg_advisory_lock(4242)').then(
-        () => 'acquired',
-        (error: { code?: string }) => error.code,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const building = holder
-        .query("set statement_timeout = '8s'")
-        .then(() => holder.query('create index concurrently control_v_idx on control (v)'))
-        .then(
-          () => 'built',
+    it("control: a waiter blocked in pg_advisory_lock deadlocks the holder's CREATE INDEX CONCURRENTLY (the hazard is real)", async () => {
+      const holder = new pg.Client({ connectionString: scratch.url });
+      const waiter = new pg.Client({ connectionString: scratch.url });
+      await holder.connect();
+      await waiter.connect();
+      try {
+        await holder.query('create table control (id int, v text)');
+        await holder.query('select pg_advisory_lock(4242)');
+        // Not awaited: this is the blocking call a naive migrator makes.
+        const waiting = waiter.query('select pg_advisory_lock(4242)').then(
+          () => 'acquired',
           (error: { code?: string }) => error.code,
         );
-      const built = await building;
-      await holder.query('select pg_advisory_unlock(4242)');
-      const waited = await waiting;
-      // PostgreSQL's deadlock detector breaks the cycle after deadlock_timeout
-      // by aborting one side with 40P01 (usually the waiter, which waited first).
-      expect([built, waited]).toContain('40P01');
-    } finally {
-      await holder.end();
-      await waiter.end();
-    }
-  });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const building = holder
+          .query("set statement_timeout = '8s'")
+          .then(() => holder.query('create index concurrently control_v_idx on control (v)'))
+          .then(
+            () => 'built',
+            (error: { code?: string }) => error.code,
+          );
+        const built = await building;
+        await holder.query('select pg_advisory_unlock(4242)');
+        const waited = await waiting;
+        // PostgreSQL's deadlock detector breaks the cycle after deadlock_timeout
+        // by aborting one side with 40P01 (usually the waiter, which waited first).
+        expect([built, waited]).toContain('40P01');
+      } finally {
+        await holder.end();
+        await waiter.end();
+      }
+    });
 
-  it('a polling waiter does not deadlock the holder: both runs succeed, the waiter then finds nothing to do', async () => {
-    const schema = 'mig_test_cic_lock';
-    // Two handles, as two application instances would have.
-    const first: Database = await openDatabase({ url: scratch.url!, poolSize: 2 });
-    const second: Database = await openDatabase({ url: scratch.url!, poolSize: 2 });
-    const timeline: string[] = [];
-    try {
-      let startSecond!: () => void;
-      const secondMayStart = new Promise<void>((resolve) => (startSecond = resolve));
-      const a = new Migrator({
-        db: first.db,
-        schema,
-        migrations: [table, index],
-        onEvent: (e) => {
-          timeline.push(`a:${e.type}${e.version ? `:${e.version}` : ''}`);
-          if (e.type === 'lock-acquired') startSecond();
-        },
-      });
-      const b = new Migrator({
-        db: second.db,
-        schema,
-        migrations: [table, index],
-        pollIntervalMs: 25,
-        onEvent: (e) => timeline.push(`b:${e.type}${e.version ? `:${e.version}` : ''}`),
-      });
-      const runA = a.up();
-      await secondMayStart;
-      const runB = b.up();
-      const [resultA, resultB] = await Promise.all([runA, runB]);
+    it('a polling waiter does not deadlock the holder: both runs succeed, the waiter then finds nothing to do', async () => {
+      const schema = 'mig_test_cic_lock';
+      // Two handles, as two application instances would have.
+      const first: Database = await openDatabase({ url: scratch.url!, poolSize: 2 });
+      const second: Database = await openDatabase({ url: scratch.url!, poolSize: 2 });
+      const timeline: string[] = [];
+      try {
+        let startSecond!: () => void;
+        const secondMayStart = new Promise<void>((resolve) => (startSecond = resolve));
+        const a = new Migrator({
+          db: first.db,
+          schema,
+          migrations: [table, index],
+          onEvent: (e) => {
+            timeline.push(`a:${e.type}${e.version ? `:${e.version}` : ''}`);
+            if (e.type === 'lock-acquired') startSecond();
+          },
+        });
+        const b = new Migrator({
+          db: second.db,
+          schema,
+          migrations: [table, index],
+          pollIntervalMs: 25,
+          onEvent: (e) => timeline.push(`b:${e.type}${e.version ? `:${e.version}` : ''}`),
+        });
+        const runA = a.up();
+        await secondMayStart;
+        const runB = b.up();
+        const [resultA, resultB] = await Promise.all([runA, runB]);
 
-      expect(resultA.error).toBeUndefined();
-      expect(resultA.results.map((r) => [r.version, r.status])).toEqual([[1, 'applied'], [2, 'applied']]);
-      expect(resultB).toEqual({ results: [] });
-      // The waiter was polling for the whole index build, before and after it.
-      expect(timeline.indexOf('b:lock-wait')).toBeGreaterThanOrEqual(0);
-      expect(timeline.indexOf('b:lock-wait')).toBeLessThan(timeline.indexOf('a:migration-start:2'));
-      expect(timeline.indexOf('b:lock-acquired')).toBeGreaterThan(timeline.indexOf('a:migration-end:2'));
+        expect(resultA.error).toBeUndefined();
+        expect(resultA.results.map((r) => [r.version, r.status])).toEqual([
+          [1, 'applied'],
+          [2, 'applied'],
+        ]);
+        expect(resultB).toEqual({ results: [] });
+        // The waiter was polling for the whole index build, before and after it.
+        expect(timeline.indexOf('b:lock-wait')).toBeGreaterThanOrEqual(0);
+        expect(timeline.indexOf('b:lock-wait')).toBeLessThan(
+          timeline.indexOf('a:migration-start:2'),
+        );
+        expect(timeline.indexOf('b:lock-acquired')).toBeGreaterThan(
+          timeline.indexOf('a:migration-end:2'),
+        );
 
-      const { rows } = await sql<{ valid: boolean }>`
+        const { rows } = await sql<{ valid: boolean }>`
         select i.indisvalid as valid from pg_index i join pg_class c on c.oid = i.indexrelid
         join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = ${schema} and c.relname = 'readings_sensor_idx'`.execute(first.db);
-      expect(rows).toEqual([{ valid: true }]);
-    } finally {
-      await first.close();
-      await second.close();
-    }
-  });
+        expect(rows).toEqual([{ valid: true }]);
+      } finally {
+        await first.close();
+        await second.close();
+      }
+    });
 
-  it('a waiter gives up after lockWaitMs with CK_MIGRATION_LOCK and changes nothing', async () => {
-    const schema = 'mig_test_lock_wait';
-    const key = 987_654_321n;
-    const holder = new pg.Client({ connectionString: scratch.url });
-    await holder.connect();
-    try {
-      await holder.query(`select pg_advisory_lock(${key})`);
-      const events: string[] = [];
-      const started = performance.now();
-      const { error, results } = await new Migrator({
-        db: scratch.database.db,
-        schema,
-        migrations: [table],
-        lockKey: key,
-        lockWaitMs: 300,
-        pollIntervalMs: 50,
-        onEvent: (e) => events.push(e.type),
-      }).up();
-      expect(error?.code).toBe('CK_MIGRATION_LOCK');
-      expect(error?.message).toContain('Timed out after 300 ms waiting for the migration lock');
-      expect(results).toEqual([]);
-      expect(events).toEqual(['lock-wait']);
-      expect(performance.now() - started).toBeLessThan(1500);
-      const { rows } = await sql`select 1 from pg_namespace where nspname = ${schema}`.execute(scratch.database.db);
-      expect(rows).toEqual([]);
-    } finally {
-      await holder.end();
-    }
-  });
-});
+    it('a waiter gives up after lockWaitMs with CK_MIGRATION_LOCK and changes nothing', async () => {
+      const schema = 'mig_test_lock_wait';
+      const key = 987_654_321n;
+      const holder = new pg.Client({ connectionString: scratch.url });
+      await holder.connect();
+      try {
+        await holder.query(`select pg_advisory_lock(${key})`);
+        const events: string[] = [];
+        const started = performance.now();
+        const { error, results } = await new Migrator({
+          db: scratch.database.db,
+          schema,
+          migrations: [table],
+          lockKey: key,
+          lockWaitMs: 300,
+          pollIntervalMs: 50,
+          onEvent: (e) => events.push(e.type),
+        }).up();
+        expect(error?.code).toBe('CK_MIGRATION_LOCK');
+        expect(error?.message).toContain('Timed out after 300 ms waiting for the migration lock');
+        expect(results).toEqual([]);
+        expect(events).toEqual(['lock-wait']);
+        expect(performance.now() - started).toBeLessThan(1500);
+        const { rows } = await sql`select 1 from pg_namespace where nspname = ${schema}`.execute(
+          scratch.database.db,
+        );
+        expect(rows).toEqual([]);
+      } finally {
+        await holder.end();
+      }
+    });
+  },
+);

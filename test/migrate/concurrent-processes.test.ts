@@ -75,12 +75,15 @@ for (const backend of BACKENDS) {
       expect(b.error).toBeUndefined();
       expect([...a.results, ...b.results].map((r) => r.version).sort()).toEqual([1, 2]);
       const { rows } = await sql<{ n: number }>`
-        select count(*)::int as n from ${sql.id(schema, 'schema_migrations_log')} where outcome = 'ok'`.execute(db);
+        select count(*)::int as n from ${sql.id(schema, 'schema_migrations_log')} where outcome = 'ok'`.execute(
+        db,
+      );
       expect(rows[0]?.n).toBe(2);
       // On PostgreSQL the loser polls the advisory lock; PGlite has a single
       // session, so the loser queues for the connection instead and never
       // sees the lock taken.
-      if (backend.name === 'postgres') expect(events.filter(([, type]) => type === 'lock-wait')).toHaveLength(1);
+      if (backend.name === 'postgres')
+        expect(events.filter(([, type]) => type === 'lock-wait')).toHaveLength(1);
     });
 
     it.skipIf(backend.name === 'pglite')(
@@ -97,8 +100,15 @@ for (const backend of BACKENDS) {
           for (const r of runners) if (r.child.exitCode === null) r.child.kill();
         }
 
-        const results = runners.map((r) => r.messages.find((m) => m['type'] === 'result') as { results: { version: number; status: string }[] });
-        const applied = results.flatMap((r) => r.results.filter((x) => x.status === 'applied').map((x) => x.version));
+        const results = runners.map(
+          (r) =>
+            r.messages.find((m) => m['type'] === 'result') as {
+              results: { version: number; status: string }[];
+            },
+        );
+        const applied = results.flatMap((r) =>
+          r.results.filter((x) => x.status === 'applied').map((x) => x.version),
+        );
         expect(applied.sort()).toEqual([1, 2, 3]);
         // The lock serialises whole runs: the winner applies everything, the loser finds nothing left.
         expect(results.map((r) => r.results.length).sort()).toEqual([0, 3]);
@@ -106,12 +116,18 @@ for (const backend of BACKENDS) {
         expect(waited).toHaveLength(1);
 
         const db = scratch.database.db;
-        const versions = await sql<{ version: number }>`select version from ${sql.id(schema, 'schema_migrations')} order by version`.execute(db);
+        const versions = await sql<{
+          version: number;
+        }>`select version from ${sql.id(schema, 'schema_migrations')} order by version`.execute(db);
         expect(versions.rows.map((r) => r.version)).toEqual([1, 2, 3]);
         const log = await sql<{ version: number; n: number }>`
           select version, count(*)::int as n from ${sql.id(schema, 'schema_migrations_log')}
           where outcome = 'ok' group by version order by version`.execute(db);
-        expect(log.rows).toEqual([{ version: 1, n: 1 }, { version: 2, n: 1 }, { version: 3, n: 1 }]);
+        expect(log.rows).toEqual([
+          { version: 1, n: 1 },
+          { version: 2, n: 1 },
+          { version: 3, n: 1 },
+        ]);
       },
     );
   });

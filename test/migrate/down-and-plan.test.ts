@@ -90,13 +90,23 @@ for (const backend of BACKENDS) {
       const schema = 'mig_test_zero';
       const pristine = await fingerprint(db, [schema]);
       expect(pristine.lines).toEqual([]);
-      const migrator = new Migrator({ db, schema, migrations: MIGRATIONS, removeBookkeepingAtZero: true });
+      const migrator = new Migrator({
+        db,
+        schema,
+        migrations: MIGRATIONS,
+        removeBookkeepingAtZero: true,
+      });
       expect((await migrator.up()).error).toBeUndefined();
       const { error, results } = await migrator.down({ to: 0 });
       expect(error).toBeUndefined();
       expect(results.map((r) => r.version)).toEqual([3, 2, 1]);
       expect(await fingerprint(db, [schema])).toEqual(pristine);
-      expect(await migrator.status()).toEqual({ applied: [], pending: MIGRATIONS.map(({ version, name }) => ({ version, name })), current: 0, problems: [] });
+      expect(await migrator.status()).toEqual({
+        applied: [],
+        pending: MIGRATIONS.map(({ version, name }) => ({ version, name })),
+        current: 0,
+        problems: [],
+      });
       expect(await migrator.history()).toEqual([]);
     });
 
@@ -129,7 +139,12 @@ for (const backend of BACKENDS) {
     it('removeBookkeepingAtZero never drops a schema the migrator did not create', async () => {
       const schema = 'mig_test_owned_elsewhere';
       await sql`create schema ${sql.id(schema)}`.execute(db);
-      const migrator = new Migrator({ db, schema, migrations: MIGRATIONS, removeBookkeepingAtZero: true });
+      const migrator = new Migrator({
+        db,
+        schema,
+        migrations: MIGRATIONS,
+        removeBookkeepingAtZero: true,
+      });
       await migrator.up();
       await migrator.down({ to: 0 });
       expect((await fingerprint(db, [schema])).lines).toEqual([`schema ${schema}`]);
@@ -137,7 +152,12 @@ for (const backend of BACKENDS) {
 
     it('a schema holding other objects survives removeBookkeepingAtZero (DROP SCHEMA … RESTRICT, 2BP01 ignored)', async () => {
       const schema = 'mig_test_shared';
-      const migrator = new Migrator({ db, schema, migrations: MIGRATIONS, removeBookkeepingAtZero: true });
+      const migrator = new Migrator({
+        db,
+        schema,
+        migrations: MIGRATIONS,
+        removeBookkeepingAtZero: true,
+      });
       await migrator.up({ to: 1 });
       await sql`create table ${sql.id(schema, 'someone_elses')} (id int)`.execute(db);
       const { error } = await migrator.down({ to: 0 });
@@ -169,7 +189,10 @@ for (const backend of BACKENDS) {
       const applied = await fingerprint(db, [schema]);
       const historyBefore = await migrator.history();
       const downPlan = await migrator.plan({ direction: 'down', to: 1 });
-      expect(downPlan.map((p) => [p.version, p.direction])).toEqual([[3, 'down'], [2, 'down']]);
+      expect(downPlan.map((p) => [p.version, p.direction])).toEqual([
+        [3, 'down'],
+        [2, 'down'],
+      ]);
       expect(downPlan[0]?.statements[0]).toBe(`drop view ${schema}.open_projects`);
       expect(await migrator.plan({ direction: 'up' })).toEqual([]);
       expect(await fingerprint(db, [schema])).toEqual(applied);

@@ -49,11 +49,31 @@ for (const backend of BACKENDS) {
       expect(hash).toMatch(/^[0-9a-f]{64}$/);
       expect([...lines].sort()).toEqual(lines);
       const kinds = new Set(lines.map((l) => l.split(' ')[0]));
-      expect([...kinds].sort()).toEqual(['column', 'constraint', 'domain', 'enum', 'function', 'index', 'policy', 'schema', 'sequence', 'table', 'trigger', 'type', 'view']);
-      expect(lines).toContain(`table ${S}.people kind=r persistence=p rls=t force_rls=f partition_key=- partition_bound=- inherits=-`);
-      expect(lines.find((l) => l.startsWith(`column ${S}.people.shout `))).toContain('generated=s:upper(name)');
+      expect([...kinds].sort()).toEqual([
+        'column',
+        'constraint',
+        'domain',
+        'enum',
+        'function',
+        'index',
+        'policy',
+        'schema',
+        'sequence',
+        'table',
+        'trigger',
+        'type',
+        'view',
+      ]);
+      expect(lines).toContain(
+        `table ${S}.people kind=r persistence=p rls=t force_rls=f partition_key=- partition_bound=- inherits=-`,
+      );
+      expect(lines.find((l) => l.startsWith(`column ${S}.people.shout `))).toContain(
+        'generated=s:upper(name)',
+      );
       expect(lines.find((l) => l.startsWith(`column ${S}.people.id `))).toContain('identity=a');
-      expect(lines.find((l) => l.startsWith(`column ${S}.people.label `))).toContain('collation="C"');
+      expect(lines.find((l) => l.startsWith(`column ${S}.people.label `))).toContain(
+        'collation="C"',
+      );
       expect(lines.find((l) => l.startsWith(`function ${S}.stamp()`))).toContain('\\n');
       expect(lines.join('\n')).not.toMatch(/\b\d{5,}\b(?!\d)(?<!9223372036854775807|2147483647)/);
     });
@@ -75,19 +95,61 @@ for (const backend of BACKENDS) {
     });
 
     it.each([
-      ['a column default', `alter table ${S}.people alter column name set default 'x'`, `alter table ${S}.people alter column name set default 'anon'`],
-      ['a NOT NULL', `alter table ${S}.pets alter column owner_id set not null`, `alter table ${S}.pets alter column owner_id drop not null`],
-      ['a column type', `alter table ${S}.people alter column label type varchar(10) collate "C"`, `alter table ${S}.people alter column label type text collate "C"`],
-      ['an index', `create index pets_owner_idx on ${S}.pets (owner_id)`, `drop index ${S}.pets_owner_idx`],
-      ['forced RLS', `alter table ${S}.people force row level security`, `alter table ${S}.people no force row level security`],
-      ['a policy', `alter policy people_self on ${S}.people using (true)`, `alter policy people_self on ${S}.people using (name = current_user)`],
-      ['a disabled trigger', `alter table ${S}.people disable trigger people_stamp`, `alter table ${S}.people enable trigger people_stamp`],
-      ['a function body', `create or replace function ${S}.stamp() returns trigger language plpgsql as $$ begin return new; end $$`,
-        `create or replace function ${S}.stamp() returns trigger language plpgsql as $$ begin new.name := trim(new.name); return new; end $$`],
-      ['a sequence increment', `alter sequence ${S}.counter increment 1`, `alter sequence ${S}.counter increment 5`],
-      ['a view definition', `create or replace view ${S}.sad_people as select id, name from ${S}.people where mood = 'happy'`,
-        `create or replace view ${S}.sad_people as select id, name from ${S}.people where mood = 'sad'`],
-      ['a constraint', `alter table ${S}.pets add constraint pets_id_check check (id > 0)`, `alter table ${S}.pets drop constraint pets_id_check`],
+      [
+        'a column default',
+        `alter table ${S}.people alter column name set default 'x'`,
+        `alter table ${S}.people alter column name set default 'anon'`,
+      ],
+      [
+        'a NOT NULL',
+        `alter table ${S}.pets alter column owner_id set not null`,
+        `alter table ${S}.pets alter column owner_id drop not null`,
+      ],
+      [
+        'a column type',
+        `alter table ${S}.people alter column label type varchar(10) collate "C"`,
+        `alter table ${S}.people alter column label type text collate "C"`,
+      ],
+      [
+        'an index',
+        `create index pets_owner_idx on ${S}.pets (owner_id)`,
+        `drop index ${S}.pets_owner_idx`,
+      ],
+      [
+        'forced RLS',
+        `alter table ${S}.people force row level security`,
+        `alter table ${S}.people no force row level security`,
+      ],
+      [
+        'a policy',
+        `alter policy people_self on ${S}.people using (true)`,
+        `alter policy people_self on ${S}.people using (name = current_user)`,
+      ],
+      [
+        'a disabled trigger',
+        `alter table ${S}.people disable trigger people_stamp`,
+        `alter table ${S}.people enable trigger people_stamp`,
+      ],
+      [
+        'a function body',
+        `create or replace function ${S}.stamp() returns trigger language plpgsql as $$ begin return new; end $$`,
+        `create or replace function ${S}.stamp() returns trigger language plpgsql as $$ begin new.name := trim(new.name); return new; end $$`,
+      ],
+      [
+        'a sequence increment',
+        `alter sequence ${S}.counter increment 1`,
+        `alter sequence ${S}.counter increment 5`,
+      ],
+      [
+        'a view definition',
+        `create or replace view ${S}.sad_people as select id, name from ${S}.people where mood = 'happy'`,
+        `create or replace view ${S}.sad_people as select id, name from ${S}.people where mood = 'sad'`,
+      ],
+      [
+        'a constraint',
+        `alter table ${S}.pets add constraint pets_id_check check (id > 0)`,
+        `alter table ${S}.pets drop constraint pets_id_check`,
+      ],
     ])('changes with %s and returns when it is undone', async (_what, change, undo) => {
       const before = await fingerprint(db, [S]);
       await sql.raw(change).execute(db);
@@ -100,7 +162,9 @@ for (const backend of BACKENDS) {
       const before = await fingerprint(db, [S]);
       await sql.raw(`alter type ${S}.mood add value 'calm'`).execute(db);
       const after = await fingerprint(db, [S]);
-      expect(after.lines.find((l) => l.startsWith('enum '))).toBe(`enum ${S}.mood labels='happy','sad','calm'`);
+      expect(after.lines.find((l) => l.startsWith('enum '))).toBe(
+        `enum ${S}.mood labels='happy','sad','calm'`,
+      );
       expect(after.hash).not.toBe(before.hash);
     });
 
@@ -110,7 +174,9 @@ for (const backend of BACKENDS) {
       const both = await fingerprint(db, [S, 'mig_test_other']);
       const one = await fingerprint(db, [S]);
       expect(both.lines.filter((l) => !l.includes('mig_test_other'))).toEqual(one.lines);
-      await expect(fingerprint(db, ["x'; drop table y; --"])).rejects.toMatchObject({ code: 'CK_CONFIG' });
+      await expect(fingerprint(db, ["x'; drop table y; --"])).rejects.toMatchObject({
+        code: 'CK_CONFIG',
+      });
     });
   });
 }

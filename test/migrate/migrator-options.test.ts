@@ -1,11 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/index.js';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ChatkeepError } from '../../src/errors/index.js';
 import { checksumOf, defaultLockKey, Migrator, type Migration } from '../../src/migrate/index.js';
 
 /**
- * Construction-time validation touches no database, so it runs once (on an
- * in-memory PGlite handle that is never queried) rather than per backend.
+ * Construction-time validation touches no database, so it runs once rather
+ * than per backend, on a real (lazily connecting) pg pool that points at a
+ * port nothing listens on: construction must never connect.
  */
 const ok = (version: number, name = `m${version}`): Migration => ({
   version,
@@ -15,22 +17,42 @@ const ok = (version: number, name = `m${version}`): Migration => ({
 });
 
 describe('Migrator construction', () => {
-  let database: Database;
-  beforeAll(async () => {
-    database = await openDatabase({ dataDir: 'memory://' });
+  const unreachable = new Kysely<any>({
+    dialect: new PostgresDialect({
+      pool: new pg.Pool({
+        connectionString: 'postgres://postgres@127.0.0.1:1/none',
+        connectionTimeoutMillis: 1000,
+      }),
+    }),
   });
-  afterAll(() => database?.close());
+  afterAll(() => unreachable.destroy());
 
   const build = (extra: Record<string, unknown>) => () =>
-    new Migrator({ db: database.db, migrations: [ok(1), ok(2)], ...extra } as never);
+    new Migrator({ db: unreachable, migrations: [ok(1), ok(2)], ...extra } as never);
 
   it.each([
     ['duplicate versions', { migrations: [ok(1), ok(1, 'again')] }, /version 1 is used twice/],
-    ['descending versions', { migrations: [ok(2), ok(1)] }, /versions must be ascending, but 1 \(m1\) comes after 2/],
-    ['zero version', { migrations: [ok(0)] }, /migrations\[0\]\.version: expected a positive integer/],
+    [
+      'descending versions',
+      { migrations: [ok(2), ok(1)] },
+      /versions must be ascending, but 1 \(m1\) comes after 2/,
+    ],
+    [
+      'zero version',
+      { migrations: [ok(0)] },
+      /migrations\[0\]\.version: expected a positive integer/,
+    ],
     ['fractional version', { migrations: [ok(1.5)] }, /expected a positive integer, got 1.5/],
-    ['empty name', { migrations: [ok(1, ' ')] }, /migrations\[0\]\.name: expected a non-empty name/],
-    ['missing down', { migrations: [{ version: 1, name: 'a', up: () => [] }] }, /needs both up\(\) and down\(\)/],
+    [
+      'empty name',
+      { migrations: [ok(1, ' ')] },
+      /migrations\[0\]\.name: expected a non-empty name/,
+    ],
+    [
+      'missing down',
+      { migrations: [{ version: 1, name: 'a', up: () => [] }] },
+      /needs both up\(\) and down\(\)/,
+    ],
     ['bad schema', { schema: 'Chat-Keep' }, /^schema: expected a lower-case identifier/],
     ['schema too long', { schema: 'a'.repeat(64) }, /^schema:/],
     ['table too long for its _log twin', { table: 't'.repeat(60) }, /^table:.*at most 59/],
@@ -51,23 +73,38 @@ describe('Migrator construction', () => {
   });
 
   it('accepts an empty migration list and the defaults', () => {
-    const migrator = new Migrator({ db: database.db, migrations: [] });
+    const migrator = new Migrator({ db: unreachable, migrations: [] });
     expect(migrator.context).toEqual({ schema: 'chatkeep', settings: {} });
+  });
+
+  it('up and down report an unreachable database as CK_DB_UNAVAILABLE instead of throwing', async () => {
+    const migrator = new Migrator({ db: unreachable, migrations: [ok(1)] });
+    const up = await migrator.up();
+    expect(up.error?.code).toBe('CK_DB_UNAVAILABLE');
+    expect(up.results).toEqual([]);
+    expect((await migrator.down({ to: 0 })).error?.code).toBe('CK_DB_UNAVAILABLE');
   });
 
   it('checksumOf hashes version, name and rendered up SQL, and follows the settings', () => {
     const m: Migration = {
       version: 3,
       name: 'tags',
-      up: ({ schema, settings }) => [`create table ${schema}.t (x int)`, `comment on table ${schema}.t is '${String(settings['note'])}'`],
+      up: ({ schema, settings }) => [
+        `create table ${schema}.t (x int)`,
+        `comment on table ${schema}.t is '${String(settings['note'])}'`,
+      ],
       down: () => ['select 1'],
     };
     const a = checksumOf(m, { schema: 's', settings: { note: 'a' } });
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(checksumOf(m, { schema: 's', settings: { note: 'a' } })).toBe(a);
     expect(checksumOf(m, { schema: 's', settings: { note: 'b' } })).not.toBe(a);
-    expect(checksumOf({ ...m, name: 'tags2' }, { schema: 's', settings: { note: 'a' } })).not.toBe(a);
-    expect(checksumOf({ ...m, down: () => ['select 2'] }, { schema: 's', settings: { note: 'a' } })).toBe(a);
+    expect(checksumOf({ ...m, name: 'tags2' }, { schema: 's', settings: { note: 'a' } })).not.toBe(
+      a,
+    );
+    expect(
+      checksumOf({ ...m, down: () => ['select 2'] }, { schema: 's', settings: { note: 'a' } }),
+    ).toBe(a);
   });
 
   it('derives a stable signed 64-bit lock key per schema and table', () => {

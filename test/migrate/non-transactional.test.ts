@@ -20,7 +20,9 @@ const eventsKindIndex: Migration = {
   name: 'events-kind-index',
   transactional: false,
   lockTimeout: '2s',
-  up: ({ schema: s }) => [`create index concurrently if not exists events_kind_idx on ${s}.events (kind)`],
+  up: ({ schema: s }) => [
+    `create index concurrently if not exists events_kind_idx on ${s}.events (kind)`,
+  ],
   down: ({ schema: s }) => [`drop index concurrently if exists ${s}.events_kind_idx`],
 };
 
@@ -47,21 +49,39 @@ for (const backend of BACKENDS) {
       const schema = 'mig_test_cic';
       // A one-connection pool, so the connection the migrator used is the one inspected afterwards.
       const single: Database =
-        backend.name === 'postgres' ? await openDatabase({ url: scratch.url!, poolSize: 1 }) : scratch.database;
+        backend.name === 'postgres'
+          ? await openDatabase({ url: scratch.url!, poolSize: 1 })
+          : scratch.database;
       try {
-        const migrator = new Migrator({ db: single.db, schema, migrations: [events, eventsKindIndex] });
+        const migrator = new Migrator({
+          db: single.db,
+          schema,
+          migrations: [events, eventsKindIndex],
+        });
         const pristine = await fingerprint(single.db, [schema]);
         const { error, results } = await migrator.up();
         expect(error).toBeUndefined();
-        expect(results.map((r) => [r.version, r.status])).toEqual([[1, 'applied'], [2, 'applied']]);
-        const index = (await fingerprint(single.db, [schema])).lines.find((l) => l.startsWith(`index ${schema}.events_kind_idx `));
+        expect(results.map((r) => [r.version, r.status])).toEqual([
+          [1, 'applied'],
+          [2, 'applied'],
+        ]);
+        const index = (await fingerprint(single.db, [schema])).lines.find((l) =>
+          l.startsWith(`index ${schema}.events_kind_idx `),
+        );
         expect(index).toContain('valid=t');
         expect((await migrator.status()).applied.map((a) => a.version)).toEqual([1, 2]);
         const settings = await sql<{ lock: string; statement: string }>`
-          select current_setting('lock_timeout') as lock, current_setting('statement_timeout') as statement`.execute(single.db);
+          select current_setting('lock_timeout') as lock, current_setting('statement_timeout') as statement`.execute(
+          single.db,
+        );
         expect(settings.rows[0]).toEqual({ lock: '0', statement: '0' });
 
-        const down = await new Migrator({ db: single.db, schema, migrations: [events, eventsKindIndex], removeBookkeepingAtZero: true }).down({ to: 0 });
+        const down = await new Migrator({
+          db: single.db,
+          schema,
+          migrations: [events, eventsKindIndex],
+          removeBookkeepingAtZero: true,
+        }).down({ to: 0 });
         expect(down.error).toBeUndefined();
         expect(await fingerprint(single.db, [schema])).toEqual(pristine);
       } finally {
@@ -88,7 +108,9 @@ for (const backend of BACKENDS) {
         ],
       };
       const first = await new Migrator({ db, schema, migrations: [events, twoIndexes] }).up();
-      expect(first.error?.message).toMatch(/^Migration 2 two-indexes \(up\) failed at statement 2 of 2: .*\(SQLSTATE 42703\); not transactional/);
+      expect(first.error?.message).toMatch(
+        /^Migration 2 two-indexes \(up\) failed at statement 2 of 2: .*\(SQLSTATE 42703\); not transactional/,
+      );
       const lines = (await fingerprint(db, [schema])).lines;
       expect(lines.some((l) => l.startsWith(`index ${schema}.events_kind_idx `))).toBe(true);
       const migrator = new Migrator({ db, schema, migrations: [events, twoIndexes] });

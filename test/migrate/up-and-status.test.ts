@@ -23,7 +23,9 @@ const MIGRATIONS: readonly Migration[] = [
   {
     version: 3,
     name: 'widgets',
-    up: ({ schema }) => [`create table ${schema}.widgets (thing_id int references ${schema}.things)`],
+    up: ({ schema }) => [
+      `create table ${schema}.widgets (thing_id int references ${schema}.things)`,
+    ],
     down: ({ schema }) => [`drop table ${schema}.widgets`],
   },
 ];
@@ -36,7 +38,9 @@ async function versionRows(db: Kysely<any>, schema: string) {
 
 async function logRows(db: Kysely<any>, schema: string) {
   const { rows } = await sql<{ version: number; direction: string; outcome: string }>`
-    select version, direction, outcome from ${sql.id(schema, 'schema_migrations_log')} order by id`.execute(db);
+    select version, direction, outcome from ${sql.id(schema, 'schema_migrations_log')} order by id`.execute(
+    db,
+  );
   return rows.map((r) => [r.version, r.direction, r.outcome]);
 }
 
@@ -53,16 +57,27 @@ for (const backend of BACKENDS) {
     it('status on a fresh database lists everything pending and creates nothing', async () => {
       const migrator = new Migrator({ db, schema: 'mig_test_fresh', migrations: MIGRATIONS });
       const status = await migrator.status();
-      expect(status).toEqual({ applied: [], pending: MIGRATIONS.map(({ version, name }) => ({ version, name })), current: 0, problems: [] });
+      expect(status).toEqual({
+        applied: [],
+        pending: MIGRATIONS.map(({ version, name }) => ({ version, name })),
+        current: 0,
+        problems: [],
+      });
       expect(await migrator.history()).toEqual([]);
-      const { rows } = await sql`select 1 from pg_namespace where nspname = 'mig_test_fresh'`.execute(db);
+      const { rows } =
+        await sql`select 1 from pg_namespace where nspname = 'mig_test_fresh'`.execute(db);
       expect(rows).toHaveLength(0);
     });
 
     it('up applies every migration in order, records version rows and log rows, and emits events', async () => {
       const schema = 'mig_test_up';
       const events: MigrationEvent[] = [];
-      const migrator = new Migrator({ db, schema, migrations: MIGRATIONS, onEvent: (e) => events.push(e) });
+      const migrator = new Migrator({
+        db,
+        schema,
+        migrations: MIGRATIONS,
+        onEvent: (e) => events.push(e),
+      });
       const { error, results } = await migrator.up();
       expect(error).toBeUndefined();
       expect(results.map((r) => [r.version, r.name, r.direction, r.status])).toEqual([
@@ -71,15 +86,26 @@ for (const backend of BACKENDS) {
         [3, 'widgets', 'up', 'applied'],
       ]);
       expect(results.every((r) => typeof r.durationMs === 'number')).toBe(true);
-      expect(await versionRows(db, schema)).toEqual([[1, 'things'], [2, 'thing-labels'], [3, 'widgets']]);
-      expect(await logRows(db, schema)).toEqual([[1, 'up', 'ok'], [2, 'up', 'ok'], [3, 'up', 'ok']]);
+      expect(await versionRows(db, schema)).toEqual([
+        [1, 'things'],
+        [2, 'thing-labels'],
+        [3, 'widgets'],
+      ]);
+      expect(await logRows(db, schema)).toEqual([
+        [1, 'up', 'ok'],
+        [2, 'up', 'ok'],
+        [3, 'up', 'ok'],
+      ]);
       const { rows } = await sql`select id, label from ${sql.id(schema, 'things')}`.execute(db);
       expect(rows).toEqual([{ id: 1, label: 'one' }]);
       expect(events.map((e) => [e.type, e.version])).toEqual([
         ['lock-acquired', undefined],
-        ['migration-start', 1], ['migration-end', 1],
-        ['migration-start', 2], ['migration-end', 2],
-        ['migration-start', 3], ['migration-end', 3],
+        ['migration-start', 1],
+        ['migration-end', 1],
+        ['migration-start', 2],
+        ['migration-end', 2],
+        ['migration-start', 3],
+        ['migration-end', 3],
       ]);
 
       const status = await migrator.status();
@@ -92,7 +118,12 @@ for (const backend of BACKENDS) {
 
       const history = await migrator.history();
       expect(history.map((h) => h.version)).toEqual([3, 2, 1]);
-      expect(history[0]).toMatchObject({ name: 'widgets', direction: 'up', outcome: 'ok', error: null });
+      expect(history[0]).toMatchObject({
+        name: 'widgets',
+        direction: 'up',
+        outcome: 'ok',
+        error: null,
+      });
       expect(history[0]?.startedAt).toBeInstanceOf(Date);
       expect(await migrator.history(1)).toHaveLength(1);
     });
@@ -101,7 +132,12 @@ for (const backend of BACKENDS) {
       const schema = 'mig_test_rerun';
       await new Migrator({ db, schema, migrations: MIGRATIONS }).up();
       const events: MigrationEvent[] = [];
-      const again = await new Migrator({ db, schema, migrations: MIGRATIONS, onEvent: (e) => events.push(e) }).up();
+      const again = await new Migrator({
+        db,
+        schema,
+        migrations: MIGRATIONS,
+        onEvent: (e) => events.push(e),
+      }).up();
       expect(again).toEqual({ results: [] });
       expect(events.map((e) => e.type)).toEqual(['lock-acquired']);
       expect(await logRows(db, schema)).toHaveLength(3);
@@ -130,7 +166,9 @@ for (const backend of BACKENDS) {
       expect(up.results).toEqual([]);
       const down = await migrator.down({ to: 9 });
       expect(down.error?.code).toBe('CK_MIGRATION_TARGET');
-      await expect(migrator.plan({ direction: 'up', to: 4 })).rejects.toMatchObject({ code: 'CK_MIGRATION_TARGET' });
+      await expect(migrator.plan({ direction: 'up', to: 4 })).rejects.toMatchObject({
+        code: 'CK_MIGRATION_TARGET',
+      });
       const { rows } = await sql`select 1 from pg_namespace where nspname = ${schema}`.execute(db);
       expect(rows).toHaveLength(0);
     });
