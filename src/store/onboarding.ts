@@ -47,16 +47,7 @@ const startSchema = z
   })
   .strict();
 
-const advanceSchema = z
-  .object({
-    phase: phaseSchema.optional(),
-    progress: progressSchema.optional(),
-    steps: metadataSchema.optional(),
-    goals: goalsSchema.optional(),
-    context: metadataSchema.optional(),
-    conversationId: uuidSchema.nullable().optional(),
-  })
-  .strict();
+const advanceSchema = startSchema.omit({ flow: true }).partial().strict();
 
 const listSchema = z
   .object({
