@@ -18,10 +18,14 @@ export const demoAgent: Agent = async ({ message, history, signal }) => {
   await new Promise<void>((resolve) => setImmediate(resolve));
   signal.throwIfAborted();
   const earlier = history.length;
-  const opening = earlier === 0 ? 'Hello!' : message.trimEnd().endsWith('?') ? 'Good question.' : 'Noted.';
-  const quoted = message.length > 60 ? `${message.slice(0, 59)}…` : message;
+  const opening =
+    earlier === 0 ? 'Hello!' : message.trimEnd().endsWith('?') ? 'Good question.' : 'Noted.';
+  const quote = (text: string) => (text.length > 60 ? `${text.slice(0, 59)}…` : text);
+  // Quoting the previous user message shows that the history really arrived.
+  const previous = [...history].reverse().find((m) => m.role === 'user');
+  const recall = previous === undefined ? '' : ` Before that you said "${quote(previous.content)}".`;
   return {
-    content: `${opening} You said "${quoted}", and I can see ${earlier} earlier message${earlier === 1 ? '' : 's'} in this conversation.`,
+    content: `${opening} You said "${quote(message)}", and I can see ${earlier} earlier message${earlier === 1 ? '' : 's'} in this conversation.${recall}`,
     metadata: { agent: 'demo', historySeen: earlier },
   };
 };

@@ -21,7 +21,11 @@ export const EXIT_CODES = {
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
 /** Error codes that mean the caller asked for something malformed, not that the operation failed. */
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set(['CK_CONFIG', 'CK_MIGRATION_TARGET', 'CK_VALIDATION']);
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
+  'CK_CONFIG',
+  'CK_MIGRATION_TARGET',
+  'CK_VALIDATION',
+]);
 
 /**
  * The exit code for anything a command threw. Commander's own errors carry
@@ -30,10 +34,12 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set(['CK_CONFIG', 'CK_MIGRATION_
  * (commander exit code 0) stay 0.
  */
 export function exitCodeFor(error: unknown): ExitCode {
-  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_CODES.OK : EXIT_CODES.USAGE;
+  if (error instanceof CommanderError)
+    return error.exitCode === 0 ? EXIT_CODES.OK : EXIT_CODES.USAGE;
   if (error instanceof UsageError) return EXIT_CODES.USAGE;
   if (!isChatkeepError(error)) return EXIT_CODES.FAILED;
-  if (error.code === 'CK_DB_UNAVAILABLE' || error.code === 'CK_DATA_DIR') return EXIT_CODES.UNAVAILABLE;
+  if (error.code === 'CK_DB_UNAVAILABLE' || error.code === 'CK_DATA_DIR')
+    return EXIT_CODES.UNAVAILABLE;
   if (error.code === 'CK_MIGRATION_LOCK') return EXIT_CODES.LOCK_TIMEOUT;
   if (USAGE_CODES.has(error.code)) return EXIT_CODES.USAGE;
   return EXIT_CODES.FAILED;

@@ -15,21 +15,28 @@ export interface GlobalOptions {
 export function addGlobalOptions(program: Command): Command {
   return program
     .addOption(
-      new Option('--database-url <url>', 'PostgreSQL URL (postgres://…); when set, PostgreSQL is used instead of the embedded database').env(
-        'DATABASE_URL',
-      ),
+      new Option(
+        '--database-url <url>',
+        'PostgreSQL URL (postgres://…); when set, PostgreSQL is used instead of the embedded database',
+      ).env('DATABASE_URL'),
     )
     .addOption(
       new Option('--data-dir <dir>', 'folder of the embedded PGlite database, created on first use')
         .env('CHATKEEP_DATA_DIR')
         .default(DEFAULT_DATA_DIR),
     )
-    .addOption(new Option('--schema <name>', 'PostgreSQL schema chatkeep lives in').default('chatkeep'));
+    .addOption(
+      new Option('--schema <name>', 'PostgreSQL schema chatkeep lives in').default('chatkeep'),
+    );
 }
 
 /** The global options as seen from any (sub)command. */
 export function globalOptions(command: Command): GlobalOptions {
-  const opts = command.optsWithGlobals<{ databaseUrl?: string; dataDir?: string; schema?: string }>();
+  const opts = command.optsWithGlobals<{
+    databaseUrl?: string;
+    dataDir?: string;
+    schema?: string;
+  }>();
   return {
     // An exported-but-empty DATABASE_URL means "not set", as in openDatabase.
     databaseUrl: nonEmpty(opts.databaseUrl),
@@ -40,7 +47,9 @@ export function globalOptions(command: Command): GlobalOptions {
 
 /** What to pass to `openDatabase`/`openStore`. */
 export function databaseOptions(options: GlobalOptions): DatabaseOptions {
-  return options.databaseUrl !== undefined ? { url: options.databaseUrl } : { dataDir: options.dataDir };
+  return options.databaseUrl !== undefined
+    ? { url: options.databaseUrl }
+    : { dataDir: options.dataDir };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -7,4 +7,13 @@
  */
 import { runCli } from './run-cli.js';
 
+// `chatkeep migrate plan | head` closes the pipe early. Without a listener the
+// EPIPE would crash the process, possibly in the middle of a migration; the
+// run carries on instead and only its remaining output is lost.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
 process.exitCode = await runCli(process.argv.slice(2));

@@ -10,7 +10,8 @@ export function migrationProgress(output: Output, toStderr: boolean): MigrationE
   const print = (text: string): void => (toStderr ? output.warn(text) : output.line(text));
   let waited = false;
   return (event) => {
-    const label = event.version === undefined ? '' : `${formatVersion(event.version)} ${event.name ?? ''}`;
+    const label =
+      event.version === undefined ? '' : `${formatVersion(event.version)} ${event.name ?? ''}`;
     switch (event.type) {
       case 'lock-wait':
         waited = true;
@@ -23,7 +24,9 @@ export function migrationProgress(output: Output, toStderr: boolean): MigrationE
         print(`${event.direction === 'down' ? 'reverting' : 'applying'} ${label}…`);
         break;
       case 'migration-end':
-        print(`${event.direction === 'down' ? 'reverted' : 'applied'}  ${label} (${event.durationMs ?? 0} ms)`);
+        print(
+          `${event.direction === 'down' ? 'reverted' : 'applied'}  ${label} (${event.durationMs ?? 0} ms)`,
+        );
         break;
       case 'migration-failed':
         output.warn(`FAILED   ${label} after ${event.durationMs ?? 0} ms`);

@@ -34,9 +34,16 @@ export async function withMigrationSession<T>(
       schema,
       settings,
       onEvent: migrationProgress(output, migratorOptions.progressToStderr ?? false),
-      ...(migratorOptions.lockWaitMs !== undefined ? { lockWaitMs: migratorOptions.lockWaitMs } : {}),
+      ...(migratorOptions.lockWaitMs !== undefined
+        ? { lockWaitMs: migratorOptions.lockWaitMs }
+        : {}),
     });
-    return await run({ database, migrator, schema, where: `${database.description} (schema "${schema}")` });
+    return await run({
+      database,
+      migrator,
+      schema,
+      where: `${database.description} (schema "${schema}")`,
+    });
   } finally {
     await database.close();
   }

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
  * package.json lies outside the compiled `rootDir`.
  */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
   return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
 }

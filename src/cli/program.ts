@@ -21,24 +21,36 @@ import type { Output } from './output.js';
  */
 export function buildProgram(output: Output, version: string): Command {
   const program = new Command('chatkeep')
-    .description('chatkeep: the persistence layer for AI chat applications. Migrate its schema, or try it with `chatkeep demo`.')
+    .description(
+      'chatkeep: the persistence layer for AI chat applications. Migrate its schema, or try it with `chatkeep demo`.',
+    )
     .version(version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
     .exitOverride()
-    .configureOutput({ writeOut: (text) => output.writeOut(text), writeErr: (text) => output.writeErr(text) })
+    .configureOutput({
+      writeOut: (text) => output.writeOut(text),
+      writeErr: (text) => output.writeErr(text),
+    })
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showHelpAfterError('(add --help for usage)')
     .allowExcessArguments(false)
     .addHelpText(
       'after',
-      helpEpilog('chatkeep demo --memory', 'chatkeep migrate status', 'chatkeep --database-url postgres://app@db.internal/app migrate up'),
+      helpEpilog(
+        'chatkeep demo --memory',
+        'chatkeep migrate status',
+        'chatkeep --database-url postgres://app@db.internal/app migrate up',
+      ),
     );
   addGlobalOptions(program);
 
   const migrate = program
     .command('migrate')
     .description("manage chatkeep's schema: up, down, status, plan")
-    .addHelpText('after', helpEpilog('chatkeep migrate status', 'chatkeep migrate plan', 'chatkeep migrate up'));
+    .addHelpText(
+      'after',
+      helpEpilog('chatkeep migrate status', 'chatkeep migrate plan', 'chatkeep migrate up'),
+    );
   registerMigrateUp(migrate, output);
   registerMigrateDown(migrate, output);
   registerMigrateStatus(migrate, output);

@@ -13,7 +13,10 @@ import { buildProgram } from './program.js';
  */
 export async function runCli(
   args: readonly string[],
-  io: { readonly stdout: TextSink; readonly stderr: TextSink } = { stdout: process.stdout, stderr: process.stderr },
+  io: { readonly stdout: TextSink; readonly stderr: TextSink } = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+  },
 ): Promise<ExitCode> {
   const output = new Output(io.stdout, io.stderr);
   try {

@@ -54,7 +54,12 @@ const CONSTRAINT_FIELDS: Readonly<Record<string, string>> = {
 export function wrapDriverError(error: unknown): unknown {
   if (error instanceof ChatkeepError) return error;
   const pg = pgErrorFields(error);
-  if (pg === undefined) return error;
+  if (pg === undefined) {
+    if (isConnectionLoss(error)) {
+      return new ChatkeepError('CK_DB_UNAVAILABLE', `The database connection failed: ${(error as Error).message}`, {}, { cause: error });
+    }
+    return error;
+  }
   const constraint = pg.constraint ?? '';
   switch (pg.code) {
     case '23505':
@@ -78,4 +83,14 @@ export function wrapDriverError(error: unknown): unknown {
     default:
       return new ChatkeepError('CK_INTERNAL', `Database error ${pg.code}`, { sqlState: pg.code }, { cause: error });
   }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/** Socket-level failures of `pg`, which carry a Node error code or only a message. */
+function isConnectionLoss(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined && NETWORK_CODES.has(code)) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(error.message);
 }

@@ -24,18 +24,30 @@ export interface CliRun {
  * removed from the child's environment so a developer's shell cannot point
  * the tests at a real database.
  */
-export function chatkeep(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliRun> {
+export function chatkeep(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<CliRun> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!('DATABASE_URL' in env)) delete childEnv['DATABASE_URL'];
   if (!('CHATKEEP_DATA_DIR' in env)) delete childEnv['CHATKEEP_DATA_DIR'];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI_PATH, ...args], { env: childEnv, timeout: 30_000 }, (error, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') {
-        reject(new Error(`chatkeep ${args.join(' ')} did not exit normally: ${error.message}\n${stderr}`));
-        return;
-      }
-      resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI_PATH, ...args],
+      { env: childEnv, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') {
+          reject(
+            new Error(
+              `chatkeep ${args.join(' ')} did not exit normally: ${error.message}\n${stderr}`,
+            ),
+          );
+          return;
+        }
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
   });
 }
 

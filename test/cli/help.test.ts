@@ -8,10 +8,19 @@ beforeAll(assertBuilt);
 const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
   [[], ['--database-url', '--data-dir', '--schema', '--version', 'migrate', 'demo']],
   [['migrate'], ['up', 'down', 'status', 'plan']],
-  [['migrate', 'up'], ['--to', '--lock-wait', '--json']],
-  [['migrate', 'down'], ['--to', '--yes', '--lock-wait', '--json']],
+  [
+    ['migrate', 'up'],
+    ['--to', '--lock-wait', '--json'],
+  ],
+  [
+    ['migrate', 'down'],
+    ['--to', '--yes', '--lock-wait', '--json'],
+  ],
   [['migrate', 'status'], ['--json']],
-  [['migrate', 'plan'], ['--to', '--down', '--json']],
+  [
+    ['migrate', 'plan'],
+    ['--to', '--down', '--json'],
+  ],
   [['demo'], ['--memory', '--json']],
 ];
 
@@ -21,7 +30,8 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
     for (const [index, run] of runs.entries()) {
       const [command, options] = COMMANDS[index]!;
       expect(run.code, `chatkeep ${command.join(' ')} --help`).toBe(0);
-      for (const option of options) expect(run.stdout, `${command.join(' ')} --help mentions ${option}`).toContain(option);
+      for (const option of options)
+        expect(run.stdout, `${command.join(' ')} --help mentions ${option}`).toContain(option);
       expect(run.stdout).toContain('Examples:');
       expect(run.stdout).toContain('Exit codes:');
       // Global options are shown on subcommands too.
@@ -30,13 +40,23 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
   });
 
   it('--version prints the version from package.json', async () => {
-    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
     const run = await chatkeep(['--version']);
     expect(run).toMatchObject({ code: 0, stdout: `${version}\n` });
   });
 
   it('exits 2 on usage errors, saying what is wrong on stderr', async () => {
-    const [unknownOption, unknownCommand, noCommand, missingTo, badTo, planDownWithoutTo, extraArgument] = await Promise.all([
+    const [
+      unknownOption,
+      unknownCommand,
+      noCommand,
+      missingTo,
+      badTo,
+      planDownWithoutTo,
+      extraArgument,
+    ] = await Promise.all([
       chatkeep(['migrate', 'up', '--bogus']),
       chatkeep(['frobnicate']),
       chatkeep([]),
@@ -59,7 +79,7 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
     expect(extraArgument.code).toBe(2);
   });
 
-  it('exits 2 for an invalid --schema or a non-PostgreSQL URL, before connecting', async () => {
+  it('exits 2 for an invalid --schema or a non-PostgreSQL URL, before opening anything', async () => {
     const [badSchema, badUrl] = await Promise.all([
       chatkeep(['--schema', 'Not-Valid', 'migrate', 'status', '--data-dir', 'memory://']),
       chatkeep(['--database-url', 'mysql://localhost/x', 'migrate', 'status']),

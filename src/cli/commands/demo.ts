@@ -37,14 +37,25 @@ interface DemoOptions {
 export function registerDemo(program: Command, output: Output): Command {
   return program
     .command('demo')
-    .description('run a scripted 3-turn conversation and an onboarding flow with the built-in offline demo agent, then print them')
+    .description(
+      'run a scripted 3-turn conversation and an onboarding flow with the built-in offline demo agent, then print them',
+    )
     .option('--memory', 'use a throw-away in-memory database instead of --data-dir')
     .option('--json', 'print the conversation and sessions as JSON')
-    .addHelpText('after', helpEpilog('chatkeep demo --memory', 'chatkeep demo --data-dir ./demo-data', 'chatkeep demo --database-url postgres://postgres@localhost/postgres'))
+    .addHelpText(
+      'after',
+      helpEpilog(
+        'chatkeep demo --memory',
+        'chatkeep demo --data-dir ./demo-data',
+        'chatkeep demo --database-url postgres://postgres@localhost/postgres',
+      ),
+    )
     .action(async (options: DemoOptions, command: Command) => {
       const globals = globalOptions(command);
       if (options.memory === true && globals.databaseUrl !== undefined) {
-        throw new UsageError('--memory cannot be combined with --database-url or DATABASE_URL (unset it: DATABASE_URL= chatkeep demo --memory)');
+        throw new UsageError(
+          '--memory cannot be combined with --database-url or DATABASE_URL (unset it: DATABASE_URL= chatkeep demo --memory)',
+        );
       }
       const json = options.json === true;
       const store = await openStore({
@@ -70,7 +81,10 @@ interface DemoResult {
 }
 
 async function runDemo(store: Store): Promise<DemoResult> {
-  const conversation = await store.conversations.create(DEMO_USER, { title: 'chatkeep demo', metadata: { source: 'chatkeep demo' } });
+  const conversation = await store.conversations.create(DEMO_USER, {
+    title: 'chatkeep demo',
+    metadata: { source: 'chatkeep demo' },
+  });
   for (const message of SCRIPT) {
     await store.turns.run(DEMO_USER, conversation.id, message, demoAgent, { timeoutMs: 5_000 });
   }
@@ -88,27 +102,44 @@ async function runDemo(store: Store): Promise<DemoResult> {
   onboarding.push({ action: started.resumed ? 'resumed' : 'started', session: started.session });
   let session = started.session;
   for (const step of PHASES) {
-    session = await store.onboarding.advance(DEMO_USER, session.id, { phase: step.phase, progress: step.progress, steps: step.steps });
+    session = await store.onboarding.advance(DEMO_USER, session.id, {
+      phase: step.phase,
+      progress: step.progress,
+      steps: step.steps,
+    });
     onboarding.push({ action: 'advanced', session });
   }
-  session = await store.onboarding.complete(DEMO_USER, session.id, { context: { finishedBy: 'chatkeep demo' } });
+  session = await store.onboarding.complete(DEMO_USER, session.id, {
+    context: { finishedBy: 'chatkeep demo' },
+  });
   onboarding.push({ action: 'completed', session });
 
   return { userId: DEMO_USER, conversationId: conversation.id, messages, onboarding };
 }
 
 function printDemo(output: Output, store: Store, schema: string, result: DemoResult): void {
-  output.line(`chatkeep demo: ${SCRIPT.length} turns with the built-in demo agent (offline, deterministic), then onboarding.`);
+  output.line(
+    `chatkeep demo: ${SCRIPT.length} turns with the built-in demo agent (offline, deterministic), then onboarding.`,
+  );
   output.line();
-  output.line(`Conversation ${result.conversationId} of ${result.userId} (${result.messages.length} messages):`);
-  for (const m of result.messages) output.line(`  ${String(m.seq).padStart(3)}  ${m.role.padEnd(9)}  ${m.content}`);
+  output.line(
+    `Conversation ${result.conversationId} of ${result.userId} (${result.messages.length} messages):`,
+  );
+  for (const m of result.messages)
+    output.line(`  ${String(m.seq).padStart(3)}  ${m.role.padEnd(9)}  ${m.content}`);
   output.line();
   output.line(`Onboarding flow "${DEMO_FLOW}" of ${result.userId}:`);
   for (const { action, session } of result.onboarding) {
-    output.line(`  ${action.padEnd(9)}  phase ${session.phase.padEnd(10)}  progress ${`${session.progress}%`.padStart(4)}  status ${session.status}`);
+    output.line(
+      `  ${action.padEnd(9)}  phase ${session.phase.padEnd(10)}  progress ${`${session.progress}%`.padStart(4)}  status ${session.status}`,
+    );
   }
   output.line();
   output.line(`Data lives in: ${store.description} (schema "${schema}")`);
-  if (store.description === 'PGlite in memory') output.line('(in memory: it is gone now that the demo has finished)');
-  else output.line('Run the demo again with the same options to add another conversation; `chatkeep migrate status` shows the schema.');
+  if (store.description === 'PGlite in memory')
+    output.line('(in memory: it is gone now that the demo has finished)');
+  else
+    output.line(
+      'Run the demo again with the same options to add another conversation; `chatkeep migrate status` shows the schema.',
+    );
 }

@@ -23,14 +23,29 @@ interface MigrateDownOptions {
 export function registerMigrateDown(migrate: Command, output: Output): Command {
   return migrate
     .command('down')
-    .description('revert applied migrations above --to, newest first (DROPS their tables and data; needs --yes)')
-    .requiredOption('--to <version>', 'the version to go back to; 0 removes everything of chatkeep, its schema included', parseVersion)
+    .description(
+      'revert applied migrations above --to, newest first (DROPS their tables and data; needs --yes)',
+    )
+    .requiredOption(
+      '--to <version>',
+      'the version to go back to; 0 removes everything of chatkeep, its schema included',
+      parseVersion,
+    )
     .option('-y, --yes', 'really drop the tables listed in the warning')
-    .option('--lock-wait <ms>', 'how long to wait for another migrator before giving up (exit 4)', parseMilliseconds, 60_000)
+    .option(
+      '--lock-wait <ms>',
+      'how long to wait for another migrator before giving up (exit 4)',
+      parseMilliseconds,
+      60_000,
+    )
     .option('--json', 'print the outcome as JSON (progress and the warning go to stderr)')
     .addHelpText(
       'after',
-      helpEpilog('chatkeep migrate plan --down --to 1   # preview the SQL first', 'chatkeep migrate down --to 1 --yes', 'chatkeep migrate down --to 0 --yes   # remove chatkeep entirely'),
+      helpEpilog(
+        'chatkeep migrate plan --down --to 1   # preview the SQL first',
+        'chatkeep migrate down --to 1 --yes',
+        'chatkeep migrate down --to 0 --yes   # remove chatkeep entirely',
+      ),
     )
     .action(async (options: MigrateDownOptions, command: Command) => {
       const json = options.json === true;
@@ -54,7 +69,13 @@ export function registerMigrateDown(migrate: Command, output: Output): Command {
           const { error, results } = await migrator.down({ to: options.to });
           const { current } = await migrator.status();
           if (json) {
-            output.json({ database: where, direction: 'down', current, results, ...(error ? { error: errorJson(error) } : {}) });
+            output.json({
+              database: where,
+              direction: 'down',
+              current,
+              results,
+              ...(error ? { error: errorJson(error) } : {}),
+            });
           } else {
             printOutcome(output, 'reverted', results, current, error === undefined);
           }
@@ -71,7 +92,12 @@ export function registerMigrateDown(migrate: Command, output: Output): Command {
  * list is exactly what will run; at version 0 the migrator also removes its
  * bookkeeping tables and the schema it created.
  */
-export function dropWarning(plan: readonly PlannedMigration[], schema: string, to: number, where: string): string[] {
+export function dropWarning(
+  plan: readonly PlannedMigration[],
+  schema: string,
+  to: number,
+  where: string,
+): string[] {
   const tables = plan.flatMap((step) =>
     step.statements.flatMap((statement) => {
       const match = /^\s*drop\s+table\s+(?:if\s+exists\s+)?([^\s;(]+)/i.exec(statement);
@@ -84,6 +110,10 @@ export function dropWarning(plan: readonly PlannedMigration[], schema: string, t
     ...plan.map((step) => `  ${formatVersion(step.version)} ${step.name}`),
     'These tables will be dropped, with every row in them:',
     ...tables.map((table) => `  ${table}`),
-    ...(to === 0 ? [`and the schema "${schema}" itself, if chatkeep created it and nothing else is left in it.`] : []),
+    ...(to === 0
+      ? [
+          `and the schema "${schema}" itself, if chatkeep created it and nothing else is left in it.`,
+        ]
+      : []),
   ];
 }

@@ -21,22 +21,41 @@ interface MigratePlanOptions {
 export function registerMigratePlan(migrate: Command, output: Output): Command {
   return migrate
     .command('plan')
-    .description('print the SQL that migrate up (or, with --down, migrate down) would run, in order; changes nothing')
+    .description(
+      'print the SQL that migrate up (or, with --down, migrate down) would run, in order; changes nothing',
+    )
     .option('--to <version>', 'target version (required with --down)', parseVersion)
     .option('--down', 'plan a revert to --to instead of an upgrade')
     .option('--json', 'print the plan as JSON')
-    .addHelpText('after', helpEpilog('chatkeep migrate plan', 'chatkeep migrate plan --to 2', 'chatkeep migrate plan --down --to 0'))
+    .addHelpText(
+      'after',
+      helpEpilog(
+        'chatkeep migrate plan',
+        'chatkeep migrate plan --to 2',
+        'chatkeep migrate plan --down --to 0',
+      ),
+    )
     .action(async (options: MigratePlanOptions, command: Command) => {
       if (options.down === true && options.to === undefined) {
-        throw new UsageError('migrate plan --down needs --to <version> (0 plans removing everything)');
+        throw new UsageError(
+          'migrate plan --down needs --to <version> (0 plans removing everything)',
+        );
       }
       await withMigrationSession(globalOptions(command), output, async ({ migrator, where }) => {
         const plan =
           options.down === true && options.to !== undefined
             ? await migrator.plan({ direction: 'down', to: options.to })
-            : await migrator.plan(options.to === undefined ? { direction: 'up' } : { direction: 'up', to: options.to });
+            : await migrator.plan(
+                options.to === undefined
+                  ? { direction: 'up' }
+                  : { direction: 'up', to: options.to },
+              );
         if (options.json === true) {
-          output.json({ database: where, direction: options.down === true ? 'down' : 'up', migrations: plan });
+          output.json({
+            database: where,
+            direction: options.down === true ? 'down' : 'up',
+            migrations: plan,
+          });
           return;
         }
         const { current } = await migrator.status();
@@ -45,9 +64,17 @@ export function registerMigratePlan(migrate: Command, output: Output): Command {
     });
 }
 
-function printPlan(output: Output, plan: readonly PlannedMigration[], where: string, current: number, direction: 'up' | 'down'): void {
+function printPlan(
+  output: Output,
+  plan: readonly PlannedMigration[],
+  where: string,
+  current: number,
+  direction: 'up' | 'down',
+): void {
   output.line(`-- chatkeep migrate plan (${direction}) for ${where}, now at version ${current}`);
-  output.line('-- Nothing has been executed; this is the SQL `chatkeep migrate ' + direction + '` would run.');
+  output.line(
+    '-- Nothing has been executed; this is the SQL `chatkeep migrate ' + direction + '` would run.',
+  );
   if (plan.length === 0) {
     output.line(`-- Nothing to do.`);
     return;
@@ -57,6 +84,7 @@ function printPlan(output: Output, plan: readonly PlannedMigration[], where: str
     output.line(
       `-- ${formatVersion(step.version)} ${step.name} (${step.direction}, ${step.transactional ? 'in one transaction' : 'NOT transactional: statements run one by one'})`,
     );
-    for (const statement of step.statements) output.line(`${statement.trim().replace(/;\s*$/, '')};`);
+    for (const statement of step.statements)
+      output.line(`${statement.trim().replace(/;\s*$/, '')};`);
   }
 }

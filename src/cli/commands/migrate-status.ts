@@ -15,7 +15,9 @@ import { errorJson, formatError, formatVersion, type Output } from '../output.js
 export function registerMigrateStatus(migrate: Command, output: Output): Command {
   return migrate
     .command('status')
-    .description('show applied migrations (time, duration, checksum), pending ones, and history problems; changes nothing')
+    .description(
+      'show applied migrations (time, duration, checksum), pending ones, and history problems; changes nothing',
+    )
     .option('--json', 'print the status as JSON')
     .addHelpText('after', helpEpilog('chatkeep migrate status', 'chatkeep migrate status --json'))
     .action(async (options: { readonly json?: boolean }, command: Command) => {
@@ -43,20 +45,28 @@ function statusJson(status: MigrationStatus, where: string) {
 
 function printStatus(output: Output, status: MigrationStatus, where: string): void {
   output.line(`Database: ${where}`);
-  output.line(`Version:  ${status.current} of ${LATEST} (${status.applied.length} applied, ${status.pending.length} pending)`);
+  output.line(
+    `Version:  ${status.current} of ${LATEST} (${status.applied.length} applied, ${status.pending.length} pending)`,
+  );
   output.line();
   output.line('Applied:');
   if (status.applied.length === 0) output.line('  (none)');
   const width = Math.max(0, ...status.applied.map((a) => a.name.length));
   for (const a of status.applied) {
-    const at = a.appliedAt.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-    output.line(`  ${formatVersion(a.version)} ${a.name.padEnd(width)}  ${at}  ${`${a.durationMs} ms`.padStart(8)}  sha256:${a.checksum.slice(0, 12)}`);
+    const at = a.appliedAt
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, 'Z');
+    output.line(
+      `  ${formatVersion(a.version)} ${a.name.padEnd(width)}  ${at}  ${`${a.durationMs} ms`.padStart(8)}  sha256:${a.checksum.slice(0, 12)}`,
+    );
   }
   output.line('Pending:');
   if (status.pending.length === 0) output.line('  (none)');
   for (const p of status.pending) output.line(`  ${formatVersion(p.version)} ${p.name}`);
   if (status.problems.length > 0) {
     output.line('Problems (migrate up and down refuse to run until these are resolved):');
-    for (const problem of status.problems) output.line(`  ${formatError(problem).replace(/^error /, '')}`);
+    for (const problem of status.problems)
+      output.line(`  ${formatError(problem).replace(/^error /, '')}`);
   }
 }

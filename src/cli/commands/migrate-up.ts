@@ -18,20 +18,43 @@ export function registerMigrateUp(migrate: Command, output: Output): Command {
     .command('up')
     .description('apply pending migrations, in order (all of them, or up to --to)')
     .option('--to <version>', 'stop after this version', parseVersion)
-    .option('--lock-wait <ms>', 'how long to wait for another migrator before giving up (exit 4)', parseMilliseconds, 60_000)
+    .option(
+      '--lock-wait <ms>',
+      'how long to wait for another migrator before giving up (exit 4)',
+      parseMilliseconds,
+      60_000,
+    )
     .option('--json', 'print the outcome as JSON (progress goes to stderr)')
-    .addHelpText('after', helpEpilog('chatkeep migrate up', 'chatkeep migrate up --to 2', 'chatkeep --database-url postgres://app@db/app migrate up --json'))
+    .addHelpText(
+      'after',
+      helpEpilog(
+        'chatkeep migrate up',
+        'chatkeep migrate up --to 2',
+        'chatkeep --database-url postgres://app@db/app migrate up --json',
+      ),
+    )
     .action(async (options: MigrateUpOptions, command: Command) => {
       const json = options.json === true;
       await withMigrationSession(
         globalOptions(command),
         output,
         async ({ migrator, where }) => {
-          if (!json) output.line(`Migrating ${where}${options.to === undefined ? '' : ` up to version ${options.to}`}`);
-          const { error, results } = await migrator.up(options.to === undefined ? {} : { to: options.to });
+          if (!json)
+            output.line(
+              `Migrating ${where}${options.to === undefined ? '' : ` up to version ${options.to}`}`,
+            );
+          const { error, results } = await migrator.up(
+            options.to === undefined ? {} : { to: options.to },
+          );
           const { current } = await migrator.status();
           if (json) {
-            output.json({ database: where, direction: 'up', current, results, ...(error ? { error: errorJson(error) } : {}) });
+            output.json({
+              database: where,
+              direction: 'up',
+              current,
+              results,
+              ...(error ? { error: errorJson(error) } : {}),
+            });
           } else {
             printOutcome(output, 'applied', results, current, error === undefined);
           }
@@ -57,6 +80,11 @@ export function printOutcome(
     return;
   }
   const ms = done.reduce((sum, r) => sum + (r.durationMs ?? 0), 0);
-  output.line(`${ok ? 'Done' : 'Stopped'}: ${verb} ${plural(done.length, 'migration')} in ${ms} ms; the schema is at version ${current}.`);
-  if (notRun.length > 0) output.line(`Not run: ${notRun.map((r) => `${formatVersion(r.version)} ${r.name}`).join(', ')}`);
+  output.line(
+    `${ok ? 'Done' : 'Stopped'}: ${verb} ${plural(done.length, 'migration')} in ${ms} ms; the schema is at version ${current}.`,
+  );
+  if (notRun.length > 0)
+    output.line(
+      `Not run: ${notRun.map((r) => `${formatVersion(r.version)} ${r.name}`).join(', ')}`,
+    );
 }
