@@ -60,43 +60,51 @@ export class Messages {
     const beforeSeq = before === undefined ? undefined : decodeSeqCursor(before, 'before');
     const afterSeq = after === undefined ? undefined : decodeSeqCursor(after, 'after');
     const forward = afterSeq !== undefined;
+    const cursorSeq = afterSeq ?? beforeSeq;
     const s = this.#ctx.schema;
-    const bound = forward ? sql`and m.seq > ${afterSeq}` : beforeSeq !== undefined ? sql`and m.seq < ${beforeSeq}` : sql``;
-    // One round trip: the conversation row proves ownership (another user's id
-    // finds nothing, exactly like a missing one) and carries the first and
-    // last seq, so hasOlder/hasNewer need no extra query. The derived table
-    // evaluates the min(seq) index probe once, not once per message row.
+    const messagesTable = sql.id(s, 'messages');
+    const bound = forward ? sql`and seq > ${afterSeq}` : beforeSeq !== undefined ? sql`and seq < ${beforeSeq}` : sql``;
+    // One round trip. The page is a plain primary-key range scan fetching one
+    // row more than asked, which tells whether more exist in the paging
+    // direction. Ownership needs no extra work when the page has rows: every
+    // message row carries its owner's user_id. The two flags below are
+    // uncorrelated sub-selects (InitPlans, evaluated once), and the outer
+    // left join keeps one row even for an empty page, so "empty conversation"
+    // and "no such conversation (or another user's)" are told apart in the
+    // same statement.
     const result = await guarded(() =>
       sql<Record<string, unknown>>`
-        select c.c_first_seq, c.c_last_seq, m.*
-          from (
-            select c.user_id, c.id, c.last_seq as c_last_seq,
-                   (select min(f.seq) from ${sql.id(s, 'messages')} f
-                     where f.user_id = c.user_id and f.conversation_id = c.id) as c_first_seq
-              from ${sql.id(s, 'conversations')} c
-             where c.user_id = ${user} and c.id = ${id}
-          ) c
-          left join lateral (
-            select * from ${sql.id(s, 'messages')} m
-             where m.user_id = c.user_id and m.conversation_id = c.id ${bound}
-             order by m.seq ${forward ? sql`asc` : sql`desc`}
-             limit ${limit}
-          ) m on true`.execute(this.#ctx.db),
+        with page as (
+          select * from ${messagesTable}
+           where user_id = ${user} and conversation_id = ${id} ${bound}
+           order by seq ${forward ? sql`asc` : sql`desc`}
+           limit ${limit + 1}
+        )
+        select (select exists (select 1 from ${sql.id(s, 'conversations')} where user_id = ${user} and id = ${id})) as k_exists,
+               ${
+                 cursorSeq === undefined
+                   ? sql`false`
+                   : sql`(select exists (select 1 from ${messagesTable} where user_id = ${user} and conversation_id = ${id}
+                            and seq ${forward ? sql`<=` : sql`>=`} ${cursorSeq}))`
+               } as k_other_side,
+               page.*
+          from (select 1) as one left join page on true`.execute(this.#ctx.db),
     );
-    const rows = result.rows;
-    if (rows.length === 0) throw new NotFoundError('conversation');
-    const firstSeq = Number(rows[0]?.['c_first_seq'] ?? 0);
-    const lastSeq = Number(rows[0]?.['c_last_seq'] ?? 0);
-    const messages = rows.filter((r) => r['seq'] !== null && r['seq'] !== undefined).map(toMessage);
+    const head = result.rows[0];
+    if (head === undefined || head['k_exists'] !== true) throw new NotFoundError('conversation');
+    const rows = result.rows.filter((r) => r['seq'] !== null && r['seq'] !== undefined);
+    const more = rows.length > limit;
+    const messages = rows.slice(0, limit).map(toMessage);
     if (!forward) messages.reverse();
+    const otherSide = head['k_other_side'] === true;
     const first = messages[0];
     const last = messages.at(-1);
     return {
       messages,
       olderCursor: first ? seqCursor(first.seq) : null,
       newerCursor: last ? seqCursor(last.seq) : null,
-      hasOlder: first ? first.seq > firstSeq : false,
-      hasNewer: last ? last.seq < lastSeq : false,
+      hasOlder: forward ? otherSide : more,
+      hasNewer: forward ? more : otherSide,
     };
   }
 }
