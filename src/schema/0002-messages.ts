@@ -4,13 +4,15 @@ import { settingsOf, sqlString, userIdType } from './sql-fragments.js';
 /**
  * Messages (R-CHAT-2) and idempotency keys for turns (R-CHAT-3).
  *
- * Order: `seq` is allocated by a BEFORE INSERT trigger that advances the
- * conversation's `last_seq`. The row lock that UPDATE takes serialises
- * concurrent writers of one conversation, and a rolled-back insert rolls the
- * counter back too, so seqs are unique, gap-free and total even within one
- * millisecond — for every writer, including plain SQL that bypasses the API.
- * The same trigger keeps the conversation's count, activity time and derived
- * summary in step with its messages.
+ * Order: `seq` comes from the conversation's `last_seq`, advanced by an
+ * UPDATE of the conversation row. That row lock serialises concurrent writers
+ * of one conversation, and a rolled-back insert rolls the counter back too, so
+ * seqs are unique, gap-free and total even within one millisecond. The store
+ * does this UPDATE once per turn itself (one statement, see
+ * src/store/turns.ts). Any other writer that leaves `seq` out gets the same
+ * allocation, and the same upkeep of the conversation's count, activity and
+ * derived summary, from a BEFORE INSERT trigger; its WHEN clause is evaluated
+ * by the executor, so the store's inserts, which carry a seq, pay nothing.
  */
 export const messagesMigration: Migration = {
   version: 2,
@@ -24,7 +26,7 @@ export const messagesMigration: Migration = {
       `create table ${s}.messages (
   user_id ${uid} not null,
   conversation_id uuid not null,
-  seq bigint not null,
+  seq bigint not null constraint messages_seq_check check (seq > 0),
   id uuid not null default gen_random_uuid(),
   turn_id uuid,
   role text not null constraint messages_role_check check (role in (${roles})),
@@ -58,7 +60,7 @@ begin
 end
 $fn$`,
       `create trigger messages_allocate_seq before insert on ${s}.messages
-  for each row execute function ${s}.messages_allocate_seq()`,
+  for each row when (new.seq is null) execute function ${s}.messages_allocate_seq()`,
       `create table ${s}.idempotency_keys (
   user_id ${uid} not null,
   key text not null constraint idempotency_keys_key_check check (char_length(key) between 1 and 200),

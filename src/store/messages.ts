@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors/index.js';
 import { decodeSeqCursor, seqCursor } from './cursor.js';
-import { toMessage, type Message } from './rows.js';
+import { MESSAGE_COLUMNS, toMessage, type Message } from './rows.js';
 import { guarded, type StoreContext } from './store-context.js';
 import { limitSchema, parse, uuidSchema } from './validation.js';
 
@@ -61,42 +61,39 @@ export class Messages {
     const afterSeq = after === undefined ? undefined : decodeSeqCursor(after, 'after');
     const forward = afterSeq !== undefined;
     const cursorSeq = afterSeq ?? beforeSeq;
-    const s = this.#ctx.schema;
-    const messagesTable = sql.id(s, 'messages');
+    const messagesTable = sql.id(this.#ctx.schema, 'messages');
     const bound = forward ? sql`and seq > ${afterSeq}` : beforeSeq !== undefined ? sql`and seq < ${beforeSeq}` : sql``;
-    // One round trip. The page is a plain primary-key range scan fetching one
-    // row more than asked, which tells whether more exist in the paging
-    // direction. Ownership needs no extra work when the page has rows: every
-    // message row carries its owner's user_id. The two flags below are
-    // uncorrelated sub-selects (InitPlans, evaluated once), and the outer
-    // left join keeps one row even for an empty page, so "empty conversation"
-    // and "no such conversation (or another user's)" are told apart in the
-    // same statement.
-    const result = await guarded(() =>
+    // The hot path (latest page of a conversation with messages) is this one
+    // primary-key range scan, fetching one row more than asked to learn
+    // whether more exist in the paging direction. Rows prove ownership: every
+    // message carries its owner's user_id. Only an empty page or a cursor page
+    // needs the second, tiny query below.
+    const { rows } = await guarded(() =>
       sql<Record<string, unknown>>`
-        with page as (
-          select * from ${messagesTable}
-           where user_id = ${user} and conversation_id = ${id} ${bound}
-           order by seq ${forward ? sql`asc` : sql`desc`}
-           limit ${limit + 1}
-        )
-        select (select exists (select 1 from ${sql.id(s, 'conversations')} where user_id = ${user} and id = ${id})) as k_exists,
-               ${
-                 cursorSeq === undefined
-                   ? sql`false`
-                   : sql`(select exists (select 1 from ${messagesTable} where user_id = ${user} and conversation_id = ${id}
-                            and seq ${forward ? sql`<=` : sql`>=`} ${cursorSeq}))`
-               } as k_other_side,
-               page.*
-          from (select 1) as one left join page on true`.execute(this.#ctx.db),
+        select ${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(c)))} from ${messagesTable}
+         where user_id = ${user} and conversation_id = ${id} ${bound}
+         order by seq ${forward ? sql`asc` : sql`desc`}
+         limit ${limit + 1}`.execute(this.#ctx.db),
     );
-    const head = result.rows[0];
-    if (head === undefined || head['k_exists'] !== true) throw new NotFoundError('conversation');
-    const rows = result.rows.filter((r) => r['seq'] !== null && r['seq'] !== undefined);
+    let otherSide = false;
+    if (rows.length === 0 || cursorSeq !== undefined) {
+      const flags = await guarded(() =>
+        sql<{ owned: boolean; other_side: boolean }>`
+          select exists (select 1 from ${sql.id(this.#ctx.schema, 'conversations')} where user_id = ${user} and id = ${id}) as owned,
+                 ${
+                   cursorSeq === undefined
+                     ? sql`false`
+                     : sql`exists (select 1 from ${messagesTable} where user_id = ${user} and conversation_id = ${id}
+                                     and seq ${forward ? sql`<=` : sql`>=`} ${cursorSeq})`
+                 } as other_side`.execute(this.#ctx.db),
+      );
+      const row = flags.rows[0];
+      if (row?.owned !== true) throw new NotFoundError('conversation');
+      otherSide = row.other_side === true;
+    }
     const more = rows.length > limit;
-    const messages = rows.slice(0, limit).map(toMessage);
+    const messages = rows.slice(0, limit).map((row) => toMessage(row, user, id));
     if (!forward) messages.reverse();
-    const otherSide = head['k_other_side'] === true;
     const first = messages[0];
     const last = messages.at(-1);
     return {

@@ -87,15 +87,35 @@ export function toConversation(row: Row): Conversation {
   };
 }
 
-export function toMessage(row: Row): Message {
+/** The columns a Message is read from; the owner and conversation come from the query itself. */
+export const MESSAGE_COLUMNS = ['seq', 'id', 'turn_id', 'role', 'content', 'metadata', 'created_at'] as const;
+
+/**
+ * `left(content, 100)`, as the database's generated `summary` column computes
+ * it: 100 characters (code points, not UTF-16 units). Computing it here spares
+ * reading a second copy of every message's first 100 characters.
+ */
+export function messageSummary(content: string): string {
+  if (content.length <= 100) return content;
+  let out = '';
+  let n = 0;
+  for (const ch of content) {
+    if (n++ === 100) break;
+    out += ch;
+  }
+  return out;
+}
+
+export function toMessage(row: Row, userId: string, conversationId: string): Message {
+  const content = String(row['content']);
   return {
     id: String(row['id']),
-    conversationId: String(row['conversation_id']),
-    userId: String(row['user_id']),
+    conversationId,
+    userId,
     seq: Number(row['seq']),
     role: row['role'] as MessageRole,
-    content: String(row['content']),
-    summary: String(row['summary']),
+    content,
+    summary: messageSummary(content),
     metadata: asJson<JsonObject>(row['metadata']),
     turnId: (row['turn_id'] as string | null) ?? null,
     createdAt: asDate(row['created_at']),

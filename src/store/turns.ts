@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
 import type { Agent, AgentReply } from './agent.js';
 import type { Messages } from './messages.js';
-import { toMessage, type JsonObject, type Message, type Turn } from './rows.js';
+import { MESSAGE_COLUMNS, toMessage, type JsonObject, type Message, type Turn } from './rows.js';
 import type { StoreContext } from './store-context.js';
 import { idempotencyKeySchema, limitSchema, metadataSchema, parse, uuidSchema } from './validation.js';
 
@@ -123,42 +123,60 @@ export class Turns {
     const uid = sql.raw(this.#ctx.settings.users?.type ?? 'text');
     const turnId = randomUUID();
     const hash = requestHash(conversationId, userMessage);
-    // The BEFORE INSERT trigger allocates seq under the conversation's row
-    // lock; rows are inserted in VALUES order, so the user message comes first.
-    const insertMessages = sql`
-      insert into ${sql.id(s, 'messages')} (user_id, conversation_id, turn_id, role, content, metadata)
-      select ${user}::${uid}, ${conversationId}::uuid, ${turnId}::uuid, v.role, v.content, v.metadata::jsonb
-        from (values (1, 'user', ${userMessage.content}, ${JSON.stringify(userMessage.metadata)}),
-                     (2, 'assistant', ${assistantMessage.content}, ${JSON.stringify(assistantMessage.metadata)}))
-             as v(o, role, content, metadata)
-       order by v.o
-      returning *`;
+    // One statement, so the turn is atomic without a transaction round trip.
+    // The UPDATE takes the conversation's row lock: concurrent turns of one
+    // conversation queue here, which makes seq gap-free and the two messages
+    // adjacent. It also keeps count, activity and the derived summary (the
+    // first message's first 100 characters) in step. No row means no such
+    // conversation for this user.
+    const insertTurn = sql`
+      c as (
+        update ${sql.id(s, 'conversations')}
+           set last_seq = last_seq + 2,
+               message_count = message_count + 2,
+               last_message_at = now(),
+               updated_at = now(),
+               activity = nextval(${`${s}.conversation_activity_seq`}::regclass),
+               summary = case when not summary_is_explicit and message_count = 0
+                              then left(${userMessage.content}, 100) else summary end
+         where user_id = ${user} and id = ${conversationId}
+        returning last_seq
+      ),
+      m as (
+        insert into ${sql.id(s, 'messages')} (user_id, conversation_id, seq, turn_id, role, content, metadata)
+        select ${user}::${uid}, ${conversationId}::uuid, c.last_seq - 1, ${turnId}::uuid, 'user', ${userMessage.content}, ${JSON.stringify(userMessage.metadata)}::jsonb from c
+        union all
+        select ${user}::${uid}, ${conversationId}::uuid, c.last_seq, ${turnId}::uuid, 'assistant', ${assistantMessage.content}, ${JSON.stringify(assistantMessage.metadata)}::jsonb from c
+        returning seq, id, created_at
+      )`;
     const statement =
       key === undefined
-        ? sql<Record<string, unknown>>`with m as (${insertMessages}) select * from m order by seq`
+        ? sql<Record<string, unknown>>`with ${insertTurn} select * from m order by seq`
         : // The key row is written in the same statement. Two concurrent calls
-          // with one key both insert messages, but the second then fails on
-          // the key's primary key and its whole statement (messages and seq
-          // increments) rolls back; it then returns the first one's turn.
-          sql<Record<string, unknown>>`with m as (${insertMessages}),
+          // with one key: the second waits on the conversation row lock, then
+          // fails on the key's primary key, so its whole statement (messages
+          // and counter) rolls back; it then returns the first one's turn.
+          sql<Record<string, unknown>>`with ${insertTurn},
             k as (insert into ${sql.id(s, 'idempotency_keys')} (user_id, key, conversation_id, turn_id, first_seq, request_hash)
                   select ${user}::${uid}, ${key}, ${conversationId}::uuid, ${turnId}::uuid, min(m.seq), ${hash} from m)
             select * from m order by seq`;
+    let rows: Record<string, unknown>[];
     try {
       this.#ctx.assertOpen();
-      const { rows } = await statement.execute(this.#ctx.db);
-      return toTurn(rows.map(toMessage), false);
+      ({ rows } = await statement.execute(this.#ctx.db));
     } catch (error) {
       const pg = pgErrorFields(error);
-      if (pg?.code === '23503' && pg.constraint === 'messages_conversation_fk') {
-        throw new NotFoundError('conversation', { cause: error });
-      }
       if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey' && key !== undefined) {
         const stored = await this.#replay(user, key, hash);
         if (stored !== undefined) return stored;
       }
       throw wrapDriverError(error);
     }
+    const [u, a] = rows;
+    if (u === undefined || a === undefined) throw new NotFoundError('conversation');
+    const message = (row: Record<string, unknown>, role: 'user' | 'assistant', input: Required<MessageInput>) =>
+      toMessage({ ...row, turn_id: turnId, role, content: input.content, metadata: input.metadata }, user, conversationId);
+    return toTurn([message(u, 'user', userMessage), message(a, 'assistant', assistantMessage)], false);
   }
 
   /** The turn stored under `key`, or undefined; CK_IDEMPOTENCY_MISMATCH if the key was used for another request. */
@@ -167,7 +185,8 @@ export class Turns {
     let rows: Record<string, unknown>[];
     try {
       ({ rows } = await sql<Record<string, unknown>>`
-        select k.request_hash as k_request_hash, m.*
+        select k.request_hash as k_request_hash, k.conversation_id as k_conversation_id,
+               ${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(`m.${c}`)))}
           from ${sql.id(s, 'idempotency_keys')} k
           join ${sql.id(s, 'messages')} m
             on m.user_id = k.user_id and m.conversation_id = k.conversation_id
@@ -181,7 +200,7 @@ export class Turns {
     if (rows[0]?.['k_request_hash'] !== hash) {
       throw new ChatkeepError('CK_IDEMPOTENCY_MISMATCH', undefined, { field: 'idempotencyKey' });
     }
-    return toTurn(rows.map(toMessage), true);
+    return toTurn(rows.map((row) => toMessage(row, user, String(row['k_conversation_id']))), true);
   }
 
   #user(userId: string): string {
