@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChatkeepTables } from '../db/index.js';
+import type { ChatkeepTables, DatabaseKind } from '../db/index.js';
 import { wrapDriverError } from '../errors/index.js';
 import type { SchemaSettings } from '../schema/index.js';
 import type { Rules } from './validation.js';
@@ -12,6 +12,8 @@ export interface StoreContext {
   /** Kysely bound to chatkeep's schema (`withSchema`). */
   readonly db: Kysely<ChatkeepTables>;
   readonly schema: string;
+  /** Which backend: a few hot paths pick the faster of two equivalent forms. */
+  readonly kind: DatabaseKind;
   readonly settings: SchemaSettings;
   readonly rules: Rules;
   /** Throws CK_STORE_CLOSED once the store is closed. */

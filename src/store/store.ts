@@ -62,6 +62,7 @@ export class Store {
     this.#ctx = {
       db: database.db.withSchema(schema),
       schema,
+      kind: database.kind,
       settings,
       rules: rulesFor(settings),
       assertOpen: () => {

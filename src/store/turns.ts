@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { z } from 'zod';
 import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
 import type { Agent, AgentReply } from './agent.js';
@@ -119,54 +119,28 @@ export class Turns {
     assistantMessage: Required<MessageInput>,
     key: string | undefined,
   ): Promise<Turn> {
-    const s = this.#ctx.schema;
-    const uid = sql.raw(this.#ctx.settings.users?.type ?? 'text');
     const turnId = randomUUID();
-    const hash = requestHash(conversationId, userMessage);
-    // One statement, so the turn is atomic without a transaction round trip.
-    // The UPDATE takes the conversation's row lock: concurrent turns of one
-    // conversation queue here, which makes seq gap-free and the two messages
-    // adjacent. It also keeps count, activity and the derived summary (the
-    // first message's first 100 characters) in step. No row means no such
-    // conversation for this user.
-    const insertTurn = sql`
-      c as (
-        update ${sql.id(s, 'conversations')}
-           set last_seq = last_seq + 2,
-               message_count = message_count + 2,
-               last_message_at = now(),
-               updated_at = now(),
-               activity = nextval(${`${s}.conversation_activity_seq`}::regclass),
-               summary = case when not summary_is_explicit and message_count = 0
-                              then left(${userMessage.content}, 100) else summary end
-         where user_id = ${user} and id = ${conversationId}
-        returning last_seq
-      ),
-      m as (
-        insert into ${sql.id(s, 'messages')} (user_id, conversation_id, seq, turn_id, role, content, metadata)
-        select ${user}::${uid}, ${conversationId}::uuid, c.last_seq - 1, ${turnId}::uuid, 'user', ${userMessage.content}, ${JSON.stringify(userMessage.metadata)}::jsonb from c
-        union all
-        select ${user}::${uid}, ${conversationId}::uuid, c.last_seq, ${turnId}::uuid, 'assistant', ${assistantMessage.content}, ${JSON.stringify(assistantMessage.metadata)}::jsonb from c
-        returning seq, id, created_at
-      )`;
-    const statement =
-      key === undefined
-        ? sql<Record<string, unknown>>`with ${insertTurn} select * from m order by seq`
-        : // The key row is written in the same statement. Two concurrent calls
-          // with one key: the second waits on the conversation row lock, then
-          // fails on the key's primary key, so its whole statement (messages
-          // and counter) rolls back; it then returns the first one's turn.
-          sql<Record<string, unknown>>`with ${insertTurn},
-            k as (insert into ${sql.id(s, 'idempotency_keys')} (user_id, key, conversation_id, turn_id, first_seq, request_hash)
-                  select ${user}::${uid}, ${key}, ${conversationId}::uuid, ${turnId}::uuid, min(m.seq), ${hash} from m)
-            select * from m order by seq`;
-    let rows: Record<string, unknown>[];
+    const hash = key === undefined ? null : requestHash(conversationId, userMessage);
+    // A precompiled call of the append_turn function (src/schema/0002): no
+    // query building on the hot path, and the function's plans are cached.
+    const call = CompiledQuery.raw(`select seq, id, created_at from ${this.#ctx.schema}.append_turn($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+      user,
+      conversationId,
+      turnId,
+      userMessage.content,
+      JSON.stringify(userMessage.metadata),
+      assistantMessage.content,
+      JSON.stringify(assistantMessage.metadata),
+      key ?? null,
+      hash,
+    ]);
+    let rows: readonly Record<string, unknown>[];
     try {
       this.#ctx.assertOpen();
-      ({ rows } = await statement.execute(this.#ctx.db));
+      ({ rows } = await this.#ctx.db.executeQuery<Record<string, unknown>>(call));
     } catch (error) {
       const pg = pgErrorFields(error);
-      if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey' && key !== undefined) {
+      if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey' && key !== undefined && hash !== null) {
         const stored = await this.#replay(user, key, hash);
         if (stored !== undefined) return stored;
       }
