@@ -84,8 +84,8 @@ $fn$`,
       // conversation for this user.
       `create function ${s}.append_turn(
   p_user_id ${uid}, p_conversation_id uuid, p_turn_id uuid,
-  p_user_content text, p_user_metadata jsonb,
-  p_assistant_content text, p_assistant_metadata jsonb,
+  p_user_message_id uuid, p_user_content text, p_user_metadata jsonb,
+  p_assistant_message_id uuid, p_assistant_content text, p_assistant_metadata jsonb,
   p_idempotency_key text, p_request_hash text
 ) returns table (seq bigint, id uuid, created_at timestamptz)
 language plpgsql as $fn$
@@ -110,16 +110,16 @@ begin
     values (p_user_id, p_idempotency_key, p_conversation_id, p_turn_id, v_last - 1, p_request_hash);
   end if;
   return query
-    insert into ${s}.messages as m (user_id, conversation_id, seq, turn_id, role, content, metadata)
-    values (p_user_id, p_conversation_id, v_last - 1, p_turn_id, 'user', p_user_content, p_user_metadata),
-           (p_user_id, p_conversation_id, v_last, p_turn_id, 'assistant', p_assistant_content, p_assistant_metadata)
+    insert into ${s}.messages as m (user_id, conversation_id, seq, id, turn_id, role, content, metadata)
+    values (p_user_id, p_conversation_id, v_last - 1, p_user_message_id, p_turn_id, 'user', p_user_content, p_user_metadata),
+           (p_user_id, p_conversation_id, v_last, p_assistant_message_id, p_turn_id, 'assistant', p_assistant_content, p_assistant_metadata)
     returning m.seq, m.id, m.created_at;
 end
 $fn$`,
     ];
   },
   down: (ctx) => [
-    `drop function ${ctx.schema}.append_turn(${userIdType(ctx)}, uuid, uuid, text, jsonb, text, jsonb, text, text)`,
+    `drop function ${ctx.schema}.append_turn(${userIdType(ctx)}, uuid, uuid, uuid, text, jsonb, uuid, text, jsonb, text, text)`,
     `drop table ${ctx.schema}.idempotency_keys`,
     `drop table ${ctx.schema}.messages`,
     `drop function ${ctx.schema}.messages_allocate_seq()`,

@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors/index.j
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { toConversation, type Conversation, type JsonObject } from './rows.js';
 import { guarded, type StoreContext } from './store-context.js';
+import { v7 as uuidV7 } from 'uuid';
 import { limitSchema, metadataSchema, parse, summarySchema, titleSchema, uuidSchema } from './validation.js';
 
 export interface CreateConversationInput {
@@ -69,7 +70,7 @@ export class Conversations {
         .insertInto('conversations')
         .values({
           user_id: user,
-          ...(data.id !== undefined ? { id: data.id } : {}),
+          id: data.id ?? uuidV7(),
           title: data.title ?? null,
           ...(data.summary !== undefined ? { summary: data.summary, summary_is_explicit: true } : {}),
           metadata: JSON.stringify(data.metadata ?? {}),
