@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { createHash } from 'node:crypto';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { ChatkeepError } from '../errors/index.js';
 import { lockDataDir, prepareDataDir } from './data-dir.js';
@@ -18,7 +19,25 @@ export interface Database {
   /** Printable location, never a password. */
   readonly description: string;
   readonly db: Kysely<any>;
+  /**
+   * Runs one statement of a hot path. On PostgreSQL it is sent as a named
+   * prepared statement (parsed and planned once per connection, then only
+   * bound and executed); on PGlite, which has no named statements, it goes
+   * through Kysely like any other query. Outside any transaction.
+   */
+  hot<R>(statement: HotStatement, params: readonly unknown[]): Promise<R[]>;
   close(): Promise<void>;
+}
+
+/** SQL text with a stable name for preparing it: make one per text, once. */
+export interface HotStatement {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Names the statement after its text, so equal texts share one prepared statement per connection. */
+export function hotStatement(text: string): HotStatement {
+  return { name: `ck_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text };
 }
 
 /**
@@ -61,14 +80,21 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
       { cause },
     );
   }
-  return { kind: 'postgres', description, db, close: () => db.destroy() };
+  return {
+    kind: 'postgres',
+    description,
+    db,
+    hot: async <R>(statement: HotStatement, params: readonly unknown[]) =>
+      (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[],
+    close: () => db.destroy(),
+  };
 }
 
 async function openPGlite(dataDir: string): Promise<Database> {
   if (dataDir === MEMORY_DATA_DIR) {
     const pglite = await PGlite.create();
     const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
-    return { kind: 'pglite', description: 'PGlite in memory', db, close: () => db.destroy() };
+    return { kind: 'pglite', description: 'PGlite in memory', db, hot: viaKysely(db), close: () => db.destroy() };
   }
   const dir = await prepareDataDir(dataDir);
   const unlock = lockDataDir(dir);
@@ -85,6 +111,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
     kind: 'pglite',
     description: `PGlite at ${dir}`,
     db,
+    hot: viaKysely(db),
     close: async () => {
       if (closed) return;
       closed = true;
@@ -95,4 +122,9 @@ async function openPGlite(dataDir: string): Promise<Database> {
       }
     },
   };
+}
+
+function viaKysely(db: Kysely<any>): Database['hot'] {
+  return async <R>(statement: HotStatement, params: readonly unknown[]) =>
+    (await db.executeQuery<R>(CompiledQuery.raw(statement.text, [...params]))).rows as R[];
 }

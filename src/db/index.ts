@@ -1,4 +1,4 @@
-export { openDatabase, type Database, type DatabaseKind } from './database.js';
+export { openDatabase, hotStatement, type Database, type DatabaseKind, type HotStatement } from './database.js';
 export {
   resolveDatabaseOptions,
   redactUrl,

@@ -1,4 +1,5 @@
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
+import { hotStatement, type HotStatement } from '../db/index.js';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors/index.js';
 import { decodeSeqCursor, seqCursor } from './cursor.js';
@@ -36,7 +37,7 @@ const historySchema = z
 export class Messages {
   readonly #ctx: StoreContext;
 
-  readonly #pageSql: { readonly latest: string; readonly before: string; readonly after: string };
+  readonly #pageSql: { readonly latest: HotStatement; readonly before: HotStatement; readonly after: HotStatement };
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -52,7 +53,11 @@ export class Messages {
         ? (bound: string, order: 'asc' | 'desc') =>
             `select coalesce(json_agg(p order by p.seq ${order}), '[]') as page from (${select(bound, order)}) p`
         : select;
-    this.#pageSql = { latest: page('', 'desc'), before: page('and seq < $4', 'desc'), after: page('and seq > $4', 'asc') };
+    this.#pageSql = {
+      latest: hotStatement(page('', 'desc')),
+      before: hotStatement(page('and seq < $4', 'desc')),
+      after: hotStatement(page('and seq > $4', 'asc')),
+    };
   }
 
   /**
@@ -81,16 +86,13 @@ export class Messages {
     // primary-key range scan, fetching one row more than asked to learn
     // whether more exist in the paging direction. Rows prove ownership: every
     // message carries its owner's user_id. Only an empty page or a cursor page
-    // needs the second, tiny query below. The text is precompiled: no query
-    // building per call.
+    // needs the second, tiny query below. The statement is built once and, on
+    // PostgreSQL, prepared once per connection.
     const params: unknown[] = [user, id, limit + 1];
     if (cursorSeq !== undefined) params.push(cursorSeq);
-    const result = await guarded(() =>
-      this.#ctx.db.executeQuery<Record<string, unknown>>(
-        CompiledQuery.raw(forward ? this.#pageSql.after : beforeSeq !== undefined ? this.#pageSql.before : this.#pageSql.latest, params),
-      ),
-    );
-    const rows = this.#ctx.kind === 'pglite' ? jsonPage(result.rows[0]?.['page']) : result.rows;
+    const statement = forward ? this.#pageSql.after : beforeSeq !== undefined ? this.#pageSql.before : this.#pageSql.latest;
+    const result = await guarded(() => this.#ctx.hot<Record<string, unknown>>(statement, params));
+    const rows = this.#ctx.kind === 'pglite' ? jsonPage(result[0]?.['page']) : result;
     let otherSide = false;
     if (rows.length === 0 || cursorSeq !== undefined) {
       const flags = await guarded(() =>

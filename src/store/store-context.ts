@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChatkeepTables, DatabaseKind } from '../db/index.js';
+import type { ChatkeepTables, Database, DatabaseKind } from '../db/index.js';
 import { wrapDriverError } from '../errors/index.js';
 import type { SchemaSettings } from '../schema/index.js';
 import type { Rules } from './validation.js';
@@ -14,6 +14,8 @@ export interface StoreContext {
   readonly schema: string;
   /** Which backend: a few hot paths pick the faster of two equivalent forms. */
   readonly kind: DatabaseKind;
+  /** Runs a hot-path statement (prepared on PostgreSQL); see Database.hot. */
+  readonly hot: Database['hot'];
   readonly settings: SchemaSettings;
   readonly rules: Rules;
   /** Throws CK_STORE_CLOSED once the store is closed. */

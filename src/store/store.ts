@@ -63,6 +63,7 @@ export class Store {
       db: database.db.withSchema(schema),
       schema,
       kind: database.kind,
+      hot: database.hot,
       settings,
       rules: rulesFor(settings),
       assertOpen: () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
+import { hotStatement, type HotStatement } from '../db/index.js';
 import { z } from 'zod';
 import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
 import type { Agent, AgentReply } from './agent.js';
@@ -49,9 +50,14 @@ export class Turns {
   readonly #ctx: StoreContext;
   readonly #messages: Messages;
 
+  readonly #appendStatement: HotStatement;
+
   constructor(ctx: StoreContext, messages: Messages) {
     this.#ctx = ctx;
     this.#messages = messages;
+    this.#appendStatement = hotStatement(
+      `select seq, id, created_at from ${ctx.schema}.append_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    );
   }
 
   /**
@@ -125,9 +131,9 @@ export class Turns {
     // keeps that index cheap to maintain at millions of rows.
     const turnId = uuidV7();
     const hash = key === undefined ? null : requestHash(conversationId, userMessage);
-    // A precompiled call of the append_turn function (src/schema/0002): no
-    // query building on the hot path, and the function's plans are cached.
-    const call = CompiledQuery.raw(`select seq, id, created_at from ${this.#ctx.schema}.append_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
+    // One call of the append_turn function (src/schema/0002), whose plans
+    // are cached; the call itself is prepared once per connection.
+    const params = [
       user,
       conversationId,
       turnId,
@@ -139,11 +145,11 @@ export class Turns {
       JSON.stringify(assistantMessage.metadata),
       key ?? null,
       hash,
-    ]);
+    ];
     let rows: readonly Record<string, unknown>[];
     try {
       this.#ctx.assertOpen();
-      ({ rows } = await this.#ctx.db.executeQuery<Record<string, unknown>>(call));
+      rows = await this.#ctx.hot<Record<string, unknown>>(this.#appendStatement, params);
     } catch (error) {
       const pg = pgErrorFields(error);
       if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey' && key !== undefined && hash !== null) {
