@@ -28,6 +28,9 @@ for (const backend of BACKENDS) {
       expect([turn.userMessage.seq, turn.assistantMessage.seq]).toEqual([3, 4]);
       expect([turn.userMessage.role, turn.assistantMessage.role]).toEqual(['user', 'assistant']);
       expect(turn.userMessage.turnId).toBe(turn.id);
+      // Time-ordered UUIDv7 ids: the version nibble is 7, and later ids sort after earlier ones.
+      expect(turn.userMessage.id[14]).toBe('7');
+      expect(turn.assistantMessage.id > turn.userMessage.id).toBe(true);
       expect(turn.assistantMessage.turnId).toBe(turn.id);
       expect(turn.assistantMessage.metadata).toEqual({ model: 'm1', tokens: 12 });
       const after = await store.conversations.get(user, conversation.id);
