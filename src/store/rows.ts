@@ -87,6 +87,8 @@ export function toConversation(row: Row): Conversation {
   };
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** The columns a Message is read from; the owner and conversation come from the query itself. */
 export const MESSAGE_COLUMNS = ['seq', 'id', 'turn_id', 'role', 'content', 'metadata', 'created_at'] as const;
 
@@ -97,6 +99,9 @@ export const MESSAGE_COLUMNS = ['seq', 'id', 'turn_id', 'role', 'content', 'meta
  */
 export function messageSummary(content: string): string {
   if (content.length <= 100) return content;
+  const head = content.slice(0, 100);
+  // Without surrogate pairs, 100 UTF-16 units are exactly 100 characters.
+  if (!SURROGATE.test(head)) return head;
   let out = '';
   let n = 0;
   for (const ch of content) {

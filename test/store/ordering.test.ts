@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { newUser, useStore } from '../support/store-fixture.js';
@@ -112,6 +113,18 @@ for (const backend of BACKENDS) {
       await store.turns.append(user, id, { user: 'more', assistant: 'reply' });
       expect((await store.conversations.get(user, id)).summary).toBe('Pinned');
       expect((await store.conversations.update(user, id, { summary: null })).summary).toBe('x'.repeat(100));
+    });
+
+    it('message summaries count characters like the database, also for emoji beyond the BMP', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      const contents = ['😀'.repeat(60) + 'x'.repeat(60), 'y'.repeat(99) + '😀😀', 'z'.repeat(150)];
+      for (const content of contents) await store.turns.append(user, id, { user: content, assistant: 'ok' });
+      const { rows } = await sql<{ summary: string }>`select summary from chatkeep.messages where user_id = ${user} and role = 'user' order by seq`.execute(fixture.scratch().database.db);
+      const listed = (await store.messages.list(user, id)).messages.filter((m) => m.role === 'user').map((m) => m.summary);
+      expect(listed).toEqual(rows.map((r) => r.summary));
+      expect([...(listed[0] ?? '')]).toHaveLength(100);
     });
   });
 }
