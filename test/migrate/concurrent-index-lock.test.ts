@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { Migrator, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 /**
  * The race behind acquireAdvisoryLock's polling (see its comment): the lock
@@ -38,10 +38,7 @@ describe.skipIf(postgres.skip)(
   'postgres: CREATE INDEX CONCURRENTLY under the migration lock',
   () => {
     let scratch: ScratchDatabase;
-    beforeAll(async () => {
-      scratch = await scratchDatabase('postgres');
-    });
-    afterAll(() => scratch?.drop());
+    useScratchDatabase('postgres', (s) => (scratch = s));
 
     it("control: a waiter blocked in pg_advisory_lock deadlocks the holder's CREATE INDEX CONCURRENTLY (the hazard is real)", async () => {
       const holder = new pg.Client({ connectionString: scratch.url });

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/run-migrator.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -53,10 +53,7 @@ const sleepy = (version: number, name: string): Migration => ({
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: concurrent runners`, () => {
     let scratch: ScratchDatabase;
-    beforeAll(async () => {
-      scratch = await scratchDatabase(backend.name);
-    });
-    afterAll(() => scratch?.drop());
+    useScratchDatabase(backend.name, (s) => (scratch = s));
 
     it('two runners in one process apply each migration exactly once', async () => {
       const schema = 'mig_test_inprocess';

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fingerprint, Migrator, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase } from '../support/backends.js';
 
 /** A set touching most object kinds the fingerprint knows, each with an exact inverse. */
 const MIGRATIONS: readonly Migration[] = [
@@ -49,13 +49,8 @@ const MIGRATIONS: readonly Migration[] = [
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: Migrator down and plan`, () => {
-    let scratch: ScratchDatabase;
     let db: Kysely<any>;
-    beforeAll(async () => {
-      scratch = await scratchDatabase(backend.name);
-      db = scratch.database.db;
-    });
-    afterAll(() => scratch?.drop());
+    useScratchDatabase(backend.name, (s) => (db = s.database.db));
 
     it('down --to N reverts newest first, each step as exact inverse of its up', async () => {
       const schema = 'mig_test_down_to';

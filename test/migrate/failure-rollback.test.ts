@@ -1,13 +1,13 @@
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   fingerprint,
   Migrator,
   type Migration,
   type MigrationEvent,
 } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 const base: Migration = {
   version: 1,
@@ -65,11 +65,7 @@ for (const backend of BACKENDS) {
     () => {
       let scratch: ScratchDatabase;
       let db: Kysely<any>;
-      beforeAll(async () => {
-        scratch = await scratchDatabase(backend.name);
-        db = scratch.database.db;
-      });
-      afterAll(() => scratch?.drop());
+      useScratchDatabase(backend.name, (s) => ((scratch = s), (db = s.database.db)));
 
       it('a failure at the second statement rolls the whole migration back, stops the run and logs it', async () => {
         const schema = 'mig_test_fail';

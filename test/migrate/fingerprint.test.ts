@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase } from '../support/backends.js';
 
 const S = 'mig_test_fp';
 
@@ -35,13 +35,8 @@ async function exec(db: Kysely<any>, statements: readonly string[]): Promise<voi
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: fingerprint`, () => {
-    let scratch: ScratchDatabase;
     let db: Kysely<any>;
-    beforeAll(async () => {
-      scratch = await scratchDatabase(backend.name);
-      db = scratch.database.db;
-    });
-    afterAll(() => scratch?.drop());
+    useScratchDatabase(backend.name, (s) => (db = s.database.db));
 
     it('describes every object kind with one sorted line each, and no OIDs', async () => {
       await exec(db, DDL);

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fingerprint, Migrator, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase } from '../support/backends.js';
 
 const table = (version: number, name: string, sqlBody = 'id int'): Migration => ({
   version,
@@ -33,13 +33,8 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(
     `${backend.name}: Migrator refuses a history that does not match disk`,
     () => {
-      let scratch: ScratchDatabase;
       let db: Kysely<any>;
-      beforeAll(async () => {
-        scratch = await scratchDatabase(backend.name);
-        db = scratch.database.db;
-      });
-      afterAll(() => scratch?.drop());
+      useScratchDatabase(backend.name, (s) => (db = s.database.db));
 
       it('checksum drift (SQL of an applied migration edited) is refused everywhere and changes nothing', async () => {
         const schema = 'mig_test_drift';

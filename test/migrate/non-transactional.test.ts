@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { fingerprint, Migrator, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 const events: Migration = {
   version: 1,
@@ -30,11 +30,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: non-transactional migrations`, () => {
     let scratch: ScratchDatabase;
     let db: Kysely<any>;
-    beforeAll(async () => {
-      scratch = await scratchDatabase(backend.name);
-      db = scratch.database.db;
-    });
-    afterAll(() => scratch?.drop());
+    useScratchDatabase(backend.name, (s) => ((scratch = s), (db = s.database.db)));
 
     it('PostgreSQL refuses CREATE INDEX CONCURRENTLY inside a migration transaction (25001), which is why the flag exists', async () => {
       const { error } = await new Migrator({

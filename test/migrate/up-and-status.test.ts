@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
-import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase } from '../support/backends.js';
 
 /** Three tiny migrations; each test gets its own schema so tests share one database. */
 const MIGRATIONS: readonly Migration[] = [
@@ -46,13 +46,8 @@ async function logRows(db: Kysely<any>, schema: string) {
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: Migrator up and status`, () => {
-    let scratch: ScratchDatabase;
     let db: Kysely<any>;
-    beforeAll(async () => {
-      scratch = await scratchDatabase(backend.name);
-      db = scratch.database.db;
-    });
-    afterAll(() => scratch?.drop());
+    useScratchDatabase(backend.name, (s) => (db = s.database.db));
 
     it('status on a fresh database lists everything pending and creates nothing', async () => {
       const migrator = new Migrator({ db, schema: 'mig_test_fresh', migrations: MIGRATIONS });

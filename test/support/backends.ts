@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 
 /**
@@ -104,4 +105,18 @@ export async function scratchDatabase(backend: BackendName): Promise<ScratchData
       await created.drop();
     },
   };
+}
+
+/**
+ * Gives the enclosing suite a brand-new database of `backend`, created before
+ * its tests and dropped after them; `onReady` receives it (assign it to the
+ * suite's variables).
+ */
+export function useScratchDatabase(backend: BackendName, onReady: (scratch: ScratchDatabase) => void): void {
+  let current: ScratchDatabase | undefined;
+  beforeAll(async () => {
+    current = await scratchDatabase(backend);
+    onReady(current);
+  });
+  afterAll(() => current?.drop());
 }
