@@ -37,6 +37,7 @@ import {
 import { ChatkeepTarget } from './targets/chatkeep.js';
 import { LANGCHAIN_TABLE, LangchainTarget, langchainTemplates } from './targets/langchain.js';
 import { RawSqlTarget, type Queryable } from './targets/raw-sql.js';
+import { RawOnChatkeepTarget } from './targets/raw-on-chatkeep.js';
 import type { ConversationRef, Target } from './targets/target.js';
 
 const COMMAND = 'cd bench && npm install && npm run bench';
@@ -318,6 +319,8 @@ async function postgresPhase(versions: {
   messages['raw SQL'] = await countRows(exec, 'raw.messages');
   log(`PostgreSQL: raw SQL seeded ${messages['raw SQL']} messages in ${seedSeconds['raw SQL']} s`);
 
+  const rawOnChatkeep = new RawOnChatkeepTarget(new pg.Pool({ connectionString: url, max: 10 }));
+
   log('PostgreSQL: LangChain — creating its table and seeding');
   const langchain = new LangchainTarget(new pg.Pool({ connectionString: url, max: 10 }));
   await langchain.createTable();
@@ -339,6 +342,7 @@ async function postgresPhase(versions: {
   const measurements = await measure('PostgreSQL', shape, [
     { target: chatkeep, appends: true, reads: boundedReads(plan) },
     { target: raw, appends: true, reads: boundedReads(plan) },
+    { target: rawOnChatkeep, appends: true, reads: boundedReads(plan) },
     { target: langchain, appends: true, reads: lcCaps },
   ]);
 
@@ -367,7 +371,7 @@ async function postgresPhase(versions: {
     ])),
   );
 
-  for (const t of [chatkeep, raw, langchain, indexed]) await t.close();
+  for (const t of [chatkeep, raw, rawOnChatkeep, langchain, indexed]) await t.close();
   await seeder.end();
   return {
     info: {
@@ -451,6 +455,7 @@ async function pglitePhase(versions: { pglitePostgres: string }): Promise<PhaseR
         shape: describeShape(shape),
         seedSeconds,
         notApplicable: {
+          'raw SQL, chatkeep tables': "chatkeep's tables live inside its own in-process PGlite instance, which allows one client",
           LangChain: 'PostgresChatMessageHistory needs a pg Pool, i.e. a PostgreSQL server',
         },
       },

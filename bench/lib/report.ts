@@ -122,7 +122,7 @@ export function renderMarkdown(result: RunResult): string {
         if (ck === undefined || other === undefined) return '';
         const r = ratio(ck, other);
         const worst = Math.min(r.throughput, r.p50);
-        if (p === 'raw SQL') verdicts.push(worst >= 0.8 ? 'raw ✅' : 'raw ❌');
+        if (p.startsWith('raw SQL')) verdicts.push(worst >= 0.8 ? `${p} ✅` : `${p} ❌`);
         else verdicts.push(worst > 1 ? `${p} ✅` : `${p} ❌`);
         return `${x(r.throughput)} · ${x(r.p50)} · ${x(r.p99)}`;
       });
