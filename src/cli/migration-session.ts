@@ -26,7 +26,7 @@ export async function withMigrationSession<T>(
   run: (session: MigrationSession) => Promise<T>,
   migratorOptions: { readonly progressToStderr?: boolean; readonly lockWaitMs?: number } = {},
 ): Promise<T> {
-  const schema = assertIdentifier(options.schema, 'schema');
+  const schema = assertIdentifier('schema', options.schema);
   const database = await openDatabase(databaseOptions(options));
   try {
     const settings = await settingsForDatabase(database.db, schema);

@@ -12,7 +12,6 @@ export {
   sameSettings,
   settingsFromJson,
   settingsToJson,
-  assertIdentifier,
   type MessageRole,
   type SchemaSettings,
   type SchemaSettingsInput,
@@ -20,3 +19,4 @@ export {
   type UsersReference,
 } from './schema-settings.js';
 export { USER_ID_PATTERN } from './sql-fragments.js';
+export { assertIdentifier } from '../migrate/identifier.js';

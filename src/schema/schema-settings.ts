@@ -1,4 +1,5 @@
 import { ChatkeepError } from '../errors/index.js';
+import { assertIdentifier } from '../migrate/identifier.js';
 
 /** Message roles chatkeep knows. Apps enable `system` and `tool` explicitly. */
 export const ALL_ROLES = ['user', 'assistant', 'system', 'tool'] as const;
@@ -41,15 +42,7 @@ export const DEFAULT_SCHEMA_SETTINGS: SchemaSettings = {
   roles: ['user', 'assistant'],
 };
 
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 const QUALIFIED = /^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/;
-
-export function assertIdentifier(value: string, field: string): string {
-  if (!IDENT.test(value)) {
-    throw new ChatkeepError('CK_CONFIG', `${field}: expected a lower-case SQL identifier, got ${JSON.stringify(value)}`, { field });
-  }
-  return value;
-}
 
 /** Checks and completes user-supplied settings; throws CK_CONFIG naming the field. */
 export interface SchemaSettingsInput {
@@ -65,7 +58,7 @@ export function resolveSchemaSettings(input: SchemaSettingsInput = {}): SchemaSe
     if (!QUALIFIED.test(users.table)) {
       throw new ChatkeepError('CK_CONFIG', `users.table: expected table or schema.table, got ${JSON.stringify(users.table)}`, { field: 'users.table' });
     }
-    const column = assertIdentifier(users.column ?? 'id', 'users.column');
+    const column = assertIdentifier('users.column', users.column ?? 'id');
     const type = users.type ?? 'text';
     if (!['text', 'uuid', 'integer', 'bigint'].includes(type)) {
       throw new ChatkeepError('CK_CONFIG', `users.type: expected text, uuid, integer or bigint`, { field: 'users.type' });

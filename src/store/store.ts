@@ -105,7 +105,7 @@ export class Store {
  * await store.close();
  */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
-  const schema = assertIdentifier(options.schema ?? 'chatkeep', 'schema');
+  const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
   const database = options.database ?? (await openDatabase(options));
   const owns = options.database === undefined;
   try {

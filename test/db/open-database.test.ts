@@ -57,6 +57,7 @@ describe('openDatabase', () => {
     }
     // The holder is dead now: its lock is stale and is taken over.
     const reopened = await openDatabase({ dataDir: dir });
+    expect((await sql<{ one: number }>`select 1 as one`.execute(reopened.db)).rows).toEqual([{ one: 1 }]);
     await reopened.close();
   });
 
