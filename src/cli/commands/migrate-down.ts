@@ -5,8 +5,8 @@ import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { withMigrationSession } from '../migration-session.js';
 import { parseMilliseconds, parseVersion } from '../option-parsers.js';
-import { errorJson, formatVersion, plural, type Output } from '../output.js';
-import { printOutcome } from './migrate-up.js';
+import { formatVersion, plural, type Output } from '../output.js';
+import { reportRun } from '../run-report.js';
 
 interface MigrateDownOptions {
   readonly to: number;
@@ -67,19 +67,7 @@ export function registerMigrateDown(migrate: Command, output: Output): Command {
             );
           }
           const { error, results } = await migrator.down({ to: options.to });
-          const { current } = await migrator.status();
-          if (json) {
-            output.json({
-              database: where,
-              direction: 'down',
-              current,
-              results,
-              ...(error ? { error: errorJson(error) } : {}),
-            });
-          } else {
-            printOutcome(output, 'reverted', results, current, error === undefined);
-          }
-          if (error !== undefined) output.error(error);
+          await reportRun(output, { migrator, where, json, direction: 'down', error, results });
         },
         { progressToStderr: json, lockWaitMs: options.lockWait },
       );

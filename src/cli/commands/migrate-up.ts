@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import type { MigrationResult } from '../../migrate/index.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { withMigrationSession } from '../migration-session.js';
 import { parseMilliseconds, parseVersion } from '../option-parsers.js';
-import { errorJson, formatVersion, plural, type Output } from '../output.js';
+import type { Output } from '../output.js';
+import { reportRun } from '../run-report.js';
 
 interface MigrateUpOptions {
   readonly to?: number;
@@ -46,45 +46,9 @@ export function registerMigrateUp(migrate: Command, output: Output): Command {
           const { error, results } = await migrator.up(
             options.to === undefined ? {} : { to: options.to },
           );
-          const { current } = await migrator.status();
-          if (json) {
-            output.json({
-              database: where,
-              direction: 'up',
-              current,
-              results,
-              ...(error ? { error: errorJson(error) } : {}),
-            });
-          } else {
-            printOutcome(output, 'applied', results, current, error === undefined);
-          }
-          if (error !== undefined) output.error(error);
+          await reportRun(output, { migrator, where, json, direction: 'up', error, results });
         },
         { progressToStderr: json, lockWaitMs: options.lockWait },
       );
     });
-}
-
-/** The closing summary of `up` or `down`, shared by both. */
-export function printOutcome(
-  output: Output,
-  verb: 'applied' | 'reverted',
-  results: readonly MigrationResult[],
-  current: number,
-  ok: boolean,
-): void {
-  const done = results.filter((r) => r.status === 'applied' || r.status === 'reverted');
-  const notRun = results.filter((r) => r.status === 'not-run');
-  if (ok && done.length === 0) {
-    output.line(`Nothing to do: the schema is at version ${current}.`);
-    return;
-  }
-  const ms = done.reduce((sum, r) => sum + (r.durationMs ?? 0), 0);
-  output.line(
-    `${ok ? 'Done' : 'Stopped'}: ${verb} ${plural(done.length, 'migration')} in ${ms} ms; the schema is at version ${current}.`,
-  );
-  if (notRun.length > 0)
-    output.line(
-      `Not run: ${notRun.map((r) => `${formatVersion(r.version)} ${r.name}`).join(', ')}`,
-    );
 }
