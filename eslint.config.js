@@ -14,6 +14,8 @@ const layers = {
   schema: ['store', 'agents', 'cli', 'server', 'mcp', 'monitor'],
   store: ['agents', 'cli', 'server', 'mcp'],
   agents: ['db', 'migrate', 'schema', 'cli', 'server', 'mcp', 'monitor'],
+  server: ['cli', 'mcp', 'db', 'migrate'],
+  mcp: ['store', 'schema', 'server', 'agents', 'cli', 'monitor'],
 };
 
 export default tseslint.config(

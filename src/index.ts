@@ -5,7 +5,7 @@
  * the subpath `chatkeep/migrate`.
  */
 export * from './store/index.js';
-export { demoAgent } from './agents/index.js';
+export { demoAgent, demoStreamingAgent, openAiCompatibleAgent, type OpenAiAgentOptions } from './agents/index.js';
 export { openDatabase, type Database, type DatabaseKind, type DatabaseOptions } from './db/index.js';
 export {
   ChatkeepError,

@@ -13,3 +13,13 @@ export function parseMilliseconds(value: string): number {
     throw new InvalidArgumentError('expected milliseconds: a whole number >= 0, e.g. 5000');
   return Number(value);
 }
+
+/** A whole number within [min, max], e.g. `--port 8787`; `name` is only for the message. */
+export function parseInteger(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    if (!/^\d{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`${name}: expected a whole number from ${min} to ${max}`);
+    }
+    return Number(value);
+  };
+}

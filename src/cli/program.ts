@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.js';
+import { registerKeys } from './commands/keys.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerMigrateDown } from './commands/migrate-down.js';
 import { registerMigratePlan } from './commands/migrate-plan.js';
 import { registerMigrateStatus } from './commands/migrate-status.js';
 import { registerMigrateUp } from './commands/migrate-up.js';
+import { registerServe } from './commands/serve.js';
 import { addGlobalOptions } from './global-options.js';
 import { helpEpilog } from './help-text.js';
 import type { Output } from './output.js';
@@ -56,6 +59,9 @@ export function buildProgram(output: Output, version: string): Command {
   registerMigrateStatus(migrate, output);
   registerMigratePlan(migrate, output);
 
+  registerServe(program, output);
+  registerKeys(program, output);
   registerDemo(program, output);
+  registerMcp(program, output);
   return program;
 }

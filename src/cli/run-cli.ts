@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { exitCodeFor, type ExitCode } from './exit-codes.js';
 import { Output, type TextSink } from './output.js';
-import { packageVersion } from './package-version.js';
+import { packageVersion } from '../package-version.js';
 import { buildProgram } from './program.js';
 
 /**

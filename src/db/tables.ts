@@ -34,7 +34,39 @@ export interface MessagesTable {
   content: string;
   summary: ColumnType<string, never, never>;
   metadata: Json<Record<string, unknown>>;
+  aborted: Generated<boolean>;
   created_at: Timestamp;
+}
+
+export interface StreamedTurnsTable {
+  user_id: string;
+  id: string;
+  conversation_id: string;
+  state: Generated<'streaming' | 'committed' | 'aborted'>;
+  user_message_id: string;
+  assistant_message_id: string;
+  user_content: string;
+  user_metadata: Json<Record<string, unknown>>;
+  assistant_content: Generated<string>;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  kept_partial: Generated<boolean>;
+  abandon_after_ms: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  expires_at: Timestamp;
+  finished_at: Date | null;
+}
+
+export interface ApiKeysTable {
+  user_id: string;
+  id: string;
+  name: Generated<string>;
+  prefix: string;
+  secret_hash: string;
+  created_at: Timestamp;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -76,5 +108,7 @@ export interface ChatkeepTables {
   messages: MessagesTable;
   idempotency_keys: IdempotencyKeysTable;
   onboarding_sessions: OnboardingSessionsTable;
+  streamed_turns: StreamedTurnsTable;
+  api_keys: ApiKeysTable;
   install: InstallTable;
 }

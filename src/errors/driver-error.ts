@@ -44,6 +44,14 @@ const CONSTRAINT_FIELDS: Readonly<Record<string, string>> = {
   onboarding_sessions_goals_check: 'goals',
   onboarding_sessions_context_check: 'context',
   onboarding_sessions_steps_check: 'steps',
+  streamed_turns_user_content_check: 'message',
+  streamed_turns_user_metadata_check: 'metadata',
+  streamed_turns_assistant_content_check: 'text',
+  streamed_turns_idempotency_key_check: 'idempotencyKey',
+  streamed_turns_abandon_after_ms_check: 'abandonAfterMs',
+  api_keys_user_id_check: 'userId',
+  api_keys_user_fk: 'userId',
+  api_keys_name_check: 'name',
 };
 
 /**

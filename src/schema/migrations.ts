@@ -2,10 +2,14 @@ import type { Migration } from '../migrate/migration.js';
 import { conversationsMigration } from './0001-conversations.js';
 import { messagesMigration } from './0002-messages.js';
 import { onboardingSessionsMigration } from './0003-onboarding-sessions.js';
+import { streamedTurnsMigration } from './0004-streamed-turns.js';
+import { apiKeysMigration } from './0005-api-keys.js';
 
 /** chatkeep's own migrations, the single source of its schema, in order. */
 export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
   conversationsMigration,
   messagesMigration,
   onboardingSessionsMigration,
+  streamedTurnsMigration,
+  apiKeysMigration,
 ];

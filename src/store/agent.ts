@@ -33,3 +33,12 @@ export interface AgentReply {
  * const echo: Agent = async ({ message }) => `You said: ${message}`;
  */
 export type Agent = (input: AgentInput) => Promise<string | AgentReply>;
+
+/**
+ * An agent that produces its reply piece by piece, as a model streams tokens.
+ * Used by `store.turns.stream` and the HTTP server's streaming endpoint.
+ *
+ * @example
+ * const agent: StreamingAgent = async function* ({ message }) { yield 'You said: '; yield message; };
+ */
+export type StreamingAgent = (input: AgentInput) => AsyncIterable<string>;

@@ -7,18 +7,20 @@ export interface EraseReport {
   readonly conversations: number;
   readonly messages: number;
   readonly onboardingSessions: number;
+  readonly apiKeys: number;
 }
 
 /**
  * Removes everything chatkeep holds about one user and nothing of anyone else
- * (SPEC R-CHAT-5, GDPR-style erase), in one transaction: messages and
- * idempotency keys go by cascade with their conversations.
+ * (SPEC R-CHAT-5, GDPR-style erase), in one transaction: messages,
+ * idempotency keys and streamed-turn records go by cascade with their conversations.
  */
 export async function eraseUser(ctx: StoreContext, userId: string): Promise<EraseReport> {
   ctx.assertOpen();
   const user = parse(ctx.rules.userId, userId, 'userId');
   return guarded(() =>
     ctx.db.transaction().execute(async (trx) => {
+      const keys = await trx.deleteFrom('api_keys').where('user_id', '=', user).executeTakeFirst();
       const onboarding = await trx.deleteFrom('onboarding_sessions').where('user_id', '=', user).executeTakeFirst();
       const deleted = await trx
         .deleteFrom('conversations')
@@ -29,6 +31,7 @@ export async function eraseUser(ctx: StoreContext, userId: string): Promise<Eras
         conversations: deleted.length,
         messages: deleted.reduce((sum, row) => sum + Number(row.message_count), 0),
         onboardingSessions: Number(onboarding.numDeletedRows),
+        apiKeys: Number(keys.numDeletedRows),
       };
     }),
   );

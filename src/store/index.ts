@@ -1,8 +1,13 @@
 export { Store, openStore, type StoreOptions } from './store.js';
 export type { Conversations, CreateConversationInput, UpdateConversationInput, ConversationPage } from './conversations.js';
 export type { Messages, HistoryOptions, MessagePage } from './messages.js';
-export type { Turns, AppendTurnInput, MessageInput, RunTurnOptions } from './turns.js';
+export type { Turns, AppendTurnInput, RunTurnOptions } from './turns.js';
+export type { MessageInput } from './turn-parts.js';
+export type { StreamedTurns, StreamedTurn, StreamedTurnState, BeginTurnOptions, CommitTurnInput, AbortTurnInput, AbortedTurn, SweepReport } from './streamed-turns.js';
 export type { Onboarding, StartOnboardingInput, AdvanceOnboardingInput } from './onboarding.js';
 export type { EraseReport } from './erase-user.js';
-export type { Agent, AgentInput, AgentMessage, AgentReply } from './agent.js';
+export type { Agent, AgentInput, AgentMessage, AgentReply, StreamingAgent } from './agent.js';
+export type { StreamTurnOptions } from './stream-turn.js';
+export { estimateTokens } from './history-budget.js';
 export type { Conversation, Message, Turn, OnboardingSession, OnboardingStatus, JsonObject } from './rows.js';
+export type { ApiKeys, ApiKey, CreatedApiKey } from './api-keys.js';

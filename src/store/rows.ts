@@ -32,6 +32,8 @@ export interface Message {
   readonly metadata: JsonObject;
   /** The turn that wrote this message, when it was written as part of one. */
   readonly turnId: string | null;
+  /** True for an assistant reply that was cut short (an aborted streamed turn kept on request). */
+  readonly aborted: boolean;
   readonly createdAt: Date;
 }
 
@@ -90,7 +92,7 @@ export function toConversation(row: Row): Conversation {
 const SURROGATE = /[\uD800-\uDFFF]/;
 
 /** The columns a Message is read from; the owner and conversation come from the query itself. */
-export const MESSAGE_COLUMNS = ['seq', 'id', 'turn_id', 'role', 'content', 'metadata', 'created_at'] as const;
+export const MESSAGE_COLUMNS = ['seq', 'id', 'turn_id', 'role', 'content', 'metadata', 'aborted', 'created_at'] as const;
 
 /**
  * `left(content, 100)`, as the database's generated `summary` column computes
@@ -123,6 +125,7 @@ export function toMessage(row: Row, userId: string, conversationId: string): Mes
     summary: messageSummary(content),
     metadata: asJson<JsonObject>(row['metadata']),
     turnId: (row['turn_id'] as string | null) ?? null,
+    aborted: row['aborted'] === true,
     createdAt: asDate(row['created_at']),
   };
 }

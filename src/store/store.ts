@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { openDatabase, type Database, type DatabaseKind, type DatabaseOptions } from '../db/index.js';
 import { ChatkeepError } from '../errors/index.js';
 import type { MigrationEventListener } from '../migrate/migration-event.js';
@@ -8,11 +9,12 @@ import {
   type RequestedSettings,
   type SchemaSettings,
 } from '../schema/index.js';
+import { ApiKeys } from './api-keys.js';
 import { Conversations } from './conversations.js';
 import { eraseUser, type EraseReport } from './erase-user.js';
 import { Messages } from './messages.js';
 import { Onboarding } from './onboarding.js';
-import type { StoreContext } from './store-context.js';
+import { guarded, type StoreContext } from './store-context.js';
 import { Turns } from './turns.js';
 import { rulesFor } from './validation.js';
 
@@ -41,6 +43,8 @@ export class Store {
   readonly messages: Messages;
   readonly turns: Turns;
   readonly onboarding: Onboarding;
+  /** API keys for the HTTP front door. */
+  readonly apiKeys: ApiKeys;
   /** Which database is underneath. */
   readonly kind: DatabaseKind;
   /** Printable location of the database (no password). */
@@ -74,6 +78,7 @@ export class Store {
     this.messages = new Messages(this.#ctx);
     this.turns = new Turns(this.#ctx, this.messages);
     this.onboarding = new Onboarding(this.#ctx);
+    this.apiKeys = new ApiKeys(this.#ctx);
   }
 
   /**
@@ -82,6 +87,12 @@ export class Store {
    */
   eraseUser(userId: string): Promise<EraseReport> {
     return eraseUser(this.#ctx, userId);
+  }
+
+  /** Throws (CK_DB_UNAVAILABLE, CK_STORE_CLOSED) unless the database answers a trivial query; for readiness probes. */
+  async ping(): Promise<void> {
+    this.#ctx.assertOpen();
+    await guarded(() => sql`select 1`.execute(this.#ctx.db));
   }
 
   /** Closes the database (unless it was passed in). Idempotent. */

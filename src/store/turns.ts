@@ -1,20 +1,25 @@
-import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { hotStatement, type HotStatement } from '../db/index.js';
 import { z } from 'zod';
 import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
-import type { Agent, AgentReply } from './agent.js';
+import type { Agent, AgentReply, StreamingAgent } from './agent.js';
+import { streamTurn, type StreamTurnOptions } from './stream-turn.js';
 import type { Messages } from './messages.js';
-import { MESSAGE_COLUMNS, toMessage, type JsonObject, type Message, type Turn } from './rows.js';
+import { cutToTokenBudget } from './history-budget.js';
+import { MESSAGE_COLUMNS, toMessage, type Turn } from './rows.js';
+import { messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
+import {
+  StreamedTurns,
+  type AbortedTurn,
+  type AbortTurnInput,
+  type BeginTurnOptions,
+  type CommitTurnInput,
+  type StreamedTurn,
+  type SweepReport,
+} from './streamed-turns.js';
 import type { StoreContext } from './store-context.js';
 import { v7 as uuidV7 } from 'uuid';
-import { idempotencyKeySchema, limitSchema, metadataSchema, parse, uuidSchema } from './validation.js';
-
-/** A message to write: its text, and optional metadata (a JSON object). */
-export interface MessageInput {
-  readonly content: string;
-  readonly metadata?: JsonObject;
-}
+import { idempotencyKeySchema, limitSchema, parse, uuidSchema } from './validation.js';
 
 export interface AppendTurnInput {
   readonly user: string | MessageInput;
@@ -31,6 +36,8 @@ export interface RunTurnOptions {
   readonly timeoutMs?: number;
   /** How many earlier messages the agent sees (default 50, max 1000). */
   readonly historyLimit?: number;
+  /** Also cut the history, oldest first, to about this many tokens (estimated as characters / 4). */
+  readonly historyTokenBudget?: number;
   readonly idempotencyKey?: string;
   /** Abort the turn from outside (e.g. the HTTP client went away). */
   readonly signal?: AbortSignal;
@@ -40,6 +47,7 @@ const runOptionsSchema = z
   .object({
     timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
     historyLimit: limitSchema(1000).optional(),
+    historyTokenBudget: z.number().int('expected an integer').min(1).optional(),
     idempotencyKey: idempotencyKeySchema.optional(),
     signal: z.instanceof(AbortSignal).optional(),
   })
@@ -51,10 +59,12 @@ export class Turns {
   readonly #messages: Messages;
 
   readonly #appendStatement: HotStatement;
+  readonly #streamed: StreamedTurns;
 
   constructor(ctx: StoreContext, messages: Messages) {
     this.#ctx = ctx;
     this.#messages = messages;
+    this.#streamed = new StreamedTurns(ctx);
     this.#appendStatement = hotStatement(
       `select seq, id, created_at from ${ctx.schema}.append_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     );
@@ -98,7 +108,7 @@ export class Turns {
     const user = this.#user(userId);
     const id = parse(uuidSchema, conversationId, 'conversationId');
     const userMessage = this.#messageInput(message, 'message');
-    const { timeoutMs = 60_000, historyLimit = 50, idempotencyKey, signal } = parse(runOptionsSchema, options);
+    const { timeoutMs = 60_000, historyLimit = 50, historyTokenBudget, idempotencyKey, signal } = parse(runOptionsSchema, options);
     if (typeof agent !== 'function') throw new ChatkeepError('CK_VALIDATION', 'agent: expected a function', { field: 'agent' });
 
     if (idempotencyKey !== undefined) {
@@ -106,7 +116,10 @@ export class Turns {
       if (stored !== undefined) return stored;
     }
     const page = await this.#messages.list(user, id, { limit: historyLimit });
-    const history = page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt }));
+    const history = cutToTokenBudget(
+      page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt })),
+      historyTokenBudget,
+    );
     const reply = await callAgent(agent, {
       userId: user,
       conversationId: id,
@@ -117,6 +130,64 @@ export class Turns {
     });
     const assistantMessage = this.#replyInput(reply);
     return this.#write(user, id, userMessage, assistantMessage, idempotencyKey);
+  }
+
+  /**
+   * Begins a streamed turn: the user's message and the reply's id are
+   * reserved, but neither is in the history until {@link commit}. See
+   * src/store/streamed-turns.ts for the whole lifecycle.
+   *
+   * @example
+   * const t = await store.turns.begin(user, convId, 'Plan my week');
+   * for await (const chunk of llm.stream()) await store.turns.appendText(user, t.id, chunk);
+   * const turn = await store.turns.commit(user, t.id);
+   */
+  begin(userId: string, conversationId: string, message: string | MessageInput, options?: BeginTurnOptions): Promise<StreamedTurn> {
+    return this.#streamed.begin(userId, conversationId, message, options);
+  }
+
+  /** Adds generated text to a streaming turn's reply (and keeps it from being swept as abandoned). */
+  appendText(userId: string, turnId: string, text: string): Promise<StreamedTurn> {
+    return this.#streamed.appendText(userId, turnId, text);
+  }
+
+  /** Makes a streaming turn's two messages visible together; a repeat returns the stored turn. */
+  commit(userId: string, turnId: string, input?: CommitTurnInput): Promise<Turn> {
+    return this.#streamed.commit(userId, turnId, input);
+  }
+
+  /** Ends a streaming turn: nothing visible, or the partial reply kept and marked `aborted`. */
+  abort(userId: string, turnId: string, input?: AbortTurnInput): Promise<AbortedTurn> {
+    return this.#streamed.abort(userId, turnId, input);
+  }
+
+  /** A streamed turn in any state. */
+  getStreamed(userId: string, turnId: string): Promise<StreamedTurn> {
+    return this.#streamed.get(userId, turnId);
+  }
+
+  /** System scope: aborts abandoned streaming turns of every user and purges old finished records. */
+  sweep(options?: { readonly retainFinishedMs?: number }): Promise<SweepReport> {
+    return this.#streamed.sweep(options);
+  }
+
+  /**
+   * Runs a streaming agent as a streamed turn: the reply's text is handed to
+   * `onText` as it is generated, and both messages become visible only when
+   * the agent finishes. Failure, timeout or abort stores nothing (or, with
+   * `keepPartialOnAbort`, the partial reply marked `aborted`).
+   *
+   * @example
+   * await store.turns.stream(user, convId, 'Hi', myStreamingAgent, { onText: (t) => process.stdout.write(t) });
+   */
+  stream(
+    userId: string,
+    conversationId: string,
+    message: string | MessageInput,
+    agent: StreamingAgent,
+    options: StreamTurnOptions = {},
+  ): Promise<Turn> {
+    return streamTurn(this.#streamed, this.#messages, userId, conversationId, message, agent, options);
   }
 
   async #write(
@@ -195,14 +266,7 @@ export class Turns {
   }
 
   #messageInput(input: string | MessageInput, field: string): Required<MessageInput> {
-    if (typeof input === 'string') return { content: parse(this.#ctx.rules.content, input, field), metadata: {} };
-    if (typeof input !== 'object' || input === null) {
-      throw new ChatkeepError('CK_VALIDATION', `${field}: expected a string or { content, metadata }`, { field });
-    }
-    return {
-      content: parse(this.#ctx.rules.content, input.content, `${field}.content`),
-      metadata: input.metadata === undefined ? {} : parse(metadataSchema, input.metadata, `${field}.metadata`),
-    };
+    return messageInput(this.#ctx.rules, input, field);
   }
 
   #replyInput(reply: string | AgentReply): Required<MessageInput> {
@@ -217,25 +281,6 @@ export class Turns {
       );
     }
   }
-}
-
-function toTurn(messages: Message[], replayed: boolean): Turn {
-  const [userMessage, assistantMessage] = messages;
-  if (userMessage === undefined || assistantMessage === undefined) {
-    throw new ChatkeepError('CK_INTERNAL', 'A stored turn is missing a message');
-  }
-  return {
-    id: userMessage.turnId ?? '',
-    conversationId: userMessage.conversationId,
-    userMessage,
-    assistantMessage,
-    replayed,
-  };
-}
-
-/** What an idempotency key is bound to: the conversation and the user's message. */
-function requestHash(conversationId: string, message: Required<MessageInput>): string {
-  return createHash('sha256').update(JSON.stringify([conversationId, message.content, message.metadata])).digest('hex');
 }
 
 async function callAgent(

@@ -6,6 +6,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { defaultLockKey } from '../../src/migrate/index.js';
+import { CHATKEEP_MIGRATIONS } from '../../src/schema/index.js';
+
+/** The newest migration's version: every status line below counts up to it. */
+const LATEST = CHATKEEP_MIGRATIONS.length;
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { assertBuilt, chatkeep, target, type CliRun } from './cli-process.js';
 
@@ -71,7 +75,7 @@ for (const backend of BACKENDS) {
       it('status on a fresh database lists every migration as pending and exits 0', async () => {
         const result = await run('migrate', 'status');
         expect(result.code, result.stderr).toBe(0);
-        expect(result.stdout).toContain('Version:  0 of 3 (0 applied, 3 pending)');
+        expect(result.stdout).toContain(`Version:  0 of ${LATEST} (0 applied, ${LATEST} pending)`);
         expect(result.stdout).toMatch(
           /Pending:\n {2}0001 conversations\n {2}0002 messages\n {2}0003 onboarding-sessions/,
         );
@@ -94,7 +98,7 @@ for (const backend of BACKENDS) {
         expect([...positions].sort((a, b) => a - b)).toEqual(positions);
         const after = await status();
         expect(after).toMatchObject({ current: 0, applied: [], problems: [] });
-        expect(after.pending).toHaveLength(3);
+        expect(after.pending).toHaveLength(LATEST);
       });
 
       it('up --to 1 applies one migration and prints progress with durations', async () => {
@@ -111,11 +115,8 @@ for (const backend of BACKENDS) {
         expect(up.code, up.stderr).toBe(0);
         expect(JSON.parse(up.stdout)).toMatchObject({
           direction: 'up',
-          current: 3,
-          results: [
-            { version: 2, status: 'applied' },
-            { version: 3, status: 'applied' },
-          ],
+          current: LATEST,
+          results: CHATKEEP_MIGRATIONS.slice(1).map((m) => ({ version: m.version, status: 'applied' })),
         });
         expect(up.stderr).toContain('applying 0002 messages…'); // progress goes to stderr with --json
 
@@ -143,8 +144,10 @@ for (const backend of BACKENDS) {
 
         const down = await run('migrate', 'down', '--to', '0');
         expect(down.code).toBe(2);
-        expect(down.stderr).toContain('WARNING: reverting 3 migrations');
+        expect(down.stderr).toContain(`WARNING: reverting ${LATEST} migrations`);
         for (const table of [
+          'api_keys',
+          'streamed_turns',
           'onboarding_sessions',
           'messages',
           'idempotency_keys',
@@ -154,7 +157,7 @@ for (const backend of BACKENDS) {
           expect(down.stderr).toContain(`  chatkeep.${table}\n`);
         }
         expect(down.stderr).toContain('re-run with --yes');
-        expect((await status()).current).toBe(3);
+        expect((await status()).current).toBe(LATEST);
       });
 
       it('checksum drift: status reports it and exits 1; down refuses with exit 1', async () => {
@@ -211,7 +214,7 @@ for (const backend of BACKENDS) {
           } finally {
             await holder.end();
           }
-          expect((await status()).current).toBe(3);
+          expect((await status()).current).toBe(LATEST);
         });
       }
 

@@ -86,7 +86,7 @@ for (const backend of BACKENDS) {
       await store.turns.append(alice, a1.id, { user: 'a', assistant: 'b' });
       await store.onboarding.start(alice, { flow: 'coach', phase: 'welcome' });
       const report = await store.eraseUser(alice);
-      expect(report).toEqual({ conversations: 1, messages: 2, onboardingSessions: 1 });
+      expect(report).toEqual({ conversations: 1, messages: 2, onboardingSessions: 1, apiKeys: 0 });
       expect((await store.conversations.list(alice)).conversations).toEqual([]);
       expect(await store.onboarding.list(alice)).toEqual([]);
       expect((await store.messages.list(bob, bobs.id)).messages.map((m) => m.content)).toEqual(['my secret plan', 'noted']);

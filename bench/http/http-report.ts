@@ -1,0 +1,156 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { DISTURBED_PCT } from '../lib/report.js';
+import type { Summary } from '../lib/stats.js';
+import type { VariantId } from './http-plan.js';
+import type { HttpMeasurement, HttpRunResult, HttpWorkload } from './http-results.js';
+
+/** The issue's targets: the server adds < 30 % to library p50, and serves ≥ 3,000 history reads/s on PostgreSQL. */
+export const TARGET_ADDED_P50 = 0.3;
+export const TARGET_READS_PER_SEC = 3000;
+
+const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+function ms(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : int.format(value);
+}
+
+function cell(m: HttpMeasurement | undefined): string {
+  if (m === undefined) return '';
+  const s = m.summary;
+  const disturbed =
+    (m.otherCpuPct ?? 0) > DISTURBED_PCT ? ` ⚠${Math.round(m.otherCpuPct ?? 0)}%` : '';
+  return `${int.format(s.opsPerSec)}/s · ${ms(s.p50Ms)} / ${ms(s.p99Ms)} ms${disturbed}`;
+}
+
+export const VARIANT_LABELS: Readonly<Record<VariantId, string>> = {
+  jwt: 'JWT, info log',
+  'api-key': 'API key, info log',
+  'jwt-no-log': 'JWT, log off',
+};
+
+const WORKLOAD_LABELS: Readonly<Record<HttpWorkload, string>> = {
+  'read-history': 'read history',
+  'append-turn': 'append turn',
+};
+
+/** p50(HTTP) ÷ p50(library): 1.25 means the server adds 25 % to the library's median latency. */
+export function p50Ratio(http: Summary, library: Summary): number {
+  return http.p50Ms / library.p50Ms;
+}
+
+function pct(v: number): string {
+  return Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${Math.round(v * 100)}%` : '–';
+}
+
+/** The results tables of one run, as Markdown. */
+export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): string {
+  const out: string[] = [];
+  out.push(
+    `Run ${result.startedAt}, ${int.format(result.runSeconds)} s in all. ` +
+      `Cells: requests/s · p50 / p99 latency; ⚠N% where other processes used N% of the machine's CPU meanwhile (more than ${DISTURBED_PCT}%). ` +
+      `Added = p50(HTTP) ÷ p50(library) − 1; target < ${TARGET_ADDED_P50 * 100}%. ` +
+      `Server CPU: cores the server process used (2 = both cores of the machine).`,
+    '',
+  );
+  if (result.invalid.length > 0) {
+    out.push(`**This run is INVALID:** ${result.invalid.join('; ')}.`, '');
+  }
+  for (const info of result.backends) {
+    const rows = result.measurements.filter((m) => m.backend === info.backend);
+    out.push(
+      `### ${info.backend}`,
+      '',
+      `${info.location}. Seeded through the library: ${int.format(info.messages)} messages ` +
+        `(${int.format(info.conversations)} conversations of ${int.format(info.messages / info.conversations)} over ${int.format(info.users)} users) in ${info.seedSeconds} s.`,
+      '',
+      '| workload | c | library | server | HTTP | p50 HTTP ÷ library | added at p50 | non-2xx | server CPU |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
+    const verdicts: string[] = [];
+    let added = { met: 0, of: 0 };
+    for (const workload of ['read-history', 'append-turn'] as const) {
+      const concurrencies = [
+        ...new Set(rows.filter((m) => m.workload === workload).map((m) => m.concurrency)),
+      ];
+      for (const c of concurrencies) {
+        const lib = rows.find(
+          (m) => m.workload === workload && m.concurrency === c && m.level === 'library',
+        );
+        for (const http of rows.filter(
+          (m) => m.workload === workload && m.concurrency === c && m.level !== 'library',
+        )) {
+          const r = lib === undefined ? Number.NaN : p50Ratio(http.summary, lib.summary);
+          const ok = r - 1 < TARGET_ADDED_P50;
+          if (http.level === 'jwt' && Number.isFinite(r))
+            added = { met: added.met + (ok ? 1 : 0), of: added.of + 1 };
+          const label =
+            workload === 'read-history'
+              ? `read history (${pageLimit} msgs)`
+              : WORKLOAD_LABELS[workload];
+          out.push(
+            `| ${label} | ${c} | ${cell(lib)} | ${VARIANT_LABELS[http.level as VariantId]} | ${cell(http)} | ` +
+              `${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'} | ${pct(r - 1)} ${ok ? '✅' : '❌'} | ` +
+              `${http.unexpected ?? 0}${(http.errors ?? 0) > 0 ? ` (+${http.errors} errors)` : ''} | ` +
+              `${http.serverCores === undefined ? '–' : http.serverCores.toFixed(2)} |`,
+          );
+        }
+      }
+    }
+    out.push('');
+    if (added.of > 0) {
+      verdicts.push(
+        `Server overhead at p50 (production path: JWT, info log), target < ${TARGET_ADDED_P50 * 100}%: met in ${added.met} of ${added.of} cells ${added.met === added.of ? '✅' : '❌'}.`,
+      );
+    }
+    const reads = rows.filter((m) => m.workload === 'read-history' && m.level === 'jwt');
+    const best = reads.reduce<HttpMeasurement | undefined>(
+      (a, m) => (a === undefined || m.summary.opsPerSec > a.summary.opsPerSec ? m : a),
+      undefined,
+    );
+    if (best !== undefined) {
+      const onPg = info.backend === 'PostgreSQL';
+      verdicts.push(
+        `History reads over HTTP: at most ${int.format(best.summary.opsPerSec)}/s (c=${best.concurrency})` +
+          (onPg
+            ? `; target ≥ ${int.format(TARGET_READS_PER_SEC)}/s on PostgreSQL ${best.summary.opsPerSec >= TARGET_READS_PER_SEC ? '✅' : '❌'}.`
+            : ' (the throughput target is for PostgreSQL).'),
+      );
+    }
+    out.push(...verdicts.map((v) => `- ${v}`), '');
+  }
+  return out.join('\n');
+}
+
+/** The machine and settings block. */
+export function renderHttpMachine(result: HttpRunResult): string {
+  return [
+    '| | |',
+    '|---|---|',
+    ...Object.entries(result.machine).map(([k, v]) => `| ${k} | ${v} |`),
+    `| plan | ${Object.entries(result.plan)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')} |`,
+  ].join('\n');
+}
+
+/**
+ * Rewrites the `<!-- bench:http-results:start -->` … `end` block of the
+ * README in place (the core bench's blocks are left alone). Nothing happens
+ * when the markers are missing.
+ */
+export function updateReadmeBlock(path: string, content: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false;
+  }
+  const start = '<!-- bench:http-results:start -->';
+  const end = '<!-- bench:http-results:end -->';
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) return false;
+  writeFileSync(path, `${text.slice(0, i + start.length)}\n${content}\n${text.slice(j)}`);
+  return true;
+}

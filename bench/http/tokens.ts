@@ -1,0 +1,24 @@
+import { SignJWT } from 'jose';
+
+/**
+ * Bearer tokens for the seeded users: HS256 JWTs with `sub` = the user, as an
+ * identity provider would issue them (the server verifies one per request;
+ * there is no cache for JWTs). Valid for two hours, longer than any run.
+ */
+export async function jwtsFor(
+  users: readonly string[],
+  secret: string,
+): Promise<Map<string, string>> {
+  const key = new TextEncoder().encode(secret);
+  const tokens = new Map<string, string>();
+  for (const user of users) {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(user)
+      .setIssuedAt()
+      .setExpirationTime('2h')
+      .sign(key);
+    tokens.set(user, token);
+  }
+  return tokens;
+}

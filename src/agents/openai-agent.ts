@@ -1,0 +1,102 @@
+import { ChatkeepError } from '../errors/index.js';
+import type { Agent, AgentInput, StreamingAgent } from '../store/agent.js';
+
+export interface OpenAiAgentOptions {
+  /** e.g. `https://api.openai.com/v1`, or any OpenAI-compatible server (vLLM, Ollama, LiteLLM…). */
+  readonly baseUrl: string;
+  readonly model: string;
+  /** Sent as `Authorization: Bearer …`; optional for local servers. */
+  readonly apiKey?: string;
+  /** A system message put before the history. */
+  readonly systemPrompt?: string;
+  readonly temperature?: number;
+}
+
+/**
+ * An agent backed by an OpenAI-compatible Chat Completions endpoint, in both
+ * shapes: `run` (one reply) and `stream` (text as it is generated). It sends
+ * the history chatkeep loaded and the new message; it never sees a database
+ * handle (SPEC R-SEC-2). The API key is only ever sent to `baseUrl`.
+ *
+ * @example
+ * const agent = openAiCompatibleAgent({ baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', apiKey: process.env.OPENAI_API_KEY });
+ * await store.turns.run(user, convId, 'Hi', agent.run);
+ */
+export function openAiCompatibleAgent(options: OpenAiAgentOptions): { readonly run: Agent; readonly stream: StreamingAgent } {
+  const url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const request = (input: AgentInput, stream: boolean) =>
+    fetch(url, {
+      method: 'POST',
+      signal: input.signal,
+      headers: {
+        'content-type': 'application/json',
+        ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+      },
+      body: JSON.stringify({
+        model: options.model,
+        stream,
+        ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+        messages: [
+          ...(options.systemPrompt ? [{ role: 'system', content: options.systemPrompt }] : []),
+          ...input.history.map((m) => ({ role: m.role, content: m.content })),
+          { role: 'user', content: input.message },
+        ],
+      }),
+    });
+
+  const run: Agent = async (input) => {
+    const response = await request(input, false);
+    await assertOk(response);
+    const body = (await response.json()) as { choices?: { message?: { content?: unknown } }[]; model?: string; usage?: unknown };
+    const content = body.choices?.[0]?.message?.content;
+    if (typeof content !== 'string') throw new ChatkeepError('CK_AGENT_FAILED', 'The model returned no message content');
+    return { content, metadata: { model: body.model ?? options.model, ...(body.usage ? { usage: body.usage } : {}) } };
+  };
+
+  const stream: StreamingAgent = async function* (input) {
+    const response = await request(input, true);
+    await assertOk(response);
+    if (response.body === null) throw new ChatkeepError('CK_AGENT_FAILED', 'The model returned an empty stream');
+    for await (const data of serverSentData(response.body)) {
+      if (data === '[DONE]') return;
+      const chunk = JSON.parse(data) as { choices?: { delta?: { content?: unknown } }[] };
+      const piece = chunk.choices?.[0]?.delta?.content;
+      if (typeof piece === 'string' && piece !== '') yield piece;
+    }
+  };
+
+  return { run, stream };
+}
+
+async function assertOk(response: Response): Promise<void> {
+  if (response.ok) return;
+  // The body may echo the prompt; only its first line, shortened, goes into the error.
+  const text = (await response.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? '';
+  throw new ChatkeepError('CK_AGENT_FAILED', `The model endpoint answered ${response.status}: ${text}`);
+}
+
+/**
+ * The `data:` payloads of a Server-Sent Events stream (WHATWG HTML §9.2):
+ * lines are split on LF/CRLF, an event ends at a blank line, and several
+ * `data:` lines of one event are joined with LF.
+ */
+async function* serverSentData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let data: string[] = [];
+  for await (const bytes of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(bytes, { stream: true });
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline).replace(/\r$/, '');
+      buffer = buffer.slice(newline + 1);
+      if (line === '') {
+        if (data.length > 0) yield data.join('\n');
+        data = [];
+      } else if (line.startsWith('data:')) {
+        data.push(line.slice(5).replace(/^ /, ''));
+      }
+    }
+  }
+  if (data.length > 0) yield data.join('\n');
+}

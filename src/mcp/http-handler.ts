@@ -1,0 +1,91 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { bearerToken, type Authenticate } from './authenticate.js';
+import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
+import { readJsonBody, RequestBodyError } from './read-json-body.js';
+import type { TaskStore } from './task-store.js';
+
+/** What the streamable HTTP front door needs. */
+export interface McpHttpHandlerOptions extends McpServerOptions {
+  readonly tasks: TaskStore;
+  /** Bearer token → user id; see {@link Authenticate}. */
+  readonly authenticate: Authenticate;
+  /** Largest request body accepted, in bytes (default 1 MiB); larger ones get 413. */
+  readonly maxBodyBytes?: number;
+  /** Called when `authenticate` throws (the request gets a 500). */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** A Node request handler; pass `parsedBody` when a framework (Fastify) has read the body already. */
+export type McpHttpHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  parsedBody?: unknown,
+) => Promise<void>;
+
+/**
+ * The MCP streamable HTTP transport (SDK `StreamableHTTPServerTransport`) in
+ * stateless mode, behind bearer-token authentication. Each POST is
+ * authenticated first; then a server bound to that request's user is built,
+ * answers it (as JSON), and is dropped. Stateless, because the calling user
+ * then comes from the credential of every request, never from a session id
+ * that could outlive or be detached from it, and any process behind a load
+ * balancer can answer. GET (a server-to-client stream) and DELETE (ending a
+ * session) have nothing to serve and get 405.
+ *
+ * Mount it at a path of your choice (`startMcpHttpServer` uses `/mcp`); in
+ * Fastify: `reply.hijack(); await handler(request.raw, reply.raw, request.body)`.
+ */
+export function createMcpHttpHandler(options: McpHttpHandlerOptions): McpHttpHandler {
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  return async (req, res, parsedBody) => {
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      return sendError(
+        res,
+        405,
+        -32000,
+        'Method not allowed: this MCP server is stateless; send requests with POST',
+      );
+    }
+    const token = bearerToken(req.headers.authorization);
+    let userId: string | undefined;
+    try {
+      userId = token === undefined ? undefined : await options.authenticate(token);
+    } catch (error) {
+      options.onError?.(error);
+      return sendError(res, 500, -32603, 'Authentication failed on the server');
+    }
+    if (userId === undefined) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="chatkeep-mcp"');
+      return sendError(res, 401, -32001, 'Unauthorized: send Authorization: Bearer <token>');
+    }
+    let body = parsedBody;
+    if (body === undefined) {
+      try {
+        body = await readJsonBody(req, maxBodyBytes);
+      } catch (error) {
+        if (!(error instanceof RequestBodyError)) throw error;
+        res.setHeader('Connection', 'close');
+        return sendError(res, error.status, error.status === 413 ? -32600 : -32700, error.message);
+      }
+    }
+    const server = buildMcpServer(options.tasks, userId, options);
+    // No sessionIdGenerator: stateless mode (the SDK's own spelling is
+    // `sessionIdGenerator: undefined`, which exactOptionalPropertyTypes refuses).
+    const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  };
+}
+
+/** A JSON-RPC error response with no id: the request was refused before it was read as JSON-RPC. */
+function sendError(res: ServerResponse, status: number, code: number, message: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}

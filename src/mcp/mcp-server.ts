@@ -1,0 +1,140 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { addTaskInput, listTasksInput, taskIdInput, updateTaskInput } from './task-input.js';
+import type { TaskStore } from './task-store.js';
+import { toolError, toolResult } from './tool-result.js';
+
+/** What the MCP server says about itself, and who hears about failures. */
+export interface McpServerOptions {
+  /** Reported to clients in the `initialize` handshake (default `0.0.0`). */
+  readonly version?: string;
+  /**
+   * Called with every error a tool turned into a tool result, for logging.
+   * The tool result already told the caller; this must not throw.
+   */
+  readonly onToolError?: (tool: string, error: unknown) => void;
+}
+
+/** The tool names, in the order they are listed. */
+export const TASK_TOOLS = [
+  'list_tasks',
+  'add_task',
+  'complete_task',
+  'update_task',
+  'delete_task',
+] as const;
+
+/**
+ * Builds an MCP server whose five task tools act for exactly one user,
+ * `userId`, fixed here: the stdio front door builds one per process (the
+ * chat backend spawns one per user), the HTTP front door one per request
+ * after authenticating it. No tool takes a user argument, and `tasks` is the
+ * server's only handle on the database: it cannot reach chat data.
+ * Like `buildServer`, it never opens a transport; `connect` one.
+ *
+ * @example
+ * const server = buildMcpServer(new TaskStore(database.db), 'alice');
+ * await server.connect(new StdioServerTransport());
+ */
+export function buildMcpServer(
+  tasks: TaskStore,
+  userId: string,
+  options: McpServerOptions = {},
+): McpServer {
+  const server = new McpServer(
+    { name: 'chatkeep-tasks', version: options.version ?? '0.0.0' },
+    {
+      instructions:
+        'Task tools of the Todo app. They always act on the tasks of the user you are talking to.',
+    },
+  );
+  const run = async (
+    tool: string,
+    work: () => Promise<Record<string, unknown>>,
+  ): Promise<CallToolResult> => {
+    try {
+      return toolResult(await work());
+    } catch (error) {
+      try {
+        options.onToolError?.(tool, error);
+      } catch {
+        // A failing logger must not turn a clean tool error into a protocol error.
+      }
+      return toolError(error);
+    }
+  };
+
+  server.registerTool(
+    'list_tasks',
+    {
+      title: 'List tasks',
+      description:
+        "List the user's tasks, oldest first: all, only pending or only completed, optionally in one category.",
+      inputSchema: listTasksInput,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    (args) => run('list_tasks', async () => ({ tasks: await tasks.list(userId, args) })),
+  );
+  server.registerTool(
+    'add_task',
+    {
+      title: 'Add a task',
+      description: 'Add a task for the user. Returns the new task with its id.',
+      inputSchema: addTaskInput,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+    },
+    (args) => run('add_task', async () => ({ task: await tasks.add(userId, args) })),
+  );
+  server.registerTool(
+    'complete_task',
+    {
+      title: 'Complete a task',
+      description: "Mark one of the user's tasks as done, by id.",
+      inputSchema: taskIdInput,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
+    },
+    (args) => run('complete_task', async () => ({ task: await tasks.complete(userId, args) })),
+  );
+  server.registerTool(
+    'update_task',
+    {
+      title: 'Update a task',
+      description:
+        "Change the title, description, priority, due date, category or done state of one of the user's tasks.",
+      inputSchema: updateTaskInput,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
+    },
+    (args) => run('update_task', async () => ({ task: await tasks.update(userId, args) })),
+  );
+  server.registerTool(
+    'delete_task',
+    {
+      title: 'Delete a task',
+      description: "Delete one of the user's tasks, by id. Returns the task as it was.",
+      inputSchema: taskIdInput,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+    },
+    (args) => run('delete_task', async () => ({ task: await tasks.delete(userId, args) })),
+  );
+  return server;
+}

@@ -1,0 +1,41 @@
+import type { Readable, Writable } from 'node:stream';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
+import type { TaskStore } from './task-store.js';
+
+/** What the stdio front door needs. */
+export interface ServeStdioOptions extends McpServerOptions {
+  readonly tasks: TaskStore;
+  /** The one user this process acts for, fixed when the chat backend spawns it. */
+  readonly userId: string;
+  /** Default `process.stdin` / `process.stdout`. Nothing else may write to `stdout`. */
+  readonly stdin?: Readable;
+  readonly stdout?: Writable;
+  /** Stops serving (e.g. on SIGTERM). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Serves the task tools for one user over stdio (newline-delimited JSON-RPC
+ * on stdin/stdout) until the client closes stdin, the transport closes or
+ * `signal` aborts; then closes the server and resolves. The process is the
+ * credential: whoever spawned it chose the user, so there is no token.
+ *
+ * @example
+ * await serveStdio({ tasks: new TaskStore(database.db), userId: 'alice' });
+ */
+export async function serveStdio(options: ServeStdioOptions): Promise<void> {
+  const stdin = options.stdin ?? process.stdin;
+  const server = buildMcpServer(options.tasks, options.userId, options);
+  const transport = new StdioServerTransport(stdin, options.stdout ?? process.stdout);
+  const done = new Promise<void>((resolve) => {
+    transport.onclose = () => resolve();
+    stdin.once('end', () => resolve());
+    stdin.once('close', () => resolve());
+    if (options.signal?.aborted === true) resolve();
+    options.signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await server.connect(transport);
+  await done;
+  await server.close();
+}

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors/index.js';
+
+/**
+ * The task tools' arguments: one zod schema per tool, used twice, by the MCP
+ * server (the schema the model sees and the SDK checks) and by TaskStore
+ * (which checks again, so a direct library call gets the same rule). The
+ * database repeats each rule as a CHECK (examples/todo/migrations).
+ *
+ * Objects are strict: an argument the tool does not take, `user_id` above
+ * all, is refused by name rather than silently dropped. The tools act for
+ * the calling user, and nothing in the arguments can change who that is.
+ *
+ * Field names are snake_case, the convention of tool arguments, and the same
+ * names appear in results and in errors.
+ */
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+function isCalendarDate(value: string): boolean {
+  const match = ISO_DATE.exec(value);
+  if (match === null) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return (
+    date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+  );
+}
+
+/** PostgreSQL text cannot hold U+0000; refused here with a clear error instead of a driver error. */
+const NO_NUL: [(value: string) => boolean, string] = [
+  (value) => !value.includes('\u0000'),
+  'must not contain NUL characters',
+];
+
+const taskId = z
+  .number({ error: 'expected a task id (a positive whole number)' })
+  .int('expected a task id (a positive whole number)')
+  .min(1, 'expected a task id (a positive whole number)')
+  .max(Number.MAX_SAFE_INTEGER, 'expected a task id (a positive whole number)')
+  .describe('The id of one of your tasks, as list_tasks or add_task returned it');
+
+const title = z
+  .string({ error: 'expected text' })
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'at most 200 characters')
+  .refine(...NO_NUL)
+  .describe('What to do, 1 to 200 characters');
+
+const description = z
+  .string({ error: 'expected text' })
+  .max(1000, 'at most 1000 characters')
+  .refine(...NO_NUL)
+  .describe('Details, at most 1000 characters');
+
+const priority = z
+  .enum(['low', 'medium', 'high'], { error: 'expected low, medium or high' })
+  .describe('low, medium or high');
+
+const dueDate = z
+  .string({ error: 'expected a date as YYYY-MM-DD' })
+  .regex(ISO_DATE, 'expected a date as YYYY-MM-DD')
+  .refine(isCalendarDate, 'not a calendar date')
+  .describe('Due date, YYYY-MM-DD');
+
+const category = z
+  .string({ error: 'expected text' })
+  .trim()
+  .min(1, 'must not be empty')
+  .max(50, 'at most 50 characters')
+  .refine(...NO_NUL)
+  .describe('Category name, 1 to 50 characters; created for you when new');
+
+export const listTasksInput = z.strictObject({
+  status: z
+    .enum(['all', 'pending', 'completed'], { error: 'expected all, pending or completed' })
+    .default('all')
+    .describe('Which tasks: all (default), pending or completed'),
+  category: category.optional().describe('Only tasks in this category'),
+  limit: z
+    .number({ error: 'expected a whole number from 1 to 200' })
+    .int('expected a whole number from 1 to 200')
+    .min(1, 'expected a whole number from 1 to 200')
+    .max(200, 'expected a whole number from 1 to 200')
+    .default(50)
+    .describe('At most this many tasks, oldest first (default 50)'),
+});
+
+export const addTaskInput = z.strictObject({
+  title,
+  description: description.optional(),
+  priority: priority.optional(),
+  due_date: dueDate.optional(),
+  category: category.optional(),
+});
+
+export const taskIdInput = z.strictObject({ task_id: taskId });
+
+const UPDATABLE = [
+  'title',
+  'description',
+  'priority',
+  'due_date',
+  'category',
+  'completed',
+] as const;
+
+export const updateTaskInput = z
+  .strictObject({
+    task_id: taskId,
+    title: title.optional(),
+    description: description.nullable().optional().describe('New details; null clears them'),
+    priority: priority.optional(),
+    due_date: dueDate.nullable().optional().describe('New due date, YYYY-MM-DD; null clears it'),
+    category: category
+      .nullable()
+      .optional()
+      .describe('New category name; null removes the category'),
+    completed: z
+      .boolean({ error: 'expected true or false' })
+      .optional()
+      .describe('Mark done (true) or not done (false)'),
+  })
+  .refine((input) => UPDATABLE.some((field) => input[field] !== undefined), {
+    message: `expected at least one of ${UPDATABLE.join(', ')}`,
+  });
+
+export type ListTasksInput = z.input<typeof listTasksInput>;
+export type AddTaskInput = z.input<typeof addTaskInput>;
+export type TaskIdInput = z.input<typeof taskIdInput>;
+export type UpdateTaskInput = z.input<typeof updateTaskInput>;
+
+/**
+ * Parses `input` with `schema`; throws a ValidationError naming the first
+ * field at fault (`title: must not be empty`, `user_id: not an argument …`).
+ */
+export function parseTaskInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue === undefined) throw new ValidationError('input', 'invalid');
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? 'input';
+    throw new ValidationError(
+      key,
+      'not an argument of this tool (the tools always act for the calling user)',
+    );
+  }
+  const field = issue.path.map(String).join('.');
+  throw new ValidationError(field === '' ? 'input' : field, issue.message);
+}

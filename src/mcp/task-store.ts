@@ -1,0 +1,227 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { ChatkeepError, NotFoundError } from '../errors/index.js';
+import type { HostTaskTables } from './host-tables.js';
+import { toTask, type Task, type TaskRow } from './task.js';
+import { wrapTaskError } from './task-errors.js';
+import {
+  addTaskInput,
+  listTasksInput,
+  parseTaskInput,
+  taskIdInput,
+  updateTaskInput,
+  type AddTaskInput,
+  type ListTasksInput,
+  type TaskIdInput,
+  type UpdateTaskInput,
+} from './task-input.js';
+import { resolveTaskToolsConfig, type TaskToolsConfig } from './task-tools-config.js';
+
+type Trx = Transaction<HostTaskTables>;
+
+/**
+ * The task tools' only way into the database: the calling user's tasks in the
+ * host's `tasks` table, and nothing else. It holds a Kysely handle and no
+ * chatkeep Store, has no method that reads chat data, and runs every call in
+ * a transaction that first does `SET LOCAL ROLE <role>`, so even a statement
+ * it did not mean to send runs with the role's grants: the host's task tables
+ * only, no access to chatkeep's schema (R-SEC-2, seed 002 FR-011; docs/mcp.md).
+ *
+ * `SET LOCAL` rather than a session-level `SET ROLE`: the role ends with the
+ * transaction, so a pooled `pg` connection goes back to the pool as it came,
+ * and the handle can share a Database, even PGlite's single session, with a
+ * chatkeep Store in the same process.
+ *
+ * Every method takes the calling user first. Another user's task id behaves
+ * exactly like an id that does not exist (CK_NOT_FOUND "task not found").
+ *
+ * @example
+ * const tasks = new TaskStore(database.db, { hostSchema: 'todo' });
+ * const task = await tasks.add('alice', { title: 'Buy milk' });
+ */
+export class TaskStore {
+  /** The host schema the task tables live in. */
+  readonly hostSchema: string;
+  /** The database role every statement runs as. */
+  readonly role: string;
+  readonly #db: Kysely<HostTaskTables>;
+
+  /** Throws CK_CONFIG when `hostSchema` or `role` is not a plain identifier. */
+  constructor(db: Kysely<any>, config: TaskToolsConfig = {}) {
+    const { hostSchema, role } = resolveTaskToolsConfig(config);
+    this.hostSchema = hostSchema;
+    this.role = role;
+    this.#db = (db as Kysely<HostTaskTables>).withSchema(hostSchema);
+  }
+
+  /** The user's tasks, oldest first, filtered by status and category. */
+  list(userId: string, input: ListTasksInput = {}): Promise<Task[]> {
+    const args = parseTaskInput(listTasksInput, input);
+    return this.#run(userId, async (trx) => {
+      let query = selectTasks(trx, userId);
+      if (args.status !== 'all')
+        query = query.where('t.completed', '=', args.status === 'completed');
+      if (args.category !== undefined) query = query.where('c.name', '=', args.category);
+      const rows = await query.orderBy('t.id').limit(args.limit).execute();
+      return rows.map(toTask);
+    });
+  }
+
+  /** Adds a task; a category named for the first time is created for the user. */
+  add(userId: string, input: AddTaskInput): Promise<Task> {
+    const args = parseTaskInput(addTaskInput, input);
+    return this.#run(userId, async (trx) => {
+      const categoryId =
+        args.category === undefined ? null : await categoryIdFor(trx, userId, args.category);
+      const { id } = await trx
+        .insertInto('tasks')
+        .values({
+          user_id: userId,
+          title: args.title,
+          description: args.description ?? null,
+          ...(args.priority !== undefined ? { priority: args.priority } : {}),
+          due_date: args.due_date ?? null,
+          category_id: categoryId,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return getTask(trx, userId, Number(id));
+    });
+  }
+
+  /** Marks a task done (idempotent: completing a completed task returns it unchanged). */
+  complete(userId: string, input: TaskIdInput): Promise<Task> {
+    const { task_id } = parseTaskInput(taskIdInput, input);
+    return this.#run(userId, async (trx) => {
+      const updated = await trx
+        .updateTable('tasks')
+        .set({
+          completed: true,
+          updated_at: sql`case when completed then updated_at else now() end`,
+        })
+        .where('user_id', '=', userId)
+        .where('id', '=', task_id)
+        .returning('id')
+        .executeTakeFirst();
+      if (updated === undefined) throw new NotFoundError('task');
+      return getTask(trx, userId, task_id);
+    });
+  }
+
+  /** Changes the given fields of a task; `null` clears description, due date or category. */
+  update(userId: string, input: UpdateTaskInput): Promise<Task> {
+    const { task_id, category, ...fields } = parseTaskInput(updateTaskInput, input);
+    return this.#run(userId, async (trx) => {
+      const categoryId =
+        category === undefined
+          ? undefined
+          : category === null
+            ? null
+            : await categoryIdFor(trx, userId, category);
+      const updated = await trx
+        .updateTable('tasks')
+        .set({
+          ...(fields.title !== undefined ? { title: fields.title } : {}),
+          ...(fields.description !== undefined ? { description: fields.description } : {}),
+          ...(fields.priority !== undefined ? { priority: fields.priority } : {}),
+          ...(fields.due_date !== undefined ? { due_date: fields.due_date } : {}),
+          ...(fields.completed !== undefined ? { completed: fields.completed } : {}),
+          ...(categoryId !== undefined ? { category_id: categoryId } : {}),
+          updated_at: sql`now()`,
+        })
+        .where('user_id', '=', userId)
+        .where('id', '=', task_id)
+        .returning('id')
+        .executeTakeFirst();
+      if (updated === undefined) throw new NotFoundError('task');
+      return getTask(trx, userId, task_id);
+    });
+  }
+
+  /** Deletes a task and returns it as it was. */
+  delete(userId: string, input: TaskIdInput): Promise<Task> {
+    const { task_id } = parseTaskInput(taskIdInput, input);
+    return this.#run(userId, async (trx) => {
+      const task = await getTask(trx, userId, task_id);
+      await trx
+        .deleteFrom('tasks')
+        .where('user_id', '=', userId)
+        .where('id', '=', task_id)
+        .execute();
+      return task;
+    });
+  }
+
+  /**
+   * One transaction per call, its first statement `SET LOCAL ROLE`. The role
+   * name is a checked identifier (TaskToolsConfig) and is quoted as one.
+   */
+  async #run<T>(userId: string, work: (trx: Trx) => Promise<T>): Promise<T> {
+    assertCallingUser(userId);
+    try {
+      return await this.#db.transaction().execute(async (trx) => {
+        await sql`set local role ${sql.id(this.role)}`.execute(trx);
+        return work(trx);
+      });
+    } catch (error) {
+      throw wrapTaskError(error, { hostSchema: this.hostSchema, role: this.role });
+    }
+  }
+}
+
+function assertCallingUser(userId: unknown): asserts userId is string {
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
+    throw new ChatkeepError('CK_FORBIDDEN', 'The task tools need a calling user');
+  }
+}
+
+function selectTasks(trx: Trx, userId: string) {
+  return trx
+    .selectFrom('tasks as t')
+    .leftJoin('categories as c', (join) =>
+      join.onRef('c.user_id', '=', 't.user_id').onRef('c.id', '=', 't.category_id'),
+    )
+    .where('t.user_id', '=', userId)
+    .select([
+      't.id',
+      't.title',
+      't.description',
+      't.completed',
+      't.priority',
+      // As text: `pg` would turn a date into a local-midnight Date object.
+      sql<string | null>`t.due_date::text`.as('due_date'),
+      'c.name as category',
+      't.created_at',
+      't.updated_at',
+    ]);
+}
+
+async function getTask(trx: Trx, userId: string, taskId: number): Promise<Task> {
+  const row: TaskRow | undefined = await selectTasks(trx, userId)
+    .where('t.id', '=', taskId)
+    .executeTakeFirst();
+  if (row === undefined) throw new NotFoundError('task');
+  return toTask(row);
+}
+
+/**
+ * The id of the user's category `name`, created when missing. Two calls
+ * racing to create the same name both get it: the loser's insert waits for the
+ * winner, does nothing, and the select that follows (a new snapshot under
+ * READ COMMITTED) sees the winner's row.
+ */
+async function categoryIdFor(trx: Trx, userId: string, name: string): Promise<number> {
+  const inserted = await trx
+    .insertInto('categories')
+    .values({ user_id: userId, name })
+    .onConflict((conflict) => conflict.columns(['user_id', 'name']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted !== undefined) return Number(inserted.id);
+  const existing = await trx
+    .selectFrom('categories')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('name', '=', name)
+    .executeTakeFirstOrThrow();
+  return Number(existing.id);
+}

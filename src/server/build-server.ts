@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import Fastify from 'fastify';
+import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { ChatkeepError } from '../errors/index.js';
+import type { Store } from '../store/index.js';
+import { createAuthenticator } from './auth/authenticator.js';
+import { sendError } from './error-reply.js';
+import { httpSchemas } from './http-schemas.js';
+import { InflightTurns } from './inflight-turns.js';
+import { finishDocument, openApiInfo, type RouteFacts } from './openapi-document.js';
+import type { App, RouteContext } from './route-context.js';
+import { accountRoutes } from './routes/account-routes.js';
+import { adminRoutes } from './routes/admin-routes.js';
+import { conversationRoutes } from './routes/conversation-routes.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { onboardingRoutes } from './routes/onboarding-routes.js';
+import { streamedTurnRoutes } from './routes/streamed-turn-routes.js';
+import { turnRoutes } from './routes/turn-routes.js';
+import { SERVER_DEFAULTS, type ServerOptions } from './server-options.js';
+
+/** A chatkeep HTTP server, built but not listening (Fastify's testing guide). */
+export interface ChatkeepServer {
+  readonly app: App;
+  /**
+   * Graceful shutdown: new requests get 503 CK_SHUTTING_DOWN, in-flight turns
+   * run to completion (or, after `shutdownGraceMs`, are aborted so nothing
+   * half-done is stored), then the listener and connections close. The store
+   * is left open for the caller to close.
+   */
+  close(): Promise<{ readonly finishedInFlight: boolean }>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Builds the HTTP API over an open store. Routes call the store only; the
+ * store scopes every read and write to the authenticated user.
+ *
+ * @example
+ * const server = await buildServer(store, { auth: { jwtSecret }, agent: demoServerAgent() });
+ * await server.app.listen({ port: 8787 });
+ */
+export async function buildServer(store: Store, options: ServerOptions): Promise<ChatkeepServer> {
+  const auth = createAuthenticator(store, options.auth);
+  const schemas = httpSchemas(store.settings);
+  const inflight = new InflightTurns();
+  let closing = false;
+  const rateLimit = options.rateLimit ?? SERVER_DEFAULTS.rateLimit;
+
+  const app: App = Fastify({
+    logger: options.logger ?? { level: 'info' },
+    bodyLimit: options.bodyLimit ?? SERVER_DEFAULTS.bodyLimit,
+    // A caller's X-Request-Id is kept when it is a sane token, so a request can be followed across services.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: false,
+    // One log line per request (below), not Fastify's two ("incoming request" + "request completed").
+    disableRequestLogging: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are the store's typed objects; plain JSON.stringify sends them
+  // as is (Dates as ISO strings). The response schemas document the API and
+  // the OpenAPI test checks real responses against them, instead of paying
+  // for a validation of every response at runtime.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(new ChatkeepError('CK_NOT_FOUND', 'No such route'), request, reply));
+  app.decorateRequest('principal', undefined);
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    const config = request.routeOptions.config as { public?: boolean; admin?: boolean };
+    if (closing && config.public !== true) throw new ChatkeepError('CK_SHUTTING_DOWN');
+    if (config.public === true || request.routeOptions.url === undefined) return;
+    const match = /^Bearer ([^\s]+)$/i.exec(request.headers.authorization ?? '');
+    // Admin routes take the admin credential, never a user token; checked
+    // here, before body validation, so an unauthenticated caller learns nothing.
+    if (config.admin === true) {
+      if (match?.[1] === undefined || !auth.admin(match[1])) throw new ChatkeepError('CK_UNAUTHENTICATED', 'The admin credential is required');
+      return;
+    }
+    const principal = match?.[1] === undefined ? undefined : await auth.user(match[1]);
+    if (principal === undefined) throw new ChatkeepError('CK_UNAUTHENTICATED');
+    request.principal = principal;
+  });
+
+  // The structured request log: what happened and for whom, never what was said.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, user: request.principal?.userId },
+      'request',
+    );
+  });
+
+  await app.register(fastifyRateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: rateLimit.max,
+    timeWindow: rateLimit.windowMs,
+    keyGenerator: (request) => (request.principal !== undefined ? `user:${request.principal.userId}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new ChatkeepError('CK_RATE_LIMITED', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}`, {
+        retryAfterSeconds: Math.ceil(context.ttl / 1000),
+      }),
+  });
+  await app.register(fastifySwagger, { openapi: openApiInfo(), transform: jsonSchemaTransform });
+  const facts: RouteFacts = { optionalBody: new Set(), eventStream: new Set() };
+  app.addHook('onRoute', (route) => {
+    const body = route.schema?.body as { safeParse?: (v: unknown) => { success: boolean } } | undefined;
+    for (const method of [route.method].flat()) {
+      const key = `${method} ${route.url}`;
+      if (body?.safeParse?.(undefined).success === true) facts.optionalBody.add(key);
+      if ((route.config as { eventStream?: boolean } | undefined)?.eventStream === true) facts.eventStream.add(key);
+    }
+  });
+
+  const context: RouteContext = { store, schemas, options, auth, inflight };
+  healthRoutes(app, context, { closing: () => closing });
+  conversationRoutes(app, context);
+  turnRoutes(app, context);
+  streamedTurnRoutes(app, context);
+  onboardingRoutes(app, context);
+  accountRoutes(app, context);
+  adminRoutes(app, context);
+  let document: unknown;
+  app.get('/openapi.json', { config: { public: true, rateLimit: false }, schema: { hide: true } }, async () => {
+    document ??= finishDocument(structuredClone(app.swagger()) as unknown as { paths?: Record<string, Record<string, never>> }, facts);
+    return document;
+  });
+
+  // The sweeper aborts streamed turns whose client (or an earlier server process) went away.
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = () =>
+    store.turns.sweep().then(
+      (report) => {
+        if (report.abandoned > 0) app.log.info({ abandoned: report.abandoned }, 'aborted abandoned streamed turns');
+      },
+      (error: unknown) => app.log.warn({ err: error }, 'sweep failed'),
+    );
+  app.addHook('onReady', async () => {
+    await sweep();
+    const every = Math.min(30_000, Math.max(1000, (options.abandonAfterMs ?? SERVER_DEFAULTS.abandonAfterMs) / 4));
+    sweeper = setInterval(() => void sweep(), every);
+    sweeper.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(sweeper));
+
+  return {
+    app,
+    async close() {
+      closing = true;
+      const { finished } = await inflight.drain(options.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs);
+      await app.close();
+      return { finishedInFlight: finished };
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { ChatkeepError, isChatkeepError, type ErrorCode } from '../errors/index.js';
+
+/** The body of every error response: `{ error: { code, message, details, requestId } }`. */
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode; readonly message: string; readonly details: Record<string, unknown>; readonly requestId: string };
+}
+
+/**
+ * Maps anything a route throws to the one error shape. chatkeep's own errors
+ * keep their code and status; Fastify's request errors (bad JSON, schema
+ * validation, body limit) become CK_VALIDATION / CK_PAYLOAD_TOO_LARGE naming
+ * the field; anything else is a 500 whose cause is logged, not sent.
+ */
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const known = toChatkeepError(error);
+  if (known.code === 'CK_INTERNAL') request.log.error({ err: error }, 'request failed');
+  else if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
+  if (known.code === 'CK_UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer');
+  const body: ErrorBody = { error: { code: known.code, message: known.message, details: { ...known.details }, requestId: request.id } };
+  return reply.code(known.status).type('application/json; charset=utf-8').send(body);
+}
+
+function toChatkeepError(error: unknown): ChatkeepError {
+  if (isChatkeepError(error)) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const first = error.validation[0];
+    const context = (error as { validationContext?: string }).validationContext;
+    const segments = (first?.instancePath ?? '').split('/').filter((s) => s !== '');
+    let message = first?.message ?? 'invalid';
+    // An unknown key is named itself, so a typo ("colour") points at the culprit.
+    const unknownKey = first?.keyword === 'unrecognized_keys' ? (first.params as { keys?: string[] }).keys?.[0] : undefined;
+    if (unknownKey !== undefined) {
+      segments.push(unknownKey);
+      message = 'unknown field';
+    }
+    const field = segments.join('.') || (context === 'body' ? 'body' : (context ?? 'input'));
+    return new ChatkeepError('CK_VALIDATION', `${field}: ${message}`, { field });
+  }
+  const fastify = error as Partial<FastifyError>;
+  switch (fastify.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ChatkeepError('CK_PAYLOAD_TOO_LARGE', 'The request body is larger than the server accepts; nothing was stored', { field: 'body' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ChatkeepError('CK_VALIDATION', `body: ${fastify.message ?? 'invalid'}`, { field: 'body' });
+  }
+  if (error instanceof SyntaxError || fastify.statusCode === 400) {
+    return new ChatkeepError('CK_VALIDATION', `body: ${(error as Error).message}`, { field: 'body' });
+  }
+  if (fastify.statusCode === 429) return new ChatkeepError('CK_RATE_LIMITED');
+  return new ChatkeepError('CK_INTERNAL');
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { ERROR_CATALOGUE } from '../errors/index.js';
+import type { SchemaSettings } from '../schema/index.js';
+
+/**
+ * The HTTP API's request and response shapes, as zod schemas: Fastify
+ * validates requests with them and the OpenAPI document is generated from
+ * them. Request rules come from the installed schema settings (content
+ * length, roles), the same settings the store's own zod rules and the
+ * database's CHECKs are built from, so the three never disagree; the store
+ * still validates everything itself, so a rule the HTTP layer does not
+ * express is enforced anyway, naming the same field.
+ */
+export function httpSchemas(settings: SchemaSettings) {
+  const uuid = z.uuid();
+  const json = z.record(z.string(), z.unknown());
+  // Sent as ISO 8601 text; typed as the Date the store returns (a codec, so
+  // the OpenAPI document shows the string form clients receive).
+  const timestamp = z
+    .codec(z.iso.datetime({ offset: true }), z.date(), { decode: (text) => new Date(text), encode: (date) => date.toISOString() })
+    .describe('ISO 8601 timestamp');
+  const content = z.string().min(1).max(settings.maxContentLength);
+  const messageInput = z.union([content, z.object({ content, metadata: json.optional() }).strict()]);
+  const idempotencyKey = z.string().min(1).max(200).describe('Retries with the same key return the stored result and write nothing');
+
+  const conversation = z.object({
+    id: uuid,
+    userId: z.string(),
+    title: z.string().nullable(),
+    summary: z.string(),
+    metadata: json,
+    messageCount: z.number().int(),
+    lastMessageAt: timestamp.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  });
+  const message = z.object({
+    id: uuid,
+    conversationId: uuid,
+    userId: z.string(),
+    seq: z.number().int(),
+    role: z.enum(settings.roles as [string, ...string[]]),
+    content: z.string(),
+    summary: z.string(),
+    metadata: json,
+    turnId: uuid.nullable(),
+    aborted: z.boolean(),
+    createdAt: timestamp,
+  });
+  const turn = z.object({ id: uuid, conversationId: uuid, userMessage: message, assistantMessage: message, replayed: z.boolean() });
+  const streamedTurn = z.object({
+    id: uuid,
+    userId: z.string(),
+    conversationId: uuid,
+    state: z.enum(['streaming', 'committed', 'aborted']),
+    userMessageId: uuid,
+    assistantMessageId: uuid,
+    message: z.string(),
+    messageMetadata: json,
+    partialContent: z.string(),
+    keptPartial: z.boolean(),
+    abandonAfterMs: z.number().int(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    expiresAt: timestamp,
+    finishedAt: timestamp.nullable(),
+    replayed: z.boolean(),
+  });
+  const onboardingSession = z.object({
+    id: uuid,
+    userId: z.string(),
+    flow: z.string(),
+    phase: z.string(),
+    progress: z.number().int(),
+    steps: json,
+    goals: z.array(z.unknown()).readonly(),
+    context: json,
+    status: z.enum(['active', 'completed', 'abandoned']),
+    conversationId: uuid.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    completedAt: timestamp.nullable(),
+    abandonedAt: timestamp.nullable(),
+  });
+  const apiKey = z.object({
+    id: uuid,
+    userId: z.string(),
+    name: z.string(),
+    prefix: z.string(),
+    createdAt: timestamp,
+    lastUsedAt: timestamp.nullable(),
+    revokedAt: timestamp.nullable(),
+  });
+  const error = z
+    .object({
+      error: z.object({
+        code: z.enum(Object.keys(ERROR_CATALOGUE) as [string, ...string[]]),
+        message: z.string(),
+        details: json,
+        requestId: z.string(),
+      }),
+    })
+    .describe('The one error shape of every endpoint; `details.field` names the bad input');
+
+  return {
+    uuid,
+    json,
+    content,
+    messageInput,
+    idempotencyKey,
+    conversation,
+    message,
+    turn,
+    streamedTurn,
+    onboardingSession,
+    apiKey,
+    error,
+    conversationParams: z.object({ conversationId: z.string() }),
+    turnParams: z.object({ turnId: z.string() }),
+    sessionParams: z.object({ sessionId: z.string() }),
+  };
+}
+
+export type HttpSchemas = ReturnType<typeof httpSchemas>;
+
+/**
+ * `{ 400: error, 401: error, … }` for a route's documented error statuses,
+ * plus 503: every authenticated route answers CK_SHUTTING_DOWN while the
+ * server drains, and CK_DB_UNAVAILABLE when the database is gone.
+ */
+export function errorResponses(schemas: HttpSchemas, ...statuses: number[]) {
+  return Object.fromEntries([...new Set([...statuses, 503])].map((s) => [s, schemas.error])) as Record<number, HttpSchemas['error']>;
+}

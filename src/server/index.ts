@@ -1,0 +1,3 @@
+export { buildServer, type ChatkeepServer } from './build-server.js';
+export type { ServerOptions, AuthOptions, ServerAgent } from './server-options.js';
+export type { Principal } from './auth/principal.js';

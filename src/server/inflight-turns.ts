@@ -1,0 +1,38 @@
+/**
+ * The turns this server is working on right now (agent runs, streams), so
+ * graceful shutdown can wait for them and, past its grace period, abort the
+ * rest — an aborted turn stores nothing, so none is lost half-way.
+ */
+export class InflightTurns {
+  readonly #active = new Set<AbortController>();
+  #idle: (() => void)[] = [];
+
+  /** Registers a turn; call the returned function when it ends. */
+  start(): { readonly signal: AbortSignal; readonly done: () => void } {
+    const controller = new AbortController();
+    this.#active.add(controller);
+    return {
+      signal: controller.signal,
+      done: () => {
+        this.#active.delete(controller);
+        if (this.#active.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      },
+    };
+  }
+
+  get size(): number {
+    return this.#active.size;
+  }
+
+  /** Resolves when no turn is in flight, or after `graceMs`, aborting what is left. */
+  async drain(graceMs: number): Promise<{ finished: boolean }> {
+    if (this.#active.size === 0) return { finished: true };
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
+    const finished = await Promise.race([idle, late]);
+    clearTimeout(timer);
+    if (!finished) for (const controller of this.#active) controller.abort(new Error('server shutting down'));
+    return { finished };
+  }
+}

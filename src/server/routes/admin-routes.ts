@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { errorResponses } from '../http-schemas.js';
+import type { App, RouteContext } from '../route-context.js';
+
+/**
+ * Admin endpoints, behind the admin credential (`adminToken`), never a user
+ * token (checked by the server's onRequest hook for routes with
+ * `config.admin`): issue and revoke any user's API keys, erase any user,
+ * sweep abandoned turns now. With no admin token configured they all answer 401.
+ */
+export function adminRoutes(app: App, { store, schemas: s }: RouteContext): void {
+  const tags = ['admin'];
+  const security = [{ adminToken: [] }];
+  const userParams = z.object({ userId: z.string() });
+  const config = { admin: true };
+
+  app.post('/v1/admin/users/:userId/api-keys', {
+    config,
+    schema: {
+      tags,
+      security,
+      summary: "Issue an API key for a user; the secret is in this response only",
+      params: userParams,
+      body: z.object({ name: z.string().max(100).optional() }).strict().nullish(),
+      response: { 201: z.object({ apiKey: s.apiKey, secret: z.string() }), ...errorResponses(s, 400, 401, 413, 429) },
+    },
+    handler: async (request, reply) => {
+      const name = request.body?.name;
+      return reply.code(201).send(await store.apiKeys.create(request.params.userId, name !== undefined ? { name } : {}));
+    },
+  });
+
+  app.get('/v1/admin/users/:userId/api-keys', {
+    config,
+    schema: { tags, security, summary: "A user's API keys", params: userParams, response: { 200: z.object({ apiKeys: z.array(s.apiKey).readonly() }), ...errorResponses(s, 400, 401, 429) } },
+    handler: async (request) => ({ apiKeys: await store.apiKeys.list(request.params.userId) }),
+  });
+
+  app.delete('/v1/admin/users/:userId/api-keys/:keyId', {
+    config,
+    schema: {
+      tags,
+      security,
+      summary: "Revoke a user's API key",
+      params: userParams.extend({ keyId: z.string() }),
+      response: { 200: s.apiKey, ...errorResponses(s, 400, 401, 404, 429) },
+    },
+    handler: async (request) => store.apiKeys.revoke(request.params.userId, request.params.keyId),
+  });
+
+  app.delete('/v1/admin/users/:userId', {
+    config,
+    schema: {
+      tags,
+      security,
+      summary: 'Erase everything chatkeep holds about a user',
+      params: userParams,
+      response: {
+        200: z.object({ conversations: z.number().int(), messages: z.number().int(), onboardingSessions: z.number().int(), apiKeys: z.number().int() }),
+        ...errorResponses(s, 400, 401, 429),
+      },
+    },
+    handler: async (request) => store.eraseUser(request.params.userId),
+  });
+
+  app.post('/v1/admin/sweep', {
+    config,
+    schema: {
+      tags,
+      security,
+      summary: 'Abort abandoned streamed turns and purge old finished turn records now',
+      response: { 200: z.object({ abandoned: z.number().int(), purged: z.number().int() }), ...errorResponses(s, 401, 429) },
+    },
+    handler: async () => store.turns.sweep(),
+  });
+}

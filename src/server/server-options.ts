@@ -1,0 +1,51 @@
+import type { Agent, StreamingAgent } from '../store/index.js';
+
+/** How the server tells who is calling (issue 3 "Auth"). Every mode requires a token. */
+export interface AuthOptions {
+  /** HS256 shared secret for JWTs (at least 32 bytes). */
+  readonly jwtSecret?: string;
+  /** JWKS URL for JWTs signed with asymmetric keys (RS256, ES256, EdDSA…). */
+  readonly jwksUrl?: string;
+  /** Required `iss` claim, when set. */
+  readonly issuer?: string;
+  /** Required `aud` claim, when set. */
+  readonly audience?: string;
+  /** The credential for /v1/admin routes; admin routes answer 401 when unset. */
+  readonly adminToken?: string;
+  /** How long a verified API key is trusted without another lookup (default 5,000 ms; 0 = every request). */
+  readonly apiKeyCacheMs?: number;
+}
+
+/** The agent behind the `run` and `stream` endpoints. */
+export interface ServerAgent {
+  /** Shown in logs and /readyz. */
+  readonly name: string;
+  readonly run: Agent;
+  readonly stream: StreamingAgent;
+}
+
+export interface ServerOptions {
+  readonly auth: AuthOptions;
+  readonly agent: ServerAgent;
+  /** Largest accepted request body in bytes (default 1 MiB); larger ones get 413. */
+  readonly bodyLimit?: number;
+  /** Requests per user per window (default 600 per 60,000 ms); over it, 429 with Retry-After. */
+  readonly rateLimit?: { readonly max: number; readonly windowMs: number };
+  /** Agent time limit for run/stream (default 60,000 ms). */
+  readonly agentTimeoutMs?: number;
+  /** A streamed turn with no news for this long is aborted by the sweeper (default 120,000 ms). */
+  readonly abandonAfterMs?: number;
+  /** How long graceful shutdown waits for in-flight turns before aborting them (default 30,000 ms). */
+  readonly shutdownGraceMs?: number;
+  /** Fastify logger: true/false or a pino options object (default: info-level JSON lines). */
+  readonly logger?: boolean | Record<string, unknown>;
+}
+
+export const SERVER_DEFAULTS = {
+  bodyLimit: 1_048_576,
+  rateLimit: { max: 600, windowMs: 60_000 },
+  agentTimeoutMs: 60_000,
+  abandonAfterMs: 120_000,
+  shutdownGraceMs: 30_000,
+  apiKeyCacheMs: 5_000,
+} as const;

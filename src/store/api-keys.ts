@@ -1,0 +1,144 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { v7 as uuidV7 } from 'uuid';
+import { z } from 'zod';
+import { NotFoundError } from '../errors/index.js';
+import { guarded, type StoreContext } from './store-context.js';
+import { parse, uuidSchema } from './validation.js';
+
+/** An API key as listed: never the secret, which only its creator ever sees. */
+export interface ApiKey {
+  readonly id: string;
+  readonly userId: string;
+  readonly name: string;
+  /** The key's first characters (`ck_1a2b3c4d`), to recognise it in a list. */
+  readonly prefix: string;
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date | null;
+  readonly revokedAt: Date | null;
+}
+
+export interface CreatedApiKey {
+  readonly apiKey: ApiKey;
+  /** The secret, shown once: chatkeep keeps only its SHA-256 hash. */
+  readonly secret: string;
+}
+
+const KEY_PATTERN = /^(ck_[0-9a-f]{8})_[A-Za-z0-9_-]{43}$/;
+const nameSchema = z
+  .string()
+  .max(100, 'must be at most 100 characters')
+  .refine((t) => !t.includes('\u0000'), 'must not contain NUL characters');
+
+/** How stale `last_used_at` may get before a use writes it again: one write per key per minute, not per request. */
+const LAST_USED_RESOLUTION_SECONDS = 60;
+
+/**
+ * Per-user API keys for the HTTP front door (issue 3): issue, list, revoke,
+ * and resolve a presented secret to its user.
+ */
+export class ApiKeys {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Issues a key for `userId`. The returned secret is the only copy.
+   * @example const { secret } = await store.apiKeys.create('user-1', { name: 'laptop' });
+   */
+  async create(userId: string, options: { readonly name?: string } = {}): Promise<CreatedApiKey> {
+    const user = this.#user(userId);
+    const name = parse(z.object({ name: nameSchema.optional() }).strict(), options).name ?? '';
+    const prefix = `ck_${randomBytes(4).toString('hex')}`;
+    const secret = `${prefix}_${randomBytes(32).toString('base64url')}`;
+    const row = await guarded(() =>
+      this.#ctx.db
+        .insertInto('api_keys')
+        .values({ user_id: user, id: uuidV7(), name, prefix, secret_hash: hashSecret(secret) })
+        .returningAll()
+        .executeTakeFirstOrThrow(),
+    );
+    return { apiKey: toApiKey(row as unknown as Record<string, unknown>), secret };
+  }
+
+  /** The user's keys, newest first, revoked ones included (marked). */
+  async list(userId: string): Promise<ApiKey[]> {
+    const user = this.#user(userId);
+    const rows = await guarded(() =>
+      this.#ctx.db.selectFrom('api_keys').selectAll().where('user_id', '=', user).orderBy('id', 'desc').execute(),
+    );
+    return rows.map((r) => toApiKey(r as unknown as Record<string, unknown>));
+  }
+
+  /** Revokes one of the user's keys; revoking twice is harmless. Another user's key id is CK_NOT_FOUND. */
+  async revoke(userId: string, keyId: string): Promise<ApiKey> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, keyId, 'keyId');
+    const row = await guarded(() =>
+      this.#ctx.db
+        .updateTable('api_keys')
+        .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` })
+        .where('user_id', '=', user)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    if (row === undefined) throw new NotFoundError('API key');
+    return toApiKey(row as unknown as Record<string, unknown>);
+  }
+
+  /**
+   * System scope: the user a presented secret belongs to, or undefined if it
+   * is malformed, unknown or revoked. One index lookup by hash.
+   */
+  async authenticate(secret: string): Promise<string | undefined> {
+    this.#ctx.assertOpen();
+    if (typeof secret !== 'string' || !KEY_PATTERN.test(secret)) return undefined;
+    const hash = hashSecret(secret);
+    const row = await guarded(async () => {
+      const result = await sql<{ user_id: string; stale: boolean }>`
+        select user_id, (last_used_at is null or last_used_at < now() - make_interval(secs => ${LAST_USED_RESOLUTION_SECONDS})) as stale
+          from ${sql.id(this.#ctx.schema, 'api_keys')}
+         where secret_hash = ${hash} and revoked_at is null`.execute(this.#ctx.db);
+      return result.rows[0];
+    });
+    if (row === undefined) return undefined;
+    if (row.stale) {
+      await guarded(() =>
+        sql`update ${sql.id(this.#ctx.schema, 'api_keys')} set last_used_at = now() where secret_hash = ${hash}`.execute(this.#ctx.db),
+      );
+    }
+    return String(row.user_id);
+  }
+
+  /** System scope: whether any key was ever issued (the server's first-run check). */
+  async anyIssued(): Promise<boolean> {
+    this.#ctx.assertOpen();
+    const row = await guarded(() => this.#ctx.db.selectFrom('api_keys').select('id').limit(1).executeTakeFirst());
+    return row !== undefined;
+  }
+
+  #user(userId: string): string {
+    this.#ctx.assertOpen();
+    return parse(this.#ctx.rules.userId, userId, 'userId');
+  }
+}
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+function toApiKey(row: Record<string, unknown>): ApiKey {
+  const date = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)));
+  return {
+    id: String(row['id']),
+    userId: String(row['user_id']),
+    name: String(row['name']),
+    prefix: String(row['prefix']),
+    createdAt: date(row['created_at']) ?? new Date(0),
+    lastUsedAt: date(row['last_used_at']),
+    revokedAt: date(row['revoked_at']),
+  };
+}

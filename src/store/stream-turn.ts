@@ -1,0 +1,150 @@
+import { z } from 'zod';
+import { ChatkeepError, ConflictError } from '../errors/index.js';
+import type { AgentMessage, StreamingAgent } from './agent.js';
+import { cutToTokenBudget } from './history-budget.js';
+import type { Messages } from './messages.js';
+import type { Turn } from './rows.js';
+import type { StreamedTurn, StreamedTurns } from './streamed-turns.js';
+import type { MessageInput } from './turn-parts.js';
+import { idempotencyKeySchema, limitSchema, parse } from './validation.js';
+
+export interface StreamTurnOptions {
+  /** Give up on the agent after this long in total (default 120,000 ms). */
+  readonly timeoutMs?: number;
+  /** How many earlier messages the agent sees (default 50, max 1000). */
+  readonly historyLimit?: number;
+  /** Also cut the history, oldest first, to about this many tokens. */
+  readonly historyTokenBudget?: number;
+  readonly idempotencyKey?: string;
+  /** Abort from outside (e.g. the HTTP client went away). */
+  readonly signal?: AbortSignal;
+  /** On failure or abort, keep the text produced so far, marked `aborted` (default false: nothing is kept). */
+  readonly keepPartialOnAbort?: boolean;
+  /** How often the partial reply is saved while streaming (default 1,000 ms). */
+  readonly persistEveryMs?: number;
+  /** The sweeper aborts the turn if this process dies and nothing is saved for this long (default 120,000 ms). */
+  readonly abandonAfterMs?: number;
+  /** Called once the turn is reserved, before the agent starts. */
+  readonly onBegin?: (turn: StreamedTurn) => void;
+  /** Called for every piece of text the agent yields. */
+  readonly onText?: (text: string) => void;
+}
+
+const optionsSchema = z
+  .object({
+    timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+    historyLimit: limitSchema(1000).optional(),
+    historyTokenBudget: z.number().int('expected an integer').min(1).optional(),
+    idempotencyKey: idempotencyKeySchema.optional(),
+    signal: z.instanceof(AbortSignal).optional(),
+    keepPartialOnAbort: z.boolean().optional(),
+    persistEveryMs: z.number().int().min(10).max(60_000).optional(),
+    abandonAfterMs: z.number().int().min(1000).max(86_400_000).optional(),
+    onBegin: z.function().optional(),
+    onText: z.function().optional(),
+  })
+  .strict();
+
+/**
+ * Runs a streaming agent as one streamed turn: begin, feed it the history,
+ * pass its text on as it arrives (saving it every `persistEveryMs` so a
+ * crash can be swept), then commit — or, if the agent fails, times out or is
+ * aborted, abort the turn so nothing (or only the marked partial reply) is
+ * visible.
+ */
+export async function streamTurn(
+  streamed: StreamedTurns,
+  messages: Messages,
+  userId: string,
+  conversationId: string,
+  message: string | MessageInput,
+  agent: StreamingAgent,
+  options: StreamTurnOptions,
+): Promise<Turn> {
+  if (typeof agent !== 'function') throw new ChatkeepError('CK_VALIDATION', 'agent: expected a function', { field: 'agent' });
+  const o = parse(optionsSchema, options);
+  const begun = await streamed.begin(userId, conversationId, message, {
+    ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
+    ...(o.abandonAfterMs !== undefined ? { abandonAfterMs: o.abandonAfterMs } : {}),
+  });
+  if (begun.replayed) {
+    if (begun.state === 'committed') return streamed.commit(userId, begun.id);
+    if (begun.state === 'streaming') throw new ConflictError('This turn is being streamed by another request', { field: 'idempotencyKey' });
+    throw new ChatkeepError('CK_TURN_FINISHED', 'This turn was aborted; retry with a new idempotency key', { field: 'idempotencyKey', state: 'aborted' });
+  }
+  options.onBegin?.(begun);
+
+  let text = '';
+  let unsaved = '';
+  let saving: Promise<unknown> = Promise.resolve();
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new ChatkeepError('CK_AGENT_TIMEOUT', `The agent did not finish within ${o.timeoutMs ?? 120_000} ms`)),
+    o.timeoutMs ?? 120_000,
+  );
+  const onOuterAbort = () => controller.abort(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted'));
+  if (o.signal?.aborted) onOuterAbort();
+  o.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const flush = () => {
+    if (unsaved === '') return;
+    const piece = unsaved;
+    unsaved = '';
+    // Saves are chained so pieces land in order; a failed save fails the turn at commit time.
+    saving = saving.then(() => streamed.appendText(userId, begun.id, piece));
+  };
+  const flusher = setInterval(flush, o.persistEveryMs ?? 1000);
+  try {
+    const page = await messages.list(userId, conversationId, { limit: o.historyLimit ?? 50 });
+    const history: readonly AgentMessage[] = cutToTokenBudget(
+      page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt })),
+      o.historyTokenBudget,
+    );
+    const iterator = agent({
+      userId: begun.userId,
+      conversationId: begun.conversationId,
+      history: Object.freeze(history),
+      message: begun.message,
+      signal: controller.signal,
+    })[Symbol.asyncIterator]();
+    const stopped = new Promise<never>((_, reject) => {
+      const fail = () => reject(controller.signal.reason);
+      if (controller.signal.aborted) fail();
+      controller.signal.addEventListener('abort', fail, { once: true });
+    });
+    stopped.catch(() => undefined);
+    for (;;) {
+      const next = await Promise.race([iterator.next(), stopped]);
+      if (next.done === true) break;
+      if (typeof next.value !== 'string') throw new ChatkeepError('CK_AGENT_FAILED', 'The agent yielded something other than text');
+      text += next.value;
+      unsaved += next.value;
+      options.onText?.(next.value);
+    }
+    clearInterval(flusher);
+    await saving;
+    return await streamed.commit(userId, begun.id, { content: text });
+  } catch (error) {
+    clearInterval(flusher);
+    await saving.catch(() => undefined);
+    const failure = agentFailure(error);
+    await streamed
+      .abort(userId, begun.id, o.keepPartialOnAbort === true && /\S/.test(text) ? { keepPartial: true, content: text } : {})
+      .catch(() => undefined);
+    throw failure;
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+function agentFailure(error: unknown): ChatkeepError {
+  if (error instanceof ChatkeepError) {
+    if (error.code === 'CK_AGENT_TIMEOUT' || error.code === 'CK_AGENT_FAILED') return error;
+    if (error.code === 'CK_VALIDATION' && error.details.field === 'content') {
+      return new ChatkeepError('CK_AGENT_FAILED', 'The agent produced no text; nothing was saved', {}, { cause: error });
+    }
+    return error;
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ChatkeepError('CK_AGENT_FAILED', `The agent failed: ${reason}`, {}, { cause: error });
+}

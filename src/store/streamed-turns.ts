@@ -1,0 +1,352 @@
+import { sql, type Transaction } from 'kysely';
+import { v7 as uuidV7 } from 'uuid';
+import { z } from 'zod';
+import type { ChatkeepTables } from '../db/index.js';
+import { ChatkeepError, NotFoundError } from '../errors/index.js';
+import { MESSAGE_COLUMNS, toMessage, type JsonObject, type Turn } from './rows.js';
+import { guarded, type StoreContext } from './store-context.js';
+import { messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
+import { idempotencyKeySchema, metadataSchema, parse, uuidSchema } from './validation.js';
+
+export type StreamedTurnState = 'streaming' | 'committed' | 'aborted';
+
+/**
+ * A turn whose reply is produced over time (token streaming). While it is
+ * `streaming` neither of its messages is part of the conversation's history.
+ */
+export interface StreamedTurn {
+  readonly id: string;
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly state: StreamedTurnState;
+  /** The ids the two messages will have once committed. */
+  readonly userMessageId: string;
+  readonly assistantMessageId: string;
+  readonly message: string;
+  readonly messageMetadata: JsonObject;
+  /** The assistant's text received so far. */
+  readonly partialContent: string;
+  /** For an aborted turn: whether the partial reply was kept in history (marked `aborted`). */
+  readonly keptPartial: boolean;
+  /** How long the turn may go without news before the sweeper aborts it. */
+  readonly abandonAfterMs: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly expiresAt: Date;
+  readonly finishedAt: Date | null;
+  /** True when `begin` found an earlier turn under the same idempotency key and started nothing. */
+  readonly replayed: boolean;
+}
+
+export interface BeginTurnOptions {
+  readonly idempotencyKey?: string;
+  /** Abort the turn if no text, commit or abort arrives for this long (default 120,000 ms; 1 s – 24 h). */
+  readonly abandonAfterMs?: number;
+}
+
+export interface CommitTurnInput {
+  /** The final reply; defaults to the text appended so far. */
+  readonly content?: string;
+  readonly metadata?: JsonObject;
+}
+
+export interface AbortTurnInput {
+  /** Keep the partial reply in history, marked `aborted: true` (default false: nothing becomes visible). */
+  readonly keepPartial?: boolean;
+  /** The partial reply to keep; defaults to the text appended so far. */
+  readonly content?: string;
+}
+
+export interface AbortedTurn {
+  readonly turn: StreamedTurn;
+  /** The stored messages when the partial reply was kept, else null. */
+  readonly kept: Turn | null;
+}
+
+export interface SweepReport {
+  /** Streaming turns whose client went quiet past `abandonAfterMs`, now aborted. */
+  readonly abandoned: number;
+  /** Finished turn records older than the retention, deleted. */
+  readonly purged: number;
+}
+
+const beginSchema = z
+  .object({
+    idempotencyKey: idempotencyKeySchema.optional(),
+    abandonAfterMs: z.number().int('expected an integer').min(1000).max(86_400_000).optional(),
+  })
+  .strict();
+const commitSchema = z.object({ content: z.string().optional(), metadata: metadataSchema.optional() }).strict();
+const abortSchema = z.object({ keepPartial: z.boolean().optional(), content: z.string().optional() }).strict();
+const textSchema = z
+  .string({ error: 'expected a string' })
+  .min(1, 'must not be empty')
+  .refine((t) => !t.includes('\u0000'), 'must not contain NUL characters');
+
+type Row = Record<string, unknown>;
+type Trx = Transaction<ChatkeepTables>;
+
+/**
+ * Streamed turns: begin → text → commit | abort (issue 3). The user message
+ * and the reply wait in `streamed_turns` and enter `messages` together, through
+ * the same append_turn() a plain turn uses, in the transaction that marks the
+ * turn committed. A turn is never half-visible: a crash leaves a `streaming`
+ * row that history does not read and that {@link StreamedTurns.sweep} aborts.
+ */
+export class StreamedTurns {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Reserves a turn: ids for both messages, the user's message held back
+   * from history until commit. With an idempotency key, a retry returns the
+   * turn the first call began (`replayed: true`), whatever its state.
+   *
+   * @example
+   * const t = await store.turns.begin(user, convId, 'Plan my week');
+   */
+  async begin(userId: string, conversationId: string, message: string | MessageInput, options: BeginTurnOptions = {}): Promise<StreamedTurn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, conversationId, 'conversationId');
+    const input = messageInput(this.#ctx.rules, message, 'message');
+    const { idempotencyKey: key, abandonAfterMs = 120_000 } = parse(beginSchema, options);
+    const hash = key === undefined ? null : requestHash(id, input);
+    if (key !== undefined && hash !== null) {
+      const earlier = await this.#byKey(user, key, hash);
+      if (earlier !== undefined) return earlier;
+    }
+    const s = this.#ctx.schema;
+    const rows = await guarded(async () => {
+      const result = await sql<Row>`
+        insert into ${sql.id(s, 'streamed_turns')}
+          (user_id, id, conversation_id, user_message_id, assistant_message_id, user_content, user_metadata,
+           idempotency_key, request_hash, abandon_after_ms, expires_at)
+        select ${user}, ${uuidV7()}, c.id, ${uuidV7()}, ${uuidV7()}, ${input.content}, ${JSON.stringify(input.metadata)}::jsonb,
+               ${key ?? null}, ${hash}, ${abandonAfterMs}, now() + make_interval(secs => ${abandonAfterMs / 1000})
+          from ${sql.id(s, 'conversations')} c
+         where c.user_id = ${user} and c.id = ${id}
+        on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
+        returning *`.execute(this.#ctx.db);
+      return result.rows;
+    });
+    const row = rows[0];
+    if (row !== undefined) return toStreamedTurn(row, false);
+    // Nothing inserted: no such conversation, or a concurrent begin with the same key won.
+    if (key !== undefined && hash !== null) {
+      const earlier = await this.#byKey(user, key, hash);
+      if (earlier !== undefined) return earlier;
+    }
+    throw new NotFoundError('conversation');
+  }
+
+  /** Appends generated text to the reply and keeps the turn from being swept as abandoned. */
+  async appendText(userId: string, turnId: string, text: string): Promise<StreamedTurn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, turnId, 'turnId');
+    const delta = parse(textSchema, text, 'text');
+    const rows = await guarded(async () => {
+      const result = await sql<Row>`
+        update ${sql.id(this.#ctx.schema, 'streamed_turns')}
+           set assistant_content = assistant_content || ${delta}, updated_at = now(),
+               expires_at = now() + make_interval(secs => abandon_after_ms / 1000.0)
+         where user_id = ${user} and id = ${id} and state = 'streaming'
+        returning *`.execute(this.#ctx.db);
+      return result.rows;
+    });
+    if (rows[0] !== undefined) return toStreamedTurn(rows[0], false);
+    throw this.#notStreaming(await this.get(user, id));
+  }
+
+  /** The turn, in whatever state; CK_NOT_FOUND for a missing turn or another user's. */
+  async get(userId: string, turnId: string): Promise<StreamedTurn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, turnId, 'turnId');
+    const row = await guarded(() =>
+      this.#ctx.db.selectFrom('streamed_turns').selectAll().where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
+    );
+    if (row === undefined) throw new NotFoundError('turn');
+    return toStreamedTurn(row as unknown as Row, false);
+  }
+
+  /**
+   * Makes both messages visible in one transaction. Committing a committed
+   * turn again returns the stored turn (`replayed: true`) and writes nothing.
+   */
+  async commit(userId: string, turnId: string, input: CommitTurnInput = {}): Promise<Turn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, turnId, 'turnId');
+    const { content, metadata } = parse(commitSchema, input);
+    if (content !== undefined) parse(this.#ctx.rules.content, content, 'content');
+    const committed = await guarded(() =>
+      this.#ctx.db.transaction().execute(async (trx) => {
+        const row = await finish(trx, this.#ctx.schema, user, id, 'committed', content ?? null, false);
+        if (row === undefined) return undefined;
+        const reply = parse(this.#ctx.rules.content, String(row['assistant_content']), 'content');
+        return appendFinished(trx, this.#ctx.schema, row, reply, metadata ?? {}, false);
+      }),
+    );
+    if (committed !== undefined) return committed;
+    const turn = await this.get(user, id);
+    if (turn.state === 'committed') return this.#storedTurn(turn);
+    throw this.#notStreaming(turn);
+  }
+
+  /**
+   * Ends a turn without a full reply. By default nothing becomes visible; with
+   * `keepPartial` the text so far is stored as the reply, marked `aborted`.
+   * Aborting an aborted turn again returns it unchanged.
+   */
+  async abort(userId: string, turnId: string, input: AbortTurnInput = {}): Promise<AbortedTurn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, turnId, 'turnId');
+    const { keepPartial = false, content } = parse(abortSchema, input);
+    if (content !== undefined && keepPartial) parse(this.#ctx.rules.content, content, 'content');
+    const result = await guarded(() =>
+      this.#ctx.db.transaction().execute(async (trx) => {
+        const row = await finish(trx, this.#ctx.schema, user, id, 'aborted', content ?? null, keepPartial);
+        if (row === undefined) return undefined;
+        const turn = toStreamedTurn(row, false);
+        if (!turn.keptPartial) return { turn, kept: null };
+        const kept = await appendFinished(trx, this.#ctx.schema, row, turn.partialContent, {}, true);
+        return { turn, kept };
+      }),
+    );
+    if (result !== undefined) return result;
+    const turn = await this.get(user, id);
+    if (turn.state === 'aborted') return { turn, kept: turn.keptPartial ? await this.#storedTurn(turn) : null };
+    throw this.#notStreaming(turn);
+  }
+
+  /**
+   * System-scope housekeeping, for every user: aborts streaming turns whose
+   * client went quiet past their `abandonAfterMs` (nothing becomes visible),
+   * and deletes finished turn records older than `retainFinishedMs` (default
+   * 24 h; the stored messages stay, only the begin/commit replay record goes).
+   */
+  async sweep(options: { readonly retainFinishedMs?: number } = {}): Promise<SweepReport> {
+    this.#ctx.assertOpen();
+    const retain = parse(z.object({ retainFinishedMs: z.number().int().min(0).optional() }).strict(), options).retainFinishedMs ?? 86_400_000;
+    const table = sql.id(this.#ctx.schema, 'streamed_turns');
+    return guarded(async () => {
+      const abandoned = await sql`
+        update ${table} set state = 'aborted', finished_at = now(), updated_at = now()
+         where state = 'streaming' and expires_at < now()`.execute(this.#ctx.db);
+      const purged = await sql`
+        delete from ${table} where state <> 'streaming' and finished_at < now() - make_interval(secs => ${retain / 1000})`.execute(
+        this.#ctx.db,
+      );
+      return { abandoned: Number(abandoned.numAffectedRows ?? 0), purged: Number(purged.numAffectedRows ?? 0) };
+    });
+  }
+
+  async #byKey(user: string, key: string, hash: string): Promise<StreamedTurn | undefined> {
+    const row = await guarded(() =>
+      this.#ctx.db.selectFrom('streamed_turns').selectAll().where('user_id', '=', user).where('idempotency_key', '=', key).executeTakeFirst(),
+    );
+    if (row === undefined) return undefined;
+    if (row.request_hash !== hash) throw new ChatkeepError('CK_IDEMPOTENCY_MISMATCH', undefined, { field: 'idempotencyKey' });
+    return toStreamedTurn(row as unknown as Row, true);
+  }
+
+  async #storedTurn(turn: StreamedTurn): Promise<Turn> {
+    const rows = await guarded(async () => {
+      const result = await sql<Row>`
+        select ${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(c)))} from ${sql.id(this.#ctx.schema, 'messages')}
+         where user_id = ${turn.userId} and id in (${turn.userMessageId}, ${turn.assistantMessageId})
+         order by seq`.execute(this.#ctx.db);
+      return result.rows;
+    });
+    // The conversation may have been deleted since; the turn's record went with it, so this is rare.
+    if (rows.length !== 2) throw new NotFoundError('turn');
+    return toTurn(
+      rows.map((r) => toMessage(r, turn.userId, turn.conversationId)),
+      true,
+    );
+  }
+
+  #notStreaming(turn: StreamedTurn): ChatkeepError {
+    return new ChatkeepError('CK_TURN_FINISHED', `The turn is already ${turn.state}`, { field: 'turnId', state: turn.state });
+  }
+
+  #user(userId: string): string {
+    this.#ctx.assertOpen();
+    return parse(this.#ctx.rules.userId, userId, 'userId');
+  }
+}
+
+/** Marks a streaming turn finished; undefined if it is not (or no longer) streaming. */
+async function finish(
+  trx: Trx,
+  schema: string,
+  user: string,
+  id: string,
+  state: 'committed' | 'aborted',
+  content: string | null,
+  keepPartial: boolean,
+): Promise<Row | undefined> {
+  const result = await sql<Row>`
+    update ${sql.id(schema, 'streamed_turns')}
+       set state = ${state}, finished_at = now(), updated_at = now(),
+           assistant_content = coalesce(${content}, assistant_content),
+           kept_partial = ${keepPartial} and coalesce(${content}, assistant_content) ~ '\\S'
+     where user_id = ${user} and id = ${id} and state = 'streaming'
+    returning *`.execute(trx);
+  return result.rows[0];
+}
+
+/** Writes a finished turn's two messages through append_turn(), inside the caller's transaction. */
+async function appendFinished(trx: Trx, schema: string, row: Row, reply: string, metadata: JsonObject, aborted: boolean): Promise<Turn> {
+  const user = String(row['user_id']);
+  const conversationId = String(row['conversation_id']);
+  const turnId = String(row['id']);
+  const result = await sql<Row>`
+    select seq, id, created_at from ${sql.id(schema, 'append_turn')}(
+      ${user}, ${conversationId}::uuid, ${turnId}::uuid,
+      ${row['user_message_id']}::uuid, ${row['user_content']}, ${JSON.stringify(asObject(row['user_metadata']))}::jsonb,
+      ${row['assistant_message_id']}::uuid, ${reply}, ${JSON.stringify(metadata)}::jsonb,
+      ${row['idempotency_key'] ?? null}, ${row['request_hash'] ?? null})`.execute(trx);
+  const [u, a] = result.rows;
+  if (u === undefined || a === undefined) throw new NotFoundError('conversation');
+  if (aborted) {
+    await sql`update ${sql.id(schema, 'messages')} set aborted = true where user_id = ${user} and id = ${row['assistant_message_id']}::uuid`.execute(trx);
+  }
+  const message = (r: Row, role: 'user' | 'assistant', content: string, meta: JsonObject, cut: boolean) =>
+    toMessage({ ...r, turn_id: turnId, role, content, metadata: meta, aborted: cut }, user, conversationId);
+  return toTurn(
+    [
+      message(u, 'user', String(row['user_content']), asObject(row['user_metadata']), false),
+      message(a, 'assistant', reply, metadata, aborted),
+    ],
+    false,
+  );
+}
+
+function asObject(value: unknown): JsonObject {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as JsonObject;
+}
+
+const asDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+
+function toStreamedTurn(row: Row, replayed: boolean): StreamedTurn {
+  return {
+    id: String(row['id']),
+    userId: String(row['user_id']),
+    conversationId: String(row['conversation_id']),
+    state: row['state'] as StreamedTurnState,
+    userMessageId: String(row['user_message_id']),
+    assistantMessageId: String(row['assistant_message_id']),
+    message: String(row['user_content']),
+    messageMetadata: asObject(row['user_metadata']),
+    partialContent: String(row['assistant_content']),
+    keptPartial: row['kept_partial'] === true,
+    abandonAfterMs: Number(row['abandon_after_ms']),
+    createdAt: asDate(row['created_at']),
+    updatedAt: asDate(row['updated_at']),
+    expiresAt: asDate(row['expires_at']),
+    finishedAt: row['finished_at'] === null || row['finished_at'] === undefined ? null : asDate(row['finished_at']),
+    replayed,
+  };
+}

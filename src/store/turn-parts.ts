@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import { ChatkeepError } from '../errors/index.js';
+import type { JsonObject, Message, Turn } from './rows.js';
+import { metadataSchema, parse, type Rules } from './validation.js';
+
+/** A message to write: its text, and optional metadata (a JSON object). */
+export interface MessageInput {
+  readonly content: string;
+  readonly metadata?: JsonObject;
+}
+
+/** Validates a message given as text or `{ content, metadata }`; errors name `field`. */
+export function messageInput(rules: Rules, input: string | MessageInput, field: string): Required<MessageInput> {
+  if (typeof input === 'string') return { content: parse(rules.content, input, field), metadata: {} };
+  if (typeof input !== 'object' || input === null) {
+    throw new ChatkeepError('CK_VALIDATION', `${field}: expected a string or { content, metadata }`, { field });
+  }
+  return {
+    content: parse(rules.content, input.content, `${field}.content`),
+    metadata: input.metadata === undefined ? {} : parse(metadataSchema, input.metadata, `${field}.metadata`),
+  };
+}
+
+/** What an idempotency key is bound to: the conversation and the user's message. */
+export function requestHash(conversationId: string, message: Required<MessageInput>): string {
+  return createHash('sha256').update(JSON.stringify([conversationId, message.content, message.metadata])).digest('hex');
+}
+
+/** A turn from its two stored messages, user first. */
+export function toTurn(messages: readonly Message[], replayed: boolean): Turn {
+  const [userMessage, assistantMessage] = messages;
+  if (userMessage === undefined || assistantMessage === undefined) {
+    throw new ChatkeepError('CK_INTERNAL', 'A stored turn is missing a message');
+  }
+  return {
+    id: userMessage.turnId ?? '',
+    conversationId: userMessage.conversationId,
+    userMessage,
+    assistantMessage,
+    replayed,
+  };
+}

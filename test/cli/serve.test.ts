@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { openEventStream } from '../support/sse-client.js';
+import { assertBuilt, CLI_PATH, target } from './cli-process.js';
+
+/**
+ * `chatkeep serve` as users run it: a real process on a real port. It is
+ * killed with SIGKILL in the middle of a streamed turn (nothing may be left
+ * half-visible after a restart), and stopped with SIGTERM under load (every
+ * in-flight turn must finish and be stored).
+ */
+interface Running {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly stdout: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Every server started, so none outlives the suite even when a test fails half-way. */
+const started: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+async function serve(location: string[], extra: string[] = []): Promise<Running> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env['DATABASE_URL'];
+  delete env['CHATKEEP_DATA_DIR'];
+  const child = spawn(process.execPath, [CLI_PATH, ...location, 'serve', '--port', '0', '--log-level', 'warn', '--abandon-after', '2000', ...extra], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stdout}\n${stderr}`)), 30_000);
+    child.stdout!.on('data', () => {
+      const match = /listening on (http:\/\/[^\s]+)/.exec(stdout);
+      if (match?.[1] !== undefined && stdout.includes('Stop with Ctrl-C')) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+  });
+  return { child, url, stdout: () => stdout, exited };
+}
+
+async function call(url: string, method: string, path: string, token: string, body?: unknown) {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: chatkeep serve`, () => {
+    let location: string[] = [];
+    const cleanups: (() => Promise<void>)[] = [];
+    let key = '';
+    beforeAll(async () => {
+      assertBuilt();
+      if (backend.name === 'postgres') {
+        const db = await createPgDatabase();
+        cleanups.push(db.drop);
+        location = target({ url: db.url });
+      } else {
+        const dir = mkdtempSync(join(tmpdir(), 'chatkeep-serve-'));
+        cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+        location = target({ dataDir: join(dir, 'data') });
+      }
+    });
+    afterAll(async () => {
+      for (const c of cleanups) await c();
+    });
+
+    it('the first run issues a demo API key and prints commands that work as printed', async () => {
+      const server = await serve(location);
+      try {
+        const printed = /Bearer (ck_[0-9a-f]{8}_[A-Za-z0-9_-]{43})" (http:\/\/\S+\/v1\/conversations)/.exec(server.stdout());
+        expect(printed).not.toBeNull();
+        key = printed![1]!;
+        const created = await fetch(printed![2]!, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+        expect(created.status).toBe(201);
+        expect((await call(server.url, 'GET', '/v1/me', key)).body).toEqual({ userId: 'demo-user', authMethod: 'api-key' });
+        expect((await fetch(`${server.url}/v1/conversations`)).status).toBe(401);
+      } finally {
+        server.child.kill('SIGTERM');
+        expect(await server.exited).toBe(0);
+      }
+      const again = await serve(location);
+      try {
+        expect(again.stdout()).not.toContain('First run');
+        expect(again.stdout()).toContain('a token for a user');
+      } finally {
+        again.child.kill('SIGTERM');
+        await again.exited;
+      }
+    });
+
+    it('kill -9 in the middle of a streamed turn, then restart: nothing half-visible, the turn is aborted', async () => {
+      let server = await serve(location);
+      const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
+      const stream = openEventStream(`${server.url}/v1/conversations/${conversation}/turns/stream`, { token: key, body: { message: 'a long answer please' } });
+      const begin = await stream.next('begin');
+      await stream.next('text');
+      server.child.kill('SIGKILL');
+      await server.exited;
+      await stream.done;
+      server = await serve(location);
+      try {
+        const history = await call(server.url, 'GET', `/v1/conversations/${conversation}/messages`, key);
+        expect(history.body.messages).toEqual([]);
+        expect((await call(server.url, 'GET', `/v1/conversations/${conversation}`, key)).body.messageCount).toBe(0);
+        // The reserved turn is swept once its abandon timeout (2 s here) has passed.
+        await expect
+          .poll(async () => (await call(server.url, 'GET', `/v1/streamed-turns/${begin.data.id}`, key)).body.state, { timeout: 8000, interval: 250 })
+          .toBe('aborted');
+        const late = await call(server.url, 'POST', `/v1/streamed-turns/${begin.data.id}/commit`, key, { content: 'too late' });
+        expect(late.body.error.code).toBe('CK_TURN_FINISHED');
+        expect((await call(server.url, 'GET', `/v1/conversations/${conversation}/messages`, key)).body.messages).toEqual([]);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+    });
+
+    it('SIGTERM under load: every in-flight streamed turn finishes and is stored; new requests are refused', async () => {
+      let server = await serve(location);
+      const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
+      const streams = Array.from({ length: 8 }, (_, i) =>
+        openEventStream(`${server.url}/v1/conversations/${conversation}/turns/stream`, { token: key, body: { message: `question ${i}` } }),
+      );
+      await Promise.all(streams.map((s) => s.next('begin')));
+      server.child.kill('SIGTERM');
+      // Give the signal a moment to land, then knock: the draining server must not take new turns.
+      await new Promise((r) => setTimeout(r, 50));
+      const knock = await fetch(`${server.url}/v1/conversations`, { method: 'POST', headers: { authorization: `Bearer ${key}` } }).then(
+        (r) => r.status,
+        () => 'refused',
+      );
+      expect([503, 'refused']).toContain(knock);
+      const results = await Promise.all(streams.map((s) => s.done));
+      for (const events of results) expect(events.at(-1)?.event).toBe('commit');
+      expect(await server.exited).toBe(0);
+      server = await serve(location);
+      try {
+        const history = await call(server.url, 'GET', `/v1/conversations/${conversation}/messages?limit=100`, key);
+        expect(history.body.messages).toHaveLength(16);
+        const questions = history.body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.content).sort();
+        expect(questions).toEqual(Array.from({ length: 8 }, (_, i) => `question ${i}`).sort());
+        expect(history.body.messages.map((m: any) => m.seq)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+    });
+  });
+}

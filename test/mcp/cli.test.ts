@@ -1,0 +1,39 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, chatkeep } from '../cli/cli-process.js';
+
+/** `chatkeep mcp` refuses to start without an acting user or credentials (exit 2), before touching the database. */
+describe('chatkeep mcp: usage', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    assertBuilt();
+    dataDir = await mkdtemp(join(tmpdir(), 'ck-mcp-cli-'));
+  });
+  afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+  it('stdio without --user, http with --user, http without tokens, a bad transport or port: exit 2', async () => {
+    const cases: readonly (readonly [string[], RegExp])[] = [
+      [['mcp'], /--user <id> is required/],
+      [['mcp', '--transport', 'http', '--user', 'alice'], /--user is for stdio/],
+      [['mcp', '--transport', 'http'], /CHATKEEP_MCP_TOKENS/],
+      [['mcp', '--transport', 'sse', '--user', 'a'], /Allowed choices are stdio, http/],
+      [['mcp', '--transport', 'http', '--port', '70000'], /port number/],
+      [['mcp', '--user', 'alice', '--host-schema', 'Todo; drop'], /hostSchema: expected a lower-case identifier/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await chatkeep(['--data-dir', dataDir, ...args], { CHATKEEP_MCP_TOKENS: '' });
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(message);
+      expect(run.stdout, args.join(' ')).toBe('');
+    }
+  });
+
+  it('a host schema without task tables is a configuration error naming the problem', async () => {
+    const run = await chatkeep(['--data-dir', dataDir, 'mcp', '--user', 'alice']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/CK_CONFIG/);
+    expect(run.stdout).toBe('');
+  });
+});

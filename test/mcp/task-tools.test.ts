@@ -1,0 +1,214 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { TASK_TOOLS } from '../../src/mcp/index.js';
+import { BACKENDS } from '../support/backends.js';
+import { TRANSPORTS, type UserClient } from './fixtures/mcp-session.js';
+import { TASK_ROWS_CHECKSUM, useMcpSession } from './fixtures/use-mcp-session.js';
+
+interface TaskJson {
+  readonly id: number;
+  readonly title: string;
+  readonly completed: boolean;
+  readonly category: string | null;
+  readonly due_date: string | null;
+  readonly description: string | null;
+  readonly priority: string;
+}
+
+async function task(
+  client: UserClient,
+  tool: string,
+  args: Record<string, unknown>,
+): Promise<TaskJson> {
+  const outcome = await client.call(tool, args);
+  expect(outcome.isError, outcome.text).toBe(false);
+  return (outcome.structured as { task: TaskJson }).task;
+}
+
+async function tasksOf(
+  client: UserClient,
+  args: Record<string, unknown> = {},
+): Promise<TaskJson[]> {
+  const outcome = await client.call('list_tasks', args);
+  expect(outcome.isError, outcome.text).toBe(false);
+  return (outcome.structured as { tasks: TaskJson[] }).tasks;
+}
+
+/**
+ * The task tools through the SDK's real Client, over real stdio (the built
+ * CLI, one process per user) and over streamable HTTP (a bearer token per
+ * user): they work for the calling user, only ever see that user's tasks,
+ * and refuse bad input by naming the field, writing nothing.
+ */
+for (const backend of BACKENDS) {
+  for (const transport of TRANSPORTS) {
+    describe.skipIf(backend.skip)(`${backend.name} over ${transport}: task tools`, () => {
+      const fixture = useMcpSession(backend.name, transport);
+
+      it('lists the five tools, none of which takes a user argument', async () => {
+        await fixture.session().withClient('alice', async ({ client, transportErrors }) => {
+          const { tools } = await client.listTools();
+          expect(tools.map((t) => t.name)).toEqual([...TASK_TOOLS]);
+          for (const tool of tools) {
+            const properties = Object.keys((tool.inputSchema.properties ?? {}) as object);
+            expect(
+              properties.filter((p) => /user/i.test(p)),
+              tool.name,
+            ).toEqual([]);
+            expect(tool.inputSchema['additionalProperties'], tool.name).toBe(false);
+          }
+          expect(transportErrors).toEqual([]);
+        });
+      });
+
+      it('adds, lists, completes, updates and deletes the calling user’s tasks', async () => {
+        await fixture.session().withClient('alice', async (alice) => {
+          const added = await task(alice, 'add_task', {
+            title: '  Buy milk ',
+            description: '2 litres',
+            priority: 'high',
+            due_date: '2026-03-01',
+            category: 'shopping',
+          });
+          expect(added).toMatchObject({
+            title: 'Buy milk',
+            description: '2 litres',
+            priority: 'high',
+            due_date: '2026-03-01',
+            category: 'shopping',
+            completed: false,
+          });
+
+          const pending = await tasksOf(alice, { status: 'pending' });
+          expect(pending.map((t) => t.id)).toContain(added.id);
+          expect((await tasksOf(alice, { category: 'shopping' })).map((t) => t.id)).toEqual([
+            added.id,
+          ]);
+
+          const done = await task(alice, 'complete_task', { task_id: added.id });
+          expect(done.completed).toBe(true);
+          expect((await tasksOf(alice, { status: 'completed' })).map((t) => t.id)).toEqual([
+            added.id,
+          ]);
+          expect((await tasksOf(alice, { status: 'pending' })).map((t) => t.id)).not.toContain(
+            added.id,
+          );
+
+          const updated = await task(alice, 'update_task', {
+            task_id: added.id,
+            title: 'Buy oat milk',
+            category: null,
+            due_date: null,
+            completed: false,
+          });
+          expect(updated).toMatchObject({
+            id: added.id,
+            title: 'Buy oat milk',
+            category: null,
+            due_date: null,
+            completed: false,
+            description: '2 litres',
+          });
+
+          const deleted = await task(alice, 'delete_task', { task_id: added.id });
+          expect(deleted.title).toBe('Buy oat milk');
+          expect((await tasksOf(alice)).map((t) => t.id)).not.toContain(added.id);
+          expect(alice.transportErrors).toEqual([]);
+        });
+      });
+
+      it('another user’s task id behaves exactly like a missing id, and the task is untouched', async () => {
+        const session = fixture.session();
+        const alices = await session.withClient('alice', (alice) =>
+          task(alice, 'add_task', { title: 'Alice private', category: 'secret' }),
+        );
+        const before = await session.inspect(
+          async ({ db }) =>
+            (await sql.raw<{ checksum: string }>(TASK_ROWS_CHECKSUM).execute(db)).rows[0]?.checksum,
+        );
+
+        await session.withClient('bob', async (bob) => {
+          expect((await tasksOf(bob)).map((t) => t.title)).not.toContain('Alice private');
+          expect(await tasksOf(bob, { category: 'secret' })).toEqual([]);
+          for (const [tool, args] of [
+            ['complete_task', {}],
+            ['update_task', { title: 'pwned' }],
+            ['delete_task', {}],
+          ] as const) {
+            const foreign = await bob.call(tool, { task_id: alices.id, ...args });
+            const missing = await bob.call(tool, { task_id: 987_654_321, ...args });
+            expect(foreign.isError, tool).toBe(true);
+            expect(foreign.text).toBe('CK_NOT_FOUND: task not found');
+            expect({ text: foreign.text, structured: foreign.structured }).toEqual({
+              text: missing.text,
+              structured: missing.structured,
+            });
+          }
+        });
+
+        const after = await session.inspect(
+          async ({ db }) =>
+            (await sql.raw<{ checksum: string }>(TASK_ROWS_CHECKSUM).execute(db)).rows[0]?.checksum,
+        );
+        expect(after).toBe(before);
+        await session.withClient('alice', async (alice) => {
+          expect((await tasksOf(alice)).find((t) => t.id === alices.id)).toMatchObject({
+            title: 'Alice private',
+            completed: false,
+            category: 'secret',
+          });
+        });
+      });
+
+      it('refuses bad input with a tool error naming the field, and writes nothing', async () => {
+        const session = fixture.session();
+        const { id } = await session.withClient('alice', (alice) =>
+          task(alice, 'add_task', { title: 'Target' }),
+        );
+        const cases: readonly (readonly [string, Record<string, unknown>, string])[] = [
+          ['add_task', {}, 'title'],
+          ['add_task', { title: '   ' }, 'title'],
+          ['add_task', { title: 'x'.repeat(201) }, 'title'],
+          ['add_task', { title: 42 }, 'title'],
+          ['add_task', { title: 'ok', description: 'd'.repeat(1001) }, 'description'],
+          ['add_task', { title: 'ok', priority: 'urgent' }, 'priority'],
+          ['add_task', { title: 'ok', due_date: 'tomorrow' }, 'due_date'],
+          ['add_task', { title: 'ok', due_date: '2026-02-30' }, 'due_date'],
+          ['add_task', { title: 'ok', category: 'c'.repeat(51) }, 'category'],
+          ['add_task', { title: 'ok', user_id: 'bob' }, 'user_id'],
+          ['list_tasks', { status: 'done' }, 'status'],
+          ['list_tasks', { limit: 0 }, 'limit'],
+          ['list_tasks', { user_id: 'bob' }, 'user_id'],
+          ['complete_task', {}, 'task_id'],
+          ['complete_task', { task_id: '1' }, 'task_id'],
+          ['complete_task', { task_id: -1 }, 'task_id'],
+          ['complete_task', { task_id: 1.5 }, 'task_id'],
+          ['update_task', { task_id: id, title: '' }, 'title'],
+          ['update_task', { task_id: id, completed: 'yes' }, 'completed'],
+          [
+            'update_task',
+            { task_id: id },
+            'title, description, priority, due_date, category, completed',
+          ],
+          ['delete_task', { task_id: id, user_id: 'alice' }, 'user_id'],
+        ];
+        const before = await session.inspect(
+          async ({ db }) =>
+            (await sql.raw<{ checksum: string }>(TASK_ROWS_CHECKSUM).execute(db)).rows[0]?.checksum,
+        );
+        await session.withClient('alice', async (alice) => {
+          for (const [tool, args, field] of cases) {
+            const outcome = await alice.call(tool, args);
+            expect(outcome.isError, `${tool} ${JSON.stringify(args)}`).toBe(true);
+            expect(outcome.text, `${tool} ${JSON.stringify(args)}`).toContain(field);
+          }
+        });
+        const after = await session.inspect(
+          async ({ db }) =>
+            (await sql.raw<{ checksum: string }>(TASK_ROWS_CHECKSUM).execute(db)).rows[0]?.checksum,
+        );
+        expect(after).toBe(before);
+      });
+    });
+  }
+}

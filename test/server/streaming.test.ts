@@ -1,0 +1,240 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { demoAgent, demoStreamingAgent, type StreamingAgent } from '../../src/index.js';
+import { BACKENDS } from '../support/backends.js';
+import { jwtFor, useServer } from '../support/server-fixture.js';
+import { openEventStream } from '../support/sse-client.js';
+import { newUser } from '../support/store-fixture.js';
+
+/** A slow model: one word every 40 ms, so a test can act in the middle of a reply. */
+const slowWords: StreamingAgent = async function* ({ signal }) {
+  for (const word of 'one two three four five six seven eight nine ten eleven twelve'.split(' ')) {
+    await sleep(40, undefined, { signal });
+    yield `${word} `;
+  }
+};
+
+const failing: StreamingAgent = async function* () {
+  yield 'partial ';
+  throw new Error('upstream model error');
+};
+
+/** Streamed turns over HTTP: SSE to the client, commit/abort, dead clients (issue 3). */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: streaming turns over HTTP`, () => {
+    const f = useServer(backend.name, {
+      agent: {
+        name: 'switch',
+        run: demoAgent,
+        // The message picks the behaviour, so one server covers every case.
+        stream: (input) =>
+          (input.message.startsWith('fail')
+            ? failing
+            : input.message.startsWith('slow')
+              ? slowWords
+              : demoStreamingAgent({ delayMs: 1 }))(input),
+      },
+      abandonAfterMs: 2000,
+    });
+
+    async function setup() {
+      const user = newUser();
+      const token = await jwtFor(user);
+      const { body } = await f.call('POST', '/v1/conversations', { token, body: {} });
+      const history = async () =>
+        (await f.call('GET', `/v1/conversations/${body.id}/messages`, { token })).body
+          .messages as any[];
+      return { user, token, id: body.id as string, history };
+    }
+
+    it('streams begin, text…, commit; nothing is in history until commit', async () => {
+      const { token, id, history } = await setup();
+      const stream = openEventStream(`${f.url()}/v1/conversations/${id}/turns/stream`, {
+        token,
+        body: { message: 'slow please' },
+      });
+      const begin = await stream.next('begin');
+      expect(begin.data.state).toBe('streaming');
+      await stream.next('text');
+      expect(await history()).toEqual([]);
+      const events = await stream.done;
+      const commit = events.find((e) => e.event === 'commit');
+      const text = events
+        .filter((e) => e.event === 'text')
+        .map((e) => e.data.text)
+        .join('');
+      expect(text).toBe('one two three four five six seven eight nine ten eleven twelve ');
+      expect(commit?.data.assistantMessage.content).toBe(text);
+      expect(commit?.data.id).toBe(begin.data.id);
+      expect((await history()).map((m) => [m.role, m.content, m.aborted])).toEqual([
+        ['user', 'slow please', false],
+        ['assistant', text, false],
+      ]);
+    });
+
+    it('a client that disconnects mid-stream aborts the turn: nothing visible', async () => {
+      const { token, id, history } = await setup();
+      const stream = openEventStream(`${f.url()}/v1/conversations/${id}/turns/stream`, {
+        token,
+        body: { message: 'slow then gone' },
+      });
+      const begin = await stream.next('begin');
+      await stream.next('text');
+      stream.cancel();
+      await expect
+        .poll(
+          async () =>
+            (await f.call('GET', `/v1/streamed-turns/${begin.data.id}`, { token })).body.state,
+          { timeout: 5000 },
+        )
+        .toBe('aborted');
+      await sleep(200);
+      expect(await history()).toEqual([]);
+    });
+
+    it('with keepPartialOnAbort, a disconnect keeps the partial reply, marked aborted', async () => {
+      const { token, id, history } = await setup();
+      const stream = openEventStream(`${f.url()}/v1/conversations/${id}/turns/stream`, {
+        token,
+        body: { message: 'slow but keep', keepPartialOnAbort: true },
+      });
+      await stream.next('begin');
+      await stream.next('text');
+      await stream.next('text');
+      stream.cancel();
+      await expect.poll(async () => (await history()).length, { timeout: 5000 }).toBe(2);
+      const [question, reply] = await history();
+      expect([question.content, question.aborted]).toEqual(['slow but keep', false]);
+      expect(reply.aborted).toBe(true);
+      expect(reply.content.startsWith('one two')).toBe(true);
+      expect(reply.content.length).toBeLessThan(
+        'one two three four five six seven eight nine ten eleven twelve '.length,
+      );
+    });
+
+    it('an agent failing mid-stream ends with an error event and stores nothing', async () => {
+      const { token, id, history } = await setup();
+      const events = await openEventStream(`${f.url()}/v1/conversations/${id}/turns/stream`, {
+        token,
+        body: { message: 'fail now' },
+      }).done;
+      expect(events.map((e) => e.event)).toEqual(['begin', 'text', 'error']);
+      expect(events.at(-1)?.data.error.code).toBe('CK_AGENT_FAILED');
+      expect(await history()).toEqual([]);
+    });
+
+    it('errors known before streaming are plain JSON: unknown conversation 404, bad body 400', async () => {
+      const { token } = await setup();
+      const missing = await f.call(
+        'POST',
+        '/v1/conversations/0190f0f0-0000-7000-8000-000000000000/turns/stream',
+        { token, body: { message: 'x' } },
+      );
+      expect([missing.status, missing.body.error.code]).toEqual([404, 'CK_NOT_FOUND']);
+      const { id } = await setup();
+      const bad = await f.call('POST', `/v1/conversations/${id}/turns/stream`, {
+        token,
+        body: { message: '' },
+      });
+      expect([bad.status, bad.body.error.details.field]).toEqual([400, 'message']);
+    });
+
+    it('client-driven: begin, text, commit over HTTP; both messages appear together', async () => {
+      const { token, id, history } = await setup();
+      const begun = await f.call('POST', `/v1/conversations/${id}/streamed-turns`, {
+        token,
+        body: { message: 'from my own model' },
+      });
+      expect(begun.status).toBe(201);
+      const turnId = begun.body.id;
+      for (const text of ['Hello', ', ', 'world']) {
+        expect(
+          (await f.call('POST', `/v1/streamed-turns/${turnId}/text`, { token, body: { text } }))
+            .status,
+        ).toBe(200);
+      }
+      expect(await history()).toEqual([]);
+      const committed = await f.call('POST', `/v1/streamed-turns/${turnId}/commit`, { token });
+      expect([committed.status, committed.body.assistantMessage.content]).toEqual([
+        200,
+        'Hello, world',
+      ]);
+      const again = await f.call('POST', `/v1/streamed-turns/${turnId}/commit`, {
+        token,
+        body: {},
+      });
+      expect([again.status, again.body.replayed]).toEqual([200, true]);
+      const late = await f.call('POST', `/v1/streamed-turns/${turnId}/text`, {
+        token,
+        body: { text: 'more' },
+      });
+      expect([late.status, late.body.error.code]).toEqual([409, 'CK_TURN_FINISHED']);
+      expect((await history()).map((m) => m.content)).toEqual([
+        'from my own model',
+        'Hello, world',
+      ]);
+    });
+
+    it('client-driven abort keeps nothing, or the marked partial reply on request', async () => {
+      const { token, id, history } = await setup();
+      const a = (
+        await f.call('POST', `/v1/conversations/${id}/streamed-turns`, {
+          token,
+          body: { message: 'drop me' },
+        })
+      ).body.id;
+      await f.call('POST', `/v1/streamed-turns/${a}/text`, { token, body: { text: 'half' } });
+      const dropped = await f.call('POST', `/v1/streamed-turns/${a}/abort`, { token });
+      expect([dropped.status, dropped.body.kept, dropped.body.turn.state]).toEqual([
+        200,
+        null,
+        'aborted',
+      ]);
+      const b = (
+        await f.call('POST', `/v1/conversations/${id}/streamed-turns`, {
+          token,
+          body: { message: 'keep me' },
+        })
+      ).body.id;
+      await f.call('POST', `/v1/streamed-turns/${b}/text`, {
+        token,
+        body: { text: 'half a reply' },
+      });
+      const kept = await f.call('POST', `/v1/streamed-turns/${b}/abort`, {
+        token,
+        body: { keepPartial: true },
+      });
+      expect(kept.body.kept.assistantMessage.aborted).toBe(true);
+      expect((await history()).map((m) => [m.content, m.aborted])).toEqual([
+        ['keep me', false],
+        ['half a reply', true],
+      ]);
+    });
+
+    it('a turn whose client goes silent is aborted by the sweeper after its timeout', async () => {
+      const { token, id, history } = await setup();
+      const turnId = (
+        await f.call('POST', `/v1/conversations/${id}/streamed-turns`, {
+          token,
+          body: { message: 'then silence', abandonAfterMs: 1000 },
+        })
+      ).body.id;
+      await f.call('POST', `/v1/streamed-turns/${turnId}/text`, {
+        token,
+        body: { text: 'some text' },
+      });
+      await expect
+        .poll(
+          async () => (await f.call('GET', `/v1/streamed-turns/${turnId}`, { token })).body.state,
+          { timeout: 6000, interval: 250 },
+        )
+        .toBe('aborted');
+      const late = await f.call('POST', `/v1/streamed-turns/${turnId}/commit`, {
+        token,
+        body: { content: 'too late' },
+      });
+      expect([late.status, late.body.error.code]).toEqual([409, 'CK_TURN_FINISHED']);
+      expect(await history()).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,54 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/backends.js';
+import { caught, newUser, useStore } from '../support/store-fixture.js';
+
+/** API keys: issued once, stored hashed, revocable, scoped to their user. */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: API keys`, () => {
+    const fixture = useStore(backend.name);
+
+    it('a new key authenticates as its user until revoked; the secret is never stored', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { apiKey, secret } = await store.apiKeys.create(user, { name: 'laptop' });
+      expect(secret.startsWith(`${apiKey.prefix}_`)).toBe(true);
+      expect(await store.apiKeys.authenticate(secret)).toBe(user);
+      const { rows } = await sql<{ row: string }>`select row_to_json(k)::text as row from chatkeep.api_keys k`.execute(
+        fixture.scratch().database.db,
+      );
+      const secretPart = secret.slice(apiKey.prefix.length + 1);
+      expect(rows.length).toBeGreaterThan(0);
+      for (const { row } of rows) expect(row).not.toContain(secretPart);
+      const revoked = await store.apiKeys.revoke(user, apiKey.id);
+      expect(revoked.revokedAt).toBeInstanceOf(Date);
+      expect(await store.apiKeys.authenticate(secret)).toBeUndefined();
+    });
+
+    it('a forged or malformed key authenticates nobody', async () => {
+      const store = fixture.get();
+      const { secret } = await store.apiKeys.create(newUser());
+      const forged = secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A');
+      for (const attempt of [forged, '', 'ck_', 'Bearer x', secret + 'x', `' or 1=1 --`]) {
+        expect(await store.apiKeys.authenticate(attempt)).toBeUndefined();
+      }
+    });
+
+    it("listing shows only the user's keys; another user's key id is not found", async () => {
+      const store = fixture.get();
+      const alice = newUser('alice');
+      const bob = newUser('bob');
+      const { apiKey } = await store.apiKeys.create(alice);
+      await store.apiKeys.create(bob);
+      expect((await store.apiKeys.list(alice)).map((k) => k.id)).toEqual([apiKey.id]);
+      const error = await caught(() => store.apiKeys.revoke(bob, apiKey.id));
+      expect([error.code, error.message]).toEqual(['CK_NOT_FOUND', 'API key not found']);
+      expect((await store.apiKeys.list(alice))[0]?.revokedAt).toBeNull();
+    });
+
+    it('names over 100 characters are refused naming the field', async () => {
+      const error = await caught(() => fixture.get().apiKeys.create(newUser(), { name: 'n'.repeat(101) }));
+      expect([error.code, error.details?.['field']]).toEqual(['CK_VALIDATION', 'name']);
+    });
+  });
+}
