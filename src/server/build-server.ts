@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ChatkeepError } from '../errors/index.js';
 import type { Store } from '../store/index.js';
@@ -59,7 +59,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     },
     return503OnClosing: false,
     // One log line per request (below), not Fastify's two ("incoming request" + "request completed").
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
   }).withTypeProvider<ZodTypeProvider>();
 

@@ -41,8 +41,16 @@ export class Messages {
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
+    // On PostgreSQL the time is sent as epoch milliseconds: the driver parses
+    // a timestamptz text with a regular expression per row, which profiling
+    // the HTTP server showed at ~6% of its CPU for 50-message pages; a
+    // float8 is one parseFloat. extract() is numeric (exact) on PostgreSQL 14+,
+    // so floor() truncates to the millisecond exactly as the text parser does.
+    const columns = MESSAGE_COLUMNS.map((c) =>
+      c === 'created_at' && ctx.kind === 'postgres' ? `floor(extract(epoch from created_at) * 1000)::float8 as created_at` : c,
+    ).join(', ');
     const select = (bound: string, order: 'asc' | 'desc') =>
-      `select ${MESSAGE_COLUMNS.join(', ')} from ${ctx.schema}.messages
+      `select ${columns} from ${ctx.schema}.messages
         where user_id = $1 and conversation_id = $2 ${bound} order by seq ${order} limit $3`;
     // PGlite hands every field of every row through JS decoding; one JSON
     // document per page is decoded by one native JSON.parse instead, which

@@ -71,7 +71,7 @@ export interface OnboardingSession {
 
 type Row = Record<string, unknown>;
 
-const asDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+const asDate = (v: unknown): Date => (v instanceof Date ? v : typeof v === 'number' ? new Date(v) : new Date(String(v)));
 const asDateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : asDate(v));
 const asJson = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { openEventStream } from '../support/sse-client.js';
-import { assertBuilt, CLI_PATH, target } from './cli-process.js';
+import { assertBuilt, chatkeep, CLI_PATH, target } from './cli-process.js';
 
 /**
  * `chatkeep serve` as users run it: a real process on a real port. It is
@@ -62,6 +62,15 @@ async function call(url: string, method: string, path: string, token: string, bo
   });
   return { status: response.status, body: (await response.json()) as any };
 }
+
+describe('chatkeep serve: usage', () => {
+  it('--agent openai without a model is a usage error (exit 2) before anything is opened', async () => {
+    assertBuilt();
+    const run = await chatkeep(['--data-dir', join(tmpdir(), 'chatkeep-never-created'), 'serve', '--agent', 'openai']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--agent openai needs --openai-model');
+  });
+});
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: chatkeep serve`, () => {

@@ -38,6 +38,16 @@ for (const backend of BACKENDS) {
       expect(after.updatedAt.getTime()).toBeGreaterThanOrEqual(conversation.updatedAt.getTime());
     });
 
+    it('history reports exactly the messages the turn returned, timestamps to the millisecond included', async () => {
+      const { store, user, conversation } = await conversationWithHistory();
+      for (let i = 0; i < 20; i++) {
+        const turn = await store.turns.append(user, conversation.id, { user: `q${i}`, assistant: `a${i}` });
+        const listed = (await store.messages.list(user, conversation.id, { limit: 2 })).messages;
+        expect(listed).toEqual([turn.userMessage, turn.assistantMessage]);
+        expect(listed[0]!.createdAt.getTime()).toBe(turn.userMessage.createdAt.getTime());
+      }
+    });
+
     it('run gives the agent the history as plain data and stores both messages when it succeeds', async () => {
       const { store, user, conversation } = await conversationWithHistory();
       let seen: AgentInput | undefined;

@@ -129,10 +129,6 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
         job.signal.removeEventListener('abort', abortAll);
         job.done();
         sse?.end();
-        // A hijacked reply skips the onResponse hook; log the stream here instead.
-        if (sse !== undefined) {
-          request.log.info({ method: request.method, url: request.url, status: 200, ms: Math.round(reply.elapsedTime * 10) / 10, user, stream: true }, 'request');
-        }
       }
     },
   });

@@ -1,0 +1,61 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoAgent, demoStreamingAgent, openStore, type Store } from '../../src/index.js';
+import { buildServer, type ChatkeepServer } from '../../src/server/index.js';
+import { JWT_SECRET, jwtFor } from '../support/server-fixture.js';
+
+/**
+ * Structured logs: one JSON line per request with its id, status, time and
+ * acting user — and never what anyone wrote (chat content is personal data).
+ */
+describe('request logs', () => {
+  const lines: Record<string, unknown>[] = [];
+  let raw = '';
+  let store: Store;
+  let server: ChatkeepServer;
+  let url = '';
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        raw += chunk.toString();
+        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    store = await openStore({ dataDir: 'memory://' });
+    server = await buildServer(store, {
+      auth: { jwtSecret: JWT_SECRET },
+      agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent({ delayMs: 0 }) },
+      logger: { level: 'info', stream: sink },
+    });
+    url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await server.close();
+    await store.close();
+  });
+
+  it('one line per request, with request id, status, duration and user, and no message content', async () => {
+    const token = await jwtFor('logged-user');
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': 'trace-abc-123' };
+    const created = (await (await fetch(`${url}/v1/conversations`, { method: 'POST', headers, body: '{}' })).json()) as { id: string };
+    const secret = 'my bank PIN is 4921';
+    await fetch(`${url}/v1/conversations/${created.id}/turns`, { method: 'POST', headers, body: JSON.stringify({ user: secret, assistant: `noted: ${secret}` }) });
+    await fetch(`${url}/v1/conversations/${created.id}/turns/stream`, { method: 'POST', headers, body: JSON.stringify({ message: secret }) }).then((r) => r.text());
+    await fetch(`${url}/v1/conversations/${created.id}/turns`, { method: 'POST', headers, body: JSON.stringify({ user: '', assistant: secret }) });
+
+    const requests = lines.filter((l) => l['msg'] === 'request');
+    expect(requests.map((l) => [l['method'], l['status']])).toEqual([
+      ['POST', 201],
+      ['POST', 201],
+      ['POST', 200],
+      ['POST', 400],
+    ]);
+    for (const line of requests) {
+      expect(line).toMatchObject({ reqId: 'trace-abc-123', user: 'logged-user', level: 30 });
+      expect(typeof line['ms']).toBe('number');
+    }
+    expect(raw).not.toContain('4921');
+    expect(raw).not.toContain(token);
+  });
+});
