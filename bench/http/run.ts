@@ -464,7 +464,7 @@ async function main(): Promise<void> {
       PostgreSQL: versions['PostgreSQL'] ?? 'not measured',
       PGlite: `@electric-sql/pglite ${packageVersion('@electric-sql/pglite', chatkeepUrl)}`,
       chatkeep: `${packageVersion('chatkeep')} built from ${builtFrom} (dist/, via "chatkeep": "file:..")`,
-      server: `fastify ${packageVersion('fastify', chatkeepUrl)}, jose ${packageVersion('jose', chatkeepUrl)}, in a child process; request log: info-level JSON lines (the default) to ${LOG_FILE}; rate limiter on with max ${RATE_LIMIT_MAX.toLocaleString('en-US')}/min; auth: HS256 JWT per request (no cache)`,
+      server: `fastify ${packageVersion('fastify', chatkeepUrl)}, jose ${packageVersion('jose', chatkeepUrl)}, in a child process; request log: info-level JSON lines (the default) to ${LOG_FILE}; rate limiter on with max ${RATE_LIMIT_MAX.toLocaleString('en-US')}/min; auth: HS256 JWT, each user's own token (the server remembers a verified token up to 30 s, never past its exp)`,
       'load generator': `autocannon ${packageVersion('autocannon')} (programmatic, in the bench process), loopback, keep-alive, no pipelining; ${pageBytes === undefined ? '' : `a ${plan.pageSize}-message page is ${pageBytes.toLocaleString('en-US')} bytes of JSON`}`,
       'load average (1 min)': `${loadAtStart.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end, on ${os.availableParallelism()} cores`,
     },

@@ -2,8 +2,9 @@ import { SignJWT } from 'jose';
 
 /**
  * Bearer tokens for the seeded users: HS256 JWTs with `sub` = the user, as an
- * identity provider would issue them (the server verifies one per request;
- * there is no cache for JWTs). Valid for two hours, longer than any run.
+ * identity provider would issue them (the server verifies a token's signature
+ * once and then remembers it for up to 30 s, never past its exp). Valid for
+ * two hours, longer than any run.
  */
 export async function jwtsFor(
   users: readonly string[],
