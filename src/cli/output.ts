@@ -21,6 +21,11 @@ export class Output {
     this.#stderr = stderr;
   }
 
+  /** Whether stderr is a terminal (live progress bars) rather than a file or pipe. */
+  get interactiveErr(): boolean {
+    return (this.#stderr as { isTTY?: boolean }).isTTY === true;
+  }
+
   /** The exit code the process should end with. */
   get exitCode(): ExitCode {
     return this.#exitCode;

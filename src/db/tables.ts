@@ -96,6 +96,24 @@ export interface OnboardingSessionsTable {
   abandoned_at: Date | null;
 }
 
+export interface FeatureFlagsTable {
+  name: string;
+  description: Generated<string>;
+  enabled: Generated<boolean>;
+  /** `numeric(5,2)`: both drivers return it as a string. */
+  rollout_percent: ColumnType<string | number, string | number | undefined, string | number>;
+  salt: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface FeatureFlagOverridesTable {
+  user_id: string;
+  flag: string;
+  enabled: boolean;
+  created_at: Timestamp;
+}
+
 export interface InstallTable {
   key: string;
   value: Json<Record<string, unknown>>;
@@ -110,5 +128,7 @@ export interface ChatkeepTables {
   onboarding_sessions: OnboardingSessionsTable;
   streamed_turns: StreamedTurnsTable;
   api_keys: ApiKeysTable;
+  feature_flags: FeatureFlagsTable;
+  feature_flag_overrides: FeatureFlagOverridesTable;
   install: InstallTable;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Migration, MigrationContext } from './migration.js';
 import { renderMigration } from './render-migration.js';
+import { statementText } from './steps.js';
 
 /**
  * The checksum recorded when a migration is applied: SHA-256 (hex) of
@@ -13,7 +14,9 @@ import { renderMigration } from './render-migration.js';
  * checksumOf(migration, { schema: 'chatkeep', settings: {} }); // 'a3f1…'
  */
 export function checksumOf(migration: Migration, context: MigrationContext): string {
-  const statements = renderMigration(migration, 'up', context);
+  // A step counts as the SQL it stands for; for plain-SQL migrations this is
+  // exactly the statements, so their recorded checksums never change.
+  const statements = renderMigration(migration, 'up', context).map((s) => statementText(s, { forChecksum: true }));
   return createHash('sha256')
     .update(`${migration.version}\n${migration.name}\n${statements.join('\n;\n')}`)
     .digest('hex');

@@ -15,3 +15,18 @@ export { checksumOf } from './checksum.js';
 export { fingerprint, type SchemaFingerprint } from './fingerprint.js';
 export { defaultLockKey } from './lock-key.js';
 export { DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT } from './run-step.js';
+export {
+  backfill,
+  concurrentIndex,
+  nonTransactional,
+  verify,
+  type BackfillStep,
+  type ConcurrentIndexStep,
+  type MigrationStatement,
+  type MigrationStepSpec,
+  type NonTransactionalStep,
+  type VerifyStep,
+} from './steps.js';
+export type { InFlightMigration } from './step-journal.js';
+export { lintMigration, lintStatements, runnerSettingsOf, RULE_IDS } from './lint/index.js';
+export type { LintFinding, LintReport, LintSeverity, SuppressedFinding, LintOptions, RunnerSettings } from './lint/index.js';

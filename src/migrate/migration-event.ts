@@ -9,15 +9,42 @@ import type { MigrationDirection } from './render-migration.js';
  * - `lock-acquired`: `durationMs` is how long the lock took.
  * - `migration-start` / `migration-end` / `migration-failed`: one migration;
  *   `durationMs` on end and failed, `error` on failed.
+ * - phased migrations also report `phase-start` / `phase-end` / `phase-skipped`
+ *   (done in an earlier, interrupted run) with `phase` (0-based), `phases` and
+ *   `description`; `backfill-progress` after every batch with `rowsDone`,
+ *   `rowsTotal` (estimated at the start), `rowsPerSecond` and `etaMs`;
+ *   `lock-retry` when `lock_timeout` fired and the phase is retried
+ *   (`attempt`, `delayMs`); `index-rebuilt` when an invalid index left by an
+ *   interrupted concurrent build was dropped before building it again.
  */
 export interface MigrationEvent {
   readonly type:
-    'lock-wait' | 'lock-acquired' | 'migration-start' | 'migration-end' | 'migration-failed';
+    | 'lock-wait'
+    | 'lock-acquired'
+    | 'migration-start'
+    | 'migration-end'
+    | 'migration-failed'
+    | 'phase-start'
+    | 'phase-end'
+    | 'phase-skipped'
+    | 'backfill-progress'
+    | 'lock-retry'
+    | 'index-rebuilt';
   readonly version?: number;
   readonly name?: string;
   readonly direction?: MigrationDirection;
   readonly durationMs?: number;
   readonly error?: ChatkeepError;
+  readonly phase?: number;
+  readonly phases?: number;
+  readonly description?: string;
+  readonly rowsDone?: number;
+  readonly rowsTotal?: number;
+  readonly rowsPerSecond?: number;
+  readonly etaMs?: number;
+  readonly attempt?: number;
+  readonly delayMs?: number;
+  readonly index?: string;
 }
 
 /** Receives {@link MigrationEvent}s. Errors it throws are ignored: printing must not break a migration. */

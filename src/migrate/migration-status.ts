@@ -1,4 +1,5 @@
 import type { ChatkeepError } from '../errors/index.js';
+import type { InFlightMigration } from './step-journal.js';
 
 /** A migration recorded as applied in the version table. */
 export interface AppliedMigration {
@@ -27,4 +28,10 @@ export interface MigrationStatus {
   readonly pending: readonly PendingMigration[];
   readonly current: number;
   readonly problems: readonly ChatkeepError[];
+  /**
+   * Phased migrations that started and did not finish (killed, or failed in
+   * a later phase): the phases done and rows backfilled so far. The next
+   * `up` (or `down`) resumes them where they stopped.
+   */
+  readonly inFlight: readonly (InFlightMigration & { readonly name: string })[];
 }

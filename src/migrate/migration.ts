@@ -1,3 +1,5 @@
+import type { MigrationStatement } from './steps.js';
+
 /**
  * What a migration is rendered with: the schema it owns and the settings the
  * migration set was installed with (e.g. the host users-table reference).
@@ -30,8 +32,9 @@ export interface Migration {
   readonly version: number;
   /** Short kebab-case name (`messages`, `onboarding-sessions`). */
   readonly name: string;
-  up(context: MigrationContext): readonly string[];
-  down(context: MigrationContext): readonly string[];
+  /** SQL strings, and steps (`concurrentIndex`, `backfill`, `verify`, `nonTransactional`) that make it a phased migration. */
+  up(context: MigrationContext): readonly MigrationStatement[];
+  down(context: MigrationContext): readonly MigrationStatement[];
   /**
    * Default true. False for steps PostgreSQL cannot run in a transaction
    * (`CREATE INDEX CONCURRENTLY`); such statements must be idempotent

@@ -1,7 +1,10 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { lintMigration, type LintReport } from './lint/index.js';
+import type { MigrationDirection } from './render-migration.js';
 import { ChatkeepError, sqlState, wrapDriverError } from '../errors/index.js';
 import { acquireAdvisoryLock, releaseAdvisoryLock } from './advisory-lock.js';
 import { Bookkeeping } from './bookkeeping.js';
+import { StepJournal } from './step-journal.js';
 import { checkHistory } from './check-history.js';
 import { checksumOf } from './checksum.js';
 import type { MigrationContext } from './migration.js';
@@ -16,6 +19,7 @@ import {
 } from './migrator-options.js';
 import type { PlannedMigration, PlanOptions } from './planned-migration.js';
 import { renderMigration } from './render-migration.js';
+import { hasSteps, statementText, type MigrationStatement } from './steps.js';
 import { runStep, type RenderedStep } from './run-step.js';
 import {
   assertTarget,
@@ -39,11 +43,13 @@ import {
 export class Migrator {
   readonly #options: ResolvedMigratorOptions;
   readonly #bookkeeping: Bookkeeping;
+  readonly #journal: StepJournal;
 
   /** Validates the options and the migration list; throws CK_CONFIG naming the problem. */
   constructor(options: MigratorOptions) {
     this.#options = resolveMigratorOptions(options);
     this.#bookkeeping = new Bookkeeping(this.#options.context.schema, this.#options.table);
+    this.#journal = new StepJournal(this.#options.context.schema, this.#options.table);
   }
 
   /** The context every migration is rendered with (schema and settings). */
@@ -83,6 +89,7 @@ export class Migrator {
         .map(({ version, name }) => ({ version, name })),
       current: applied.reduce((max, a) => Math.max(max, a.version), 0),
       problems: checkHistory(migrations, applied, context),
+      inFlight: (await this.#journal.inFlight(db)).map((f) => ({ ...f, name: migrations.find((m) => m.version === f.version)?.name ?? '?' })),
     };
   }
 
@@ -103,10 +110,46 @@ export class Migrator {
         version: migration.version,
         name: migration.name,
         direction,
-        transactional: migration.transactional ?? true,
-        statements: [...renderMigration(migration, direction, context)],
+        ...planOf(renderMigration(migration, direction, context), migration.transactional ?? true),
       }),
     );
+  }
+
+  /**
+   * Lints what `up`/`down` with the same target would run, against the
+   * database's table sizes (`pg_class.reltuples`) and column types, before
+   * anything runs (docs/migration-lint.md). Changes nothing.
+   */
+  async lint(options: PlanOptions): Promise<{ version: number; name: string; direction: MigrationDirection; report: LintReport }[]> {
+    const { db, migrations, context } = this.#options;
+    const target = toTarget(options);
+    assertTarget(migrations, target);
+    const applied = await this.#bookkeeping.readApplied(db);
+    const steps = selectSteps(migrations, new Set(applied.map((a) => a.version)), target);
+    const { rows: tables } = await sql<{ name: string; rows: number | string }>`
+      select n.nspname || '.' || c.relname as name, c.reltuples as rows
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')`.execute(db);
+    const { rows: columns } = await sql<{ name: string; type: string }>`
+      select n.nspname || '.' || c.relname || '.' || a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+        from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+       where c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped and n.nspname not in ('pg_catalog', 'information_schema')`.execute(db);
+    const sizes = new Map(tables.map((t) => [t.name, Number(t.rows)]));
+    const types = new Map(columns.map((c) => [c.name, c.type]));
+    return steps.map(({ migration, direction }) => ({
+      version: migration.version,
+      name: migration.name,
+      direction,
+      report: lintMigration(migration, context, {
+        direction,
+        defaultSchema: context.schema,
+        tableRows: (table) => {
+          const rows = sizes.get(table);
+          return rows === undefined || rows < 0 ? undefined : rows;
+        },
+        columnType: (table, column) => types.get(`${table}.${column}`),
+      }),
+    }));
   }
 
   /** The audit log, newest first (default the last 100 rows); empty before the first run. */
@@ -188,11 +231,17 @@ export class Migrator {
     // Render everything first: a migration whose up()/down() throws is
     // reported before anything has run.
     const rendered = steps.map((step) => this.#render(step));
+    // The step journal exists only where a phased migration has run: a host
+    // whose migrations are plain SQL gets no extra table.
+    if (rendered.some((step) => hasSteps(step.statements))) await this.#journal.ensure(conn);
     for (const [index, step] of rendered.entries()) {
       const { version, name } = step.migration;
       const { direction } = step;
       this.#emit({ type: 'migration-start', version, name, direction });
-      const outcome = await runStep(conn, step, this.#bookkeeping);
+      const outcome = await runStep(conn, step, this.#bookkeeping, {
+        journal: this.#journal,
+        emit: (event) => this.#emit(event),
+      });
       if (outcome.error !== undefined) {
         this.#emit({
           type: 'migration-failed',
@@ -230,7 +279,10 @@ export class Migrator {
 
     if (target.direction === 'down' && target.to === 0 && this.#options.removeBookkeepingAtZero) {
       const left = await this.#bookkeeping.readApplied(conn);
-      if (left.length === 0) await this.#bookkeeping.remove(conn);
+      if (left.length === 0) {
+        await this.#journal.drop(conn);
+        await this.#bookkeeping.remove(conn);
+      }
     }
     return { results };
   }
@@ -254,6 +306,11 @@ export class Migrator {
       // not abort a migration half-way through a run.
     }
   }
+}
+
+/** The plan of one rendered migration: its SQL as text, and how it runs. */
+function planOf(statements: readonly MigrationStatement[], transactional: boolean) {
+  return { transactional, phased: hasSteps(statements), statements: statements.map((s) => statementText(s)) };
 }
 
 function notRun(step: MigrationStep): MigrationResult {

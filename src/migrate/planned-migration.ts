@@ -7,6 +7,8 @@ export interface PlannedMigration {
   readonly direction: MigrationDirection;
   /** False when the statements run outside a transaction, one by one. */
   readonly transactional: boolean;
+  /** True when it has steps (backfills, concurrent indexes, verifications) and runs phase by phase with a journal. */
+  readonly phased: boolean;
   readonly statements: string[];
 }
 

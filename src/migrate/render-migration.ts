@@ -1,5 +1,6 @@
 import { ChatkeepError } from '../errors/index.js';
 import type { Migration, MigrationContext } from './migration.js';
+import { invalidStep, type MigrationStatement } from './steps.js';
 
 /** Which way a migration runs. */
 export type MigrationDirection = 'up' | 'down';
@@ -13,7 +14,7 @@ export function renderMigration(
   migration: Migration,
   direction: MigrationDirection,
   context: MigrationContext,
-): readonly string[] {
+): readonly MigrationStatement[] {
   let statements: unknown;
   try {
     statements = migration[direction](context);
@@ -25,15 +26,15 @@ export function renderMigration(
       { cause },
     );
   }
-  if (
-    !Array.isArray(statements) ||
-    !statements.every((s) => typeof s === 'string' && s.trim() !== '')
-  ) {
+  const problem = Array.isArray(statements)
+    ? statements.map(invalidStep).find((reason) => reason !== undefined)
+    : 'not an array';
+  if (problem !== undefined) {
     throw new ChatkeepError(
       'CK_CONFIG',
-      `Migration ${migration.version} ${migration.name}: ${direction}() must return an array of non-empty SQL strings`,
+      `Migration ${migration.version} ${migration.name}: ${direction}() must return an array of SQL strings and steps (${problem})`,
       { field: 'migrations', version: migration.version, name: migration.name },
     );
   }
-  return statements as readonly string[];
+  return statements as readonly MigrationStatement[];
 }

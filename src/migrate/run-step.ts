@@ -3,6 +3,8 @@ import type { ChatkeepError } from '../errors/index.js';
 import type { Bookkeeping } from './bookkeeping.js';
 import { migrationFailure, type FailurePhase } from './migration-failure.js';
 import type { MigrationStep } from './select-steps.js';
+import { hasSteps, type MigrationStatement } from './steps.js';
+import { runPhased, type PhasedRunContext } from './run-phased.js';
 
 /** Applied when a migration does not say otherwise. */
 export const DEFAULT_LOCK_TIMEOUT = '5s';
@@ -10,7 +12,7 @@ export const DEFAULT_STATEMENT_TIMEOUT = '5min';
 
 /** A step with its SQL rendered and, for `up`, the checksum to record. */
 export interface RenderedStep extends MigrationStep {
-  readonly statements: readonly string[];
+  readonly statements: readonly MigrationStatement[];
   readonly checksum: string;
 }
 
@@ -36,7 +38,18 @@ export async function runStep(
   conn: Kysely<any>,
   step: RenderedStep,
   bookkeeping: Bookkeeping,
+  phased?: Omit<PhasedRunContext, 'bookkeeping' | 'lockTimeout' | 'statementTimeout'>,
 ): Promise<StepOutcome> {
+  if (hasSteps(step.statements)) {
+    if (phased === undefined) throw new Error('runStep: a migration with steps needs the step journal');
+    return runPhased(conn, step, {
+      ...phased,
+      bookkeeping,
+      lockTimeout: step.migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
+      statementTimeout: step.migration.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT,
+    });
+  }
+  const statements = step.statements as readonly string[];
   const transactional = step.migration.transactional ?? true;
   const lockTimeout = step.migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
   const statementTimeout = step.migration.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT;
@@ -74,7 +87,7 @@ export async function runStep(
         await sql`select set_config('lock_timeout', ${lockTimeout}, true), set_config('statement_timeout', ${statementTimeout}, true)`.execute(
           trx,
         );
-        for (const [index, statement] of step.statements.entries()) {
+        for (const [index, statement] of statements.entries()) {
           phase = index;
           await sql.raw(statement).execute(trx);
         }
@@ -86,7 +99,7 @@ export async function runStep(
         await sql`select set_config('lock_timeout', ${lockTimeout}, false), set_config('statement_timeout', ${statementTimeout}, false)`.execute(
           conn,
         );
-        for (const [index, statement] of step.statements.entries()) {
+        for (const [index, statement] of statements.entries()) {
           phase = index;
           await sql.raw(statement).execute(conn);
         }

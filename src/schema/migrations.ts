@@ -4,6 +4,7 @@ import { messagesMigration } from './0002-messages.js';
 import { onboardingSessionsMigration } from './0003-onboarding-sessions.js';
 import { streamedTurnsMigration } from './0004-streamed-turns.js';
 import { apiKeysMigration } from './0005-api-keys.js';
+import { featureFlagsMigration } from './0006-feature-flags.js';
 
 /** chatkeep's own migrations, the single source of its schema, in order. */
 export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
@@ -12,4 +13,5 @@ export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
   onboardingSessionsMigration,
   streamedTurnsMigration,
   apiKeysMigration,
+  featureFlagsMigration,
 ];

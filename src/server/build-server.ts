@@ -14,6 +14,7 @@ import type { App, RouteContext } from './route-context.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { conversationRoutes } from './routes/conversation-routes.js';
+import { flagRoutes } from './routes/flag-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { onboardingRoutes } from './routes/onboarding-routes.js';
 import { streamedTurnRoutes } from './routes/streamed-turn-routes.js';
@@ -128,6 +129,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   onboardingRoutes(app, context);
   accountRoutes(app, context);
   adminRoutes(app, context);
+  flagRoutes(app, context);
   let document: unknown;
   app.get('/openapi.json', { config: { public: true, rateLimit: false }, schema: { hide: true } }, async () => {
     document ??= finishDocument(structuredClone(app.swagger()) as unknown as { paths?: Record<string, Record<string, never>> }, facts);

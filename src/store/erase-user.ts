@@ -13,7 +13,10 @@ export interface EraseReport {
 /**
  * Removes everything chatkeep holds about one user and nothing of anyone else
  * (SPEC R-CHAT-5, GDPR-style erase), in one transaction: messages,
- * idempotency keys and streamed-turn records go by cascade with their conversations.
+ * idempotency keys and streamed-turn records go by cascade with their
+ * conversations; the user's feature-flag overrides are deleted too (not
+ * counted in the report, whose shape the HTTP API documents; the flags
+ * themselves are not the user's).
  */
 export async function eraseUser(ctx: StoreContext, userId: string): Promise<EraseReport> {
   ctx.assertOpen();
@@ -21,6 +24,7 @@ export async function eraseUser(ctx: StoreContext, userId: string): Promise<Eras
   return guarded(() =>
     ctx.db.transaction().execute(async (trx) => {
       const keys = await trx.deleteFrom('api_keys').where('user_id', '=', user).executeTakeFirst();
+      await trx.deleteFrom('feature_flag_overrides').where('user_id', '=', user).execute();
       const onboarding = await trx.deleteFrom('onboarding_sessions').where('user_id', '=', user).executeTakeFirst();
       const deleted = await trx
         .deleteFrom('conversations')

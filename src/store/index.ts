@@ -11,3 +11,5 @@ export type { StreamTurnOptions } from './stream-turn.js';
 export { estimateTokens } from './history-budget.js';
 export type { Conversation, Message, Turn, OnboardingSession, OnboardingStatus, JsonObject } from './rows.js';
 export type { ApiKeys, ApiKey, CreatedApiKey } from './api-keys.js';
+export type { FeatureFlags, FeatureFlag, DefineFlagInput, FlagOverride } from './feature-flags.js';
+export type { FlagCacheOptions } from './flag-cache.js';

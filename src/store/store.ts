@@ -12,6 +12,8 @@ import {
 import { ApiKeys } from './api-keys.js';
 import { Conversations } from './conversations.js';
 import { eraseUser, type EraseReport } from './erase-user.js';
+import { FeatureFlags } from './feature-flags.js';
+import type { FlagCacheOptions } from './flag-cache.js';
 import { Messages } from './messages.js';
 import { Onboarding } from './onboarding.js';
 import { guarded, type StoreContext } from './store-context.js';
@@ -31,6 +33,12 @@ export interface StoreOptions extends DatabaseOptions, RequestedSettings {
   readonly database?: Database;
   /** Migration progress, when `migrate` runs. */
   readonly onMigrationEvent?: MigrationEventListener;
+  /**
+   * The feature flags' in-process cache (default: snapshots live 1000 ms, at
+   * most 1000 overrides held). A flag changed by another process is seen
+   * within `ttlMs`; `ttlMs: 0` reads the database on every evaluation.
+   */
+  readonly flagCache?: FlagCacheOptions;
 }
 
 /**
@@ -45,6 +53,8 @@ export class Store {
   readonly onboarding: Onboarding;
   /** API keys for the HTTP front door. */
   readonly apiKeys: ApiKeys;
+  /** Feature flags with per-user percentage rollout (docs/flags.md). */
+  readonly flags: FeatureFlags;
   /** Which database is underneath. */
   readonly kind: DatabaseKind;
   /** Printable location of the database (no password). */
@@ -57,7 +67,7 @@ export class Store {
   #closed = false;
 
   /** @internal use {@link openStore} */
-  constructor(database: Database, schema: string, settings: SchemaSettings, ownsDatabase: boolean) {
+  constructor(database: Database, schema: string, settings: SchemaSettings, ownsDatabase: boolean, flagCache: FlagCacheOptions = {}) {
     this.#database = database;
     this.#ownsDatabase = ownsDatabase;
     this.kind = database.kind;
@@ -79,14 +89,18 @@ export class Store {
     this.turns = new Turns(this.#ctx, this.messages);
     this.onboarding = new Onboarding(this.#ctx);
     this.apiKeys = new ApiKeys(this.#ctx);
+    this.flags = new FeatureFlags(this.#ctx, flagCache);
   }
 
   /**
    * Deletes everything chatkeep holds about one user, and nothing else.
    * @example const report = await store.eraseUser('user-1');
    */
-  eraseUser(userId: string): Promise<EraseReport> {
-    return eraseUser(this.#ctx, userId);
+  async eraseUser(userId: string): Promise<EraseReport> {
+    const report = await eraseUser(this.#ctx, userId);
+    // The erased user's flag overrides may sit in the flag cache; do not let them outlive the erase.
+    this.flags.forgetCache();
+    return report;
   }
 
   /** Throws (CK_DB_UNAVAILABLE, CK_STORE_CLOSED) unless the database answers a trivial query; for readiness probes. */
@@ -140,7 +154,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
       const result = await migrator.up();
       if (result.error !== undefined) throw result.error;
     }
-    return new Store(database, schema, settings, owns);
+    return new Store(database, schema, settings, owns, options.flagCache);
   } catch (error) {
     if (owns) await database.close().catch(() => undefined);
     throw error;

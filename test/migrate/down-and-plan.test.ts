@@ -101,6 +101,7 @@ for (const backend of BACKENDS) {
         pending: MIGRATIONS.map(({ version, name }) => ({ version, name })),
         current: 0,
         problems: [],
+        inFlight: [],
       });
       expect(await migrator.history()).toEqual([]);
     });

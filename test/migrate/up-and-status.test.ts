@@ -57,6 +57,7 @@ for (const backend of BACKENDS) {
         pending: MIGRATIONS.map(({ version, name }) => ({ version, name })),
         current: 0,
         problems: [],
+        inFlight: [],
       });
       expect(await migrator.history()).toEqual([]);
       const { rows } =

@@ -115,6 +115,15 @@ const as = (t: Tools, body?: unknown, headers?: Record<string, string>) => ({
 
 const admin = (body?: unknown) => ({ token: ADMIN_TOKEN, ...(body !== undefined ? { body } : {}) });
 
+/** A flag name of this driver's own (derived from its fresh user), not yet defined. */
+const flagName = (t: Tools) => `flag-${t.user.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+/** A defined flag of this driver's own. */
+async function flag(t: Tools): Promise<string> {
+  const name = flagName(t);
+  await t.main.store().flags.define(name, { enabled: true, rolloutPercent: 50 });
+  return name;
+}
+
 /** Statuses common to the routes of one conversation. */
 const conversationTable = (
   method: string,
@@ -608,6 +617,96 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       },
       400: (t) => t.main.call('DELETE', '/v1/admin/users/has%20space', admin()),
       401: unauthenticated,
+      429: adminRateLimited,
+    },
+  },
+  'GET /v1/me/flags': {
+    drivers: {
+      200: async (t) => {
+        await t.main
+          .store()
+          .flags.define(`openapi-${process.pid}`, { enabled: true, rolloutPercent: 50 });
+        return t.main.call('GET', '/v1/me/flags', as(t));
+      },
+      401: unauthenticated,
+      429: rateLimited,
+    },
+  },
+  'GET /v1/admin/flags': {
+    drivers: {
+      200: async (t) => {
+        await flag(t);
+        return t.main.call('GET', '/v1/admin/flags', admin());
+      },
+      401: unauthenticated,
+      429: adminRateLimited,
+    },
+  },
+  'PUT /v1/admin/flags/{name}': {
+    probeBody: {},
+    drivers: {
+      201: (t) =>
+        t.main.call(
+          'PUT',
+          `/v1/admin/flags/${flagName(t)}`,
+          admin({ enabled: true, rolloutPercent: 5 }),
+        ),
+      200: async (t) =>
+        t.main.call('PUT', `/v1/admin/flags/${await flag(t)}`, admin({ rolloutPercent: 10.5 })),
+      400: (t) =>
+        t.main.call('PUT', `/v1/admin/flags/${flagName(t)}`, admin({ rolloutPercent: 101 })),
+      401: unauthenticated,
+      413: adminTooLarge,
+      429: adminRateLimited,
+    },
+  },
+  'DELETE /v1/admin/flags/{name}': {
+    drivers: {
+      204: async (t) => t.main.call('DELETE', `/v1/admin/flags/${await flag(t)}`, admin()),
+      400: (t) => t.main.call('DELETE', '/v1/admin/flags/Not_A_Flag', admin()),
+      401: unauthenticated,
+      404: (t) => t.main.call('DELETE', `/v1/admin/flags/${flagName(t)}`, admin()),
+      429: adminRateLimited,
+    },
+  },
+  'PUT /v1/admin/flags/{name}/overrides/{userId}': {
+    probeBody: { enabled: true },
+    drivers: {
+      200: async (t) =>
+        t.main.call(
+          'PUT',
+          `/v1/admin/flags/${await flag(t)}/overrides/${t.user}`,
+          admin({ enabled: true }),
+        ),
+      400: async (t) =>
+        t.main.call(
+          'PUT',
+          `/v1/admin/flags/${await flag(t)}/overrides/${t.user}`,
+          admin({ enabled: 'yes' }),
+        ),
+      401: unauthenticated,
+      404: (t) =>
+        t.main.call(
+          'PUT',
+          `/v1/admin/flags/${flagName(t)}/overrides/${t.user}`,
+          admin({ enabled: true }),
+        ),
+      413: adminTooLarge,
+      429: adminRateLimited,
+    },
+  },
+  'DELETE /v1/admin/flags/{name}/overrides/{userId}': {
+    drivers: {
+      204: async (t) => {
+        const name = await flag(t);
+        await t.main.store().flags.setOverride(t.user, name, true);
+        return t.main.call('DELETE', `/v1/admin/flags/${name}/overrides/${t.user}`, admin());
+      },
+      400: async (t) =>
+        t.main.call('DELETE', `/v1/admin/flags/${await flag(t)}/overrides/has%20space`, admin()),
+      401: unauthenticated,
+      404: (t) =>
+        t.main.call('DELETE', `/v1/admin/flags/${flagName(t)}/overrides/${t.user}`, admin()),
       429: adminRateLimited,
     },
   },

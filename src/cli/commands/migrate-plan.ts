@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { PlannedMigration } from '../../migrate/index.js';
+import type { LintReport, PlannedMigration, PlanOptions } from '../../migrate/index.js';
 import { UsageError } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
@@ -42,24 +42,24 @@ export function registerMigratePlan(migrate: Command, output: Output): Command {
         );
       }
       await withMigrationSession(globalOptions(command), output, async ({ migrator, where }) => {
-        const plan =
+        const target: PlanOptions =
           options.down === true && options.to !== undefined
-            ? await migrator.plan({ direction: 'down', to: options.to })
-            : await migrator.plan(
-                options.to === undefined
-                  ? { direction: 'up' }
-                  : { direction: 'up', to: options.to },
-              );
+            ? { direction: 'down', to: options.to }
+            : options.to === undefined
+              ? { direction: 'up' }
+              : { direction: 'up', to: options.to };
+        const plan = await migrator.plan(target);
+        const lint = new Map((await migrator.lint(target)).map((l) => [l.version, l.report]));
         if (options.json === true) {
           output.json({
             database: where,
             direction: options.down === true ? 'down' : 'up',
-            migrations: plan,
+            migrations: plan.map((p) => ({ ...p, lint: lint.get(p.version) ?? { findings: [], suppressed: [] } })),
           });
           return;
         }
         const { current } = await migrator.status();
-        printPlan(output, plan, where, current, options.down === true ? 'down' : 'up');
+        printPlan(output, plan, where, current, options.down === true ? 'down' : 'up', lint);
       });
     });
 }
@@ -70,6 +70,7 @@ function printPlan(
   where: string,
   current: number,
   direction: 'up' | 'down',
+  lint: ReadonlyMap<number, LintReport>,
 ): void {
   output.line(`-- chatkeep migrate plan (${direction}) for ${where}, now at version ${current}`);
   output.line(
@@ -82,8 +83,14 @@ function printPlan(
   for (const step of plan) {
     output.line();
     output.line(
-      `-- ${formatVersion(step.version)} ${step.name} (${step.direction}, ${step.transactional ? 'in one transaction' : 'NOT transactional: statements run one by one'})`,
+      `-- ${formatVersion(step.version)} ${step.name} (${step.direction}, ${step.phased ? 'phased: SQL runs in transactions between steps; every phase is journaled and a killed run resumes' : step.transactional ? 'in one transaction' : 'NOT transactional: statements run one by one'})`,
     );
+    // Lint before the SQL, so a reviewer sees the danger first (docs/migration-lint.md).
+    for (const finding of lint.get(step.version)?.findings ?? []) {
+      const at = finding.statementIndex >= 0 ? ` (statement ${finding.statementIndex + 1})` : '';
+      output.line(`-- lint ${finding.severity.toUpperCase()} ${finding.rule}${at}: ${finding.message}`);
+      output.line(`--   fix: ${finding.fix}`);
+    }
     for (const statement of step.statements)
       output.line(`${statement.trim().replace(/;\s*$/, '')};`);
   }

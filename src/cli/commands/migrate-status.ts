@@ -40,6 +40,7 @@ function statusJson(status: MigrationStatus, where: string) {
     applied: status.applied,
     pending: status.pending,
     problems: status.problems.map(errorJson),
+    inFlight: status.inFlight,
   };
 }
 
@@ -64,6 +65,14 @@ function printStatus(output: Output, status: MigrationStatus, where: string): vo
   output.line('Pending:');
   if (status.pending.length === 0) output.line('  (none)');
   for (const p of status.pending) output.line(`  ${formatVersion(p.version)} ${p.name}`);
+  if (status.inFlight.length > 0) {
+    output.line('In flight (interrupted; the next `migrate up`/`down` resumes them):');
+    for (const f of status.inFlight) {
+      output.line(
+        `  ${formatVersion(f.version)} ${f.name} (${f.direction}): ${f.phasesDone} phase${f.phasesDone === 1 ? '' : 's'} done${f.rowsDone > 0 ? `, ${f.rowsDone.toLocaleString('en-US')} rows backfilled` : ''}, last progress ${f.updatedAt.toISOString()}`,
+      );
+    }
+  }
   if (status.problems.length > 0) {
     output.line('Problems (migrate up and down refuse to run until these are resolved):');
     for (const problem of status.problems)

@@ -1,0 +1,47 @@
+import { sql, type Kysely } from 'kysely';
+import { ChatkeepError } from '../errors/index.js';
+import { withLockRetry } from './lock-retry.js';
+import { statementText, type ConcurrentIndexStep } from './steps.js';
+
+/**
+ * Builds an index concurrently, outside any transaction. A build that was
+ * interrupted (killed, cancelled, a duplicate key for a unique index) leaves
+ * an INVALID index behind: unusable by queries, yet maintained by every write
+ * and, worse, making `IF NOT EXISTS` skip the rebuild forever. So an invalid
+ * index of that name is dropped (concurrently) first, and the new one is
+ * checked to be valid before the phase counts as done.
+ */
+export async function runConcurrentIndex(
+  conn: Kysely<any>,
+  step: ConcurrentIndexStep,
+  timeouts: { readonly lockTimeout: string; readonly statementTimeout: string },
+  events: { onRebuild: () => void; onLockRetry: (attempt: number, delayMs: number) => void },
+): Promise<void> {
+  const schema = step.table.split('.')[0]!;
+  const qualified = sql.id(schema, step.name);
+  await sql`select set_config('lock_timeout', ${timeouts.lockTimeout}, false), set_config('statement_timeout', ${timeouts.statementTimeout}, false)`.execute(conn);
+  try {
+    const state = await indexState(conn, schema, step.name);
+    if (state === 'invalid') {
+      events.onRebuild();
+      await withLockRetry(() => sql`drop index concurrently if exists ${qualified}`.execute(conn), { onRetry: events.onLockRetry });
+    }
+    await withLockRetry(() => sql.raw(statementText(step)).execute(conn), { onRetry: events.onLockRetry });
+    if ((await indexState(conn, schema, step.name)) !== 'valid') {
+      throw new ChatkeepError('CK_MIGRATION_FAILED', `Index ${schema}.${step.name} was built but is not valid`, { index: step.name });
+    }
+  } finally {
+    await sql`reset lock_timeout`.execute(conn).catch(() => undefined);
+    await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
+  }
+}
+
+/** Whether an index exists and is usable (`pg_index.indisvalid`). */
+export async function indexState(db: Kysely<any>, schema: string, name: string): Promise<'missing' | 'valid' | 'invalid'> {
+  const { rows } = await sql<{ valid: boolean }>`
+    select i.indisvalid and i.indisready as valid
+      from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = ${schema} and c.relname = ${name}`.execute(db);
+  if (rows[0] === undefined) return 'missing';
+  return rows[0].valid ? 'valid' : 'invalid';
+}

@@ -1,0 +1,105 @@
+import type { Migration, MigrationContext } from '../migration.js';
+import { renderMigration, type MigrationDirection } from '../render-migration.js';
+import { DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT } from '../run-step.js';
+import { statementText, type MigrationStatement } from '../steps.js';
+import type { LintFinding, LintReport } from './lint-finding.js';
+import { lintEntries, type LintEntry } from './lint-statements.js';
+import { MIGRATION_RULES } from './rules/index.js';
+import type { LintOptions, RunnerSettings } from './runner-settings.js';
+
+/** The transaction and timeouts the runner (run-step.ts) will use for `migration`. */
+export function runnerSettingsOf(migration: Migration): RunnerSettings {
+  return {
+    transactional: migration.transactional ?? true,
+    lockTimeout: migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
+    statementTimeout: migration.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT,
+  };
+}
+
+/**
+ * Lints one direction (default `up`) of `migration` rendered with `context`,
+ * under the runner settings the migration declares, and checks that it can
+ * be reverted (`missing-down`). Never throws: a migration that fails to
+ * render is a `render-error` finding.
+ *
+ * @example
+ * const report = lintMigration(addTags, { schema: 'app', settings: {} }, {
+ *   tableRows: (table) => rowEstimates.get(table),
+ * });
+ * for (const f of report.findings) console.log(`${f.severity} ${f.rule}: ${f.message}`);
+ */
+export function lintMigration(
+  migration: Migration,
+  context: MigrationContext,
+  options: LintOptions = {},
+): LintReport {
+  const direction: MigrationDirection = options.direction ?? 'up';
+  const findings: LintFinding[] = [];
+  const rendered = render(migration, direction, context);
+  if (typeof rendered === 'string') {
+    findings.push(migrationFinding(direction === 'down' ? MIGRATION_RULES.missingDown.id : MIGRATION_RULES.renderError.id, rendered));
+    return { findings, suppressed: [] };
+  }
+  const settings = runnerSettingsOf(migration);
+  const report = lintEntries(entriesOf(rendered, settings.transactional), settings, options);
+  findings.push(...report.findings);
+
+  const down = direction === 'down' ? rendered : render(migration, 'down', context);
+  if (typeof down === 'string' || down.length === 0) {
+    findings.push(
+      migrationFinding(
+        MIGRATION_RULES.missingDown.id,
+        typeof down === 'string' ? down : `Migration ${migration.version} ${migration.name}: down() returns no statements`,
+      ),
+    );
+  }
+  return { findings, suppressed: report.suppressed };
+}
+
+/**
+ * How the runner runs each rendered statement: plain SQL in the migration's
+ * transaction (a phased migration commits between phases: each run of SQL
+ * strings is one transaction, each step its own); `nonTransactional` and
+ * `concurrentIndex` steps outside any transaction. Backfill and verify steps
+ * are not linted: the runner batches the one and only reads with the other.
+ */
+function entriesOf(statements: readonly MigrationStatement[], transactional: boolean): LintEntry[] {
+  let transaction = 0;
+  let previousWasSql = true;
+  return statements.flatMap((statement, index): LintEntry[] => {
+    if (typeof statement === 'string') {
+      if (!previousWasSql || !transactional) transaction++;
+      previousWasSql = true;
+      return [{ index, sql: statement, transactional, transaction }];
+    }
+    previousWasSql = false;
+    switch (statement.kind) {
+      case 'concurrent-index':
+        return [{ index, sql: statementText(statement), transactional: false, transaction: ++transaction }];
+      case 'non-transactional':
+        return statement.statements.map((sql) => ({ index, sql, transactional: false, transaction: ++transaction }));
+      default:
+        return [];
+    }
+  });
+}
+
+function render(migration: Migration, direction: MigrationDirection, context: MigrationContext): readonly MigrationStatement[] | string {
+  try {
+    return renderMigration(migration, direction, context);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+function migrationFinding(rule: string, why: string): LintFinding {
+  return rule === MIGRATION_RULES.missingDown.id
+    ? {
+        rule,
+        severity: 'error',
+        statementIndex: -1,
+        message: `${why}: the migration cannot be reverted, so a bad deploy cannot be rolled back`,
+        fix: 'Write down() as the exact inverse of up() (prove it with fingerprint before/after up+down); for destructive steps keep a backup in up so down can restore the data.',
+      }
+    : { rule, severity: 'error', statementIndex: -1, message: why, fix: 'Make up()/down() return an array of non-empty SQL strings.' };
+}

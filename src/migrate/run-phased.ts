@@ -1,0 +1,170 @@
+import { sql, type Kysely } from 'kysely';
+import { ChatkeepError, pgErrorFields } from '../errors/index.js';
+import { runBackfill } from './backfill-runner.js';
+import type { Bookkeeping } from './bookkeeping.js';
+import { runConcurrentIndex } from './concurrent-index-runner.js';
+import { withLockRetry } from './lock-retry.js';
+import type { MigrationEvent } from './migration-event.js';
+import { groupPhases, type Phase } from './phases.js';
+import type { RenderedStep, StepOutcome } from './run-step.js';
+import type { StepJournal } from './step-journal.js';
+import { statementText, verifyFailed } from './steps.js';
+
+export interface PhasedRunContext {
+  readonly bookkeeping: Bookkeeping;
+  readonly journal: StepJournal;
+  readonly lockTimeout: string;
+  readonly statementTimeout: string;
+  readonly emit: (event: MigrationEvent) => void;
+}
+
+/**
+ * Runs a migration that has steps, phase by phase (see src/migrate/steps.ts).
+ * Phases already journaled as done — by an earlier run that was killed or
+ * failed — are skipped; a backfill resumes after its last committed batch.
+ * Only when every phase is done is the migration recorded (version row, log
+ * row) and its journal cleared, in one transaction. A failure leaves the
+ * finished phases in place and journaled: fix the cause and run `up` again.
+ */
+export async function runPhased(conn: Kysely<any>, step: RenderedStep, ctx: PhasedRunContext): Promise<StepOutcome> {
+  const { version, name } = step.migration;
+  const direction = step.direction;
+  const phases = groupPhases(step.statements, step.migration.transactional ?? true);
+  const startedAt = new Date();
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const base = { version, name, direction, phases: phases.length } as const;
+  let current = -1;
+  try {
+    const journaled = await ctx.journal.read(conn, version, direction);
+    for (const [index, phase] of phases.entries()) {
+      current = index;
+      const description = describe(phase);
+      if (journaled.get(index)?.done === true) {
+        ctx.emit({ type: 'phase-skipped', ...base, phase: index, description });
+        continue;
+      }
+      const phaseStarted = performance.now();
+      ctx.emit({ type: 'phase-start', ...base, phase: index, description });
+      const key = { version, direction, phase: index };
+      const onLockRetry = (attempt: number, delayMs: number) => ctx.emit({ type: 'lock-retry', ...base, phase: index, attempt, delayMs });
+      switch (phase.kind) {
+        case 'sql':
+          if (phase.transactional) {
+            await withLockRetry(
+              () =>
+                conn.transaction().execute(async (trx) => {
+                  await setLocalTimeouts(trx, ctx);
+                  for (const statement of phase.statements) await sql.raw(statement).execute(trx);
+                  await ctx.journal.write(trx, key, true, null);
+                }),
+              { onRetry: onLockRetry },
+            );
+          } else {
+            await runOutsideTransaction(conn, ctx, phase.statements, onLockRetry);
+            await ctx.journal.write(conn, key, true, null);
+          }
+          break;
+        case 'non-transactional':
+          await runOutsideTransaction(conn, ctx, phase.statements, onLockRetry);
+          await ctx.journal.write(conn, key, true, null);
+          break;
+        case 'concurrent-index':
+          await runConcurrentIndex(conn, phase, ctx, {
+            onRebuild: () => ctx.emit({ type: 'index-rebuilt', ...base, phase: index, index: phase.name }),
+            onLockRetry,
+          });
+          await ctx.journal.write(conn, key, true, null);
+          break;
+        case 'backfill': {
+          const rows = await runBackfill(phase, {
+            conn,
+            journal: ctx.journal,
+            key,
+            resumeFrom: journaled.get(index)?.progress ?? null,
+            lockTimeout: ctx.lockTimeout,
+            statementTimeout: ctx.statementTimeout,
+            onProgress: ({ etaMs, ...p }) => ctx.emit({ type: 'backfill-progress', ...base, phase: index, ...p, ...(etaMs !== undefined ? { etaMs } : {}) }),
+            onLockRetry,
+          });
+          await ctx.journal.write(conn, key, true, { rows });
+          break;
+        }
+        case 'verify': {
+          const { rows } = await conn.transaction().execute(async (trx) => {
+            await setLocalTimeouts(trx, ctx);
+            return sql.raw<Record<string, unknown>>(phase.query).execute(trx);
+          });
+          const first = rows[0] === undefined ? undefined : Object.values(rows[0])[0];
+          if (first !== true) throw verifyFailed(phase.name);
+          await ctx.journal.write(conn, key, true, null);
+          break;
+        }
+      }
+      ctx.emit({ type: 'phase-end', ...base, phase: index, description, durationMs: Math.round(performance.now() - phaseStarted) });
+    }
+    current = phases.length;
+    await conn.transaction().execute(async (trx) => {
+      const durationMs = elapsed();
+      if (direction === 'up') await ctx.bookkeeping.insertApplied(trx, { version, name, checksum: step.checksum, durationMs });
+      else await ctx.bookkeeping.deleteApplied(trx, version);
+      await ctx.journal.clear(trx, version);
+      await ctx.bookkeeping.insertLog(trx, { version, name, direction, startedAt, finishedAt: new Date(), durationMs, outcome: 'ok', error: null });
+    });
+    return { durationMs: elapsed() };
+  } catch (cause) {
+    const durationMs = elapsed();
+    const error = phaseFailure(step, current, phases.length, cause);
+    await ctx.bookkeeping
+      .insertLog(conn, { version, name, direction, startedAt, finishedAt: new Date(), durationMs, outcome: 'failed', error: error.message })
+      .catch(() => undefined);
+    return { durationMs, error };
+  }
+}
+
+function setLocalTimeouts(db: Kysely<any>, t: { lockTimeout: string; statementTimeout: string }) {
+  return sql`select set_config('lock_timeout', ${t.lockTimeout}, true), set_config('statement_timeout', ${t.statementTimeout}, true)`.execute(db);
+}
+
+async function runOutsideTransaction(
+  conn: Kysely<any>,
+  t: { lockTimeout: string; statementTimeout: string },
+  statements: readonly string[],
+  onLockRetry: (attempt: number, delayMs: number) => void,
+): Promise<void> {
+  await sql`select set_config('lock_timeout', ${t.lockTimeout}, false), set_config('statement_timeout', ${t.statementTimeout}, false)`.execute(conn);
+  try {
+    for (const statement of statements) await withLockRetry(() => sql.raw(statement).execute(conn), { onRetry: onLockRetry });
+  } finally {
+    await sql`reset lock_timeout`.execute(conn).catch(() => undefined);
+    await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
+  }
+}
+
+function describe(phase: Phase): string {
+  switch (phase.kind) {
+    case 'sql':
+      return `${phase.statements.length} statement${phase.statements.length === 1 ? '' : 's'}${phase.transactional ? ' in one transaction' : ', not transactional'}`;
+    case 'concurrent-index':
+      return `index ${phase.name} (concurrently)`;
+    case 'backfill':
+      return `backfill ${phase.table}`;
+    case 'verify':
+      return `verify: ${phase.name}`;
+    case 'non-transactional':
+      return statementText(phase).split('\n')[0]!.slice(0, 80);
+  }
+}
+
+function phaseFailure(step: RenderedStep, phase: number, phases: number, cause: unknown): ChatkeepError {
+  const { version, name } = step.migration;
+  const pg = pgErrorFields(cause);
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const where = phase >= phases ? 'while recording it' : `in phase ${phase + 1} of ${phases}`;
+  return new ChatkeepError(
+    'CK_MIGRATION_FAILED',
+    `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; the phases before it are done and journaled, and the next run resumes there`,
+    { version, name, direction: step.direction, phase: phase + 1, ...(pg?.code ? { sqlState: pg.code } : {}) },
+    { cause },
+  );
+}

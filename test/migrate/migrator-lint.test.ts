@@ -1,0 +1,38 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { concurrentIndex, Migrator, type Migration } from '../../src/migrate/index.js';
+import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+
+/** `migrator.lint()` judges pending migrations against the live database's table sizes. */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: lint against the database`, () => {
+    let scratch: ScratchDatabase;
+    useScratchDatabase(backend.name, (s) => (scratch = s));
+
+    const migrations: Migration[] = [
+      { version: 1, name: 'notes', up: ({ schema: s }) => [`create table ${s}.notes (id int primary key, body text)`], down: ({ schema: s }) => [`drop table ${s}.notes`] },
+      { version: 2, name: 'notes-body-idx', up: ({ schema: s }) => [`create index notes_body_idx on ${s}.notes (body)`], down: ({ schema: s }) => [`drop index ${s}.notes_body_idx`] },
+      {
+        version: 3,
+        name: 'notes-body-idx-safe',
+        up: ({ schema: s }) => [concurrentIndex({ name: 'notes_body2_idx', table: `${s}.notes`, columns: 'body' })],
+        down: ({ schema: s }) => [`drop index concurrently if exists ${s}.notes_body2_idx`],
+      },
+    ];
+
+    it('a blocking index build is an error on a populated table, not on an empty one; the concurrent build is fine', async () => {
+      const db = scratch.database.db;
+      const migrator = new Migrator({ db, schema: 'lint_live', migrations });
+      await migrator.up({ to: 1 });
+      const empty = await migrator.lint({ direction: 'up' });
+      expect(empty.find((l) => l.version === 2)?.report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+
+      await sql.raw(`insert into lint_live.notes select g, 'note ' || g from generate_series(1, 5000) g`).execute(db);
+      await sql.raw('analyze lint_live.notes').execute(db);
+      const populated = await migrator.lint({ direction: 'up' });
+      const blocking = populated.find((l) => l.version === 2)!.report.findings;
+      expect(blocking.map((f) => [f.rule, f.severity])).toContainEqual(['add-index-non-concurrent', 'error']);
+      expect(populated.find((l) => l.version === 3)!.report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+    });
+  });
+}
