@@ -13,3 +13,4 @@ export type { Conversation, Message, Turn, OnboardingSession, OnboardingStatus, 
 export type { ApiKeys, ApiKey, CreatedApiKey } from './api-keys.js';
 export type { FeatureFlags, FeatureFlag, DefineFlagInput, FlagOverride } from './feature-flags.js';
 export type { FlagCacheOptions } from './flag-cache.js';
+export type { Retention, PurgeOptions, PurgeReport } from './retention.js';

@@ -10,6 +10,7 @@ import {
   type SchemaSettings,
 } from '../schema/index.js';
 import { ApiKeys } from './api-keys.js';
+import { Retention } from './retention.js';
 import { Conversations } from './conversations.js';
 import { eraseUser, type EraseReport } from './erase-user.js';
 import { FeatureFlags } from './feature-flags.js';
@@ -53,6 +54,8 @@ export class Store {
   readonly onboarding: Onboarding;
   /** API keys for the HTTP front door. */
   readonly apiKeys: ApiKeys;
+  /** Retention: purging inactive conversations in batches (system scope). */
+  readonly retention: Retention;
   /** Feature flags with per-user percentage rollout (docs/flags.md). */
   readonly flags: FeatureFlags;
   /** Which database is underneath. */
@@ -89,6 +92,7 @@ export class Store {
     this.turns = new Turns(this.#ctx, this.messages);
     this.onboarding = new Onboarding(this.#ctx);
     this.apiKeys = new ApiKeys(this.#ctx);
+    this.retention = new Retention(this.#ctx);
     this.flags = new FeatureFlags(this.#ctx, flagCache);
   }
 

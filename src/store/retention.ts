@@ -1,0 +1,97 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { guarded, type StoreContext } from './store-context.js';
+import { parse } from './validation.js';
+
+export interface PurgeOptions {
+  /** Conversations whose last activity (last message, else creation) is before this are deleted. */
+  readonly before: Date;
+  /** Conversations per batch, each batch its own short transaction (default 100). */
+  readonly batchSize?: number;
+  /** Pause between batches, in ms (default 0). */
+  readonly pauseMs?: number;
+  /** Called after every batch with the totals so far. */
+  readonly onProgress?: (progress: PurgeReport) => void;
+  /** Stop after the batch in flight. */
+  readonly signal?: AbortSignal;
+}
+
+export interface PurgeReport {
+  readonly conversations: number;
+  readonly messages: number;
+  readonly batches: number;
+}
+
+const optionsSchema = z
+  .object({
+    before: z.date({ error: 'expected a Date' }).refine((d) => !Number.isNaN(d.getTime()), 'expected a valid Date'),
+    batchSize: z.number().int('expected an integer').min(1).max(10_000).optional(),
+    pauseMs: z.number().int('expected an integer').min(0).max(60_000).optional(),
+    onProgress: z.function().optional(),
+    signal: z.instanceof(AbortSignal).optional(),
+  })
+  .strict();
+
+/**
+ * Retention (SPEC R-CHAT-6): deletes inactive conversations, with their
+ * messages, turns and idempotency keys (cascade), in batches. The batches
+ * walk the conversations' primary key once (keyset), so the whole purge reads
+ * the table once rather than once per batch, and each batch is a short
+ * transaction that locks only the rows it deletes: the application keeps
+ * writing to every other conversation meanwhile. A conversation that gets a
+ * new message while the purge runs is kept (the cut-off is re-checked in the
+ * deleting statement itself).
+ */
+export class Retention {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * System scope: purges every user's conversations inactive since before `before`.
+   * @example await store.retention.purge({ before: new Date(Date.now() - 90 * 86_400_000), batchSize: 200 });
+   */
+  async purge(options: PurgeOptions): Promise<PurgeReport> {
+    this.#ctx.assertOpen();
+    const { before, batchSize = 100, pauseMs = 0, signal } = parse(optionsSchema, options);
+    const table = sql.id(this.#ctx.schema, 'conversations');
+    let last: [string, string] | undefined;
+    let report: PurgeReport = { conversations: 0, messages: 0, batches: 0 };
+    while (signal?.aborted !== true) {
+      const after = last === undefined ? sql`` : sql`and (user_id, id) > (${last[0]}, ${last[1]}::uuid)`;
+      const batch = await guarded(async () => {
+        const { rows } = await sql<{ user_id: string; id: string; message_count: number | string; deleted: boolean }>`
+          with candidates as (
+            select user_id, id from ${table}
+             where coalesce(last_message_at, created_at) < ${before.toISOString()}::timestamptz ${after}
+             order by user_id, id
+             limit ${batchSize}
+          ), gone as (
+            delete from ${table} c using candidates d
+             where c.user_id = d.user_id and c.id = d.id
+               and coalesce(c.last_message_at, c.created_at) < ${before.toISOString()}::timestamptz
+            returning c.user_id, c.id, c.message_count
+          )
+          select d.user_id, d.id, coalesce(g.message_count, 0) as message_count, g.id is not null as deleted
+            from candidates d left join gone g on g.user_id = d.user_id and g.id = d.id
+           order by d.user_id, d.id`.execute(this.#ctx.db);
+        return rows;
+      });
+      if (batch.length === 0) break;
+      const lastRow = batch.at(-1)!;
+      last = [String(lastRow.user_id), String(lastRow.id)];
+      const deleted = batch.filter((r) => r.deleted);
+      report = {
+        conversations: report.conversations + deleted.length,
+        messages: report.messages + deleted.reduce((sum, r) => sum + Number(r.message_count), 0),
+        batches: report.batches + 1,
+      };
+      options.onProgress?.(report);
+      if (batch.length < batchSize) break;
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+    return report;
+  }
+}
