@@ -7,6 +7,7 @@ import { registerMigratePlan } from './commands/migrate-plan.js';
 import { registerMigrateStatus } from './commands/migrate-status.js';
 import { registerMigrateUp } from './commands/migrate-up.js';
 import { registerServe } from './commands/serve.js';
+import { registerRetention } from './commands/retention.js';
 import { addGlobalOptions } from './global-options.js';
 import { helpEpilog } from './help-text.js';
 import type { Output } from './output.js';
@@ -61,6 +62,7 @@ export function buildProgram(output: Output, version: string): Command {
 
   registerServe(program, output);
   registerKeys(program, output);
+  registerRetention(program, output);
   registerDemo(program, output);
   registerMcp(program, output);
   return program;

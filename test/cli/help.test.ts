@@ -6,7 +6,7 @@ beforeAll(assertBuilt);
 
 /** Every command, with options its --help must mention. */
 const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
-  [[], ['--database-url', '--data-dir', '--schema', '--version', 'migrate', 'demo']],
+  [[], ['--database-url', '--data-dir', '--schema', '--version', 'migrate', 'demo', 'serve', 'keys', 'mcp', 'retention']],
   [['migrate'], ['up', 'down', 'status', 'plan']],
   [
     ['migrate', 'up'],
@@ -22,6 +22,13 @@ const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
     ['--to', '--down', '--json'],
   ],
   [['demo'], ['--memory', '--json']],
+  [['serve'], ['--port', '--host', '--jwt-secret', '--jwks-url', '--admin-token', '--agent', '--rate-limit', '--body-limit', '--abandon-after', '--shutdown-grace']],
+  [['keys'], ['create', 'list', 'revoke']],
+  [['keys', 'create'], ['--user', '--name', '--json']],
+  [['keys', 'list'], ['--user', '--json']],
+  [['keys', 'revoke'], ['--user', '<key-id>']],
+  [['retention'], ['purge']],
+  [['retention', 'purge'], ['--older-than', '--batch-size', '--pause', '--json']],
 ];
 
 describe('chatkeep CLI: help, version and usage errors (no database)', () => {

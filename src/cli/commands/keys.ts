@@ -21,6 +21,7 @@ export function registerKeys(program: Command, output: Output): void {
     .requiredOption('--user <id>', 'the user the key acts for')
     .option('--name <name>', 'a label to recognise the key by')
     .option('--json', 'print JSON')
+    .addHelpText('after', helpEpilog('chatkeep keys create --user alice --name laptop'))
     .action(async (options: { user: string; name?: string; json?: boolean }, command: Command) => {
       await withStore(command, async (store) => {
         const created = await store.apiKeys.create(options.user, options.name !== undefined ? { name: options.name } : {});
@@ -35,6 +36,7 @@ export function registerKeys(program: Command, output: Output): void {
     .description("list a user's API keys (never the secrets)")
     .requiredOption('--user <id>', 'the user')
     .option('--json', 'print JSON')
+    .addHelpText('after', helpEpilog('chatkeep keys list --user alice --json'))
     .action(async (options: { user: string; json?: boolean }, command: Command) => {
       await withStore(command, async (store) => {
         const list = await store.apiKeys.list(options.user);
@@ -52,6 +54,7 @@ export function registerKeys(program: Command, output: Output): void {
     .description('revoke one of a user\'s API keys')
     .requiredOption('--user <id>', 'the user')
     .argument('<key-id>', 'the key id from `chatkeep keys list`')
+    .addHelpText('after', helpEpilog('chatkeep keys revoke --user alice 0190f0f0-0000-7000-8000-000000000000'))
     .action(async (keyId: string, options: { user: string }, command: Command) => {
       await withStore(command, async (store) => {
         const key = await store.apiKeys.revoke(options.user, keyId);

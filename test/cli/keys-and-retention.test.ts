@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/index.js';
+import { assertBuilt, chatkeep } from './cli-process.js';
+
+/** `chatkeep keys …` and `chatkeep retention purge` as users run them (the built CLI, a PGlite folder). */
+describe('chatkeep keys and retention', () => {
+  let dir = '';
+  let dataDir = '';
+  beforeAll(() => {
+    assertBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'chatkeep-keys-'));
+    dataDir = join(dir, 'data');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('create prints a secret once; list shows the key without it; revoke marks it; the secret then stops working', async () => {
+    const created = await chatkeep(['--data-dir', dataDir, 'keys', 'create', '--user', 'alice', '--name', 'laptop', '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    const { apiKey, secret } = JSON.parse(created.stdout) as { apiKey: { id: string; prefix: string }; secret: string };
+    const listed = await chatkeep(['--data-dir', dataDir, 'keys', 'list', '--user', 'alice']);
+    expect(listed.stdout).toContain(`${apiKey.id}  ${apiKey.prefix}…  laptop`);
+    expect(listed.stdout).toContain('never used');
+    expect(listed.stdout).not.toContain(secret);
+    const revoked = await chatkeep(['--data-dir', dataDir, 'keys', 'revoke', '--user', 'alice', apiKey.id]);
+    expect([revoked.code, revoked.stdout]).toEqual([0, `revoked ${apiKey.id} (${apiKey.prefix}…) of user "alice"\n`]);
+    expect((await chatkeep(['--data-dir', dataDir, 'keys', 'list', '--user', 'alice'])).stdout).toContain('revoked ');
+    const store = await openStore({ dataDir });
+    try {
+      expect(await store.apiKeys.authenticate(secret)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+    const other = await chatkeep(['--data-dir', dataDir, 'keys', 'revoke', '--user', 'bob', apiKey.id]);
+    expect([other.code, other.stderr]).toEqual([1, 'error [CK_NOT_FOUND]: API key not found\n']);
+  });
+
+  it('retention purge deletes only inactive conversations and reports counts; a bad age is a usage error', async () => {
+    const store = await openStore({ dataDir });
+    const keep = await store.conversations.create('carol');
+    const { id: old } = await store.conversations.create('carol');
+    await store.turns.append('carol', old, { user: 'hi', assistant: 'hello' });
+    await store.close();
+    const { openDatabase } = await import('../../src/db/index.js');
+    const { sql } = await import('kysely');
+    const database = await openDatabase({ dataDir });
+    await sql`update chatkeep.conversations set created_at = now() - interval '400 days', last_message_at = now() - interval '400 days' where id = ${old}::uuid`.execute(database.db);
+    await database.close();
+
+    const purge = await chatkeep(['--data-dir', dataDir, 'retention', 'purge', '--older-than', '365d', '--json']);
+    expect(purge.code, purge.stderr).toBe(0);
+    expect(JSON.parse(purge.stdout)).toMatchObject({ conversations: 1, messages: 2, batches: 1 });
+    const after = await openStore({ dataDir });
+    try {
+      expect((await after.conversations.list('carol')).conversations.map((c) => c.id)).toEqual([keep.id]);
+    } finally {
+      await after.close();
+    }
+    const bad = await chatkeep(['--data-dir', dataDir, 'retention', 'purge', '--older-than', '3 weeks']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('expected an age like 90d');
+  });
+});
