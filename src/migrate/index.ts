@@ -30,3 +30,12 @@ export {
 export type { InFlightMigration } from './step-journal.js';
 export { lintMigration, lintStatements, runnerSettingsOf, RULE_IDS } from './lint/index.js';
 export type { LintFinding, LintReport, LintSeverity, SuppressedFinding, LintOptions, RunnerSettings } from './lint/index.js';
+export { backupSchemaName, cleanupBackups, dropColumnWithBackup, dropTableWithBackup } from './backups/index.js';
+export type {
+  CleanupBackupsOptions,
+  ColumnDefinition,
+  DropColumnWithBackupOptions,
+  DropTableWithBackupOptions,
+  ReferencingForeignKey,
+  ReversibleChange,
+} from './backups/index.js';
