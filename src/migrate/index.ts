@@ -39,3 +39,5 @@ export type {
   ReferencingForeignKey,
   ReversibleChange,
 } from './backups/index.js';
+export { expandColumn, type ExpandContract, type ExpandContractStatements, type MigrationTuning } from './expand-contract/index.js';
+export type { ColumnConversion, ColumnShape, ExpandColumnSpec } from './expand-contract/index.js';

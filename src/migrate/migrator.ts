@@ -231,17 +231,18 @@ export class Migrator {
     // Render everything first: a migration whose up()/down() throws is
     // reported before anything has run.
     const rendered = steps.map((step) => this.#render(step));
-    // The step journal exists only where a phased migration has run: a host
-    // whose migrations are plain SQL gets no extra table.
-    if (rendered.some((step) => hasSteps(step.statements))) await this.#journal.ensure(conn);
     for (const [index, step] of rendered.entries()) {
       const { version, name } = step.migration;
       const { direction } = step;
       this.#emit({ type: 'migration-start', version, name, direction });
+      // The step journal exists only while a phased migration is unfinished:
+      // a host whose migrations are plain SQL never gets the extra table.
+      if (hasSteps(step.statements)) await this.#journal.ensure(conn);
       const outcome = await runStep(conn, step, this.#bookkeeping, {
         journal: this.#journal,
         emit: (event) => this.#emit(event),
       });
+      if (hasSteps(step.statements)) await this.#journal.dropIfEmpty(conn);
       if (outcome.error !== undefined) {
         this.#emit({
           type: 'migration-failed',

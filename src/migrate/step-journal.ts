@@ -58,6 +58,17 @@ export class StepJournal {
       )`.execute(db);
   }
 
+  /**
+   * Drops the table when nothing is in flight, so the journal exists only
+   * while a phased migration is unfinished: a schema's fingerprint after
+   * up + down is the same as before, and hosts keep no idle extra table.
+   */
+  async dropIfEmpty(db: Kysely<any>): Promise<void> {
+    if (!(await this.exists(db))) return;
+    const { rows } = await sql<{ empty: boolean }>`select not exists (select 1 from ${this.#ref}) as empty`.execute(db);
+    if (rows[0]?.empty === true) await this.drop(db);
+  }
+
   async drop(db: Kysely<any>): Promise<void> {
     await sql`drop table if exists ${this.#ref}`.execute(db);
   }
