@@ -5,8 +5,8 @@ import { cutToTokenBudget } from './history-budget.js';
 import type { Messages } from './messages.js';
 import type { Turn } from './rows.js';
 import type { StreamedTurn, StreamedTurns } from './streamed-turns.js';
-import type { MessageInput } from './turn-parts.js';
-import { idempotencyKeySchema, limitSchema, parse } from './validation.js';
+import { agentTurnOptionFields, type MessageInput } from './turn-parts.js';
+import { parse } from './validation.js';
 
 export interface StreamTurnOptions {
   /** Give up on the agent after this long in total (default 120,000 ms). */
@@ -32,11 +32,7 @@ export interface StreamTurnOptions {
 
 const optionsSchema = z
   .object({
-    timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
-    historyLimit: limitSchema(1000).optional(),
-    historyTokenBudget: z.number().int('expected an integer').min(1).optional(),
-    idempotencyKey: idempotencyKeySchema.optional(),
-    signal: z.instanceof(AbortSignal).optional(),
+    ...agentTurnOptionFields,
     keepPartialOnAbort: z.boolean().optional(),
     persistEveryMs: z.number().int().min(10).max(60_000).optional(),
     abandonAfterMs: z.number().int().min(1000).max(86_400_000).optional(),

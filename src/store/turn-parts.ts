@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ChatkeepError } from '../errors/index.js';
 import type { JsonObject, Message, Turn } from './rows.js';
-import { metadataSchema, parse, type Rules } from './validation.js';
+import { z } from 'zod';
+import { idempotencyKeySchema, limitSchema, metadataSchema, parse, type Rules } from './validation.js';
 
 /** A message to write: its text, and optional metadata (a JSON object). */
 export interface MessageInput {
@@ -40,3 +41,12 @@ export function toTurn(messages: readonly Message[], replayed: boolean): Turn {
     replayed,
   };
 }
+
+/** The options every agent-driven turn takes (`turns.run`, `turns.stream`). */
+export const agentTurnOptionFields = {
+  timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  historyLimit: limitSchema(1000).optional(),
+  historyTokenBudget: z.number().int('expected an integer').min(1).optional(),
+  idempotencyKey: idempotencyKeySchema.optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+};

@@ -7,7 +7,7 @@ import { streamTurn, type StreamTurnOptions } from './stream-turn.js';
 import type { Messages } from './messages.js';
 import { cutToTokenBudget } from './history-budget.js';
 import { MESSAGE_COLUMNS, toMessage, type Turn } from './rows.js';
-import { messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
+import { agentTurnOptionFields, messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
 import {
   StreamedTurns,
   type AbortedTurn,
@@ -19,7 +19,7 @@ import {
 } from './streamed-turns.js';
 import type { StoreContext } from './store-context.js';
 import { v7 as uuidV7 } from 'uuid';
-import { idempotencyKeySchema, limitSchema, parse, uuidSchema } from './validation.js';
+import { idempotencyKeySchema, parse, uuidSchema } from './validation.js';
 
 export interface AppendTurnInput {
   readonly user: string | MessageInput;
@@ -43,15 +43,7 @@ export interface RunTurnOptions {
   readonly signal?: AbortSignal;
 }
 
-const runOptionsSchema = z
-  .object({
-    timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
-    historyLimit: limitSchema(1000).optional(),
-    historyTokenBudget: z.number().int('expected an integer').min(1).optional(),
-    idempotencyKey: idempotencyKeySchema.optional(),
-    signal: z.instanceof(AbortSignal).optional(),
-  })
-  .strict();
+const runOptionsSchema = z.object(agentTurnOptionFields).strict();
 
 /** Writing conversations one turn at a time (SPEC R-CHAT-3). */
 export class Turns {

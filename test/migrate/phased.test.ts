@@ -1,7 +1,4 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
@@ -9,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { indexState } from '../../src/migrate/concurrent-index-runner.js';
 import { concurrentIndex, Migrator, verify, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase, useScratchDatabase, type BackendName, type ScratchDatabase } from '../support/backends.js';
+import { BACKENDS, processTarget, useScratchDatabase, type BackendName, type ScratchDatabase } from '../support/backends.js';
 import { itemsMigrations, seedItems } from './fixtures/phased-migrations.js';
 
 /**
@@ -131,16 +128,7 @@ for (const backend of BACKENDS) {
       for (const c of cleanups) await c();
     });
 
-    async function target(name: BackendName): Promise<string> {
-      if (name === 'postgres') {
-        const db = await createPgDatabase();
-        cleanups.push(db.drop);
-        return db.url;
-      }
-      const dir = mkdtempSync(join(tmpdir(), 'chatkeep-phased-'));
-      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-      return join(dir, 'data');
-    }
+    const target = (name: BackendName) => processTarget(name, cleanups);
     const open = (t: string) => openDatabase(t.startsWith('postgres') ? { url: t } : { dataDir: t });
 
     function run(t: string, schema: string, rate: number) {

@@ -1,13 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/index.js';
-import { BACKENDS, createPgDatabase, type BackendName } from '../support/backends.js';
+import { BACKENDS, processTarget, type BackendName } from '../support/backends.js';
 
 /**
  * A process killed (SIGKILL: no cleanup, no rollback from our side) while it
@@ -61,16 +58,7 @@ for (const backend of BACKENDS) {
       for (const c of cleanups) await c();
     });
 
-    async function target(name: BackendName): Promise<string> {
-      if (name === 'postgres') {
-        const db = await createPgDatabase();
-        cleanups.push(db.drop);
-        return db.url;
-      }
-      const dir = mkdtempSync(join(tmpdir(), 'chatkeep-crash-'));
-      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-      return join(dir, 'data');
-    }
+    const target = (name: BackendName) => processTarget(name, cleanups);
 
     const open = (t: string) => openStore(t.startsWith('postgres') ? { url: t } : { dataDir: t });
 

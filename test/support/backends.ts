@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
@@ -119,4 +122,20 @@ export function useScratchDatabase(backend: BackendName, onReady: (scratch: Scra
     onReady(current);
   });
   afterAll(() => current?.drop());
+}
+
+/**
+ * A database another process can open, for tests that spawn (and kill)
+ * children: a fresh PostgreSQL database's URL, or a new PGlite data folder.
+ * Its removal is pushed onto `cleanups`.
+ */
+export async function processTarget(backend: BackendName, cleanups: (() => Promise<void>)[]): Promise<string> {
+  if (backend === 'postgres') {
+    const db = await createPgDatabase();
+    cleanups.push(db.drop);
+    return db.url;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'chatkeep-process-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'data');
 }
