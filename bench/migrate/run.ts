@@ -1,0 +1,183 @@
+/**
+ * The online-migration benchmark of issue 4: on PostgreSQL with N messages
+ * (default 10,000,000), add a column derived from existing data, backfill it
+ * and index it — once as a phased migration (chatkeep/migrate steps), once
+ * the naive way (`ALTER …; UPDATE …; CREATE INDEX` in one transaction) — while
+ * a writer appends turns at a steady rate through the store. Reports backfill
+ * rows/s, each approach's duration, and the writer's p50/p99/worst latency
+ * during each.
+ *
+ *   cd bench && npm run bench:migrate            (BENCH_MIGRATE_MESSAGES=1000000 for a shorter run)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { openDatabase, openStore, type Store } from 'chatkeep';
+import { backfill, concurrentIndex, Migrator, verify, type Migration, type MigrationEvent } from 'chatkeep/migrate';
+import { chatkeepSeedSql, type SeedShape } from '../lib/seed.js';
+import { cpus, gitDescribe, memory, osName, packageVersion } from '../lib/machine.js';
+
+const PG_URL = process.env['BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB = process.env['BENCH_MIGRATE_DATABASE'] ?? 'ck_bench_migrate';
+const MESSAGES = Number(process.env['BENCH_MIGRATE_MESSAGES'] ?? 10_000_000);
+const BATCH = Number(process.env['BENCH_MIGRATE_BATCH'] ?? 10_000);
+const WRITER_INTERVAL_MS = Number(process.env['BENCH_MIGRATE_WRITER_MS'] ?? 10);
+const started = Date.now();
+const log = (text: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${text}\n`);
+
+const admin = new pg.Client({ connectionString: PG_URL });
+await admin.connect();
+await admin.query(`drop database if exists ${DB}`);
+await admin.query(`create database ${DB}`);
+await admin.end();
+const url = new URL(PG_URL);
+url.pathname = `/${DB}`;
+
+const shape: SeedShape = { conversations: Math.floor(MESSAGES / 100), messagesPerConversation: 100, users: 10_000, bigConversation: 0 };
+const database = await openDatabase({ url: url.toString(), poolSize: 4 });
+const store = await openStore({ database });
+log(`seeding ${MESSAGES.toLocaleString('en-US')} messages…`);
+for (const statement of chatkeepSeedSql(shape, 'chatkeep')) await sql.raw(statement).execute(database.db);
+await sql`checkpoint`.execute(database.db);
+log('seeded');
+
+/** A steady writer: one turn every WRITER_INTERVAL_MS to its own conversations, latencies kept per window. */
+function startWriter(s: Store) {
+  let stop = false;
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  const done = (async () => {
+    const conversations = await Promise.all(Array.from({ length: 8 }, () => s.conversations.create('bench-writer')));
+    for (let i = 0; !stop; i++) {
+      const t0 = performance.now();
+      try {
+        await s.turns.append('bench-writer', conversations[i % 8]!.id, { user: `question ${i}`, assistant: `answer ${i}` });
+      } catch (error) {
+        errors.push(error instanceof Error ? error.message : String(error));
+      }
+      const took = performance.now() - t0;
+      latencies.push(took);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, WRITER_INTERVAL_MS - took)));
+    }
+  })();
+  return {
+    async stop() {
+      stop = true;
+      await done;
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+      return { turns: sorted.length, errors: errors.length, p50: at(0.5), p99: at(0.99), worst: sorted.at(-1) ?? 0 };
+    },
+  };
+}
+
+const preview: Migration = {
+  version: 1,
+  name: 'messages-preview',
+  up: () => [
+    // New rows get their preview from a trigger from the start; the backfill does the old ones.
+    `alter table chatkeep.messages add column preview text`,
+    `create function chatkeep.messages_preview() returns trigger language plpgsql as $$ begin new.preview := left(new.content, 32); return new; end $$`,
+    `create trigger messages_preview before insert or update of content on chatkeep.messages for each row execute function chatkeep.messages_preview()`,
+    backfill({ table: 'chatkeep.messages', key: ['user_id', 'conversation_id', 'seq'], set: 'preview = left(content, 32)', where: 'preview is null', batchSize: BATCH }),
+    concurrentIndex({ name: 'messages_preview_idx', table: 'chatkeep.messages', columns: 'user_id, preview' }),
+    verify('every message has a preview', `select not exists (select 1 from chatkeep.messages where preview is null)`),
+  ],
+  down: () => [
+    `drop index concurrently if exists chatkeep.messages_preview_idx`,
+    `drop trigger messages_preview on chatkeep.messages`,
+    `drop function chatkeep.messages_preview()`,
+    `alter table chatkeep.messages drop column preview`,
+  ],
+  statementTimeout: '30min',
+};
+const naive: Migration = {
+  version: 1,
+  name: 'messages-preview-naive',
+  up: () => [
+    `alter table chatkeep.messages add column preview_naive text`,
+    `create function chatkeep.messages_preview_naive() returns trigger language plpgsql as $$ begin new.preview_naive := left(new.content, 32); return new; end $$`,
+    `create trigger messages_preview_naive before insert or update of content on chatkeep.messages for each row execute function chatkeep.messages_preview_naive()`,
+    `update chatkeep.messages set preview_naive = left(content, 32)`,
+    `create index messages_preview_naive_idx on chatkeep.messages (user_id, preview_naive)`,
+  ],
+  down: () => [
+    `drop index chatkeep.messages_preview_naive_idx`,
+    `drop trigger messages_preview_naive on chatkeep.messages`,
+    `drop function chatkeep.messages_preview_naive()`,
+    `alter table chatkeep.messages drop column preview_naive`,
+  ],
+  lockTimeout: '30min',
+  statementTimeout: '60min',
+};
+
+async function measure(label: string, migration: Migration, schema: string) {
+  log(`${label}: starting with a writer every ${WRITER_INTERVAL_MS} ms`);
+  const events: MigrationEvent[] = [];
+  const phases: { description: string; ms: number }[] = [];
+  let lastLog = 0;
+  const migrator = new Migrator({
+    db: database.db,
+    schema,
+    migrations: [migration],
+    onEvent: (e) => {
+      events.push(e);
+      if (e.type === 'phase-end') phases.push({ description: String(events.find((x) => x.type === 'phase-start' && x.phase === e.phase)?.description ?? ''), ms: e.durationMs ?? 0 });
+      if (e.type === 'backfill-progress' && Date.now() - lastLog > 5000) {
+        lastLog = Date.now();
+        log(`  backfill ${e.rowsDone?.toLocaleString('en-US')}/${e.rowsTotal?.toLocaleString('en-US')} rows, ${e.rowsPerSecond?.toLocaleString('en-US')} rows/s, ETA ${Math.round((e.etaMs ?? 0) / 1000)} s`);
+      }
+    },
+  });
+  const writer = startWriter(store);
+  await new Promise((r) => setTimeout(r, 2000));
+  const t0 = performance.now();
+  const { error } = await migrator.up();
+  const totalMs = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 1000));
+  const w = await writer.stop();
+  if (error) throw error;
+  const progress = events.filter((e) => e.type === 'backfill-progress').at(-1);
+  const backfillMs = phases.find((p) => p.description.startsWith('backfill'))?.ms;
+  log(`${label}: ${(totalMs / 1000).toFixed(1)} s; writer ${w.turns} turns, ${w.errors} errors, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, worst ${w.worst.toFixed(0)} ms`);
+  await migrator.down({ to: 0 });
+  return { label, totalMs, writer: w, phases, backfillRowsPerSecond: progress && backfillMs ? Math.round((progress.rowsDone ?? 0) / (backfillMs / 1000)) : undefined };
+}
+
+const phased = await measure('phased (chatkeep/migrate steps)', preview, 'bench_phased');
+await sql`vacuum chatkeep.messages`.execute(database.db);
+const plain = await measure('naive (ALTER; UPDATE; CREATE INDEX in one transaction)', naive, 'bench_naive');
+await store.close();
+await database.close();
+const cleanup = new pg.Client({ connectionString: PG_URL });
+await cleanup.connect();
+await cleanup.query(`drop database if exists ${DB}`);
+await cleanup.end();
+
+const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(1)} ms`);
+const rows = [phased, plain].map(
+  (r) =>
+    `| ${r.label} | ${ms(r.totalMs)} | ${r.backfillRowsPerSecond?.toLocaleString('en-US') ?? '— (one UPDATE)'} | ${r.writer.turns} | ${r.writer.errors} | ${ms(r.writer.p50)} | ${ms(r.writer.p99)} | ${ms(r.writer.worst)} |`,
+);
+const verdict = [
+  `- Writer's worst stall during the phased migration: ${ms(phased.writer.worst)} (target < 200 ms) ${phased.writer.worst < 200 ? '✅' : '❌'}; during the naive one: ${ms(plain.writer.worst)}.`,
+  `- Backfill: ${phased.backfillRowsPerSecond?.toLocaleString('en-US')} rows/s (target ≥ 100,000) ${(phased.backfillRowsPerSecond ?? 0) >= 100_000 ? '✅' : '❌'}.`,
+  `- Whole phased migration: ${ms(phased.totalMs)} (target well inside 5 min) ${phased.totalMs < 300_000 ? '✅' : '❌'}.`,
+  `- Phases: ${phased.phases.map((p) => `${p.description} ${ms(p.ms)}`).join('; ')}.`,
+];
+const markdown = [
+  `Run ${new Date().toISOString()}, PostgreSQL, ${MESSAGES.toLocaleString('en-US')} messages (${shape.conversations.toLocaleString('en-US')} conversations of 100), backfill batches of ${BATCH.toLocaleString('en-US')}, a writer appending one turn every ${WRITER_INTERVAL_MS} ms through the store during each approach.`,
+  '',
+  '| approach | duration | backfill rows/s | writer turns | writer errors | writer p50 | writer p99 | writer worst |',
+  '|---|---|---|---|---|---|---|---|',
+  ...rows,
+  '',
+  ...verdict,
+  '',
+  `Machine: ${cpus()}, ${memory()}, ${osName()}, Node.js ${process.version}; chatkeep ${gitDescribe('..')}; pg ${packageVersion('pg')}.`,
+].join('\n');
+mkdirSync('results', { recursive: true });
+const file = MESSAGES === 10_000_000 ? 'results/migrate-latest.md' : 'results/migrate-small.md';
+writeFileSync(file, `${markdown}\n`);
+process.stdout.write(`${markdown}\n`);
+log(`wrote ${file}`);
