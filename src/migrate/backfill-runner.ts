@@ -40,16 +40,17 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
       () =>
         ctx.conn.transaction().execute(async (trx) => {
           await sql`select set_config('lock_timeout', ${ctx.lockTimeout}, true), set_config('statement_timeout', ${ctx.statementTimeout}, true)`.execute(trx);
-          // The batch is a key range, found first: the key of the batchSize-th
-          // row still to do after the last key. The UPDATE then has a plain
-          // range predicate on the key, which PostgreSQL serves from the
-          // (primary key) index; joining an UPDATE to a list of keys instead
-          // lets the planner hash-join against a scan of the whole table,
-          // once per batch — measured 4,400 rows/s at 10 M rows.
+          // The batch is a key range of batchSize rows, found first by the
+          // key alone, then updated where it still needs it. Both statements
+          // are plain range scans of the key's index. (Filtering the bound
+          // query by `where` instead lets the planner, which has no statistics
+          // for a column just added, pick a full scan and sort per batch;
+          // joining the UPDATE to a key list lets it hash-join against a
+          // full scan: both measured at ~4,000 rows/s on 10 M rows.)
           const bound = await sql<{ upper: string[] }>`
             select array[${sql.join(keys.map((k) => sql`${k}::text`))}] as upper
               from ${table}
-             where (${sql.raw(step.where)}) ${after}
+             where true ${after}
              order by ${sql.join(keys)}
              offset ${batchSize - 1} limit 1`.execute(trx);
           const upper = bound.rows[0]?.upper;
@@ -64,22 +65,23 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
                    (select array[${sql.join(keys.map((k) => sql`${k}::text`))}] from done
                      order by ${sql.join(keys.map((k) => sql`${k} desc`))} limit 1) as last`.execute(trx);
           const n = Number(rows[0]?.n ?? 0);
-          const last = rows[0]?.last ?? null;
-          if (n > 0 && last !== null) {
-            await ctx.journal.write(trx, ctx.key, false, { lastKey: last, rows: rowsDone + n });
-          }
-          return { n, last };
+          // The range's end is the new position, whether or not any row in it needed work.
+          const last = upper ?? rows[0]?.last ?? null;
+          if (last !== null) await ctx.journal.write(trx, ctx.key, false, { lastKey: last, rows: rowsDone + n });
+          return { n, last, more: upper !== undefined };
         }),
       { onRetry: ctx.onLockRetry },
     );
-    if (result.n === 0) break;
     rowsDone += result.n;
     doneThisRun += result.n;
     lastKey = result.last ?? lastKey;
     const elapsedS = (performance.now() - started) / 1000;
     const rate = elapsedS > 0 ? doneThisRun / elapsedS : 0;
     const left = Math.max(0, rowsTotal - rowsDone);
-    ctx.onProgress({ rowsDone, rowsTotal: Math.max(rowsTotal, rowsDone), rowsPerSecond: Math.round(rate), etaMs: rate > 0 ? Math.round((left / rate) * 1000) : undefined });
+    if (result.n > 0) {
+      ctx.onProgress({ rowsDone, rowsTotal: Math.max(rowsTotal, rowsDone), rowsPerSecond: Math.round(rate), etaMs: rate > 0 ? Math.round((left / rate) * 1000) : undefined });
+    }
+    if (!result.more) break;
     const pause = Math.max(
       step.pauseMs ?? 0,
       step.rowsPerSecond !== undefined ? (result.n / step.rowsPerSecond) * 1000 - (performance.now() - batchStarted) : 0,
