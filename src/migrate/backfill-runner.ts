@@ -16,8 +16,8 @@ export interface BackfillContext {
 
 /**
  * Runs a backfill as keyset batches. Each batch is one short transaction that
- * updates up to `batchSize` rows still matching `where` with a key after the
- * last one done, and writes the new position to the journal — so a kill
+ * takes the next `batchSize` keys after the last one done and updates those
+ * of them still matching `where`, and writes the new position to the journal — so a kill
  * loses at most the batch in flight, which rolled back, and the next run
  * continues after the last committed key. The batch holds row locks only on
  * its own rows, for milliseconds: writers of other rows never wait.
