@@ -39,7 +39,7 @@ describe('request logs', () => {
     const token = await jwtFor('logged-user');
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': 'trace-abc-123' };
     const created = (await (await fetch(`${url}/v1/conversations`, { method: 'POST', headers, body: '{}' })).json()) as { id: string };
-    const secret = 'my bank PIN is 4921';
+    const secret = 'my bank PIN is quokka-4921';
     await fetch(`${url}/v1/conversations/${created.id}/turns`, { method: 'POST', headers, body: JSON.stringify({ user: secret, assistant: `noted: ${secret}` }) });
     await fetch(`${url}/v1/conversations/${created.id}/turns/stream`, { method: 'POST', headers, body: JSON.stringify({ message: secret }) }).then((r) => r.text());
     await fetch(`${url}/v1/conversations/${created.id}/turns`, { method: 'POST', headers, body: JSON.stringify({ user: '', assistant: secret }) });
@@ -55,7 +55,7 @@ describe('request logs', () => {
       expect(line).toMatchObject({ reqId: 'trace-abc-123', user: 'logged-user', level: 30 });
       expect(typeof line['ms']).toBe('number');
     }
-    expect(raw).not.toContain('4921');
+    expect(raw).not.toContain('quokka');
     expect(raw).not.toContain(token);
   });
 });
