@@ -38,6 +38,7 @@ export class Messages {
   readonly #ctx: StoreContext;
 
   readonly #pageSql: { readonly latest: HotStatement; readonly before: HotStatement; readonly after: HotStatement };
+  readonly #jsonSql: { readonly latest: HotStatement; readonly before: HotStatement; readonly after: HotStatement };
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -66,6 +67,27 @@ export class Messages {
       before: hotStatement(page('and seq < $4', 'desc')),
       after: hotStatement(page('and seq > $4', 'asc')),
     };
+    // pageJson(): the database writes each message's JSON itself, in the
+    // shape JSON.stringify(toMessage(row)) has (keys in the same order,
+    // createdAt as toISOString() would print it, truncated to the
+    // millisecond like the driver's parser), so the server sends the page
+    // without decoding rows or serialising objects. $3 is limit + 1 (to learn
+    // whether more exist), $4 the limit, $5 the cursor.
+    const messageJson = `'{"id":"' || id || '","conversationId":"' || conversation_id || '","userId":' || to_json(user_id)
+      || ',"seq":' || seq || ',"role":"' || role || '","content":' || to_json(content) || ',"summary":' || to_json(summary)
+      || ',"metadata":' || metadata || ',"turnId":' || coalesce('"' || turn_id || '"', 'null') || ',"aborted":' || aborted
+      || ',"createdAt":"' || to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}'`;
+    const jsonPageSql = (bound: string, order: 'asc' | 'desc') =>
+      `select count(*) filter (where rn <= $4) as n, coalesce(bool_or(rn > $4), false) as more,
+              min(seq) filter (where rn <= $4) as first_seq, max(seq) filter (where rn <= $4) as last_seq,
+              '[' || coalesce(string_agg(${messageJson}, ',' order by seq) filter (where rn <= $4), '') || ']' as page
+         from (select *, row_number() over (order by seq ${order}) as rn from ${ctx.schema}.messages
+                where user_id = $1 and conversation_id = $2 ${bound} order by seq ${order} limit $3) p`;
+    this.#jsonSql = {
+      latest: hotStatement(jsonPageSql('', 'desc')),
+      before: hotStatement(jsonPageSql('and seq < $5', 'desc')),
+      after: hotStatement(jsonPageSql('and seq > $5', 'asc')),
+    };
   }
 
   /**
@@ -78,6 +100,56 @@ export class Messages {
    * const { messages, olderCursor } = await store.messages.list(user, convId, { limit: 100 });
    */
   async list(userId: string, conversationId: string, options: HistoryOptions = {}): Promise<MessagePage> {
+    const q = this.#request(userId, conversationId, options);
+    // The hot path (latest page of a conversation with messages) is this one
+    // primary-key range scan, fetching one row more than asked to learn
+    // whether more exist in the paging direction. Rows prove ownership: every
+    // message carries its owner's user_id. Only an empty page or a cursor page
+    // needs the second, tiny query of #otherSide. The statement is built once
+    // and, on PostgreSQL, prepared once per connection.
+    const params: unknown[] = [q.user, q.id, q.limit + 1];
+    if (q.cursorSeq !== undefined) params.push(q.cursorSeq);
+    const statement = q.forward ? this.#pageSql.after : q.cursorSeq !== undefined ? this.#pageSql.before : this.#pageSql.latest;
+    const result = await guarded(() => this.#ctx.hot<Record<string, unknown>>(statement, params));
+    const rows = this.#ctx.kind === 'pglite' ? jsonPage(result[0]?.['page']) : result;
+    const otherSide = rows.length === 0 || q.cursorSeq !== undefined ? await this.#otherSide(q) : false;
+    const more = rows.length > q.limit;
+    const messages = rows.slice(0, q.limit).map((row) => toMessage(row, q.user, q.id));
+    if (!q.forward) messages.reverse();
+    const first = messages[0];
+    const last = messages.at(-1);
+    return {
+      messages,
+      olderCursor: first ? seqCursor(first.seq) : null,
+      newerCursor: last ? seqCursor(last.seq) : null,
+      hasOlder: q.forward ? otherSide : more,
+      hasNewer: q.forward ? more : otherSide,
+    };
+  }
+
+  /**
+   * The same page as {@link list}, already serialised as JSON text — what an
+   * HTTP handler sends. The database writes the JSON, so nothing is decoded
+   * into objects and serialised again: the server's history endpoint uses it.
+   * `JSON.parse(await pageJson(…))` equals `list(…)` with dates as ISO strings.
+   *
+   * @example
+   * return new Response(await store.messages.pageJson(user, convId), { headers: { 'content-type': 'application/json' } });
+   */
+  async pageJson(userId: string, conversationId: string, options: HistoryOptions = {}): Promise<string> {
+    const q = this.#request(userId, conversationId, options);
+    const params: unknown[] = [q.user, q.id, q.limit + 1, q.limit];
+    if (q.cursorSeq !== undefined) params.push(q.cursorSeq);
+    const statement = q.forward ? this.#jsonSql.after : q.cursorSeq !== undefined ? this.#jsonSql.before : this.#jsonSql.latest;
+    const [row] = await guarded(() => this.#ctx.hot<Record<string, unknown>>(statement, params));
+    const n = Number(row?.['n'] ?? 0);
+    const otherSide = n === 0 || q.cursorSeq !== undefined ? await this.#otherSide(q) : false;
+    const more = row?.['more'] === true;
+    const cursor = (seq: unknown) => (n === 0 ? 'null' : `"${seqCursor(Number(seq))}"`);
+    return `{"messages":${String(row?.['page'] ?? '[]')},"olderCursor":${cursor(row?.['first_seq'])},"newerCursor":${cursor(row?.['last_seq'])},"hasOlder":${q.forward ? otherSide : more},"hasNewer":${q.forward ? more : otherSide}}`;
+  }
+
+  #request(userId: string, conversationId: string, options: HistoryOptions): PageRequest {
     this.#ctx.assertOpen();
     const user = parse(this.#ctx.rules.userId, userId, 'userId');
     const id = parse(uuidSchema, conversationId, 'conversationId');
@@ -87,49 +159,37 @@ export class Messages {
     }
     const beforeSeq = before === undefined ? undefined : decodeSeqCursor(before, 'before');
     const afterSeq = after === undefined ? undefined : decodeSeqCursor(after, 'after');
-    const forward = afterSeq !== undefined;
-    const cursorSeq = afterSeq ?? beforeSeq;
-    const messagesTable = sql.id(this.#ctx.schema, 'messages');
-    // The hot path (latest page of a conversation with messages) is this one
-    // primary-key range scan, fetching one row more than asked to learn
-    // whether more exist in the paging direction. Rows prove ownership: every
-    // message carries its owner's user_id. Only an empty page or a cursor page
-    // needs the second, tiny query below. The statement is built once and, on
-    // PostgreSQL, prepared once per connection.
-    const params: unknown[] = [user, id, limit + 1];
-    if (cursorSeq !== undefined) params.push(cursorSeq);
-    const statement = forward ? this.#pageSql.after : beforeSeq !== undefined ? this.#pageSql.before : this.#pageSql.latest;
-    const result = await guarded(() => this.#ctx.hot<Record<string, unknown>>(statement, params));
-    const rows = this.#ctx.kind === 'pglite' ? jsonPage(result[0]?.['page']) : result;
-    let otherSide = false;
-    if (rows.length === 0 || cursorSeq !== undefined) {
-      const flags = await guarded(() =>
-        sql<{ owned: boolean; other_side: boolean }>`
-          select exists (select 1 from ${sql.id(this.#ctx.schema, 'conversations')} where user_id = ${user} and id = ${id}) as owned,
-                 ${
-                   cursorSeq === undefined
-                     ? sql`false`
-                     : sql`exists (select 1 from ${messagesTable} where user_id = ${user} and conversation_id = ${id}
-                                     and seq ${forward ? sql`<=` : sql`>=`} ${cursorSeq})`
-                 } as other_side`.execute(this.#ctx.db),
-      );
-      const row = flags.rows[0];
-      if (row?.owned !== true) throw new NotFoundError('conversation');
-      otherSide = row.other_side === true;
-    }
-    const more = rows.length > limit;
-    const messages = rows.slice(0, limit).map((row) => toMessage(row, user, id));
-    if (!forward) messages.reverse();
-    const first = messages[0];
-    const last = messages.at(-1);
-    return {
-      messages,
-      olderCursor: first ? seqCursor(first.seq) : null,
-      newerCursor: last ? seqCursor(last.seq) : null,
-      hasOlder: forward ? otherSide : more,
-      hasNewer: forward ? more : otherSide,
-    };
+    return { user, id, limit, forward: afterSeq !== undefined, cursorSeq: afterSeq ?? beforeSeq };
   }
+
+  /**
+   * For an empty page or a cursor page: whether the conversation is the
+   * user's (else CK_NOT_FOUND, as for a missing one) and whether messages
+   * exist on the other side of the cursor.
+   */
+  async #otherSide(q: PageRequest): Promise<boolean> {
+    const flags = await guarded(() =>
+      sql<{ owned: boolean; other_side: boolean }>`
+        select exists (select 1 from ${sql.id(this.#ctx.schema, 'conversations')} where user_id = ${q.user} and id = ${q.id}) as owned,
+               ${
+                 q.cursorSeq === undefined
+                   ? sql`false`
+                   : sql`exists (select 1 from ${sql.id(this.#ctx.schema, 'messages')} where user_id = ${q.user} and conversation_id = ${q.id}
+                                   and seq ${q.forward ? sql`<=` : sql`>=`} ${q.cursorSeq})`
+               } as other_side`.execute(this.#ctx.db),
+    );
+    const row = flags.rows[0];
+    if (row?.owned !== true) throw new NotFoundError('conversation');
+    return row.other_side === true;
+  }
+}
+
+interface PageRequest {
+  readonly user: string;
+  readonly id: string;
+  readonly limit: number;
+  readonly forward: boolean;
+  readonly cursorSeq: number | undefined;
 }
 
 /** Rows of a `json_agg` page (PGlite path); timestamps arrive as ISO strings and are parsed by toMessage. */

@@ -46,6 +46,9 @@ export interface RunTurnOptions {
 const runOptionsSchema = z.object(agentTurnOptionFields).strict();
 
 /** Writing conversations one turn at a time (SPEC R-CHAT-3). */
+/** The keys of an append; the values are checked one by one below. */
+const appendShape = z.object({ user: z.unknown(), assistant: z.unknown(), idempotencyKey: z.unknown() }).partial().strict();
+
 export class Turns {
   readonly #ctx: StoreContext;
   readonly #messages: Messages;
@@ -74,6 +77,8 @@ export class Turns {
   async append(userId: string, conversationId: string, input: AppendTurnInput): Promise<Turn> {
     const user = this.#user(userId);
     const id = parse(uuidSchema, conversationId, 'conversationId');
+    // A misplaced key (e.g. `metadata` beside `user`) is an error, not silently dropped.
+    parse(appendShape, input);
     const userMessage = this.#messageInput(input.user, 'user');
     const assistantMessage = this.#messageInput(input.assistant, 'assistant');
     const key = input.idempotencyKey === undefined ? undefined : parse(idempotencyKeySchema, input.idempotencyKey, 'idempotencyKey');

@@ -92,6 +92,15 @@ for (const backend of BACKENDS) {
     afterAll(async () => {
       for (const c of cleanups) await c();
     });
+    /** The first run's demo key, or — when that test was filtered out — a key issued by the CLI. */
+    async function apiKey(): Promise<string> {
+      if (key === '') {
+        const run = await chatkeep([...location, 'keys', 'create', '--user', 'serve-tester', '--json']);
+        expect(run.code, run.stderr).toBe(0);
+        key = (JSON.parse(run.stdout) as { secret: string }).secret;
+      }
+      return key;
+    }
 
     it('the first run issues a demo API key and prints commands that work as printed', async () => {
       const server = await serve(location);
@@ -118,6 +127,7 @@ for (const backend of BACKENDS) {
     });
 
     it('kill -9 in the middle of a streamed turn, then restart: nothing half-visible, the turn is aborted', async () => {
+      const key = await apiKey();
       let server = await serve(location);
       const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
       const stream = openEventStream(`${server.url}/v1/conversations/${conversation}/turns/stream`, { token: key, body: { message: 'a long answer please' } });
@@ -145,6 +155,7 @@ for (const backend of BACKENDS) {
     });
 
     it('SIGTERM under load: every in-flight streamed turn finishes and is stored; new requests are refused', async () => {
+      const key = await apiKey();
       let server = await serve(location);
       const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
       const streams = Array.from({ length: 8 }, (_, i) =>

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { demoAgent, demoStreamingAgent, type StreamingAgent } from '../../src/index.js';
+import { demoAgent, demoStreamingAgent, type Agent, type StreamingAgent } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
 import { jwtFor, useServer } from '../support/server-fixture.js';
 import { openEventStream } from '../support/sse-client.js';
@@ -19,13 +19,25 @@ const failing: StreamingAgent = async function* () {
   throw new Error('upstream model error');
 };
 
+/** A slow non-streaming model that notes when it is told to stop. */
+const stopped: string[] = [];
+const slowRun: Agent = async ({ message, signal }) => {
+  try {
+    await sleep(10_000, undefined, { signal });
+  } catch (error) {
+    stopped.push(message);
+    throw error;
+  }
+  return 'too late';
+};
+
 /** Streamed turns over HTTP: SSE to the client, commit/abort, dead clients (issue 3). */
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: streaming turns over HTTP`, () => {
     const f = useServer(backend.name, {
       agent: {
         name: 'switch',
-        run: demoAgent,
+        run: (input) => (input.message.startsWith('slow') ? slowRun : demoAgent)(input),
         // The message picks the behaviour, so one server covers every case.
         stream: (input) =>
           (input.message.startsWith('fail')
@@ -89,6 +101,22 @@ for (const backend of BACKENDS) {
         )
         .toBe('aborted');
       await sleep(200);
+      expect(await history()).toEqual([]);
+    });
+
+    it('a client that hangs up on /turns/run stops the agent, and nothing is stored', async () => {
+      const { token, id, history } = await setup();
+      const hangUp = new AbortController();
+      const request = fetch(`${f.url()}/v1/conversations/${id}/turns/run`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: `slow ${id}` }),
+        signal: hangUp.signal,
+      });
+      await sleep(150);
+      hangUp.abort();
+      await expect(request).rejects.toThrow();
+      await expect.poll(() => stopped.includes(`slow ${id}`), { timeout: 3000 }).toBe(true);
       expect(await history()).toEqual([]);
     });
 

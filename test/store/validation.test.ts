@@ -32,6 +32,8 @@ for (const backend of BACKENDS) {
         [{ user: { content: 'ok', metadata: 'not an object' }, assistant: 'ok' }, 'user.metadata'],
         [{ user: 42, assistant: 'ok' }, 'user'],
         [{ user: 'ok', assistant: 'ok', idempotencyKey: '' }, 'idempotencyKey'],
+        // A key in the wrong place would otherwise be dropped without a word.
+        [{ user: 'ok', assistant: 'ok', metadata: { model: 'x' } }, 'metadata'],
       ];
       for (const [input, field] of cases) {
         const error = await caught(() => store.turns.append(user, id, input as never));

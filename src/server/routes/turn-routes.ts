@@ -55,15 +55,24 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
       const { message, idempotencyKey, ...rest } = request.body;
       const key = idempotencyKeyOf(request, idempotencyKey);
       const job = inflight.start();
+      // A client that hangs up stops the agent: nobody is waiting for the
+      // reply, and a model call costs money. Nothing is stored; a retry with
+      // the same idempotency key runs the agent again.
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort(new ChatkeepError('CK_AGENT_FAILED', 'The client went away'));
+      };
+      reply.raw.on('close', onClose);
       try {
         const turn = await store.turns.run(user, request.params.conversationId, messageOf(message), options.agent.run, {
           ...compact(rest),
           timeoutMs: agentTimeoutMs,
-          signal: job.signal,
+          signal: AbortSignal.any([job.signal, gone.signal]),
           ...(key !== undefined ? { idempotencyKey: key } : {}),
         });
         return await reply.code(turn.replayed ? 200 : 201).send(turn);
       } finally {
+        reply.raw.off('close', onClose);
         job.done();
       }
     },
