@@ -16,6 +16,8 @@ export const EXIT_CODES = {
   UNAVAILABLE: 3,
   /** Timed out waiting for the migration lock: another runner is migrating (CK_MIGRATION_LOCK). */
   LOCK_TIMEOUT: 4,
+  /** `migrate plan --rehearse`: the plan ran on the copy, but a step held a write-blocking lock longer than `--max-lock`. */
+  OVER_LOCK_BUDGET: 5,
 } as const;
 
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
@@ -57,4 +59,5 @@ Exit codes:
   1  operation failed: migration failed, checksum drift, history mismatch
   2  usage error: unknown command or option, bad or missing value, down without --yes
   3  database unreachable or data folder unusable (CK_DB_UNAVAILABLE, CK_DATA_DIR)
-  4  timed out waiting for the migration lock (CK_MIGRATION_LOCK)`;
+  4  timed out waiting for the migration lock (CK_MIGRATION_LOCK)
+  5  migrate plan --rehearse: a step held a write-blocking lock longer than --max-lock`;

@@ -1,6 +1,7 @@
+import type { PGlite } from '@electric-sql/pglite';
 import { openDatabase, type Database } from '../db/index.js';
 import type { Migrator } from '../migrate/index.js';
-import { assertIdentifier, chatkeepMigrator, settingsForDatabase } from '../schema/index.js';
+import { assertIdentifier, chatkeepMigrator, settingsForDatabase, type SchemaSettings } from '../schema/index.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
 import { migrationProgress } from './migration-progress.js';
 import type { Output } from './output.js';
@@ -12,6 +13,10 @@ export interface MigrationSession {
   readonly schema: string;
   /** `PGlite at /abs/dir (schema "chatkeep")`: printed so nobody migrates the wrong database. */
   readonly where: string;
+  /** The settings chatkeep was installed with (or the defaults), which the migrator renders with. */
+  readonly settings: SchemaSettings;
+  /** The embedded database's PGlite instance, when asked for (`withPGlite`) and the database is PGlite. */
+  readonly pglite?: PGlite;
 }
 
 /**
@@ -24,10 +29,11 @@ export async function withMigrationSession<T>(
   options: GlobalOptions,
   output: Output,
   run: (session: MigrationSession) => Promise<T>,
-  migratorOptions: { readonly progressToStderr?: boolean; readonly lockWaitMs?: number } = {},
+  migratorOptions: { readonly progressToStderr?: boolean; readonly lockWaitMs?: number; readonly withPGlite?: boolean } = {},
 ): Promise<T> {
   const schema = assertIdentifier('schema', options.schema);
   const database = await openDatabase(databaseOptions(options));
+  const pglite = migratorOptions.withPGlite === true ? database.pglite : undefined;
   try {
     const settings = await settingsForDatabase(database.db, schema);
     const migrator = chatkeepMigrator(database.db, {
@@ -43,6 +49,8 @@ export async function withMigrationSession<T>(
       migrator,
       schema,
       where: `${database.description} (schema "${schema}")`,
+      settings,
+      ...(pglite !== undefined ? { pglite } : {}),
     });
   } finally {
     await database.close();

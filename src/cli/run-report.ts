@@ -26,6 +26,7 @@ export async function reportRun(
     });
   } else {
     printOutcome(output, run.direction === 'up' ? 'applied' : 'reverted', results, current, error === undefined);
+    printChecks(output, results);
   }
   if (error !== undefined) output.error(error);
 }
@@ -52,4 +53,38 @@ function printOutcome(
     output.line(
       `Not run: ${notRun.map((r) => `${formatVersion(r.version)} ${r.name}`).join(', ')}`,
     );
+}
+
+/**
+ * What each migration's declared invariants showed (expected and observed
+ * are counts and digests, never row content), and the lint errors a
+ * migration ran with because `allowLintErrors` accepted them.
+ */
+function printChecks(output: Output, results: readonly MigrationResult[]): void {
+  for (const result of results) {
+    const label = `${formatVersion(result.version)} ${result.name}`;
+    if (result.invariants !== undefined && result.invariants.length > 0) {
+      output.line(`Invariants of ${label}:`);
+      for (const inv of result.invariants) {
+        const status = { passed: 'ok     ', failed: 'FAILED ', skipped: 'skipped' }[inv.status];
+        const detail =
+          inv.status === 'skipped'
+            ? (inv.reason ?? '')
+            : inv.status === 'failed'
+              ? `expected ${inv.expected}, observed ${inv.observed}`
+              : inv.observed;
+        output.line(`  ${status} ${inv.name}: ${detail}`);
+      }
+      if (result.rollback !== undefined) {
+        output.line(
+          `  undone: ${{ transaction: 'rolled back with its transaction', down: 'reverted by its down()', 'down-failed': 'its down() failed too; see the error' }[result.rollback]}`,
+        );
+      }
+    }
+    if (result.lintErrors !== undefined && result.lintErrors.length > 0 && result.status !== 'not-run') {
+      output.line(
+        `Ran ${label} despite lint errors (allowLintErrors): ${result.lintErrors.map((f) => `${f.rule}${f.statementIndex >= 0 ? ` at statement ${f.statementIndex + 1}` : ''}`).join(', ')}`,
+      );
+    }
+  }
 }

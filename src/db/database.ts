@@ -26,6 +26,12 @@ export interface Database {
    * through Kysely like any other query. Outside any transaction.
    */
   hot<R>(statement: HotStatement, params: readonly unknown[]): Promise<R[]>;
+  /**
+   * The embedded database's PGlite instance (kind 'pglite' only), for the
+   * few things only the driver can do — `migrate plan --rehearse` clones it.
+   * Never open a second PGlite on the same folder: it would corrupt it.
+   */
+  readonly pglite?: PGlite;
   close(): Promise<void>;
 }
 
@@ -94,7 +100,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
   if (dataDir === MEMORY_DATA_DIR) {
     const pglite = await PGlite.create();
     const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
-    return { kind: 'pglite', description: 'PGlite in memory', db, hot: viaKysely(db), close: () => db.destroy() };
+    return { kind: 'pglite', description: 'PGlite in memory', db, hot: viaKysely(db), pglite, close: () => db.destroy() };
   }
   const dir = await prepareDataDir(dataDir);
   const unlock = lockDataDir(dir);
@@ -112,6 +118,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
     description: `PGlite at ${dir}`,
     db,
     hot: viaKysely(db),
+    pglite,
     close: async () => {
       if (closed) return;
       closed = true;

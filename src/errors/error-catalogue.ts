@@ -37,6 +37,14 @@ export const ERROR_CATALOGUE = {
     message: 'Migrations on disk do not match the history recorded in the database',
   },
   CK_MIGRATION_FAILED: { status: 500, message: 'A migration failed and was rolled back' },
+  CK_MIGRATION_INVARIANT: {
+    status: 500,
+    message: 'A migration broke an invariant it declared and was undone',
+  },
+  CK_MIGRATION_LINT: {
+    status: 500,
+    message: 'A pending migration has lint errors; nothing was run',
+  },
   CK_MIGRATION_LOCK: { status: 503, message: 'Timed out waiting for the migration lock' },
   CK_MIGRATION_TARGET: { status: 400, message: 'Unknown migration target version' },
   CK_INTERNAL: { status: 500, message: 'Internal error' },

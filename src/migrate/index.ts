@@ -3,7 +3,7 @@
  * application's own migrations as well as chatkeep's. See docs/migrations.md.
  */
 export { Migrator } from './migrator.js';
-export type { MigratorOptions } from './migrator-options.js';
+export type { AllowLintErrors, MigratorOptions } from './migrator-options.js';
 export type { Migration, MigrationContext } from './migration.js';
 export type { MigrationDirection } from './render-migration.js';
 export type { MigrationEvent, MigrationEventListener } from './migration-event.js';
@@ -28,6 +28,18 @@ export {
   type VerifyStep,
 } from './steps.js';
 export type { InFlightMigration } from './step-journal.js';
+export { check, noOrphans, notNull, rowCountPreserved, tableChecksum } from './invariants/index.js';
+export type {
+  CheckInvariant,
+  Invariant,
+  InvariantOutcome,
+  InvariantRollback,
+  NoOrphansInvariant,
+  NotNullInvariant,
+  RowCountPreservedInvariant,
+  TableChecksumInvariant,
+} from './invariants/index.js';
+export type { MigrationLint } from './live-lint.js';
 export { lintMigration, lintStatements, runnerSettingsOf, RULE_IDS } from './lint/index.js';
 export type { LintFinding, LintReport, LintSeverity, SuppressedFinding, LintOptions, RunnerSettings } from './lint/index.js';
 export { backupSchemaName, cleanupBackups, dropColumnWithBackup, dropTableWithBackup } from './backups/index.js';
@@ -41,3 +53,5 @@ export type {
 } from './backups/index.js';
 export { expandColumn, type ExpandContract, type ExpandContractStatements, type MigrationTuning } from './expand-contract/index.js';
 export type { ColumnConversion, ColumnShape, ExpandColumnSpec } from './expand-contract/index.js';
+export { rehearse, pgliteClone, postgresDumpCopy, postgresScratch, blocksWrites, blocksReads, LOCK_MODES, DEFAULT_MAX_LOCK_MS, DEFAULT_SAMPLE_INTERVAL_MS, REHEARSAL_DATABASE_PREFIX } from './rehearse/index.js';
+export type { RehearseOptions, RehearsalReport, RehearsedMigration, RehearsedStep, HeldLock, RehearsalCopy, OpenedCopy, OpenCopyOptions, LockMode } from './rehearse/index.js';

@@ -1,4 +1,6 @@
 import type { ChatkeepError } from '../errors/index.js';
+import type { InvariantOutcome } from './invariants/invariant.js';
+import type { LintFinding } from './lint/lint-finding.js';
 import type { MigrationDirection } from './render-migration.js';
 
 /**
@@ -16,6 +18,10 @@ import type { MigrationDirection } from './render-migration.js';
  *   `lock-retry` when `lock_timeout` fired and the phase is retried
  *   (`attempt`, `delayMs`); `index-rebuilt` when an invalid index left by an
  *   interrupted concurrent build was dropped before building it again.
+ * - `invariant-checked`: one declared invariant was checked after `up`
+ *   (`invariant`: name, status, expected and observed values).
+ * - `lint-errors-allowed`: a migration with lint errors runs anyway because
+ *   `allowLintErrors` accepts them (`findings`); emitted before anything runs.
  */
 export interface MigrationEvent {
   readonly type:
@@ -29,7 +35,9 @@ export interface MigrationEvent {
     | 'phase-skipped'
     | 'backfill-progress'
     | 'lock-retry'
-    | 'index-rebuilt';
+    | 'index-rebuilt'
+    | 'invariant-checked'
+    | 'lint-errors-allowed';
   readonly version?: number;
   readonly name?: string;
   readonly direction?: MigrationDirection;
@@ -45,6 +53,8 @@ export interface MigrationEvent {
   readonly attempt?: number;
   readonly delayMs?: number;
   readonly index?: string;
+  readonly invariant?: InvariantOutcome;
+  readonly findings?: readonly LintFinding[];
 }
 
 /** Receives {@link MigrationEvent}s. Errors it throws are ignored: printing must not break a migration. */

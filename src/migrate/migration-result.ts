@@ -1,4 +1,7 @@
 import type { ChatkeepError } from '../errors/index.js';
+import type { InvariantOutcome } from './invariants/invariant.js';
+import type { InvariantRollback } from './invariants/invariant-failure.js';
+import type { LintFinding } from './lint/lint-finding.js';
 import type { MigrationDirection } from './render-migration.js';
 
 /**
@@ -13,6 +16,16 @@ export interface MigrationResult {
   readonly status: 'applied' | 'reverted' | 'failed' | 'not-run';
   /** Wall time of the migration, for those that ran. */
   readonly durationMs?: number;
+  /** Its declared invariants as checked after `up` (absent when it declares none or did not get that far). */
+  readonly invariants?: readonly InvariantOutcome[];
+  /** When an invariant failed: how the migration was undone. */
+  readonly rollback?: InvariantRollback;
+  /**
+   * Unsuppressed lint errors of a pending `up` migration: the reason it was
+   * refused (status `not-run`, error CK_MIGRATION_LINT), or, with
+   * `allowLintErrors`, the risks it was run with.
+   */
+  readonly lintErrors?: readonly LintFinding[];
 }
 
 /**

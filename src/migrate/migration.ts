@@ -1,3 +1,4 @@
+import type { Invariant } from './invariants/invariant.js';
 import type { MigrationStatement } from './steps.js';
 
 /**
@@ -45,4 +46,18 @@ export interface Migration {
   readonly lockTimeout?: string;
   /** `statement_timeout` while this migration runs (default '5min'). */
   readonly statementTimeout?: string;
+  /**
+   * Conditions `up` must keep, checked after its work and before it is
+   * recorded (docs/migrations.md, "Invariants"): `rowCountPreserved`,
+   * `noOrphans`, `notNull`, `tableChecksum`, `check`. Before-values are
+   * measured just before `up` starts. A broken invariant undoes the
+   * migration (its transaction, or its `down`) and stops the run with
+   * CK_MIGRATION_INVARIANT. Not part of the checksum: adding or editing
+   * invariants of an applied migration changes nothing (they only run with
+   * `up`).
+   *
+   * @example
+   * invariants: ({ schema }) => [rowCountPreserved(`${schema}.messages`), tableChecksum('public.users')],
+   */
+  invariants?(context: MigrationContext): readonly Invariant[];
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { ChatkeepError } from '../errors/index.js';
 import { assertIdentifier } from './identifier.js';
+import { RULE_IDS } from './lint/index.js';
 import { defaultLockKey, normaliseLockKey } from './lock-key.js';
 import type { Migration, MigrationContext } from './migration.js';
 import type { MigrationEventListener } from './migration-event.js';
@@ -35,7 +36,18 @@ export interface MigratorOptions {
   readonly removeBookkeepingAtZero?: boolean;
   /** Progress events for a CLI or log to print. */
   readonly onEvent?: MigrationEventListener;
+  /**
+   * `up` refuses, before anything runs, a pending migration with
+   * unsuppressed lint errors (CK_MIGRATION_LINT; docs/migration-lint.md).
+   * `true` accepts every lint error, a list of rule ids accepts those rules
+   * only (e.g. `['missing-down']` for a team that ships irreversible
+   * migrations). Default false; `up({ allowLintErrors })` overrides it.
+   */
+  readonly allowLintErrors?: AllowLintErrors;
 }
+
+/** Which lint errors `up` accepts: none (false), all (true), or those of the listed rule ids. */
+export type AllowLintErrors = boolean | readonly string[];
 
 /** {@link MigratorOptions} with defaults applied and every value checked. */
 export interface ResolvedMigratorOptions {
@@ -48,6 +60,7 @@ export interface ResolvedMigratorOptions {
   readonly pollIntervalMs: number;
   readonly removeBookkeepingAtZero: boolean;
   readonly onEvent: MigrationEventListener | undefined;
+  readonly allowLintErrors: AllowLintErrors;
 }
 
 /** Applies defaults and validates; throws CK_CONFIG naming the field at fault. */
@@ -61,6 +74,13 @@ export function resolveMigratorOptions(options: MigratorOptions): ResolvedMigrat
     throw new ChatkeepError('CK_CONFIG', 'db: expected a Kysely instance', { field: 'db' });
   }
   validateMigrations(options.migrations);
+  options.migrations.forEach((m, index) => {
+    if (m.invariants !== undefined && typeof m.invariants !== 'function') {
+      throw new ChatkeepError('CK_CONFIG', `migrations[${index}].invariants: expected a function of the context (migration ${m.version} ${m.name})`, {
+        field: 'migrations',
+      });
+    }
+  });
   const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
   // The log table is `<table>_log`, which must fit PostgreSQL's 63-byte limit too.
   const table = assertIdentifier('table', options.table ?? 'schema_migrations', 59);
@@ -85,6 +105,7 @@ export function resolveMigratorOptions(options: MigratorOptions): ResolvedMigrat
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
     throw new ChatkeepError('CK_CONFIG', 'onEvent: expected a function', { field: 'onEvent' });
   }
+  const allowLintErrors = checkAllowLintErrors(options.allowLintErrors ?? false);
   return {
     db: options.db,
     migrations: [...options.migrations],
@@ -98,5 +119,19 @@ export function resolveMigratorOptions(options: MigratorOptions): ResolvedMigrat
     pollIntervalMs,
     removeBookkeepingAtZero: options.removeBookkeepingAtZero ?? false,
     onEvent: options.onEvent,
+    allowLintErrors,
   };
+}
+
+/** Checks an `allowLintErrors` value (options or `up()`); throws CK_CONFIG naming an unknown rule id. */
+export function checkAllowLintErrors(value: unknown): AllowLintErrors {
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value) && value.every((id) => typeof id === 'string')) {
+    const unknown = value.filter((id: string) => !RULE_IDS.includes(id));
+    if (unknown.length === 0) return Object.freeze([...(value as string[])]);
+    throw new ChatkeepError('CK_CONFIG', `allowLintErrors: unknown lint rule ${unknown.join(', ')} (rule ids: docs/migration-lint.md)`, {
+      field: 'allowLintErrors',
+    });
+  }
+  throw new ChatkeepError('CK_CONFIG', 'allowLintErrors: expected true, false or a list of lint rule ids', { field: 'allowLintErrors' });
 }

@@ -1,26 +1,40 @@
-import { sql, type Kysely } from 'kysely';
-import { lintMigration, type LintReport } from './lint/index.js';
-import type { MigrationDirection } from './render-migration.js';
+import type { Kysely } from 'kysely';
+import type { LintFinding } from './lint/index.js';
 import { ChatkeepError, sqlState, wrapDriverError } from '../errors/index.js';
 import { acquireAdvisoryLock, releaseAdvisoryLock } from './advisory-lock.js';
 import { Bookkeeping } from './bookkeeping.js';
 import { StepJournal } from './step-journal.js';
 import { checkHistory } from './check-history.js';
 import { checksumOf } from './checksum.js';
-import type { MigrationContext } from './migration.js';
+import { InvariantBaselines } from './invariants/invariant-baselines.js';
+import { invariantFailure, isInvariantFailure, type InvariantRollback } from './invariants/invariant-failure.js';
+import { InvariantRun } from './invariants/invariant-run.js';
+import type { Invariant } from './invariants/invariant.js';
+import { renderInvariants } from './invariants/render-invariants.js';
+import { allLintErrors, lintErrors, lintRefusal, type LintBlock } from './lint-gate.js';
+import { lintAgainstDatabase, type MigrationLint } from './live-lint.js';
+import type { Migration, MigrationContext } from './migration.js';
 import type { MigrationEvent } from './migration-event.js';
 import type { MigrationLogEntry } from './migration-log-entry.js';
 import type { MigrationResult, MigrationResultSet } from './migration-result.js';
 import type { MigrationStatus } from './migration-status.js';
 import {
+  checkAllowLintErrors,
   resolveMigratorOptions,
+  type AllowLintErrors,
   type MigratorOptions,
   type ResolvedMigratorOptions,
 } from './migrator-options.js';
 import type { PlannedMigration, PlanOptions } from './planned-migration.js';
 import { renderMigration } from './render-migration.js';
 import { hasSteps, statementText, type MigrationStatement } from './steps.js';
-import { runStep, type RenderedStep } from './run-step.js';
+import {
+  DEFAULT_LOCK_TIMEOUT,
+  DEFAULT_STATEMENT_TIMEOUT,
+  runStep,
+  type RenderedStep,
+  type StepOutcome,
+} from './run-step.js';
 import {
   assertTarget,
   selectSteps,
@@ -44,12 +58,14 @@ export class Migrator {
   readonly #options: ResolvedMigratorOptions;
   readonly #bookkeeping: Bookkeeping;
   readonly #journal: StepJournal;
+  readonly #baselines: InvariantBaselines;
 
   /** Validates the options and the migration list; throws CK_CONFIG naming the problem. */
   constructor(options: MigratorOptions) {
     this.#options = resolveMigratorOptions(options);
     this.#bookkeeping = new Bookkeeping(this.#options.context.schema, this.#options.table);
     this.#journal = new StepJournal(this.#options.context.schema, this.#options.table);
+    this.#baselines = new InvariantBaselines(this.#options.context.schema, this.#options.table);
   }
 
   /** The context every migration is rendered with (schema and settings). */
@@ -60,9 +76,18 @@ export class Migrator {
   /**
    * Applies every pending migration up to `to` (default: the latest), in
    * order, stopping at the first failure. Never throws.
+   *
+   * Before anything runs, the pending migrations are linted against the
+   * live database; unsuppressed lint errors refuse the whole run
+   * (CK_MIGRATION_LINT, nothing written) unless `allowLintErrors` (here or
+   * in the options) accepts them. After each migration's work, its declared
+   * invariants are checked; a broken one undoes it (CK_MIGRATION_INVARIANT).
+   *
+   * @example
+   * const { error, results } = await migrator.up({ to: 7, allowLintErrors: ['missing-down'] });
    */
-  up(options: { readonly to?: number } = {}): Promise<MigrationResultSet> {
-    return this.#run({ direction: 'up', to: options.to });
+  up(options: { readonly to?: number; readonly allowLintErrors?: AllowLintErrors } = {}): Promise<MigrationResultSet> {
+    return this.#run({ direction: 'up', to: options.to }, options.allowLintErrors);
   }
 
   /**
@@ -117,39 +142,17 @@ export class Migrator {
 
   /**
    * Lints what `up`/`down` with the same target would run, against the
-   * database's table sizes (`pg_class.reltuples`) and column types, before
-   * anything runs (docs/migration-lint.md). Changes nothing.
+   * database's table sizes (`pg_class.reltuples`; a never-analysed table a
+   * statement touches is counted, up to 100,000 rows) and column types,
+   * before anything runs (docs/migration-lint.md). Changes nothing. `up`
+   * runs the same lint and refuses unsuppressed errors.
    */
-  async lint(options: PlanOptions): Promise<{ version: number; name: string; direction: MigrationDirection; report: LintReport }[]> {
+  async lint(options: PlanOptions): Promise<MigrationLint[]> {
     const { db, migrations, context } = this.#options;
     const target = toTarget(options);
     assertTarget(migrations, target);
     const applied = await this.#bookkeeping.readApplied(db);
-    const steps = selectSteps(migrations, new Set(applied.map((a) => a.version)), target);
-    const { rows: tables } = await sql<{ name: string; rows: number | string }>`
-      select n.nspname || '.' || c.relname as name, c.reltuples as rows
-        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-       where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')`.execute(db);
-    const { rows: columns } = await sql<{ name: string; type: string }>`
-      select n.nspname || '.' || c.relname || '.' || a.attname as name, format_type(a.atttypid, a.atttypmod) as type
-        from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-       where c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped and n.nspname not in ('pg_catalog', 'information_schema')`.execute(db);
-    const sizes = new Map(tables.map((t) => [t.name, Number(t.rows)]));
-    const types = new Map(columns.map((c) => [c.name, c.type]));
-    return steps.map(({ migration, direction }) => ({
-      version: migration.version,
-      name: migration.name,
-      direction,
-      report: lintMigration(migration, context, {
-        direction,
-        defaultSchema: context.schema,
-        tableRows: (table) => {
-          const rows = sizes.get(table);
-          return rows === undefined || rows < 0 ? undefined : rows;
-        },
-        columnType: (table, column) => types.get(`${table}.${column}`),
-      }),
-    }));
+    return lintAgainstDatabase(db, selectSteps(migrations, new Set(applied.map((a) => a.version)), target), context);
   }
 
   /** The audit log, newest first (default the last 100 rows); empty before the first run. */
@@ -162,13 +165,14 @@ export class Migrator {
     return this.#bookkeeping.readLog(this.#options.db, limit);
   }
 
-  async #run(target: MigrationTarget): Promise<MigrationResultSet> {
+  async #run(target: MigrationTarget, allowLintErrors?: AllowLintErrors): Promise<MigrationResultSet> {
     const results: MigrationResult[] = [];
     try {
       assertTarget(this.#options.migrations, target);
+      const allow = allowLintErrors === undefined ? this.#options.allowLintErrors : checkAllowLintErrors(allowLintErrors);
       return await this.#options.db
         .connection()
-        .execute((conn) => this.#runLocked(conn, target, results));
+        .execute((conn) => this.#runLocked(conn, target, results, allow));
     } catch (error) {
       return { error: asChatkeepError(error), results };
     }
@@ -184,6 +188,7 @@ export class Migrator {
     conn: Kysely<any>,
     target: MigrationTarget,
     results: MigrationResult[],
+    allowLintErrors: AllowLintErrors,
   ): Promise<MigrationResultSet> {
     const { lockKey, lockWaitMs, pollIntervalMs } = this.#options;
     const waitedMs = await acquireAdvisoryLock(conn, lockKey, {
@@ -194,7 +199,7 @@ export class Migrator {
     this.#emit({ type: 'lock-acquired', durationMs: waitedMs });
     let outcome: MigrationResultSet;
     try {
-      outcome = await this.#migrateHoldingLock(conn, target, results);
+      outcome = await this.#migrateHoldingLock(conn, target, results, allowLintErrors);
     } catch (error) {
       outcome = { error: asChatkeepError(error), results };
     }
@@ -214,78 +219,210 @@ export class Migrator {
   /**
    * The run proper, with the lock held. Only now may the bookkeeping be
    * created and the history read: a runner that waited must see what the
-   * previous one did, and `CREATE … IF NOT EXISTS` is not race-free.
+   * previous one did, and `CREATE … IF NOT EXISTS` is not race-free. The
+   * history is read (which creates nothing) and the pending migrations are
+   * rendered and linted before the bookkeeping is created, so a run refused
+   * for lint errors writes nothing at all.
    */
   async #migrateHoldingLock(
     conn: Kysely<any>,
     target: MigrationTarget,
     results: MigrationResult[],
+    allowLintErrors: AllowLintErrors,
   ): Promise<MigrationResultSet> {
     const { migrations, context } = this.#options;
-    await this.#bookkeeping.ensure(conn);
     const applied = await this.#bookkeeping.readApplied(conn);
     const [problem] = checkHistory(migrations, applied, context);
     if (problem !== undefined) return { error: problem, results };
 
     const steps = selectSteps(migrations, new Set(applied.map((a) => a.version)), target);
-    // Render everything first: a migration whose up()/down() throws is
-    // reported before anything has run.
+    // Render everything first: a migration whose up()/down()/invariants()
+    // throws is reported before anything has run.
     const rendered = steps.map((step) => this.#render(step));
+    const invariants = rendered.map((step) => (step.direction === 'up' ? renderInvariants(step.migration, context) : []));
+    const lint = target.direction === 'up' ? await this.#lintGate(conn, rendered, allowLintErrors) : { errors: new Map<number, LintFinding[]>() };
+    const lintOf = (version: number) => {
+      const errors = lint.errors.get(version);
+      return errors === undefined ? {} : { lintErrors: errors };
+    };
+    if (lint.refusal !== undefined) {
+      results.push(...rendered.map((step) => ({ ...notRun(step), ...lintOf(step.migration.version) })));
+      return { error: lint.refusal, results };
+    }
+
+    await this.#bookkeeping.ensure(conn);
+    await this.#baselines.tidy(conn, applied.map((a) => a.version));
     for (const [index, step] of rendered.entries()) {
       const { version, name } = step.migration;
       const { direction } = step;
       this.#emit({ type: 'migration-start', version, name, direction });
-      // The step journal exists only while a phased migration is unfinished:
-      // a host whose migrations are plain SQL never gets the extra table.
-      if (hasSteps(step.statements)) await this.#journal.ensure(conn);
-      const outcome = await runStep(conn, step, this.#bookkeeping, {
-        journal: this.#journal,
-        emit: (event) => this.#emit(event),
-      });
-      if (hasSteps(step.statements)) await this.#journal.dropIfEmpty(conn);
+      const { outcome, check, rollback } = await this.#runOne(conn, step, invariants[index] ?? []);
+      const reported = {
+        version,
+        name,
+        direction,
+        durationMs: outcome.durationMs,
+        ...(check !== undefined && check.outcomes.length > 0 ? { invariants: check.outcomes } : {}),
+        ...lintOf(version),
+      };
       if (outcome.error !== undefined) {
-        this.#emit({
-          type: 'migration-failed',
-          version,
-          name,
-          direction,
-          durationMs: outcome.durationMs,
-          error: outcome.error,
-        });
-        results.push({
-          version,
-          name,
-          direction,
-          status: 'failed',
-          durationMs: outcome.durationMs,
-        });
+        results.push({ ...reported, status: 'failed', ...(rollback !== undefined ? { rollback } : {}) });
         results.push(...rendered.slice(index + 1).map(notRun));
         return { error: outcome.error, results };
       }
-      this.#emit({
-        type: 'migration-end',
-        version,
-        name,
-        direction,
-        durationMs: outcome.durationMs,
-      });
-      results.push({
-        version,
-        name,
-        direction,
-        status: direction === 'up' ? 'applied' : 'reverted',
-        durationMs: outcome.durationMs,
-      });
+      this.#emit({ type: 'migration-end', version, name, direction, durationMs: outcome.durationMs });
+      results.push({ ...reported, status: direction === 'up' ? 'applied' : 'reverted' });
     }
 
     if (target.direction === 'down' && target.to === 0 && this.#options.removeBookkeepingAtZero) {
       const left = await this.#bookkeeping.readApplied(conn);
       if (left.length === 0) {
         await this.#journal.drop(conn);
+        await this.#baselines.tidy(conn, []);
         await this.#bookkeeping.remove(conn);
       }
     }
     return { results };
+  }
+
+  /**
+   * Runs one migration with its invariants: before-values measured (or read
+   * back) just before it starts, checked after its work and before it is
+   * recorded. A broken invariant of an atomic migration rolled back with its
+   * transaction; any other is undone here by running its `down`.
+   */
+  async #runOne(
+    conn: Kysely<any>,
+    step: RenderedStep,
+    invariants: readonly Invariant[],
+  ): Promise<{ outcome: StepOutcome; check?: InvariantRun; rollback?: InvariantRollback }> {
+    const { migration, direction } = step;
+    const phased = hasSteps(step.statements);
+    // The step journal exists only while a phased migration is unfinished:
+    // a host whose migrations are plain SQL never gets the extra table.
+    if (phased) await this.#journal.ensure(conn);
+    const atomic = !phased && (migration.transactional ?? true);
+    const check =
+      invariants.length === 0
+        ? undefined
+        : new InvariantRun({
+            migration,
+            invariants,
+            atomic,
+            lockTimeout: migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
+            statementTimeout: migration.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT,
+            baselines: this.#baselines,
+            emit: (event) => this.#emit(event),
+          });
+    let outcome: StepOutcome;
+    try {
+      const inFlight = phased && (await this.#journal.read(conn, migration.version, direction)).size > 0;
+      await check?.prepare(conn, inFlight);
+      outcome = await runStep(conn, step, this.#bookkeeping, {
+        journal: this.#journal,
+        pool: this.#options.db,
+        emit: (event) => this.#emit(event),
+        ...(check !== undefined ? { beforeRecord: check.check } : {}),
+      });
+    } catch (error) {
+      // Measuring a before-value failed: nothing of the migration ran.
+      outcome = { durationMs: 0, error: asChatkeepError(error) };
+      await this.#logFailure(conn, step, outcome.error!);
+    }
+
+    let rollback: InvariantRollback | undefined;
+    if (outcome.error !== undefined) {
+      this.#emit({ type: 'migration-failed', version: migration.version, name: migration.name, direction, durationMs: outcome.durationMs, error: outcome.error });
+      if (check !== undefined && isInvariantFailure(outcome.error) && check.failed.length > 0) {
+        if (atomic) rollback = 'transaction';
+        else {
+          const downError = await this.#undo(conn, migration, phased);
+          rollback = downError === undefined ? 'down' : 'down-failed';
+          outcome = { durationMs: outcome.durationMs, error: invariantFailure(migration, check.failed, rollback, downError) };
+        }
+      }
+    }
+    // Stored before-values are kept only for a run that stopped part-way and
+    // will resume (or retry a failed down); recorded or undone, they go.
+    if (check !== undefined && (outcome.error === undefined || rollback === 'down')) {
+      await check.forget(conn);
+      await this.#baselines.tidy(conn, []);
+    }
+    if (phased) await this.#journal.dropIfEmpty(conn);
+    return { outcome, ...(check !== undefined ? { check } : {}), ...(rollback !== undefined ? { rollback } : {}) };
+  }
+
+  /**
+   * Reverts a migration whose invariant broke after it committed work
+   * (phased or non-transactional): runs its `down` like `migrator.down`
+   * would (logged, with events), then forgets its up journal so the next
+   * `up` starts it from the beginning. Returns the error when it cannot.
+   */
+  async #undo(conn: Kysely<any>, migration: Migration, upWasPhased: boolean): Promise<ChatkeepError | undefined> {
+    const { version, name } = migration;
+    let down: RenderedStep;
+    try {
+      down = this.#render({ migration, direction: 'down' });
+    } catch (error) {
+      return asChatkeepError(error);
+    }
+    if (down.statements.length === 0) {
+      return new ChatkeepError('CK_MIGRATION_FAILED', `Migration ${version} ${name}: down() returns no statements, so nothing could be undone`, { version, name, direction: 'down' });
+    }
+    this.#emit({ type: 'migration-start', version, name, direction: 'down' });
+    if (hasSteps(down.statements)) await this.#journal.ensure(conn);
+    const outcome = await runStep(conn, down, this.#bookkeeping, {
+      journal: this.#journal,
+      pool: this.#options.db,
+      emit: (event) => this.#emit(event),
+    });
+    if (outcome.error !== undefined) {
+      this.#emit({ type: 'migration-failed', version, name, direction: 'down', durationMs: outcome.durationMs, error: outcome.error });
+      return outcome.error;
+    }
+    this.#emit({ type: 'migration-end', version, name, direction: 'down', durationMs: outcome.durationMs });
+    if (upWasPhased || hasSteps(down.statements)) await this.#journal.clear(conn, version);
+    return undefined;
+  }
+
+  /**
+   * Lints the pending `up` migrations against the live database. Returns
+   * every migration's unsuppressed lint errors, and the refusal when some
+   * are not accepted by `allowLintErrors`; accepted ones are announced
+   * (`lint-errors-allowed`) before anything runs.
+   */
+  async #lintGate(
+    conn: Kysely<any>,
+    rendered: readonly RenderedStep[],
+    allow: AllowLintErrors,
+  ): Promise<{ readonly refusal?: ChatkeepError; readonly errors: Map<number, LintFinding[]> }> {
+    const errors = new Map<number, LintFinding[]>();
+    const blocks: LintBlock[] = [];
+    const lints = await lintAgainstDatabase(conn, rendered, this.#options.context);
+    for (const [index, { report }] of lints.entries()) {
+      const step = rendered[index]!;
+      const all = allLintErrors(report);
+      if (all.length === 0) continue;
+      errors.set(step.migration.version, all);
+      const blocking = lintErrors(report, allow);
+      if (blocking.length > 0) blocks.push({ migration: step.migration, statements: step.statements, errors: blocking });
+    }
+    if (blocks.length > 0) return { refusal: lintRefusal(blocks), errors };
+    for (const step of rendered) {
+      const findings = errors.get(step.migration.version);
+      if (findings !== undefined) {
+        this.#emit({ type: 'lint-errors-allowed', version: step.migration.version, name: step.migration.name, direction: 'up', findings });
+      }
+    }
+    return { errors };
+  }
+
+  /** The 'failed' log row of a migration that stopped before its runner started. */
+  async #logFailure(conn: Kysely<any>, step: MigrationStep, error: ChatkeepError): Promise<void> {
+    const now = new Date();
+    await this.#bookkeeping
+      .insertLog(conn, { version: step.migration.version, name: step.migration.name, direction: step.direction, startedAt: now, finishedAt: now, durationMs: 0, outcome: 'failed', error: error.message })
+      .catch(() => undefined);
   }
 
   #render(step: MigrationStep): RenderedStep {

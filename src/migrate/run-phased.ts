@@ -3,6 +3,7 @@ import { ChatkeepError, pgErrorFields } from '../errors/index.js';
 import { runBackfill } from './backfill-runner.js';
 import type { Bookkeeping } from './bookkeeping.js';
 import { runConcurrentIndex } from './concurrent-index-runner.js';
+import { isInvariantFailure } from './invariants/invariant-failure.js';
 import { withLockRetry } from './lock-retry.js';
 import type { MigrationEvent } from './migration-event.js';
 import { groupPhases, type Phase } from './phases.js';
@@ -13,9 +14,18 @@ import { statementText, verifyFailed } from './steps.js';
 export interface PhasedRunContext {
   readonly bookkeeping: Bookkeeping;
   readonly journal: StepJournal;
+  /** Connections for a backfill's extra workers (`concurrency`). */
+  readonly pool?: Kysely<any>;
   readonly lockTimeout: string;
   readonly statementTimeout: string;
   readonly emit: (event: MigrationEvent) => void;
+  /**
+   * Runs once every phase is done, before the migration is recorded: the
+   * migrator's check of the migration's declared invariants. A
+   * CK_MIGRATION_INVARIANT it throws is reported as is (the phases stay
+   * journaled; the migrator undoes them with `down`).
+   */
+  readonly beforeRecord?: (db: Kysely<any>) => Promise<void>;
 }
 
 /**
@@ -79,6 +89,7 @@ export async function runPhased(conn: Kysely<any>, step: RenderedStep, ctx: Phas
         case 'backfill': {
           const rows = await runBackfill(phase, {
             conn,
+            ...(ctx.pool !== undefined ? { pool: ctx.pool } : {}),
             journal: ctx.journal,
             key,
             resumeFrom: journaled.get(index)?.progress ?? null,
@@ -104,6 +115,7 @@ export async function runPhased(conn: Kysely<any>, step: RenderedStep, ctx: Phas
       ctx.emit({ type: 'phase-end', ...base, phase: index, description, durationMs: Math.round(performance.now() - phaseStarted) });
     }
     current = phases.length;
+    if (direction === 'up') await ctx.beforeRecord?.(conn);
     await conn.transaction().execute(async (trx) => {
       const durationMs = elapsed();
       if (direction === 'up') await ctx.bookkeeping.insertApplied(trx, { version, name, checksum: step.checksum, durationMs });
@@ -114,7 +126,7 @@ export async function runPhased(conn: Kysely<any>, step: RenderedStep, ctx: Phas
     return { durationMs: elapsed() };
   } catch (cause) {
     const durationMs = elapsed();
-    const error = phaseFailure(step, current, phases.length, cause);
+    const error = isInvariantFailure(cause) ? cause : phaseFailure(step, current, phases.length, cause);
     await ctx.bookkeeping
       .insertLog(conn, { version, name, direction, startedAt, finishedAt: new Date(), durationMs, outcome: 'failed', error: error.message })
       .catch(() => undefined);

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { ChatkeepError } from '../errors/index.js';
 import type { Bookkeeping } from './bookkeeping.js';
+import { isInvariantFailure } from './invariants/invariant-failure.js';
 import { migrationFailure, type FailurePhase } from './migration-failure.js';
 import type { MigrationStep } from './select-steps.js';
 import { hasSteps, type MigrationStatement } from './steps.js';
@@ -91,6 +92,8 @@ export async function runStep(
           phase = index;
           await sql.raw(statement).execute(trx);
         }
+        // Declared invariants, checked before COMMIT: a broken one rolls back everything.
+        if (step.direction === 'up') await phased?.beforeRecord?.(trx);
         await record(trx);
         phase = 'commit';
       });
@@ -109,6 +112,7 @@ export async function runStep(
         await sql`reset lock_timeout`.execute(conn).catch(() => undefined);
         await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
       }
+      if (step.direction === 'up') await phased?.beforeRecord?.(conn);
       await conn.transaction().execute(async (trx) => {
         await record(trx);
         phase = 'commit';
@@ -117,7 +121,9 @@ export async function runStep(
     return { durationMs: elapsed() };
   } catch (cause) {
     const durationMs = elapsed();
-    const error = migrationFailure(step, phase, step.statements.length, transactional, cause);
+    const error = isInvariantFailure(cause)
+      ? cause
+      : migrationFailure(step, phase, step.statements.length, transactional, cause);
     try {
       await bookkeeping.insertLog(conn, {
         version: step.migration.version,

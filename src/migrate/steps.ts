@@ -45,8 +45,15 @@ export interface BackfillStep {
   readonly batchSize?: number;
   /** Pause between batches, in ms (default 0). */
   readonly pauseMs?: number;
-  /** At most this many rows per second (default unlimited). */
+  /** At most this many rows per second over all workers (default unlimited). */
   readonly rowsPerSecond?: number;
+  /**
+   * Workers updating disjoint key ranges at once, each on its own pooled
+   * connection (default 1). PostgreSQL only: on PGlite's single session the
+   * backfill always runs one batch at a time. Each worker is one busy
+   * backend, so leave cores for the application.
+   */
+  readonly concurrency?: number;
 }
 
 /** An invariant that must hold before the migration goes on: a query whose first column is true. */
@@ -103,7 +110,7 @@ export function hasSteps(statements: readonly MigrationStatement[]): boolean {
 
 /**
  * The SQL a step stands for, as `plan` prints it. With `forChecksum`, a
- * backfill's pacing (batch size, rate, pause) is left out: tuning how fast a
+ * backfill's pacing (batch size, workers, rate, pause) is left out: tuning how fast a
  * backfill runs — even between an interrupted run and its resumption — does
  * not change what the migration does, so it must not count as an edit.
  */
@@ -115,7 +122,7 @@ export function statementText(statement: MigrationStatement, options: { readonly
     case 'backfill': {
       const pacing = options.forChecksum === true
         ? ''
-        : ` in batches of ${statement.batchSize ?? 1000}${statement.rowsPerSecond !== undefined ? `, at most ${statement.rowsPerSecond} rows/s` : ''}${statement.pauseMs ? `, ${statement.pauseMs} ms between batches` : ''}`;
+        : ` in batches of ${statement.batchSize ?? 1000}${(statement.concurrency ?? 1) > 1 ? `, ${statement.concurrency} at a time` : ''}${statement.rowsPerSecond !== undefined ? `, at most ${statement.rowsPerSecond} rows/s` : ''}${statement.pauseMs ? `, ${statement.pauseMs} ms between batches` : ''}`;
       return `-- backfill${pacing} by (${statement.key.join(', ')})\nupdate ${statement.table} set ${statement.set} where ${statement.where}`;
     }
     case 'verify':
@@ -143,6 +150,9 @@ export function invalidStep(statement: unknown): string | undefined {
       const positive = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v > 0);
       if (!positive(step.batchSize) || !positive(step.rowsPerSecond) || !(step.pauseMs === undefined || (typeof step.pauseMs === 'number' && step.pauseMs >= 0))) {
         return 'backfill: batchSize and rowsPerSecond must be positive, pauseMs >= 0';
+      }
+      if (!(step.concurrency === undefined || (Number.isInteger(step.concurrency) && step.concurrency >= 1 && step.concurrency <= 64))) {
+        return 'backfill: concurrency must be an integer from 1 to 64';
       }
       return undefined;
     }

@@ -101,8 +101,15 @@ for (const backend of BACKENDS) {
         expect(after.pending).toHaveLength(LATEST);
       });
 
+      it('--allow-lint-errors with a rule id that does not exist is a usage error naming the option; nothing runs', async () => {
+        const result = await run('migrate', 'up', '--to', '1', '--allow-lint-errors', 'drop-column,no-such-rule');
+        expect(result.code).toBe(2);
+        expect(result.stderr).toMatch(/CK_CONFIG.*allowLintErrors: unknown lint rule no-such-rule/);
+        expect(JSON.parse((await run('migrate', 'status', '--json')).stdout)).toMatchObject({ current: 0 });
+      });
+
       it('up --to 1 applies one migration and prints progress with durations', async () => {
-        const result = await run('migrate', 'up', '--to', '1');
+        const result = await run('migrate', 'up', '--to', '1', '--allow-lint-errors', 'drop-column');
         expect(result.code, result.stderr).toBe(0);
         expect(result.stdout).toContain('applying 0001 conversations…');
         expect(result.stdout).toMatch(/applied {2}0001 conversations \(\d+ ms\)/);

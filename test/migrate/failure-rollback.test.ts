@@ -165,11 +165,11 @@ for (const backend of BACKENDS) {
         expect(error?.code).toBe('CK_CONFIG');
         expect(error?.message).toContain('Migration 2 broken: up() threw: typo in template');
         expect(results).toEqual([]);
-        const { rows } =
-          await sql`select count(*)::int as n from ${sql.id(schema, 'schema_migrations')}`.execute(
-            db,
-          );
-        expect(rows).toEqual([{ n: 0 }]);
+        // Rendering (and linting) happen before the bookkeeping is created:
+        // not even the version table was written.
+        const { rows } = await sql<{ present: boolean }>`
+          select to_regclass(${`${schema}.schema_migrations`}) is not null as present`.execute(db);
+        expect(rows).toEqual([{ present: false }]);
       });
 
       it.skipIf(backend.name === 'pglite')(

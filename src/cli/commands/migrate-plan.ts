@@ -1,39 +1,86 @@
 import type { Command } from 'commander';
-import type { LintReport, PlannedMigration, PlanOptions } from '../../migrate/index.js';
-import { UsageError } from '../exit-codes.js';
-import { globalOptions } from '../global-options.js';
+import {
+  DEFAULT_MAX_LOCK_MS,
+  DEFAULT_SAMPLE_INTERVAL_MS,
+  pgliteClone,
+  postgresDumpCopy,
+  postgresScratch,
+  rehearse,
+  type LintReport,
+  type PlannedMigration,
+  type PlanOptions,
+  type RehearsalCopy,
+  type RehearsalReport,
+} from '../../migrate/index.js';
+import { CHATKEEP_MIGRATIONS, settingsToJson } from '../../schema/index.js';
+import { EXIT_CODES, UsageError } from '../exit-codes.js';
+import { globalOptions, type GlobalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
-import { withMigrationSession } from '../migration-session.js';
-import { parseVersion } from '../option-parsers.js';
-import { formatVersion, type Output } from '../output.js';
+import { migrationProgress } from '../migration-progress.js';
+import { withMigrationSession, type MigrationSession } from '../migration-session.js';
+import { parseInteger, parseMilliseconds, parseVersion } from '../option-parsers.js';
+import { Output, formatVersion } from '../output.js';
+import { printRehearsal, rehearsalJson } from '../rehearsal-output.js';
 
 interface MigratePlanOptions {
   readonly to?: number;
   readonly down?: boolean;
   readonly json?: boolean;
+  readonly rehearse?: boolean;
+  readonly rehearseCopy?: boolean;
+  readonly rehearseUrl?: string;
+  readonly maxLock?: number;
+  readonly sampleInterval?: number;
 }
 
 /**
- * `chatkeep migrate plan [--to <v>] [--down]`: the SQL `up` (or `down`)
- * would run, in order. Reads only: a reviewer can see exactly what a deploy
- * will execute.
+ * `chatkeep migrate plan [--to <v>] [--down] [--rehearse …]`: the SQL `up`
+ * (or `down`) would run, in order. Reads only: a reviewer can see exactly
+ * what a deploy will execute. With `--rehearse`, the plan also runs on a
+ * throw-away copy and the locks each step held are reported (docs/rehearse.md);
+ * a step over the lock budget, or a migration failing on the copy, exits 1.
  */
 export function registerMigratePlan(migrate: Command, output: Output): Command {
   return migrate
     .command('plan')
     .description(
-      'print the SQL that migrate up (or, with --down, migrate down) would run, in order; changes nothing',
+      'print the SQL that migrate up (or, with --down, migrate down) would run, in order, with its lint findings; changes nothing (with --rehearse, runs it on a copy and reports the locks each step held)',
     )
     .option('--to <version>', 'target version (required with --down)', parseVersion)
     .option('--down', 'plan a revert to --to instead of an upgrade')
     .option('--json', 'print the plan as JSON')
+    .option(
+      '--rehearse',
+      'also run the plan on a throw-away copy and report how long each step held which locks (PGlite: an in-memory clone; PostgreSQL: needs --rehearse-copy or --rehearse-url); the target is not changed',
+    )
+    .option(
+      '--rehearse-copy',
+      'PostgreSQL: copy the target with pg_dump | psql into a new database on its server, dropped afterwards (needs CREATEDB, pg_dump and psql; reads every table); implies --rehearse',
+    )
+    .option(
+      '--rehearse-url <url>',
+      'PostgreSQL: rehearse on this database, a copy you made (e.g. a restored snapshot); it is left migrated; implies --rehearse',
+    )
+    .option(
+      '--max-lock <ms>',
+      `with --rehearse: the lock budget; a step holding a lock that blocks writes (SHARE or stronger) on an existing table longer than this is flagged and the command exits 1 (default ${DEFAULT_MAX_LOCK_MS})`,
+      parseMilliseconds,
+    )
+    .option(
+      '--sample-interval <ms>',
+      `with --rehearse on PostgreSQL: how often the lock monitor reads pg_locks (default ${DEFAULT_SAMPLE_INTERVAL_MS}); a lock held for less can be missed`,
+      parseInteger('--sample-interval', 1, 60_000),
+    )
     .addHelpText(
       'after',
       helpEpilog(
         'chatkeep migrate plan',
         'chatkeep migrate plan --to 2',
         'chatkeep migrate plan --down --to 0',
-      ),
+        'chatkeep migrate plan --rehearse --max-lock 500',
+        'chatkeep --database-url postgres://app@db/app migrate plan --rehearse-copy --json',
+        'chatkeep --database-url postgres://app@db/app migrate plan --rehearse-url postgres://app@db/app_snapshot',
+      ) + REHEARSE_EXIT_HELP,
     )
     .action(async (options: MigratePlanOptions, command: Command) => {
       if (options.down === true && options.to === undefined) {
@@ -41,27 +88,114 @@ export function registerMigratePlan(migrate: Command, output: Output): Command {
           'migrate plan --down needs --to <version> (0 plans removing everything)',
         );
       }
-      await withMigrationSession(globalOptions(command), output, async ({ migrator, where }) => {
-        const target: PlanOptions =
-          options.down === true && options.to !== undefined
-            ? { direction: 'down', to: options.to }
-            : options.to === undefined
-              ? { direction: 'up' }
-              : { direction: 'up', to: options.to };
-        const plan = await migrator.plan(target);
-        const lint = new Map((await migrator.lint(target)).map((l) => [l.version, l.report]));
-        if (options.json === true) {
-          output.json({
-            database: where,
-            direction: options.down === true ? 'down' : 'up',
-            migrations: plan.map((p) => ({ ...p, lint: lint.get(p.version) ?? { findings: [], suppressed: [] } })),
-          });
-          return;
-        }
-        const { current } = await migrator.status();
-        printPlan(output, plan, where, current, options.down === true ? 'down' : 'up', lint);
-      });
+      const global = globalOptions(command);
+      const rehearsing = rehearsalWanted(options, global);
+      await withMigrationSession(
+        global,
+        output,
+        async (session) => {
+          const { migrator, where } = session;
+          const target: PlanOptions =
+            options.down === true && options.to !== undefined
+              ? { direction: 'down', to: options.to }
+              : options.to === undefined
+                ? { direction: 'up' }
+                : { direction: 'up', to: options.to };
+          const plan = await migrator.plan(target);
+          const lint = new Map((await migrator.lint(target)).map((l) => [l.version, l.report]));
+          const report = rehearsing ? await rehearsePlan(session, global, options, target, plan, output) : undefined;
+          if (options.json === true) {
+            output.json({
+              database: where,
+              direction: options.down === true ? 'down' : 'up',
+              migrations: plan.map((p) => ({ ...p, lint: lint.get(p.version) ?? { findings: [], suppressed: [] } })),
+              ...(report !== undefined ? { rehearsal: rehearsalJson(report) } : {}),
+            });
+          } else {
+            const { current } = await migrator.status();
+            printPlan(output, plan, where, current, options.down === true ? 'down' : 'up', lint);
+            if (report !== undefined) printRehearsal(output, report);
+          }
+          if (report?.error !== undefined) output.warn(`error [${report.error.code}]: the rehearsal failed: ${report.error.message}`);
+          if (report?.error !== undefined) output.fail(EXIT_CODES.FAILED);
+          else if (report?.overBudget === true) output.fail(EXIT_CODES.OVER_LOCK_BUDGET);
+        },
+        { withPGlite: rehearsing },
+      );
     });
+}
+
+const REHEARSE_EXIT_HELP = `
+With --rehearse, exit code 1 also means a migration failed on the copy, and
+exit code 5 that a step held a lock that blocks writes longer than --max-lock.
+`;
+
+/** Whether to rehearse, after checking the rehearsal options fit the database (usage errors, exit 2). */
+function rehearsalWanted(options: MigratePlanOptions, global: GlobalOptions): boolean {
+  const rehearsing = options.rehearse === true || options.rehearseCopy === true || options.rehearseUrl !== undefined;
+  if (!rehearsing) {
+    if (options.maxLock !== undefined || options.sampleInterval !== undefined) {
+      throw new UsageError('--max-lock and --sample-interval only apply with --rehearse');
+    }
+    return false;
+  }
+  if (global.databaseUrl === undefined) {
+    if (options.rehearseCopy === true || options.rehearseUrl !== undefined) {
+      throw new UsageError('--rehearse-copy and --rehearse-url are for PostgreSQL; on the embedded database --rehearse clones it in memory');
+    }
+    return true;
+  }
+  if (options.rehearseCopy === true && options.rehearseUrl !== undefined) {
+    throw new UsageError('give either --rehearse-copy or --rehearse-url, not both');
+  }
+  if (options.rehearseCopy !== true && options.rehearseUrl === undefined) {
+    throw new UsageError(
+      '--rehearse on PostgreSQL needs a copy to run on: --rehearse-copy (pg_dump | psql into a new database on the same server, dropped afterwards) ' +
+        'or --rehearse-url <url> (a copy you made, e.g. a restored snapshot; it is left migrated). See docs/rehearse.md.',
+    );
+  }
+  return true;
+}
+
+/** Runs the plan on a copy of the session's database; the target itself is only read. */
+async function rehearsePlan(
+  session: MigrationSession,
+  global: GlobalOptions,
+  options: MigratePlanOptions,
+  target: PlanOptions,
+  plan: readonly PlannedMigration[],
+  output: Output,
+): Promise<RehearsalReport> {
+  const copy: RehearsalCopy =
+    session.pglite !== undefined
+      ? pgliteClone(session.pglite, session.database.description)
+      : options.rehearseUrl !== undefined
+        ? postgresScratch(options.rehearseUrl, { target: session.database.db })
+        : postgresDumpCopy(global.databaseUrl!);
+  output.warn(`rehearsing on a ${copy.description}…`);
+  // Progress of the rehearsal goes to stderr, marked, so nobody reads
+  // "applied 0004" as a change to the target.
+  const progress = new Output(
+    { write: (text) => output.writeErr(text) },
+    { write: (text) => output.writeErr(text.replace(/^(?=.)/gm, '[rehearsal] ')) },
+  );
+  return rehearse({
+    copy,
+    // The options chatkeepMigrator (src/schema/chatkeep-migrator.ts) builds;
+    // were they to drift, the checksums recorded on the copy would not match
+    // and expectPlan would refuse the rehearsal.
+    migrator: {
+      migrations: CHATKEEP_MIGRATIONS,
+      schema: session.schema,
+      settings: settingsToJson(session.settings),
+      removeBookkeepingAtZero: true,
+      onEvent: migrationProgress(progress, true),
+    },
+    plan: target,
+    expectPlan: plan,
+    ...(options.maxLock !== undefined ? { maxLockMs: options.maxLock } : {}),
+    ...(options.sampleInterval !== undefined ? { sampleIntervalMs: options.sampleInterval } : {}),
+  });
 }
 
 function printPlan(

@@ -8,6 +8,7 @@ import { reportRun } from '../run-report.js';
 
 interface MigrateUpOptions {
   readonly to?: number;
+  readonly allowLintErrors?: true | string;
   readonly lockWait: number;
   readonly json?: boolean;
 }
@@ -24,6 +25,10 @@ export function registerMigrateUp(migrate: Command, output: Output): Command {
       parseMilliseconds,
       60_000,
     )
+    .option(
+      '--allow-lint-errors [rules]',
+      'run migrations the lint refuses: all of them, or only these comma-separated rule ids (docs/migration-lint.md)',
+    )
     .option('--json', 'print the outcome as JSON (progress goes to stderr)')
     .addHelpText(
       'after',
@@ -31,6 +36,7 @@ export function registerMigrateUp(migrate: Command, output: Output): Command {
         'chatkeep migrate up',
         'chatkeep migrate up --to 2',
         'chatkeep --database-url postgres://app@db/app migrate up --json',
+        'chatkeep migrate up --allow-lint-errors drop-column,missing-down',
       ),
     )
     .action(async (options: MigrateUpOptions, command: Command) => {
@@ -43,9 +49,14 @@ export function registerMigrateUp(migrate: Command, output: Output): Command {
             output.line(
               `Migrating ${where}${options.to === undefined ? '' : ` up to version ${options.to}`}`,
             );
-          const { error, results } = await migrator.up(
-            options.to === undefined ? {} : { to: options.to },
-          );
+          const allow = options.allowLintErrors;
+          const { error, results } = await migrator.up({
+            ...(options.to === undefined ? {} : { to: options.to }),
+            // The migrator validates rule ids (CK_CONFIG names an unknown one).
+            ...(allow === undefined
+              ? {}
+              : { allowLintErrors: allow === true ? true : (allow.split(',').map((r) => r.trim()) as never) }),
+          });
           await reportRun(output, { migrator, where, json, direction: 'up', error, results });
         },
         { progressToStderr: json, lockWaitMs: options.lockWait },
