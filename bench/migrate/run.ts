@@ -22,6 +22,8 @@ const DB = process.env['BENCH_MIGRATE_DATABASE'] ?? 'ck_bench_migrate';
 const MESSAGES = Number(process.env['BENCH_MIGRATE_MESSAGES'] ?? 10_000_000);
 const BATCH = Number(process.env['BENCH_MIGRATE_BATCH'] ?? 10_000);
 const WORKERS = Number(process.env['BENCH_MIGRATE_WORKERS'] ?? 2);
+/** e.g. `8GB`: set with ALTER SYSTEM for the run (and reset after), to show what checkpoints cost the writer. */
+const MAX_WAL_SIZE = process.env['BENCH_MIGRATE_MAX_WAL_SIZE'];
 const WRITER_INTERVAL_MS = Number(process.env['BENCH_MIGRATE_WRITER_MS'] ?? 10);
 const started = Date.now();
 const log = (text: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${text}\n`);
@@ -30,6 +32,15 @@ const admin = new pg.Client({ connectionString: PG_URL });
 await admin.connect();
 await admin.query(`drop database if exists ${DB}`);
 await admin.query(`create database ${DB}`);
+if (MAX_WAL_SIZE !== undefined) {
+  await admin.query(`alter system set max_wal_size = '${MAX_WAL_SIZE.replace(/[^0-9A-Za-z]/g, '')}'`);
+  await admin.query('select pg_reload_conf()');
+  // The reload is asynchronous: this session sees the new value only after it has processed the signal.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+}
+const settings = (await admin.query<{ name: string; setting: string; unit: string | null }>(
+  `select name, setting, unit from pg_settings where name in ('max_wal_size', 'shared_buffers', 'checkpoint_timeout', 'synchronous_commit', 'wal_compression') order by name`,
+)).rows.map((r) => `${r.name}=${r.setting}${r.unit ?? ''}`).join(', ');
 await admin.end();
 const url = new URL(PG_URL);
 url.pathname = `/${DB}`;
@@ -46,6 +57,8 @@ log('seeded');
 function startWriter(s: Store) {
   let stop = false;
   const latencies: number[] = [];
+  let worstTook = 0;
+  let worstAt: Date | undefined;
   const errors: string[] = [];
   const done = (async () => {
     const conversations = await Promise.all(Array.from({ length: 8 }, () => s.conversations.create('bench-writer')));
@@ -58,6 +71,10 @@ function startWriter(s: Store) {
       }
       const took = performance.now() - t0;
       latencies.push(took);
+      if (took > worstTook) {
+        worstTook = took;
+        worstAt = new Date(Date.now() - took);
+      }
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, WRITER_INTERVAL_MS - took)));
     }
   })();
@@ -67,7 +84,7 @@ function startWriter(s: Store) {
       await done;
       const sorted = [...latencies].sort((a, b) => a - b);
       const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
-      return { turns: sorted.length, errors: errors.length, p50: at(0.5), p99: at(0.99), worst: sorted.at(-1) ?? 0 };
+      return { turns: sorted.length, errors: errors.length, p50: at(0.5), p99: at(0.99), worst: sorted.at(-1) ?? 0, worstAt };
     },
   };
 }
@@ -141,7 +158,7 @@ async function withWriter<T>(label: string, work: () => Promise<T>): Promise<{ r
   }
   const totalMs = performance.now() - t0;
   const w = await writer.stop();
-  log(`${label}: ${(totalMs / 1000).toFixed(1)} s; writer ${w.turns} turns, ${w.errors} errors, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, worst ${w.worst.toFixed(0)} ms`);
+  log(`${label}: ${(totalMs / 1000).toFixed(1)} s; writer ${w.turns} turns, ${w.errors} errors, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, worst ${w.worst.toFixed(0)} ms (began ${w.worstAt?.toISOString()})`);
   return { result, totalMs: totalMs - 1000, writer: w };
 }
 
@@ -156,6 +173,7 @@ async function measurePhased(workers: number): Promise<Measured> {
     migrations: [preview(workers)],
     onEvent: (e) => {
       events.push(e);
+      if ((e.type === 'phase-start' || e.type === 'phase-end') && e.direction === 'up') log(`  ${e.type} ${e.phase} ${e.description ?? ''} at ${new Date().toISOString()}`);
       if (e.type === 'phase-end' && e.direction === 'up') phases.push({ description: String(events.find((x) => x.type === 'phase-start' && x.direction === 'up' && x.phase === e.phase)?.description ?? ''), ms: e.durationMs ?? 0 });
       if (e.type === 'backfill-progress' && Date.now() - lastLog > 5000) {
         lastLog = Date.now();
@@ -195,6 +213,10 @@ await database.close();
 const cleanup = new pg.Client({ connectionString: PG_URL });
 await cleanup.connect();
 await cleanup.query(`drop database if exists ${DB}`);
+if (MAX_WAL_SIZE !== undefined) {
+  await cleanup.query('alter system reset max_wal_size');
+  await cleanup.query('select pg_reload_conf()');
+}
 await cleanup.end();
 
 const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(1)} ms`);
@@ -218,10 +240,12 @@ const markdown = [
   '',
   ...verdict,
   '',
+  `PostgreSQL settings during the run: ${settings}.`,
+  '',
   `Machine: ${cpus()}, ${memory()}, ${osName()}, Node.js ${process.version}; chatkeep ${gitDescribe('..')}; pg ${packageVersion('pg')}.`,
 ].join('\n');
 mkdirSync('results', { recursive: true });
-const file = MESSAGES === 10_000_000 ? 'results/migrate-latest.md' : 'results/migrate-small.md';
+const file = `results/migrate-${MESSAGES === 10_000_000 ? 'latest' : 'small'}${MAX_WAL_SIZE !== undefined ? `-max-wal-${MAX_WAL_SIZE}` : ''}.md`;
 writeFileSync(file, `${markdown}\n`);
 process.stdout.write(`${markdown}\n`);
 log(`wrote ${file}`);

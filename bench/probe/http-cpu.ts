@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { SignJWT } from 'jose';
-import { openDatabase, openStore } from 'chatkeep';
+import { demoAgent, demoStreamingAgent, openDatabase, openStore } from 'chatkeep';
 import { buildServer } from 'chatkeep/server';
 
 const N = Number(process.env['N'] ?? 4000);
@@ -20,7 +20,7 @@ const store = await openStore({ database });
 const conv = await store.conversations.create('u1');
 for (let i = 0; i < 50; i++) await store.turns.append('u1', conv.id, { user: `Question ${i} ${'lorem ipsum '.repeat(6)}`, assistant: `Answer ${i}: ${'dolor sit amet '.repeat(25)}` });
 const secret = 'probe-secret-that-is-at-least-32-bytes-long';
-const server = await buildServer(store, { auth: { jwtSecret: secret }, logger: false, rateLimit: { max: 1_000_000, windowMs: 60_000 } });
+const server = await buildServer(store, { auth: { jwtSecret: secret }, agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent() }, logger: false, rateLimit: { max: 1_000_000, windowMs: 60_000 } });
 const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setExpirationTime('1h').sign(new TextEncoder().encode(secret));
 const inject = () => server.app.inject({ method: 'GET', url: `/v1/conversations/${conv.id}/messages?limit=50`, headers: { authorization: `Bearer ${token}` } });
 const first = await inject();

@@ -130,7 +130,10 @@ export class Messages {
   /**
    * The same page as {@link list}, already serialised as JSON text — what an
    * HTTP handler sends. The database writes the JSON, so nothing is decoded
-   * into objects and serialised again: the server's history endpoint uses it.
+   * into objects and serialised again: it halves the app server's CPU per
+   * page (bench/README.md), but the work moves to the database, the tier that
+   * is harder to scale — on the 2-core benchmark machine, where both share
+   * the cores, throughput was the same, so chatkeep's own server uses list().
    * `JSON.parse(await pageJson(…))` equals `list(…)` with dates as ISO strings.
    *
    * @example

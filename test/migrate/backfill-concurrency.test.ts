@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +5,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { BackfillLedger } from '../../src/migrate/backfill-ledger.js';
 import { Migrator, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, processTarget, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { killAfter, runScript } from '../support/child-runner.js';
 import { itemsMigrations, seedItems } from './fixtures/phased-migrations.js';
 
 /**
@@ -134,13 +134,7 @@ describe.skipIf(postgres!.skip)('postgres: kill -9 during a backfill with three 
     for (const c of cleanups) await c();
   });
 
-  function run(target: string, schema: string, rate: number) {
-    const child = spawn(process.execPath, ['--import', 'tsx', runner, target, schema, String(rate), '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, exited, output: () => out };
-  }
+  const run = (target: string, schema: string, rate: number) => runScript(runner, [target, schema, String(rate), '3']);
 
   it('killed at random moments while ranges commit out of order, the next run skips no row', async () => {
     const target = await processTarget('postgres', cleanups);
@@ -153,17 +147,7 @@ describe.skipIf(postgres!.skip)('postgres: kill -9 during a backfill with three 
       let progressed = 0;
       for (let attempt = 0; attempt < 4; attempt++) {
         const victim = run(target, schema, 3000);
-        await new Promise<void>((resolve) => {
-          const timer = setInterval(() => {
-            if (victim.output().includes('"type":"backfill-progress"') || victim.child.exitCode !== null) {
-              clearInterval(timer);
-              resolve();
-            }
-          }, 10);
-        });
-        await new Promise((r) => setTimeout(r, Math.random() * 300));
-        victim.child.kill('SIGKILL');
-        await victim.exited;
+        await killAfter(victim, '"type":"backfill-progress"', { jitter: 300 });
         progressed += victim.output().split('"type":"backfill-progress"').length - 1;
       }
       expect(progressed).toBeGreaterThan(0);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,6 +20,7 @@ import {
   type MigrationEvent,
 } from '../../src/migrate/index.js';
 import { BACKENDS, processTarget, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { killAfter, runScript } from '../support/child-runner.js';
 import { createHostTable, HOST_TABLE, seedNotes, slugMigrations } from './fixtures/invariant-migrations.js';
 
 /**
@@ -452,13 +452,7 @@ for (const backend of BACKENDS) {
     });
     const open = (t: string) => openDatabase(t.startsWith('postgres') ? { url: t } : { dataDir: t });
 
-    function run(t: string, schema: string, rate: number) {
-      const child = spawn(process.execPath, ['--import', 'tsx', runner, t, schema, String(rate)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      return { child, exited, output: () => out };
-    }
+    const run = (t: string, schema: string, rate: number) => runScript(runner, [t, schema, String(rate)]);
 
     it('killed mid-backfill, the resumed run compares with the before-values stored by the killed one', async () => {
       const t = await processTarget(backend.name, cleanups);
@@ -470,16 +464,7 @@ for (const backend of BACKENDS) {
       await database.close();
 
       const victim = run(t, schema, 400);
-      await new Promise<void>((resolve) => {
-        const timer = setInterval(() => {
-          if (victim.output().includes('"type":"backfill-progress"') || victim.child.exitCode !== null) {
-            clearInterval(timer);
-            resolve();
-          }
-        }, 10);
-      });
-      victim.child.kill('SIGKILL');
-      await victim.exited;
+      await killAfter(victim, '"type":"backfill-progress"');
       expect(victim.output()).not.toContain('"type":"result"');
 
       database = await open(t);

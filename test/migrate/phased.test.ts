@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
@@ -7,6 +6,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { indexState } from '../../src/migrate/concurrent-index-runner.js';
 import { concurrentIndex, Migrator, verify, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, processTarget, useScratchDatabase, type BackendName, type ScratchDatabase } from '../support/backends.js';
+import { killAfter, runScript } from '../support/child-runner.js';
 import { itemsMigrations, seedItems } from './fixtures/phased-migrations.js';
 
 /**
@@ -131,13 +131,7 @@ for (const backend of BACKENDS) {
     const target = (name: BackendName) => processTarget(name, cleanups);
     const open = (t: string) => openDatabase(t.startsWith('postgres') ? { url: t } : { dataDir: t });
 
-    function run(t: string, schema: string, rate: number) {
-      const child = spawn(process.execPath, ['--import', 'tsx', runner, t, schema, String(rate)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      return { child, exited, output: () => out };
-    }
+    const run = (t: string, schema: string, rate: number) => runScript(runner, [t, schema, String(rate)]);
 
     it('killed at random moments six times, the next run resumes and ends exactly like an uninterrupted one', async () => {
       const t = await target(backend.name);
@@ -152,17 +146,7 @@ for (const backend of BACKENDS) {
       for (let attempt = 0; attempt < 6; attempt++) {
         const victim = run(t, schema, 1500);
         // Wait until the run is really in the middle of something, then kill at a random moment.
-        await new Promise<void>((resolve) => {
-          const timer = setInterval(() => {
-            if (victim.output().includes('"type":"phase-start"') || victim.child.exitCode !== null) {
-              clearInterval(timer);
-              resolve();
-            }
-          }, 10);
-        });
-        await new Promise((r) => setTimeout(r, 50 + Math.random() * 600));
-        victim.child.kill('SIGKILL');
-        await victim.exited;
+        await killAfter(victim, '"type":"phase-start"', { min: 50, jitter: 600 });
         if (attempt > 0) resumedFrom = Math.max(resumedFrom, victim.output().includes('"type":"phase-skipped"') ? 1 : 0);
       }
       const finisher = run(t, schema, 1_000_000);

@@ -86,12 +86,6 @@ export function conversationRoutes(app: App, { store, schemas: s }: RouteContext
         ...errorResponses(s, 400, 401, 404, 429),
       },
     },
-    // The database writes the page's JSON (messages.pageJson): no row
-    // decoding, no objects, no JSON.stringify of a ~30 KB page per request.
-    handler: async (request, reply) =>
-      reply
-        .type('application/json; charset=utf-8')
-        // The text is the 200 schema's JSON (test/store/page-json.test.ts); the type cannot say so.
-        .send((await store.messages.pageJson(actingUser(request), request.params.conversationId, compact(request.query))) as never),
+    handler: async (request) => store.messages.list(actingUser(request), request.params.conversationId, compact(request.query)),
   });
 }
