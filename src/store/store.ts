@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { openDatabase, type Database, type DatabaseKind, type DatabaseOptions } from '../db/index.js';
 import { ChatkeepError } from '../errors/index.js';
 import type { MigrationEventListener } from '../migrate/migration-event.js';
+import type { MigrationStatus } from '../migrate/migration-status.js';
 import {
   assertIdentifier,
   chatkeepMigrator,
@@ -105,6 +106,17 @@ export class Store {
     // The erased user's flag overrides may sit in the flag cache; do not let them outlive the erase.
     this.flags.forgetCache();
     return report;
+  }
+
+  /**
+   * Where chatkeep's own schema stands: applied and pending migrations, and
+   * phased migrations in flight (phases done, rows backfilled so far) — what
+   * `chatkeep migrate status` prints, for an admin API or a dashboard to poll
+   * while another process migrates. Reads only; never migrates.
+   */
+  async schemaStatus(): Promise<MigrationStatus> {
+    this.#ctx.assertOpen();
+    return guarded(() => chatkeepMigrator(this.#database.db, { schema: this.#ctx.schema, settings: this.settings }).status());
   }
 
   /** Throws (CK_DB_UNAVAILABLE, CK_STORE_CLOSED) unless the database answers a trivial query; for readiness probes. */

@@ -710,6 +710,13 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       429: adminRateLimited,
     },
   },
+  'GET /v1/admin/migrations': {
+    drivers: {
+      200: (t) => t.main.call('GET', '/v1/admin/migrations', admin()),
+      401: unauthenticated,
+      429: adminRateLimited,
+    },
+  },
   'POST /v1/admin/sweep': {
     drivers: {
       200: (t) => t.main.call('POST', '/v1/admin/sweep', admin()),

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll } from 'vitest';
 import { demoAgent, demoStreamingAgent, type Store } from '../../src/index.js';
 import { buildServer, type ChatkeepServer, type ServerOptions } from '../../src/server/index.js';
-import type { BackendName } from './backends.js';
+import type { BackendName, ScratchDatabase } from './backends.js';
 import { useStore } from './store-fixture.js';
 
 export const JWT_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
@@ -17,6 +17,8 @@ export async function jwtFor(sub: string, claims: { exp?: number | string; aud?:
 
 export interface ServerFixture {
   readonly store: () => Store;
+  /** The database under the store, for tests that reach past the API. */
+  readonly scratch: () => ScratchDatabase;
   readonly server: () => ChatkeepServer;
   /** `http://127.0.0.1:<port>` of the listening server. */
   readonly url: () => string;
@@ -43,6 +45,7 @@ export function useServer(backend: BackendName, overrides: Partial<ServerOptions
   });
   return {
     store: storeFixture.get,
+    scratch: storeFixture.scratch,
     server: () => server!,
     url: () => url,
     async call(method, path, options = {}) {

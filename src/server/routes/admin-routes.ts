@@ -36,6 +36,38 @@ export function adminRoutes(app: App, { store, schemas: s }: RouteContext): void
     handler: async (request) => ({ apiKeys: await store.apiKeys.list(request.params.userId) }),
   });
 
+  app.get('/v1/admin/migrations', {
+    config,
+    schema: {
+      tags,
+      security,
+      summary: "Where chatkeep's schema stands: applied, pending, and phased migrations in flight with rows backfilled",
+      description: 'Poll it while `chatkeep migrate up` runs elsewhere to follow a long backfill. Problems (checksum drift, history mismatch) are listed, not raised.',
+      response: {
+        200: z.object({
+          current: z.number().int(),
+          applied: z.array(z.object({ version: z.number().int(), name: z.string(), checksum: z.string(), appliedAt: z.string(), durationMs: z.number() })).readonly(),
+          pending: z.array(z.object({ version: z.number().int(), name: z.string() })).readonly(),
+          inFlight: z
+            .array(z.object({ version: z.number().int(), name: z.string(), direction: z.enum(['up', 'down']), phasesDone: z.number().int(), rowsDone: z.number(), updatedAt: z.string() }))
+            .readonly(),
+          problems: z.array(z.object({ code: z.string(), message: z.string() })).readonly(),
+        }),
+        ...errorResponses(s, 401, 429),
+      },
+    },
+    handler: async () => {
+      const status = await store.schemaStatus();
+      return {
+        current: status.current,
+        applied: status.applied.map((m) => ({ ...m, appliedAt: m.appliedAt.toISOString() })),
+        pending: status.pending.map(({ version, name }) => ({ version, name })),
+        inFlight: status.inFlight.map((m) => ({ ...m, updatedAt: m.updatedAt.toISOString() })),
+        problems: status.problems.map((p) => ({ code: p.code, message: p.message })),
+      };
+    },
+  });
+
   app.delete('/v1/admin/users/:userId/api-keys/:keyId', {
     config,
     schema: {
