@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { InFlightTable } from './in-flight-table.js';
 import type { MigrationDirection } from './render-migration.js';
 
 /** What the journal holds for one phase. */
@@ -25,29 +26,15 @@ export interface InFlightMigration {
  * after a kill the journal says exactly what is done. They are deleted when
  * the migration completes, in the transaction that records it.
  */
-export class StepJournal {
-  readonly #schema: string;
-  readonly #table: string;
-
+export class StepJournal extends InFlightTable {
   constructor(schema: string, table: string) {
-    this.#schema = schema;
-    this.#table = `${table}_steps`;
-  }
-
-  get #ref() {
-    return sql.id(this.#schema, this.#table);
-  }
-
-  async exists(db: Kysely<any>): Promise<boolean> {
-    const { rows } = await sql<{ present: boolean }>`
-      select to_regclass(${`${this.#schema}.${this.#table}`}) is not null as present`.execute(db);
-    return rows[0]?.present === true;
+    super(schema, `${table}_steps`);
   }
 
   /** Creates the table when missing; call while holding the migration lock. */
   async ensure(db: Kysely<any>): Promise<void> {
     await sql`
-      create table if not exists ${this.#ref} (
+      create table if not exists ${this.ref} (
         version integer not null,
         direction text not null check (direction in ('up', 'down')),
         phase integer not null,
@@ -63,19 +50,9 @@ export class StepJournal {
    * while a phased migration is unfinished: a schema's fingerprint after
    * up + down is the same as before, and hosts keep no idle extra table.
    */
-  async dropIfEmpty(db: Kysely<any>): Promise<void> {
-    if (!(await this.exists(db))) return;
-    const { rows } = await sql<{ empty: boolean }>`select not exists (select 1 from ${this.#ref}) as empty`.execute(db);
-    if (rows[0]?.empty === true) await this.drop(db);
-  }
-
-  async drop(db: Kysely<any>): Promise<void> {
-    await sql`drop table if exists ${this.#ref}`.execute(db);
-  }
-
   async read(db: Kysely<any>, version: number, direction: MigrationDirection): Promise<Map<number, PhaseRecord>> {
     const { rows } = await sql<{ phase: number; done: boolean; progress: unknown }>`
-      select phase, done, progress from ${this.#ref} where version = ${version} and direction = ${direction}`.execute(db);
+      select phase, done, progress from ${this.ref} where version = ${version} and direction = ${direction}`.execute(db);
     return new Map(
       rows.map((r) => [
         Number(r.phase),
@@ -92,7 +69,7 @@ export class StepJournal {
     progress: PhaseRecord['progress'],
   ): Promise<void> {
     await sql`
-      insert into ${this.#ref} (version, direction, phase, done, progress)
+      insert into ${this.ref} (version, direction, phase, done, progress)
       values (${key.version}, ${key.direction}, ${key.phase}, ${done}, ${progress === null ? null : JSON.stringify(progress)}::jsonb)
       on conflict (version, direction, phase)
       do update set done = excluded.done, progress = excluded.progress, updated_at = now()`.execute(db);
@@ -100,7 +77,7 @@ export class StepJournal {
 
   /** Forgets a migration's phases (both directions): it completed. */
   async clear(db: Kysely<any>, version: number): Promise<void> {
-    await sql`delete from ${this.#ref} where version = ${version}`.execute(db);
+    await sql`delete from ${this.ref} where version = ${version}`.execute(db);
   }
 
   /** Migrations with journal rows: interrupted runs that the next `up`/`down` resumes. */
@@ -109,7 +86,7 @@ export class StepJournal {
     const { rows } = await sql<{ version: number; direction: MigrationDirection; done: number | string; rows_done: number | string | null; updated_at: Date | string }>`
       select version, direction, count(*) filter (where done) as done,
              sum((progress ->> 'rows')::bigint) as rows_done, max(updated_at) as updated_at
-        from ${this.#ref} group by version, direction order by version`.execute(db);
+        from ${this.ref} group by version, direction order by version`.execute(db);
     return rows.map((r) => ({
       version: Number(r.version),
       direction: r.direction,

@@ -10,7 +10,7 @@ const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
   [['migrate'], ['up', 'down', 'status', 'plan']],
   [
     ['migrate', 'up'],
-    ['--to', '--lock-wait', '--json'],
+    ['--to', '--lock-wait', '--allow-lint-errors', '--json'],
   ],
   [
     ['migrate', 'down'],
@@ -19,7 +19,7 @@ const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
   [['migrate', 'status'], ['--json']],
   [
     ['migrate', 'plan'],
-    ['--to', '--down', '--json'],
+    ['--to', '--down', '--json', '--rehearse', '--rehearse-copy', '--rehearse-url', '--max-lock', '--sample-interval'],
   ],
   [['demo'], ['--memory', '--json']],
   [['serve'], ['--port', '--host', '--jwt-secret', '--jwks-url', '--admin-token', '--agent', '--rate-limit', '--body-limit', '--abandon-after', '--shutdown-grace']],

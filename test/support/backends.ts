@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,19 @@ export const PG_AVAILABLE = wanted.includes('postgres') ? await postgresReachabl
 if (wanted.includes('postgres') && !PG_AVAILABLE) {
   console.warn(`[chatkeep tests] SKIPPING PostgreSQL cases: no server answers at ${PG_ADMIN_URL}`);
 }
+
+/**
+ * `migrate plan --rehearse-copy` copies a PostgreSQL database with the
+ * `pg_dump` and `psql` binaries; its tests are skipped, visibly, where they
+ * are not on PATH (e.g. a remote server and no client tools installed).
+ */
+export const PG_DUMP_SKIP: string | false = (() => {
+  const missing = ['pg_dump', 'psql'].filter((tool) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status !== 0);
+  if (missing.length === 0) return false;
+  const reason = `${missing.join(' and ')} not on PATH`;
+  if (PG_AVAILABLE) console.warn(`[chatkeep tests] SKIPPING PostgreSQL rehearsal-copy cases: ${reason}`);
+  return reason;
+})();
 
 /** The backends to loop over in this run, with the reason when one is skipped. */
 export const BACKENDS: readonly { readonly name: BackendName; readonly skip: string | false }[] = [

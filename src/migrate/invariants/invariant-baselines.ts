@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { InFlightTable } from '../in-flight-table.js';
 
 /**
  * `<schema>.<table>_baseline`: the before-values (row counts, checksums) of
@@ -14,29 +15,15 @@ import { sql, type Kysely } from 'kysely';
  * exists only while it holds a row: the schema's fingerprint after up + down
  * is the one before.
  */
-export class InvariantBaselines {
-  readonly #schema: string;
-  readonly #table: string;
-
+export class InvariantBaselines extends InFlightTable {
   constructor(schema: string, table: string) {
-    this.#schema = schema;
-    this.#table = `${table}_baseline`;
-  }
-
-  get #ref() {
-    return sql.id(this.#schema, this.#table);
-  }
-
-  async exists(db: Kysely<any>): Promise<boolean> {
-    const { rows } = await sql<{ present: boolean }>`
-      select to_regclass(${`${this.#schema}.${this.#table}`}) is not null as present`.execute(db);
-    return rows[0]?.present === true;
+    super(schema, `${table}_baseline`);
   }
 
   /** Creates the table when missing; call while holding the migration lock (`IF NOT EXISTS` is not race-free). */
   async ensure(db: Kysely<any>): Promise<void> {
     await sql`
-      create table if not exists ${this.#ref} (
+      create table if not exists ${this.ref} (
         version integer primary key,
         before_values jsonb not null,
         captured_at timestamptz not null default now()
@@ -47,7 +34,7 @@ export class InvariantBaselines {
   async read(db: Kysely<any>, version: number): Promise<Readonly<Record<string, string>> | undefined> {
     if (!(await this.exists(db))) return undefined;
     const { rows } = await sql<{ before_values: unknown }>`
-      select before_values from ${this.#ref} where version = ${version}`.execute(db);
+      select before_values from ${this.ref} where version = ${version}`.execute(db);
     const value = rows[0]?.before_values;
     if (value === undefined) return undefined;
     return (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, string>;
@@ -55,13 +42,13 @@ export class InvariantBaselines {
 
   async write(db: Kysely<any>, version: number, values: Readonly<Record<string, string>>): Promise<void> {
     await sql`
-      insert into ${this.#ref} (version, before_values) values (${version}, ${JSON.stringify(values)}::jsonb)
+      insert into ${this.ref} (version, before_values) values (${version}, ${JSON.stringify(values)}::jsonb)
       on conflict (version) do update set before_values = excluded.before_values, captured_at = now()`.execute(db);
   }
 
   /** Forgets `version`'s before-values (it was recorded, or undone). */
   async clear(db: Kysely<any>, version: number): Promise<void> {
-    if (await this.exists(db)) await sql`delete from ${this.#ref} where version = ${version}`.execute(db);
+    if (await this.exists(db)) await sql`delete from ${this.ref} where version = ${version}`.execute(db);
   }
 
   /**
@@ -72,9 +59,8 @@ export class InvariantBaselines {
   async tidy(db: Kysely<any>, appliedVersions: readonly number[]): Promise<void> {
     if (!(await this.exists(db))) return;
     if (appliedVersions.length > 0) {
-      await sql`delete from ${this.#ref} where version in (${sql.join(appliedVersions)})`.execute(db);
+      await sql`delete from ${this.ref} where version in (${sql.join(appliedVersions)})`.execute(db);
     }
-    const { rows } = await sql<{ empty: boolean }>`select not exists (select 1 from ${this.#ref}) as empty`.execute(db);
-    if (rows[0]?.empty === true) await sql`drop table if exists ${this.#ref}`.execute(db);
+    await this.dropIfEmpty(db);
   }
 }
