@@ -39,6 +39,10 @@ export function p50Ratio(http: Summary, library: Summary): number {
   return http.p50Ms / library.p50Ms;
 }
 
+function cores(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2);
+}
+
 function pct(v: number): string {
   return Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${Math.round(v * 100)}%` : '–';
 }
@@ -50,7 +54,8 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
     `Run ${result.startedAt}, ${int.format(result.runSeconds)} s in all. ` +
       `Cells: requests/s · p50 / p99 latency; ⚠N% where other processes used N% of the machine's CPU meanwhile (more than ${DISTURBED_PCT}%). ` +
       `Added = p50(HTTP) ÷ p50(library) − 1; target < ${TARGET_ADDED_P50 * 100}%. ` +
-      `Server CPU: cores the server process used (2 = both cores of the machine).`,
+      `Server CPU and load gen CPU: cores the server process and the load generator used (2 = both cores of the machine). ` +
+      `HTTP load from ${result.plan['loadGenerator'] ?? 'autocannon'} (see "load generator" below).`,
     '',
   );
   if (result.invalid.length > 0) {
@@ -64,8 +69,8 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
       `${info.location}. Seeded through the library: ${int.format(info.messages)} messages ` +
         `(${int.format(info.conversations)} conversations of ${int.format(info.messages / info.conversations)} over ${int.format(info.users)} users) in ${info.seedSeconds} s.`,
       '',
-      '| workload | c | library | server | HTTP | p50 HTTP ÷ library | added at p50 | non-2xx | server CPU |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| workload | c | library | server | HTTP | p50 HTTP ÷ library | added at p50 | non-2xx | server CPU | load gen CPU |',
+      '|---|---|---|---|---|---|---|---|---|---|',
     );
     const verdicts: string[] = [];
     let added = { met: 0, of: 0 };
@@ -92,7 +97,7 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
             `| ${label} | ${c} | ${cell(lib)} | ${VARIANT_LABELS[http.level as VariantId]} | ${cell(http)} | ` +
               `${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'} | ${pct(r - 1)} ${ok ? '✅' : '❌'} | ` +
               `${http.unexpected ?? 0}${(http.errors ?? 0) > 0 ? ` (+${http.errors} errors)` : ''} | ` +
-              `${http.serverCores === undefined ? '–' : http.serverCores.toFixed(2)} |`,
+              `${cores(http.serverCores)} | ${cores(http.clientCores)} |`,
           );
         }
       }

@@ -14,11 +14,11 @@ export interface HttpMeasurement {
   readonly concurrency: number;
   readonly level: Level;
   readonly summary: Summary;
-  /** CPU other processes used meanwhile, % of the machine (the server process and PostgreSQL excluded). */
+  /** CPU other processes used meanwhile, % of the machine (the server process, wrk and PostgreSQL excluded). */
   readonly otherCpuPct?: number;
   /** HTTP only: CPU the server process used, in cores (1 = one core busy the whole time). */
   readonly serverCores?: number;
-  /** HTTP only: CPU the load generator (this process) used, in cores. */
+  /** HTTP only: CPU the load generator used, in cores: wrk's own process, or this process when it is autocannon. */
   readonly clientCores?: number;
   /** HTTP only: responses by status, and how many were not the expected one (the run is invalid unless 0). */
   readonly statuses?: Readonly<Record<string, number>>;

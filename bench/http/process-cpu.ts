@@ -1,5 +1,11 @@
 import { readFileSync } from 'node:fs';
 
+function statFields(pid: number | 'self'): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "pid (comm) ": state is field 3; utime, stime, cutime, cstime are 14–17.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /**
  * CPU time (user + system) a process has used so far, in seconds, from
  * /proc/<pid>/stat; undefined off Linux or once it has exited. Used to show
@@ -8,10 +14,23 @@ import { readFileSync } from 'node:fs';
  */
 export function processCpuSeconds(pid: number, ticksPerSecond = 100): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields after "pid (comm) ": state is field 3; utime and stime are 14 and 15.
+    const fields = statFields(pid);
     return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time (user + system) of this process's children that have exited and
+ * been reaped, in seconds (cutime + cstime of /proc/self/stat); undefined off
+ * Linux. The difference across one wrk run is wrk's CPU: the server child is
+ * still running then, so nothing else is reaped meanwhile.
+ */
+export function reapedChildrenCpuSeconds(ticksPerSecond = 100): number | undefined {
+  try {
+    const fields = statFields('self');
+    return (Number(fields[13]) + Number(fields[14])) / ticksPerSecond;
   } catch {
     return undefined;
   }

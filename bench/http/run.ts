@@ -1,7 +1,7 @@
 /**
  * chatkeep's HTTP benchmark: throughput and p50/p99 latency of append-turn
- * and read-history through the HTTP server (a child process, load from
- * autocannon on loopback), next to the same workload at library level in the
+ * and read-history through the HTTP server (a child process, load from wrk
+ * or autocannon on loopback), next to the same workload at library level in the
  * same run, on the same database, at the same concurrency — so the server's
  * overhead is a visible ratio. On PGlite and PostgreSQL. See ../README.md,
  * section "HTTP server".
@@ -23,7 +23,6 @@ import { cpus, gitDescribe, memory, osName, packageVersion } from '../lib/machin
 import { DISTURBED_PCT } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 import { loadHttpPlan, type VariantId } from './http-plan.js';
-import { runHttpForDuration, type HttpRequestSpec } from './http-load.js';
 import {
   renderHttpMachine,
   renderHttpMarkdown,
@@ -43,6 +42,8 @@ import {
   USER_TEXT,
   type OwnedConversation,
 } from './http-seed.js';
+import type { HttpRequestSpec } from './load-generator.js';
+import { chooseLoadGenerator } from './choose-load-generator.js';
 import { processCpuSeconds } from './process-cpu.js';
 import { startServerChild, type ServerChild } from './server-child.js';
 import type { ServerProcessConfig } from './server-process.js';
@@ -68,6 +69,8 @@ function log(message: string): void {
   const stamp = `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
   process.stderr.write(`[${stamp}] ${message}\n`);
 }
+
+const loadGenerator = chooseLoadGenerator(log);
 
 interface Cell {
   readonly workload: HttpWorkload;
@@ -120,7 +123,7 @@ function describe(m: HttpMeasurement): string {
     `${s.opsPerSec.toFixed(0)}/s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms (n=${s.ops})` +
     (m.serverCores === undefined
       ? ''
-      : `, server ${m.serverCores.toFixed(2)} cores, client ${(m.clientCores ?? 0).toFixed(2)}`) +
+      : `, server ${m.serverCores.toFixed(2)} cores, load generator ${(m.clientCores ?? 0).toFixed(2)}`) +
     (m.otherCpuPct === undefined ? '' : `, other processes ${m.otherCpuPct.toFixed(0)}% CPU`) +
     ((m.unexpected ?? 0) > 0 ? `, UNEXPECTED STATUSES ${JSON.stringify(m.statuses)}` : '')
   );
@@ -161,7 +164,7 @@ async function libraryCell(
   };
 }
 
-/** The HTTP level: the same workload through the server in its child process, load from autocannon. */
+/** The HTTP level: the same workload through the server in its child process, load from `loadGenerator`. */
 async function httpCell(
   backend: HttpBackend,
   server: ServerChild,
@@ -188,16 +191,17 @@ async function httpCell(
           body: appendBody,
         };
   };
-  const before = cpuSnapshot();
-  const serverBefore = processCpuSeconds(server.pid);
-  const selfBefore = process.cpuUsage();
-  const t0 = performance.now();
-  const outcome = await runHttpForDuration(
+  const applyLoad = loadGenerator.prepare(
     server.url,
     durationPlan(cell.concurrency),
     cell.workload === 'read-history' ? 200 : 201,
     next,
   );
+  const before = cpuSnapshot();
+  const serverBefore = processCpuSeconds(server.pid);
+  const selfBefore = process.cpuUsage();
+  const t0 = performance.now();
+  const outcome = await applyLoad();
   const wall = (performance.now() - t0) / 1000;
   const serverAfter = processCpuSeconds(server.pid);
   const self = process.cpuUsage(selfBefore);
@@ -206,20 +210,28 @@ async function httpCell(
       ? undefined
       : serverAfter - serverBefore;
   const other = otherCpuPercent(before, cpuSnapshot());
-  // lib/interference.ts counts the server process as "other"; it is part of what is measured here.
+  // lib/interference.ts counts child processes as "other": the server and, when
+  // it is wrk, the load generator are part of what is measured here.
+  const ours = (serverSeconds ?? 0) + (outcome.childCpuSeconds ?? 0);
   const otherCpuPct =
     other === undefined
       ? undefined
-      : Math.max(0, other - (100 * (serverSeconds ?? 0)) / (wall * os.availableParallelism()));
+      : Math.max(0, other - (100 * ours) / (wall * os.availableParallelism()));
+  for (const note of outcome.notes) log(`  ${loadGenerator.id}: ${note}`);
   return {
     backend,
     workload: cell.workload,
     concurrency: cell.concurrency,
     level: variant,
-    summary: summarize(outcome.sample.latenciesMs, outcome.sample.elapsedMs),
+    summary: outcome.summary,
     ...(otherCpuPct === undefined ? {} : { otherCpuPct }),
     ...(serverSeconds === undefined ? {} : { serverCores: serverSeconds / wall }),
-    clientCores: (self.user + self.system) / 1e6 / wall,
+    // The load generator's CPU: this process for autocannon, wrk's own process for wrk.
+    ...(loadGenerator.inBenchProcess
+      ? { clientCores: (self.user + self.system) / 1e6 / wall }
+      : outcome.childCpuSeconds === undefined
+        ? {}
+        : { clientCores: outcome.childCpuSeconds / wall }),
     statuses: outcome.statuses,
     unexpected: outcome.unexpected,
     errors: outcome.errors,
@@ -455,6 +467,7 @@ async function main(): Promise<void> {
       readConcurrency: plan.readConcurrency.join('/'),
       appendConcurrency: plan.appendConcurrency.join('/'),
       variants: plan.variants.join('/'),
+      loadGenerator: loadGenerator.id,
     },
     machine: {
       CPU: cpus(),
@@ -465,7 +478,7 @@ async function main(): Promise<void> {
       PGlite: `@electric-sql/pglite ${packageVersion('@electric-sql/pglite', chatkeepUrl)}`,
       chatkeep: `${packageVersion('chatkeep')} built from ${builtFrom} (dist/, via "chatkeep": "file:..")`,
       server: `fastify ${packageVersion('fastify', chatkeepUrl)}, jose ${packageVersion('jose', chatkeepUrl)}, in a child process; request log: info-level JSON lines (the default) to ${LOG_FILE}; rate limiter on with max ${RATE_LIMIT_MAX.toLocaleString('en-US')}/min; auth: HS256 JWT, each user's own token (the server remembers a verified token up to 30 s, never past its exp)`,
-      'load generator': `autocannon ${packageVersion('autocannon')} (programmatic, in the bench process), loopback, keep-alive, no pipelining; ${pageBytes === undefined ? '' : `a ${plan.pageSize}-message page is ${pageBytes.toLocaleString('en-US')} bytes of JSON`}`,
+      'load generator': `${loadGenerator.description}, loopback, keep-alive, no pipelining; ${pageBytes === undefined ? '' : `a ${plan.pageSize}-message page is ${pageBytes.toLocaleString('en-US')} bytes of JSON`}`,
       'load average (1 min)': `${loadAtStart.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end, on ${os.availableParallelism()} cores`,
     },
     backends: runs.map((r) => r.info),

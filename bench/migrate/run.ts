@@ -142,13 +142,23 @@ interface Measured {
   readonly writer: Awaited<ReturnType<ReturnType<typeof startWriter>['stop']>>;
   readonly phases: { description: string; ms: number }[];
   readonly backfillRowsPerSecond: number | undefined;
+  readonly walBytes: number;
+  readonly checkpoints: number;
+}
+
+/** WAL written and checkpoints begun so far (server-wide: the writer's WAL counts too, a few MB). */
+async function walAndCheckpoints(): Promise<{ lsn: string; checkpoints: number }> {
+  const { rows } = await sql<{ lsn: string; checkpoints: number | string }>`
+    select pg_current_wal_lsn()::text as lsn, checkpoints_timed + checkpoints_req as checkpoints from pg_stat_bgwriter`.execute(database.db);
+  return { lsn: rows[0]!.lsn, checkpoints: Number(rows[0]!.checkpoints) };
 }
 
 /** Runs `work` with the writer going from 2 s before to 1 s after. */
-async function withWriter<T>(label: string, work: () => Promise<T>): Promise<{ result: T; totalMs: number; writer: Measured['writer'] }> {
+async function withWriter<T>(label: string, work: () => Promise<T>): Promise<{ result: T; totalMs: number; writer: Measured['writer']; walBytes: number; checkpoints: number }> {
   log(`${label}: starting with a writer every ${WRITER_INTERVAL_MS} ms`);
   const writer = startWriter(store);
   await new Promise((r) => setTimeout(r, 2000));
+  const before = await walAndCheckpoints();
   const t0 = performance.now();
   let result: T;
   try {
@@ -157,9 +167,13 @@ async function withWriter<T>(label: string, work: () => Promise<T>): Promise<{ r
     await new Promise((r) => setTimeout(r, 1000));
   }
   const totalMs = performance.now() - t0;
+  const after = await walAndCheckpoints();
+  const { rows } = await sql<{ bytes: string }>`select pg_wal_lsn_diff(${after.lsn}::pg_lsn, ${before.lsn}::pg_lsn)::text as bytes`.execute(database.db);
+  const walBytes = Number(rows[0]!.bytes);
+  const checkpoints = after.checkpoints - before.checkpoints;
   const w = await writer.stop();
-  log(`${label}: ${(totalMs / 1000).toFixed(1)} s; writer ${w.turns} turns, ${w.errors} errors, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, worst ${w.worst.toFixed(0)} ms (began ${w.worstAt?.toISOString()})`);
-  return { result, totalMs: totalMs - 1000, writer: w };
+  log(`${label}: ${(totalMs / 1000).toFixed(1)} s; WAL ${(walBytes / 1e9).toFixed(2)} GB, ${checkpoints} checkpoints; writer ${w.turns} turns, ${w.errors} errors, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, worst ${w.worst.toFixed(0)} ms (began ${w.worstAt?.toISOString()})`);
+  return { result, totalMs: totalMs - 1000, writer: w, walBytes, checkpoints };
 }
 
 async function measurePhased(workers: number): Promise<Measured> {
@@ -181,13 +195,13 @@ async function measurePhased(workers: number): Promise<Measured> {
       }
     },
   });
-  const { result, totalMs, writer } = await withWriter(label, () => migrator.up());
+  const { result, totalMs, writer, walBytes, checkpoints } = await withWriter(label, () => migrator.up());
   if (result.error) throw result.error;
   const progress = events.filter((e) => e.type === 'backfill-progress').at(-1);
   const backfillMs = phases.find((p) => p.description.startsWith('backfill'))?.ms;
   const down = await migrator.down({ to: 0 });
   if (down.error) throw down.error;
-  return { label, totalMs, writer, phases, backfillRowsPerSecond: progress && backfillMs ? Math.round((progress.rowsDone ?? 0) / (backfillMs / 1000)) : undefined };
+  return { label, totalMs, writer, phases, walBytes, checkpoints, backfillRowsPerSecond: progress && backfillMs ? Math.round((progress.rowsDone ?? 0) / (backfillMs / 1000)) : undefined };
 }
 
 async function vacuum() {
@@ -206,6 +220,8 @@ const plain: Measured = {
   writer: naiveRun.writer,
   phases: [],
   backfillRowsPerSecond: undefined,
+  walBytes: naiveRun.walBytes,
+  checkpoints: naiveRun.checkpoints,
 };
 const floorRowsPerSecond = Math.round(MESSAGES / (naiveRun.result.updateMs / 1000));
 await store.close();
@@ -223,7 +239,7 @@ const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFix
 const runs = [phased, ...(phasedOne ? [phasedOne] : []), plain];
 const rows = runs.map(
   (r) =>
-    `| ${r.label} | ${ms(r.totalMs)} | ${r === plain ? `${floorRowsPerSecond.toLocaleString('en-US')} (its one UPDATE: ${ms(naiveRun.result.updateMs)})` : `${r.backfillRowsPerSecond?.toLocaleString('en-US')} (${Math.round(((r.backfillRowsPerSecond ?? 0) / floorRowsPerSecond) * 100)} % of the floor)`} | ${r.writer.turns} | ${r.writer.errors} | ${ms(r.writer.p50)} | ${ms(r.writer.p99)} | ${ms(r.writer.worst)} |`,
+    `| ${r.label} | ${ms(r.totalMs)} | ${r === plain ? `${floorRowsPerSecond.toLocaleString('en-US')} (its one UPDATE: ${ms(naiveRun.result.updateMs)})` : `${r.backfillRowsPerSecond?.toLocaleString('en-US')} (${Math.round(((r.backfillRowsPerSecond ?? 0) / floorRowsPerSecond) * 100)} % of the floor)`} | ${r.writer.turns} | ${r.writer.errors} | ${ms(r.writer.p50)} | ${ms(r.writer.p99)} | ${ms(r.writer.worst)} | ${(r.walBytes / 1e9).toFixed(1)} GB | ${r.checkpoints} |`,
 );
 const verdict = [
   `- Writer's worst stall during the phased migration: ${ms(phased.writer.worst)} (target < 200 ms) ${phased.writer.worst < 200 ? '✅' : '❌'}; during the naive one: ${ms(plain.writer.worst)}.`,
@@ -234,13 +250,13 @@ const verdict = [
 const markdown = [
   `Run ${new Date().toISOString()}, PostgreSQL, ${MESSAGES.toLocaleString('en-US')} messages (${shape.conversations.toLocaleString('en-US')} conversations of 100), backfill batches of ${BATCH.toLocaleString('en-US')}, a writer appending one turn every ${WRITER_INTERVAL_MS} ms through the store during each approach.`,
   '',
-  '| approach | duration | backfill rows/s | writer turns | writer errors | writer p50 | writer p99 | writer worst |',
-  '|---|---|---|---|---|---|---|---|',
+  '| approach | duration | backfill rows/s | writer turns | writer errors | writer p50 | writer p99 | writer worst | WAL written | checkpoints |',
+  '|---|---|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
   ...verdict,
   '',
-  `PostgreSQL settings during the run: ${settings}.`,
+  `PostgreSQL settings during the run: ${settings}. The phased backfill's batches set, for their own transaction, synchronous_commit=off, backend_flush_after=256kB and (as a superuser, the server having it off) wal_compression=lz4 — chatkeep's defaults (src/migrate/backfill-runner.ts). WAL written and checkpoints begun are server-wide, from the migration's start to 1 s after its end.`,
   '',
   `Machine: ${cpus()}, ${memory()}, ${osName()}, Node.js ${process.version}; chatkeep ${gitDescribe('..')}; pg ${packageVersion('pg')}.`,
 ].join('\n');

@@ -2,10 +2,11 @@
  * The running-coach host app, reduced to what the walkthrough needs (README.md):
  *
  *   npx tsx examples/running-coach/host.ts setup [--users 3000]
- *   npx tsx examples/running-coach/host.ts migrate
+ *   npx tsx examples/running-coach/host.ts migrate [--rows-per-second N]
  *   npx tsx examples/running-coach/host.ts report
  *   npx tsx examples/running-coach/host.ts sessions <user>
- *   npx tsx examples/running-coach/host.ts down
+ *   npx tsx examples/running-coach/host.ts finish
+ *   npx tsx examples/running-coach/host.ts down [--to 1]
  *
  * with `--data-dir DIR` (PGlite, default ./.chatkeep/coach) or
  * `--database-url URL` / DATABASE_URL (PostgreSQL), and `--schema coach`.
@@ -13,12 +14,21 @@
  * `setup` creates the app as it was before chatkeep (users with legacy
  * onboarding columns, some of them corrupt) and installs chatkeep beside it;
  * `migrate` runs the host's migration 2, which moves every user's legacy
- * onboarding into chatkeep's onboarding sessions; `report` prints what it
- * did and which users were kept, and why; `down` reverts it.
+ * onboarding into chatkeep's onboarding sessions and mirrors the old app's
+ * writes; `report` prints what it did and which users were kept, and why;
+ * `finish` runs migration 3, which removes the mirror once no old app is
+ * left; `down` reverts to `--to` (default 1: before migration 2, every
+ * user's onboarding back in the legacy fields).
  */
 import { parseArgs } from 'node:util';
 import { openDatabase, openStore } from '../../src/index.js';
-import { coachMigrator, COACH_FLOW, DEFAULT_COACH_SCHEMA } from './migrations/index.js';
+import {
+  coachMigrator,
+  COACH_FLOW,
+  DEFAULT_COACH_SCHEMA,
+  ONBOARDING_MIRROR_REMOVED,
+  ONBOARDING_MOVED,
+} from './migrations/index.js';
 import { formatOnboardingReport, onboardingMigrationReport } from './onboarding-report.js';
 import { seedCoach } from './seed.js';
 
@@ -29,6 +39,8 @@ const { positionals, values } = parseArgs({
     'database-url': { type: 'string' },
     schema: { type: 'string', default: DEFAULT_COACH_SCHEMA },
     users: { type: 'string', default: '3000' },
+    'rows-per-second': { type: 'string' },
+    to: { type: 'string', default: '1' },
   },
 });
 const [command, user] = positionals;
@@ -40,8 +52,10 @@ const database = await openDatabase(
     : { dataDir: values['data-dir'] ?? './.chatkeep/coach' },
 );
 let lastPrinted = 0;
+const rate = values['rows-per-second'];
 const migrator = coachMigrator(database.db, {
   schema,
+  ...(rate !== undefined ? { backfillRowsPerSecond: Number(rate) } : {}),
   onEvent: (e) => {
     if (e.type === 'phase-start')
       console.log(`  phase ${e.phase! + 1}/${e.phases}: ${e.description?.split('\n')[0]}`);
@@ -68,7 +82,7 @@ try {
     await store.close();
     console.log('chatkeep: schema "chatkeep" installed beside it');
   } else if (command === 'migrate') {
-    const { error } = await migrator.up();
+    const { error } = await migrator.up({ to: ONBOARDING_MOVED });
     if (error !== undefined) throw error;
     console.log(formatOnboardingReport(await onboardingMigrationReport(database.db, schema), 20));
   } else if (command === 'report') {
@@ -88,13 +102,22 @@ try {
       );
     }
     await store.close();
-  } else if (command === 'down') {
-    const { error } = await migrator.down({ to: 1 });
+  } else if (command === 'finish') {
+    const { error } = await migrator.up({ to: ONBOARDING_MIRROR_REMOVED });
     if (error !== undefined) throw error;
-    console.log('Reverted: the migrated sessions are deleted; the host table was never changed');
+    console.log("Mirror removed: chatkeep holds every user's onboarding; the legacy columns stay");
+  } else if (command === 'down') {
+    const to = Number(values.to);
+    const { error } = await migrator.down({ to });
+    if (error !== undefined) throw error;
+    console.log(
+      to < ONBOARDING_MOVED
+        ? "Reverted: every user's onboarding is back in the legacy fields, the migrated sessions are deleted"
+        : `Reverted to migration ${to}`,
+    );
   } else {
     console.error(
-      'usage: host.ts setup [--users N] | migrate | report | sessions <user> | down   [--data-dir DIR | --database-url URL] [--schema coach]',
+      'usage: host.ts setup [--users N] | migrate [--rows-per-second N] | report | sessions <user> | finish | down [--to N]   [--data-dir DIR | --database-url URL] [--schema coach]',
     );
     process.exitCode = 2;
   }

@@ -1,16 +1,44 @@
 import cliProgress from 'cli-progress';
+import { isChatkeepError } from '../errors/index.js';
 import type { MigrationEvent, MigrationEventListener } from '../migrate/index.js';
+import type { PlannedInvariants } from '../migrate/planned-migration.js';
+import { beforeValueOf, outcomeLine } from './invariant-lines.js';
 import { formatVersion, type Output } from './output.js';
 
+/** How {@link migrationProgress} prints. */
+export interface MigrationProgressOptions {
+  /** Progress to stderr (for --json), so stdout stays a single JSON document. */
+  readonly toStderr: boolean;
+  /**
+   * The invariants a migration declares, by version: when it starts, the
+   * before-values about to be measured are named (the migrator emits no
+   * event of its own for that step).
+   */
+  readonly invariantsOf?: (version: number) => PlannedInvariants | undefined;
+  /**
+   * Whether to print lint errors that `allowLintErrors` accepted when they
+   * are announced (default true). A rehearsal accepts every lint error and
+   * says so in its own report, so it turns this off.
+   */
+  readonly acceptedLintErrors?: boolean;
+}
+
 /**
- * Turns the migrator's events into output: the lock wait, each migration's
- * start and end with its duration, and for phased migrations each phase and
- * a backfill's progress — a live bar with rate and ETA on a terminal
- * (cli-progress), a line every few seconds otherwise. With `toStderr` (for
- * --json) stdout stays a single JSON document.
+ * Turns the migrator's events into output as they happen: the lock wait,
+ * each migration's start and end with its duration, for phased migrations
+ * each phase and a backfill's progress — a live bar with rate and ETA on a
+ * terminal (cli-progress), a line every few seconds otherwise — and the
+ * invariants: the before-values measured when a migration starts, then each
+ * invariant as it is checked, with expected and observed values. Lint
+ * errors accepted by `--allow-lint-errors` are warnings, on stderr, before
+ * anything runs. With `toStderr` (for --json) stdout stays a single JSON
+ * document.
+ *
+ * The closing report (run-report.ts) only counts the invariants' outcomes,
+ * since each was printed here.
  */
-export function migrationProgress(output: Output, toStderr: boolean): MigrationEventListener {
-  const print = (text: string): void => (toStderr ? output.warn(text) : output.line(text));
+export function migrationProgress(output: Output, options: MigrationProgressOptions): MigrationEventListener {
+  const print = (text: string): void => (options.toStderr ? output.warn(text) : output.line(text));
   let waited = false;
   const backfill = backfillReporter(output, print);
   return (event) => {
@@ -24,18 +52,38 @@ export function migrationProgress(output: Output, toStderr: boolean): MigrationE
       case 'lock-acquired':
         if (waited) print(`migration lock acquired after ${event.durationMs ?? 0} ms`);
         break;
-      case 'migration-start':
-        print(`${event.direction === 'down' ? 'reverting' : 'applying'} ${label}…`);
+      case 'lint-errors-allowed':
+        if (options.acceptedLintErrors === false) break;
+        for (const finding of event.findings ?? []) {
+          const at = finding.statementIndex >= 0 ? ` (statement ${finding.statementIndex + 1})` : '';
+          output.warn(`warning: ${label} runs despite lint error ${finding.rule}${at}, accepted by --allow-lint-errors: ${finding.message}`);
+        }
         break;
+      case 'lint-warnings':
+        if (options.acceptedLintErrors === false) break;
+        for (const finding of event.findings ?? []) {
+          const at = finding.statementIndex >= 0 ? ` (statement ${finding.statementIndex + 1})` : '';
+          output.warn(`warning: ${label}${at} [${finding.rule}]: ${finding.message}`);
+        }
+        break;
+      case 'migration-start': {
+        print(`${event.direction === 'down' ? 'reverting' : 'applying'} ${label}…`);
+        const before = event.direction === 'up' && event.version !== undefined ? beforeValuesLine(options.invariantsOf?.(event.version)) : undefined;
+        if (before !== undefined) print(before);
+        break;
+      }
       case 'migration-end':
         print(
           `${event.direction === 'down' ? 'reverted' : 'applied'}  ${label} (${event.durationMs ?? 0} ms)`,
         );
         break;
-      case 'migration-failed':
+      case 'migration-failed': {
         backfill.stop();
         output.warn(`FAILED   ${label} after ${event.durationMs ?? 0} ms`);
+        const undo = invariantUndo(event);
+        if (undo !== undefined) output.warn(`  ${undo}`);
         break;
+      }
       case 'phase-start':
         print(`  phase ${(event.phase ?? 0) + 1}/${event.phases ?? '?'}: ${event.description ?? ''}…`);
         break;
@@ -55,8 +103,38 @@ export function migrationProgress(output: Output, toStderr: boolean): MigrationE
       case 'index-rebuilt':
         print(`  dropped the invalid index ${event.index ?? ''} left by an interrupted build; building it again`);
         break;
+      case 'invariant-checked':
+        backfill.stop();
+        if (event.invariant !== undefined) print(`  ${outcomeLine(event.invariant)}`);
+        break;
     }
   };
+}
+
+/**
+ * `  invariants: measuring before-values: row count of app.notes; …` for a
+ * migration that is about to start, or undefined when nothing is measured.
+ * A phased or non-transactional migration that an earlier run started
+ * reads back the values that run stored instead of measuring again.
+ */
+function beforeValuesLine(planned: PlannedInvariants | undefined): string | undefined {
+  const measured = (planned?.invariants ?? []).map(beforeValueOf).filter((v) => v !== undefined);
+  if (planned === undefined || measured.length === 0) return undefined;
+  return planned.check.beforeValuesStored
+    ? `  invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): ${measured.join('; ')}…`
+    : `  invariants: measuring before-values: ${measured.join('; ')}…`;
+}
+
+/** How a migration that broke an invariant is being undone (from CK_MIGRATION_INVARIANT's details), or undefined. */
+function invariantUndo(event: MigrationEvent): string | undefined {
+  const error = event.error;
+  if (event.direction !== 'up' || !isChatkeepError(error) || error.code !== 'CK_MIGRATION_INVARIANT') return undefined;
+  const details = error.details as { readonly failures?: readonly unknown[]; readonly rollback?: string };
+  if (details.failures === undefined) return 'a before-value could not be measured; nothing of this migration ran';
+  const broken = details.failures.length === 1 ? 'an invariant broke' : `${details.failures.length} invariants broke`;
+  return details.rollback === 'transaction'
+    ? `${broken}: rolled back with its transaction, nothing of it was committed`
+    : `${broken}: its work is committed; undoing it with its down()…`;
 }
 
 /** A bar on a terminal; elsewhere a progress line at most every 2 s. */

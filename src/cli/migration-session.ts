@@ -1,7 +1,8 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { openDatabase, type Database } from '../db/index.js';
-import type { Migrator } from '../migrate/index.js';
-import { assertIdentifier, chatkeepMigrator, settingsForDatabase, type SchemaSettings } from '../schema/index.js';
+import { Migrator, type Migration, type MigrationContext } from '../migrate/index.js';
+import { planInvariants, type PlannedInvariants } from '../migrate/planned-migration.js';
+import { assertIdentifier, CHATKEEP_MIGRATIONS, settingsForDatabase, settingsToJson, type SchemaSettings } from '../schema/index.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
 import { migrationProgress } from './migration-progress.js';
 import type { Output } from './output.js';
@@ -15,34 +16,54 @@ export interface MigrationSession {
   readonly where: string;
   /** The settings chatkeep was installed with (or the defaults), which the migrator renders with. */
   readonly settings: SchemaSettings;
+  /** The migrations the migrator runs (chatkeep's own unless the program was built with others). */
+  readonly migrations: readonly Migration[];
+  /** What they are rendered with: the schema and `settings` as JSON. */
+  readonly context: MigrationContext;
   /** The embedded database's PGlite instance, when asked for (`withPGlite`) and the database is PGlite. */
   readonly pglite?: PGlite;
 }
 
 /**
- * Opens the database the global options select, builds chatkeep's migrator
- * for it (with the settings it was installed with, if any) and always closes
+ * Opens the database the global options select, builds the migrator for it
+ * (with the settings chatkeep was installed with, if any) and always closes
  * the database afterwards: a PGlite folder stays locked, and a pg pool keeps
  * the process alive, until it is closed.
+ *
+ * The migrator is built with the options `chatkeepMigrator`
+ * (src/schema/chatkeep-migrator.ts) uses, over `migrations` (default
+ * chatkeep's own): a host embedding the CLI, and the CLI's tests, pass
+ * migrations that declare invariants, which chatkeep's do not.
  */
 export async function withMigrationSession<T>(
   options: GlobalOptions,
   output: Output,
   run: (session: MigrationSession) => Promise<T>,
-  migratorOptions: { readonly progressToStderr?: boolean; readonly lockWaitMs?: number; readonly withPGlite?: boolean } = {},
+  migratorOptions: {
+    readonly progressToStderr?: boolean;
+    readonly lockWaitMs?: number;
+    readonly withPGlite?: boolean;
+    readonly migrations?: readonly Migration[];
+  } = {},
 ): Promise<T> {
   const schema = assertIdentifier('schema', options.schema);
   const database = await openDatabase(databaseOptions(options));
   const pglite = migratorOptions.withPGlite === true ? database.pglite : undefined;
   try {
     const settings = await settingsForDatabase(database.db, schema);
-    const migrator = chatkeepMigrator(database.db, {
+    const migrations = migratorOptions.migrations ?? CHATKEEP_MIGRATIONS;
+    const context: MigrationContext = { schema, settings: settingsToJson(settings) };
+    const migrator = new Migrator({
+      db: database.db,
+      migrations,
       schema,
-      settings,
-      onEvent: migrationProgress(output, migratorOptions.progressToStderr ?? false),
-      ...(migratorOptions.lockWaitMs !== undefined
-        ? { lockWaitMs: migratorOptions.lockWaitMs }
-        : {}),
+      settings: context.settings,
+      removeBookkeepingAtZero: true,
+      onEvent: migrationProgress(output, {
+        toStderr: migratorOptions.progressToStderr ?? false,
+        invariantsOf: declaredInvariants(migrations, context),
+      }),
+      ...(migratorOptions.lockWaitMs !== undefined ? { lockWaitMs: migratorOptions.lockWaitMs } : {}),
     });
     return await run({
       database,
@@ -50,9 +71,33 @@ export async function withMigrationSession<T>(
       schema,
       where: `${database.description} (schema "${schema}")`,
       settings,
+      migrations,
+      context,
       ...(pglite !== undefined ? { pglite } : {}),
     });
   } finally {
     await database.close();
   }
+}
+
+/**
+ * The invariants each migration declares, looked up when it starts. A
+ * migration whose `invariants()` is malformed has none here: the migrator
+ * refuses it (CK_CONFIG) before anything runs, and says why.
+ */
+export function declaredInvariants(migrations: readonly Migration[], context: MigrationContext): (version: number) => PlannedInvariants | undefined {
+  const known = new Map<number, PlannedInvariants | undefined>();
+  return (version) => {
+    if (!known.has(version)) {
+      const migration = migrations.find((m) => m.version === version);
+      let planned: PlannedInvariants | undefined;
+      try {
+        planned = migration === undefined ? undefined : planInvariants(migration, context);
+      } catch {
+        planned = undefined;
+      }
+      known.set(version, planned);
+    }
+    return known.get(version);
+  };
 }

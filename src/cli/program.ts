@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { Migration } from '../migrate/index.js';
 import { registerDemo } from './commands/demo.js';
 import { registerKeys } from './commands/keys.js';
 import { registerMcp } from './commands/mcp.js';
@@ -12,6 +13,16 @@ import { addGlobalOptions } from './global-options.js';
 import { helpEpilog } from './help-text.js';
 import type { Output } from './output.js';
 
+/** What the command tree is built with. */
+export interface ProgramOptions {
+  /**
+   * The migrations `migrate up|down|status|plan` manage; default chatkeep's
+   * own. For a host that embeds the CLI over its own migration set, and for
+   * the CLI's tests (chatkeep's migrations declare no invariants).
+   */
+  readonly migrations?: readonly Migration[];
+}
+
 /**
  * Builds the `chatkeep` command tree. It never exits the process: commander
  * is told to throw instead (`exitOverride`), and the caller turns what was
@@ -23,7 +34,7 @@ import type { Output } from './output.js';
  * const output = new Output(process.stdout, process.stderr);
  * await buildProgram(output, '0.1.0').parseAsync(['migrate', 'status'], { from: 'user' });
  */
-export function buildProgram(output: Output, version: string): Command {
+export function buildProgram(output: Output, version: string, options: ProgramOptions = {}): Command {
   const program = new Command('chatkeep')
     .description(
       'chatkeep: the persistence layer for AI chat applications. Migrate its schema, or try it with `chatkeep demo`.',
@@ -55,10 +66,10 @@ export function buildProgram(output: Output, version: string): Command {
       'after',
       helpEpilog('chatkeep migrate status', 'chatkeep migrate plan', 'chatkeep migrate up'),
     );
-  registerMigrateUp(migrate, output);
-  registerMigrateDown(migrate, output);
-  registerMigrateStatus(migrate, output);
-  registerMigratePlan(migrate, output);
+  registerMigrateUp(migrate, output, options);
+  registerMigrateDown(migrate, output, options);
+  registerMigrateStatus(migrate, output, options);
+  registerMigratePlan(migrate, output, options);
 
   registerServe(program, output);
   registerKeys(program, output);

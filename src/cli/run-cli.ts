@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { exitCodeFor, type ExitCode } from './exit-codes.js';
 import { Output, type TextSink } from './output.js';
 import { packageVersion } from '../package-version.js';
-import { buildProgram } from './program.js';
+import { buildProgram, type ProgramOptions } from './program.js';
 
 /**
  * Runs one command line (without `node` and the script) and resolves with
@@ -17,10 +17,11 @@ export async function runCli(
     stdout: process.stdout,
     stderr: process.stderr,
   },
+  options: ProgramOptions = {},
 ): Promise<ExitCode> {
   const output = new Output(io.stdout, io.stderr);
   try {
-    await buildProgram(output, packageVersion()).parseAsync([...args], { from: 'user' });
+    await buildProgram(output, packageVersion(), options).parseAsync([...args], { from: 'user' });
   } catch (error) {
     // Commander has already printed its own message (or the help/version).
     if (error instanceof CommanderError) output.fail(exitCodeFor(error));

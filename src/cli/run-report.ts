@@ -1,5 +1,6 @@
 import type { ChatkeepError } from '../errors/index.js';
 import type { Migrator, MigrationResult } from '../migrate/index.js';
+import { outcomeTally } from './invariant-lines.js';
 import { errorJson, formatVersion, plural, type Output } from './output.js';
 
 /** What `up` and `down` print when their run ends: JSON or a summary, then the error if any. */
@@ -56,30 +57,22 @@ function printOutcome(
 }
 
 /**
- * What each migration's declared invariants showed (expected and observed
- * are counts and digests, never row content), and the lint errors a
- * migration ran with because `allowLintErrors` accepted them.
+ * What each migration's declared invariants showed, counted: the progress
+ * printer (migration-progress.ts) already printed every outcome with its
+ * expected and observed values as it was checked, and a broken one is
+ * named again, with its values, in the error below. Also the lint errors
+ * a migration ran with because `allowLintErrors` accepted them (announced
+ * with their messages before anything ran).
  */
 function printChecks(output: Output, results: readonly MigrationResult[]): void {
   for (const result of results) {
     const label = `${formatVersion(result.version)} ${result.name}`;
     if (result.invariants !== undefined && result.invariants.length > 0) {
-      output.line(`Invariants of ${label}:`);
-      for (const inv of result.invariants) {
-        const status = { passed: 'ok     ', failed: 'FAILED ', skipped: 'skipped' }[inv.status];
-        const detail =
-          inv.status === 'skipped'
-            ? (inv.reason ?? '')
-            : inv.status === 'failed'
-              ? `expected ${inv.expected}, observed ${inv.observed}`
-              : inv.observed;
-        output.line(`  ${status} ${inv.name}: ${detail}`);
-      }
-      if (result.rollback !== undefined) {
-        output.line(
-          `  undone: ${{ transaction: 'rolled back with its transaction', down: 'reverted by its down()', 'down-failed': 'its down() failed too; see the error' }[result.rollback]}`,
-        );
-      }
+      const undone =
+        result.rollback === undefined
+          ? ''
+          : `; undone: ${{ transaction: 'rolled back with its transaction', down: 'reverted by its down()', 'down-failed': 'its down() failed too; see the error' }[result.rollback]}`;
+      output.line(`Invariants of ${label}: ${outcomeTally(result.invariants)}${undone}`);
     }
     if (result.lintErrors !== undefined && result.lintErrors.length > 0 && result.status !== 'not-run') {
       output.line(

@@ -51,7 +51,7 @@ export type {
   ReferencingForeignKey,
   ReversibleChange,
 } from './backups/index.js';
-export { expandColumn, type ExpandContract, type ExpandContractStatements, type MigrationTuning } from './expand-contract/index.js';
+export { expandColumn, type ContractOptions, type ExpandContract, type ExpandContractStatements, type MigrationTuning } from './expand-contract/index.js';
 export type { ColumnConversion, ColumnShape, ExpandColumnSpec } from './expand-contract/index.js';
 export { rehearse, pgliteClone, postgresDumpCopy, postgresScratch, blocksWrites, blocksReads, LOCK_MODES, DEFAULT_MAX_LOCK_MS, DEFAULT_SAMPLE_INTERVAL_MS, REHEARSAL_DATABASE_PREFIX } from './rehearse/index.js';
 export type { RehearseOptions, RehearsalReport, RehearsedMigration, RehearsedStep, HeldLock, RehearsalCopy, OpenedCopy, OpenCopyOptions, LockMode } from './rehearse/index.js';

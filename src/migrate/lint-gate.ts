@@ -30,7 +30,9 @@ export function allLintErrors(report: LintReport): LintFinding[] {
  * CK_MIGRATION_LINT: `up` refused to start because pending migrations have
  * lint errors. The message names each migration, each rule id and the
  * statement (its number in `up()` and its first 100 characters: migration
- * SQL is code, not row data), then the three ways forward.
+ * SQL is code, not row data) and the finding's fix (for a step builder's
+ * destructive statement: its `unusedBecause` option), then the three ways
+ * forward.
  *
  * @example
  * // Refused to run: 1 pending migration has lint errors; nothing was run or written.
@@ -41,7 +43,7 @@ export function lintRefusal(blocks: readonly LintBlock[]): ChatkeepError {
     errors.map((f) => {
       const where = f.statementIndex < 0 ? 'the whole migration' : `statement ${f.statementIndex + 1}`;
       const excerpt = f.statementIndex < 0 ? '' : ` \`${excerptOf(statements[f.statementIndex])}\``;
-      return `  Migration ${migration.version} ${migration.name} (up), ${where} [${f.rule}]${excerpt}: ${f.message}`;
+      return `  Migration ${migration.version} ${migration.name} (up), ${where} [${f.rule}]${excerpt}: ${f.message}\n    fix: ${f.fix}`;
     }),
   );
   const count = blocks.length === 1 ? '1 pending migration has' : `${blocks.length} pending migrations have`;
@@ -63,6 +65,7 @@ export function lintRefusal(blocks: readonly LintBlock[]): ChatkeepError {
         statement: f.statementIndex < 0 ? null : f.statementIndex + 1,
         sql: f.statementIndex < 0 ? null : excerptOf(statements[f.statementIndex]),
         message: f.message,
+        fix: f.fix,
       })),
     })),
   });

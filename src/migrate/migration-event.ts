@@ -22,6 +22,9 @@ import type { MigrationDirection } from './render-migration.js';
  *   (`invariant`: name, status, expected and observed values).
  * - `lint-errors-allowed`: a migration with lint errors runs anyway because
  *   `allowLintErrors` accepts them (`findings`); emitted before anything runs.
+ * - `lint-warnings`: a migration about to run has unsuppressed lint warnings
+ *   (`findings`), e.g. `checkpoint-pressure` from the live table sizes;
+ *   emitted before anything runs. Warnings never stop a run.
  */
 export interface MigrationEvent {
   readonly type:
@@ -37,7 +40,8 @@ export interface MigrationEvent {
     | 'lock-retry'
     | 'index-rebuilt'
     | 'invariant-checked'
-    | 'lint-errors-allowed';
+    | 'lint-errors-allowed'
+    | 'lint-warnings';
   readonly version?: number;
   readonly name?: string;
   readonly direction?: MigrationDirection;

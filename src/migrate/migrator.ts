@@ -389,7 +389,9 @@ export class Migrator {
    * Lints the pending `up` migrations against the live database. Returns
    * every migration's unsuppressed lint errors, and the refusal when some
    * are not accepted by `allowLintErrors`; accepted ones are announced
-   * (`lint-errors-allowed`) before anything runs.
+   * (`lint-errors-allowed`) before anything runs, and so are unsuppressed
+   * warnings (`lint-warnings`: e.g. `checkpoint-pressure`, which only the
+   * live database can tell).
    */
   async #lintGate(
     conn: Kysely<any>,
@@ -397,10 +399,13 @@ export class Migrator {
     allow: AllowLintErrors,
   ): Promise<{ readonly refusal?: ChatkeepError; readonly errors: Map<number, LintFinding[]> }> {
     const errors = new Map<number, LintFinding[]>();
+    const warnings = new Map<number, LintFinding[]>();
     const blocks: LintBlock[] = [];
     const lints = await lintAgainstDatabase(conn, rendered, this.#options.context);
     for (const [index, { report }] of lints.entries()) {
       const step = rendered[index]!;
+      const warned = report.findings.filter((f) => f.severity === 'warning');
+      if (warned.length > 0) warnings.set(step.migration.version, warned);
       const all = allLintErrors(report);
       if (all.length === 0) continue;
       errors.set(step.migration.version, all);
@@ -409,10 +414,11 @@ export class Migrator {
     }
     if (blocks.length > 0) return { refusal: lintRefusal(blocks), errors };
     for (const step of rendered) {
-      const findings = errors.get(step.migration.version);
-      if (findings !== undefined) {
-        this.#emit({ type: 'lint-errors-allowed', version: step.migration.version, name: step.migration.name, direction: 'up', findings });
-      }
+      const { version, name } = step.migration;
+      const findings = errors.get(version);
+      if (findings !== undefined) this.#emit({ type: 'lint-errors-allowed', version, name, direction: 'up', findings });
+      const warned = warnings.get(version);
+      if (warned !== undefined) this.#emit({ type: 'lint-warnings', version, name, direction: 'up', findings: warned });
     }
     return { errors };
   }

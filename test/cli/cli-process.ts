@@ -28,14 +28,39 @@ export function chatkeep(
   args: readonly string[],
   env: Readonly<Record<string, string>> = {},
 ): Promise<CliRun> {
+  return runNode([CLI_PATH], args, env, 30_000);
+}
+
+/** The CLI over a host's migrations with invariants (fixtures/host-cli.ts), run from source with tsx. */
+export const HOST_CLI_PATH = fileURLToPath(new URL('./fixtures/host-cli.ts', import.meta.url));
+
+/**
+ * Runs the real CLI (`runCli`) over the migration set of
+ * fixtures/host-migrations.ts, from source: chatkeep's own migrations
+ * declare no invariants. Slower to start than the built CLI (tsx compiles
+ * the sources), hence the longer timeout.
+ */
+export function hostChatkeep(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<CliRun> {
+  return runNode(['--import', 'tsx', HOST_CLI_PATH], args, env, 120_000);
+}
+
+function runNode(
+  node: readonly string[],
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  timeout: number,
+): Promise<CliRun> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!('DATABASE_URL' in env)) delete childEnv['DATABASE_URL'];
   if (!('CHATKEEP_DATA_DIR' in env)) delete childEnv['CHATKEEP_DATA_DIR'];
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [CLI_PATH, ...args],
-      { env: childEnv, timeout: 30_000 },
+      [...node, ...args],
+      { env: childEnv, timeout },
       (error, stdout, stderr) => {
         if (error !== null && typeof error.code !== 'number') {
           reject(

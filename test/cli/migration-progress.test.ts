@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { declaredInvariants } from '../../src/cli/migration-session.js';
 import { migrationProgress } from '../../src/cli/migration-progress.js';
 import { Output } from '../../src/cli/output.js';
-import type { MigrationEvent } from '../../src/migrate/index.js';
+import { ChatkeepError } from '../../src/errors/index.js';
+import { rowCountPreserved, type MigrationEvent } from '../../src/migrate/index.js';
 
 /** What `chatkeep migrate up` prints for a phased migration when stdout/stderr are files or pipes. */
 describe('migration progress output (not a terminal)', () => {
@@ -9,7 +11,7 @@ describe('migration progress output (not a terminal)', () => {
     let out = '';
     let err = '';
     const output = new Output({ write: (t: string) => (out += t) }, { write: (t: string) => (err += t) });
-    const listen = migrationProgress(output, false);
+    const listen = migrationProgress(output, { toStderr: false });
     const base = { version: 7, name: 'messages-preview', direction: 'up' as const, phases: 3 };
     const events: MigrationEvent[] = [
       { type: 'migration-start', ...base },
@@ -42,5 +44,58 @@ describe('migration progress output (not a terminal)', () => {
       '',
     ]);
     expect(err).toBe('');
+  });
+
+  it('names the before-values when a migration starts, prints skipped invariants with their reason, and says when a before-value could not be measured', () => {
+    let out = '';
+    let err = '';
+    const output = new Output({ write: (t: string) => (out += t) }, { write: (t: string) => (err += t) });
+    const migration = {
+      version: 7,
+      name: 'messages-preview',
+      transactional: false,
+      up: () => ['create index concurrently if not exists x on app.messages (id)'],
+      down: () => ['drop index concurrently if exists app.x'],
+      invariants: () => [rowCountPreserved('app.messages')],
+    };
+    // A rehearsal: accepted lint errors are its report's business, not printed here.
+    const listen = migrationProgress(output, { toStderr: true, acceptedLintErrors: false, invariantsOf: declaredInvariants([migration], { schema: 'app', settings: {} }) });
+    const base = { version: 7, name: 'messages-preview', direction: 'up' as const };
+    const unmeasurable = new ChatkeepError('CK_MIGRATION_INVARIANT', 'Migration 7 messages-preview (up): the before-value … cannot be measured', { version: 7, invariant: 'row count of app.messages preserved' });
+    const events: MigrationEvent[] = [
+      { type: 'lint-errors-allowed', ...base, findings: [{ rule: 'drop-column', severity: 'error', statementIndex: 0, message: 'm', fix: 'f' }] },
+      { type: 'migration-start', ...base },
+      {
+        type: 'invariant-checked',
+        ...base,
+        invariant: { name: 'row count of app.messages preserved', kind: 'row-count-preserved', status: 'skipped', expected: '-', observed: '-', reason: 'no before-value: added later', durationMs: 0 },
+      },
+      { type: 'migration-failed', ...base, durationMs: 3, error: unmeasurable },
+    ];
+    for (const event of events) listen(event);
+    expect(out).toBe('');
+    expect(err.split('\n')).toEqual([
+      'applying 0007 messages-preview…',
+      '  invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): row count of app.messages…',
+      '  invariant skipped row count of app.messages preserved: no before-value: added later',
+      'FAILED   0007 messages-preview after 3 ms',
+      '  a before-value could not be measured; nothing of this migration ran',
+      '',
+    ]);
+  });
+  it('prints lint warnings of the migrations about to run on stderr, with statement and rule', () => {
+    let out = '';
+    let err = '';
+    const output = new Output({ write: (t: string) => (out += t) }, { write: (t: string) => (err += t) });
+    const listen = migrationProgress(output, { toStderr: false });
+    listen({
+      type: 'lint-warnings',
+      version: 7,
+      name: 'messages-preview',
+      direction: 'up',
+      findings: [{ rule: 'checkpoint-pressure', severity: 'warning', statementIndex: 1, message: 'backfilling app.messages (4,200 MB on disk) writes roughly 8,400 MB of WAL', fix: 'raise max_wal_size' }],
+    });
+    expect(err).toBe('warning: 0007 messages-preview (statement 2) [checkpoint-pressure]: backfilling app.messages (4,200 MB on disk) writes roughly 8,400 MB of WAL\n');
+    expect(out).toBe('');
   });
 });

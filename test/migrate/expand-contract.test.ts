@@ -28,6 +28,7 @@ const priceSpec = {
   index: true,
 } satisfies ExpandColumnSpec;
 const reshape = expandColumn({ ...priceSpec, backfill: { batchSize: 100 } });
+const NO_OLD_CODE = 'every instance of the test host reads and writes price only';
 
 async function rows<T>(db: Kysely<any>, query: string): Promise<T[]> {
   return (await sql.raw<T>(query).execute(db)).rows;
@@ -142,10 +143,9 @@ for (const backend of BACKENDS) {
       const migrator = new Migrator({
         db,
         schema: s,
-        migrations: [products, reshape.expand(2, 'products-price'), reshape.contract(3, 'products-price-complete')],
-        // Contract drops the old column: the lint's drop-column error is the
-        // deploy-time decision "no old code is left", accepted here.
-        allowLintErrors: ['drop-column'],
+        // Contract drops the old column: "no old code is left" is the
+        // deploy-time decision, taken for this one contract by unusedBecause.
+        migrations: [products, reshape.expand(2, 'products-price'), reshape.contract(3, 'products-price-complete', { unusedBecause: NO_OLD_CODE })],
       });
       await migrator.up({ to: 1 });
       await sql.raw(seed(s, 120)).execute(db);
@@ -177,7 +177,7 @@ for (const backend of BACKENDS) {
     it('contract refuses to drop the old column while a row disagrees', async () => {
       const db = scratch.database.db;
       const s = 'xc_refuse';
-      const migrator = new Migrator({ db, schema: s, migrations: [products, reshape.expand(2, 'e'), reshape.contract(3, 'c')], allowLintErrors: ['drop-column'] });
+      const migrator = new Migrator({ db, schema: s, migrations: [products, reshape.expand(2, 'e'), reshape.contract(3, 'c', { unusedBecause: NO_OLD_CODE })] });
       await migrator.up({ to: 2 });
       await sql.raw(`insert into ${s}.products (id, price_cents) values (1, 100)`).execute(db);
       // something that bypasses the trigger (a bulk load with triggers off, a bug)
@@ -374,5 +374,8 @@ describe('expandColumn: rendered migrations are frozen in time', () => {
     // Changing these hashes means changing SQL that hosts have already applied: don't.
     expect(checksumOf(change.expand(5, 'e'), context)).toBe('e3cbc624ff1aa172da6cb9432a8b5c7cc6a7bd746937d24de2f22ccb1f4a4327');
     expect(checksumOf(change.contract(6, 'c'), context)).toBe('e5c3b64b4c9403e19a5704ef4a9abe083a695bcc2c00d79e90498e9ede901870');
+    // The lint comments on the drop (unusedBecause's reason, or the fix naming
+    // it) are not part of the checksum: deciding later is not an edit.
+    expect(checksumOf(change.contract(6, 'c', { unusedBecause: 'app 4.2 reads price only' }), context)).toBe('e5c3b64b4c9403e19a5704ef4a9abe083a695bcc2c00d79e90498e9ede901870');
   });
 });

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { concurrentIndex, Migrator, type Migration } from '../../src/migrate/index.js';
+import { concurrentIndex, Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 /** `migrator.lint()` judges pending migrations against the live database's table sizes. */
@@ -33,6 +33,30 @@ for (const backend of BACKENDS) {
       const blocking = populated.find((l) => l.version === 2)!.report.findings;
       expect(blocking.map((f) => [f.rule, f.severity])).toContainEqual(['add-index-non-concurrent', 'error']);
       expect(populated.find((l) => l.version === 3)!.report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+    });
+
+    it('up announces unsuppressed warnings (lint-warnings) before anything runs, and runs anyway', async () => {
+      const db = scratch.database.db;
+      const untimed: Migration = {
+        version: 2,
+        name: 'notes-tag',
+        statementTimeout: '0',
+        up: ({ schema: s }) => [`alter table ${s}.notes add column tag text`],
+        down: ({ schema: s }) => [`alter table ${s}.notes drop column tag`],
+      };
+      const events: MigrationEvent[] = [];
+      const migrator = new Migrator({ db, schema: 'lint_warn', migrations: [migrations[0]!, untimed], onEvent: (e) => events.push(e) });
+      await migrator.up({ to: 1 });
+      await sql.raw(`insert into lint_warn.notes select g, 'note ' || g from generate_series(1, 100) g`).execute(db);
+      events.length = 0;
+      expect((await migrator.up()).error).toBeUndefined();
+      const types = events.map((e) => e.type);
+      expect(types.indexOf('lint-warnings')).toBeGreaterThanOrEqual(0);
+      expect(types.indexOf('lint-warnings')).toBeLessThan(types.indexOf('migration-start'));
+      const warned = events.find((e) => e.type === 'lint-warnings')!;
+      expect([warned.version, warned.name]).toEqual([2, 'notes-tag']);
+      expect(warned.findings!.map((f) => [f.rule, f.severity, f.statementIndex])).toEqual([['statement-timeout', 'warning', 0]]);
+      expect(events.filter((e) => e.type === 'lint-errors-allowed')).toEqual([]);
     });
   });
 }

@@ -4,6 +4,7 @@ import {
   type Migration,
   type MigrationContext,
 } from '../../../src/migrate/index.js';
+import { coachSchemaNames } from './schema-names.js';
 
 /** The onboarding flow the running coach's sessions belong to in chatkeep. */
 export const COACH_FLOW = 'running-coach';
@@ -42,20 +43,34 @@ export const COACH_FLOW = 'running-coach';
  * 4. verifications: every user has an outcome, no sync failed, every
  *    migrated user has their session.
  *
- * `down` stops the mirroring first, then deletes, in batches, exactly the
- * sessions this migration created (the ledger knows them), and drops what
- * `up` created. The legacy columns were never written, so the host table is
- * as before. Progress a user made in a migrated session through new code
- * after `up` is lost with that session: go back before switching the app's
- * readers, or accept that.
+ * The mirror stays until migration 3 (`onboarding-mirror-complete`) removes
+ * it, once no old app instance is left.
  *
- * `context.settings.chatkeepSchema` names chatkeep's schema (default `chatkeep`).
+ * `down` gives every user's onboarding back to the legacy fields, losing no
+ * progress made through new code meanwhile. It first refuses, changing
+ * nothing, if some user's state in chatkeep has no legacy form (a phase the
+ * old app does not know). Then, in batches, per user and under the user's
+ * row lock: when chatkeep holds a newer state than the legacy fields (a
+ * migrated session new code moved on, or a session new code started for a
+ * user who had not started), that state is written into the legacy fields
+ * in their format (completed → `onboarding_complete`, phase `complete`,
+ * progress 100); then the sessions the migration answers for are deleted.
+ * The mirror keeps running for the users not returned yet, so an old-app
+ * write during down is not lost either. Legacy fields that already say the
+ * same thing are not written (byte-identical), nor are corrupt ones (their
+ * migrated session, if any, is deleted as before). A session of a
+ * `conflict` user is new code's and stays. Last, what `up` created is
+ * dropped.
+ *
+ * `context.settings.chatkeepSchema` names chatkeep's schema (default
+ * `chatkeep`); `context.settings.backfillRowsPerSecond` optionally throttles
+ * the backfill.
  */
 export const onboardingIntoChatkeepMigration: Migration = {
   version: 2,
   name: 'onboarding-into-chatkeep',
   up: (ctx) => {
-    const { s, c } = names(ctx);
+    const { s, c } = coachSchemaNames(ctx);
     return [
       `create table ${s}.onboarding_migration (
   user_id text primary key constraint onboarding_migration_user_fk references ${s}.users (id) on delete cascade,
@@ -214,6 +229,7 @@ $fn$`,
         set: `(outcome, reason, session_id, synced_at) = (select o.outcome, o.reason, o.session_id, now() from ${s}.try_sync_legacy_onboarding(user_id) o)`,
         where: 'outcome is null',
         batchSize: 200,
+        ...backfillPacing(ctx.settings),
       }),
       verify(
         'every user has an onboarding outcome',
@@ -234,39 +250,185 @@ $fn$`,
     ];
   },
   down: (ctx) => {
-    const { s, c } = names(ctx);
+    const { s, c } = coachSchemaNames(ctx);
+    const returning = `('completed', 'active', 'not-started')`;
     return [
-      `drop trigger users_onboarding_sync on ${s}.users`,
+      // What down would write back for one user, decided from the ledger row:
+      // nothing when the legacy fields are already the user's latest state,
+      // the fields in the legacy format when chatkeep holds a newer one, or
+      // a problem when that state has no legacy form. Reads only.
+      `create function ${s}.onboarding_return_plan(m ${s}.onboarding_migration,
+  out covered boolean, out write boolean, out complete boolean, out phase text, out progress integer,
+  out goals jsonb, out answers jsonb, out completed_at timestamptz, out problem text)
+language plpgsql stable as $fn$
+declare
+  u ${s}.users;
+  l record;
+  x ${c}.onboarding_sessions;
+begin
+  covered := false; write := false;
+  if m.synced_at is null or m.outcome not in ${returning} then return; end if;
+  select * into u from ${s}.users where id = m.user_id;
+  if not found then return; end if;
+  select * into l from ${s}.legacy_onboarding(u);
+  -- Corrupt legacy fields are kept byte-identical, whatever chatkeep holds.
+  if l.outcome not in ${returning} then return; end if;
+  covered := true;
+  -- The user's current session among the ones the migration answers for:
+  -- the one it created, and any new code started since the last mirrored
+  -- legacy write (for a user who had not started, that is all of theirs).
+  select x0.* into x from ${c}.onboarding_sessions x0
+   where x0.user_id = m.user_id and x0.flow = '${COACH_FLOW}'
+     and (x0.id = m.session_id
+          or (x0.created_at >= m.synced_at and x0.context->>'source' is distinct from 'legacy-onboarding'))
+   order by x0.status = 'active' desc, x0.updated_at desc, x0.id
+   limit 1;
+  if not found then return; end if;
+  -- The mirror stamps a session and its ledger row in one transaction
+  -- (updated_at = synced_at): a migrated session stamped no later than that
+  -- holds nothing the legacy fields do not, which may even be newer (an
+  -- old-app write the mirror found no session to apply to).
+  if x.id = m.session_id and x.updated_at <= m.synced_at then return; end if;
+  answers := x.context->'answers';
+  if answers is not null and jsonb_typeof(answers) <> 'object' then
+    problem := 'its answers are not a JSON object'; return;
+  end if;
+  goals := x.goals;
+  if x.status = 'completed' then
+    complete := true; phase := 'complete'; progress := 100;
+    completed_at := case when x.context ? 'completedAtUnknown' then null else x.completed_at end;
+  elsif x.phase in ('motivation', 'assessment', 'creation', 'refinement') then
+    -- active, or abandoned: the legacy app knows no abandoning, it resumes.
+    complete := false; phase := x.phase; progress := x.progress;
+  else
+    problem := format('phase %L is not one the legacy app knows', left(x.phase, 40)); return;
+  end if;
+  write := (case when complete then 'completed' else 'active' end, phase, progress, goals, coalesce(answers, '{}'))
+           is distinct from (l.outcome, l.phase, l.progress, l.goals, l.answers);
+end
+$fn$`,
+      // Down refuses before anything changes when a user's state in chatkeep
+      // cannot be written in the legacy format: going back must not lose it.
+      `do $do$
+declare
+  n bigint;
+  examples text;
+begin
+  select count(*), string_agg(format('%s (%s)', q.user_id, q.problem), ', ' order by q.user_id) filter (where q.rn <= 5)
+    into n, examples
+    from (select m.user_id, p.problem, row_number() over (order by m.user_id) as rn
+            from ${s}.onboarding_migration m
+            cross join lateral ${s}.onboarding_return_plan(m) p
+           where p.problem is not null) q;
+  if n > 0 then
+    raise exception 'Refused: % users'' onboarding in chatkeep has no legacy form, e.g. %. Nothing was changed. Advance those sessions to a phase the legacy app knows (motivation, assessment, creation, refinement) or complete them, then run down again', n, examples;
+  end if;
+end
+$do$`,
+      `create table ${s}.onboarding_return (
+  user_id text primary key,
+  outcome text
+)`,
+      `comment on table ${s}.onboarding_return is 'Down of onboarding-into-chatkeep: one row per user; outcome null = not returned to the legacy fields yet'`,
+      // Returns one user: writes their newer chatkeep state into the legacy
+      // fields, then deletes the sessions the migration answers for.
+      `create function ${s}.return_legacy_onboarding(p_user text) returns text
+language plpgsql as $fn$
+declare
+  m ${s}.onboarding_migration;
+  p record;
+begin
+  -- Serialises with the app: an old-app write of this user committed before
+  -- (and the mirror put it into the session read below) or waits, and then
+  -- finds the user returned; a new-code write of their sessions likewise.
+  perform 1 from ${s}.users where id = p_user for update;
+  select * into m from ${s}.onboarding_migration where user_id = p_user for update;
+  if not found then return 'gone'; end if;
+  if m.synced_at is null then return 'returned'; end if;
+  perform 1 from ${c}.onboarding_sessions where user_id = p_user and flow = '${COACH_FLOW}' for update;
+  select * into p from ${s}.onboarding_return_plan(m);
+  if p.problem is not null then
+    raise exception 'user %: their onboarding in chatkeep has no legacy form (%)', p_user, p.problem;
+  end if;
+  -- Returned from here on: the write below fires the mirror, which now
+  -- leaves this user alone.
+  update ${s}.onboarding_migration set synced_at = null where user_id = p_user;
+  if p.write then
+    update ${s}.users
+       set onboarding_complete = p.complete, onboarding_phase = p.phase, onboarding_progress = p.progress,
+           onboarding_goals = p.goals::text, onboarding_answers = p.answers::text,
+           onboarding_completed_at = p.completed_at
+     where id = p_user;
+  end if;
+  delete from ${c}.onboarding_sessions x
+   where x.user_id = p_user and x.flow = '${COACH_FLOW}'
+     and (x.id = m.session_id
+          or (p.covered and x.created_at >= m.synced_at and x.context->>'source' is distinct from 'legacy-onboarding'));
+  return case when p.write then 'written-back' when p.covered then 'unchanged' else 'kept' end;
+end
+$fn$`,
+      // The mirror, while down runs: users not returned yet are still
+      // mirrored, so their session stays their latest state; returned users,
+      // and users who signed up meanwhile, are left to the legacy fields.
+      `create or replace function ${s}.users_onboarding_sync() returns trigger
+language plpgsql as $fn$
+declare
+  r record;
+begin
+  if not exists (select 1 from ${s}.onboarding_migration m where m.user_id = new.id and m.synced_at is not null) then
+    return null;
+  end if;
+  select * into r from ${s}.try_sync_legacy_onboarding(new.id);
+  update ${s}.onboarding_migration
+     set outcome = r.outcome, reason = r.reason, session_id = r.session_id, synced_at = now()
+   where user_id = new.id;
+  return null;
+end
+$fn$`,
+      `insert into ${s}.onboarding_return (user_id) select user_id from ${s}.onboarding_migration`,
       backfill({
-        table: `${s}.onboarding_migration`,
+        table: `${s}.onboarding_return`,
         key: ['user_id'],
-        set: `session_id = ${s}.forget_legacy_onboarding(user_id, session_id)`,
-        where: 'session_id is not null',
+        set: `outcome = ${s}.return_legacy_onboarding(user_id)`,
+        where: 'outcome is null',
         batchSize: 200,
       }),
+      verify(
+        "every user's onboarding is back in the legacy fields",
+        `select not exists (select 1 from ${s}.onboarding_return where outcome is null)`,
+      ),
       verify(
         'no session created by the migration is left',
         `select not exists (select 1 from ${c}.onboarding_sessions where flow = '${COACH_FLOW}' and context->>'source' = 'legacy-onboarding')`,
       ),
+      `drop trigger users_onboarding_sync on ${s}.users`,
       `drop view ${s}.onboarding_migration_issues`,
       `drop function ${s}.users_onboarding_sync()`,
+      `drop function ${s}.return_legacy_onboarding(text)`,
+      `drop function ${s}.onboarding_return_plan(${s}.onboarding_migration)`,
       `drop function ${s}.forget_legacy_onboarding(text, uuid)`,
       `drop function ${s}.try_sync_legacy_onboarding(text)`,
       `drop function ${s}.sync_legacy_onboarding(text)`,
       `drop function ${s}.legacy_onboarding(${s}.users)`,
+      `drop table ${s}.onboarding_return`,
       `drop table ${s}.onboarding_migration`,
     ];
   },
 };
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-
-function names(ctx: MigrationContext): { s: string; c: string } {
-  const c = ctx.settings['chatkeepSchema'] ?? 'chatkeep';
-  if (typeof c !== 'string' || !IDENTIFIER.test(c)) {
+/**
+ * `context.settings.backfillRowsPerSecond`: throttles the backfill (e.g.
+ * `host.ts migrate --rows-per-second 500` on a busy server). Pacing is not
+ * part of the checksum, so it may differ between a killed run and its
+ * resumption.
+ */
+function backfillPacing(settings: MigrationContext['settings']): { rowsPerSecond?: number } {
+  const rate = settings['backfillRowsPerSecond'];
+  if (rate === undefined) return {};
+  if (typeof rate !== 'number' || !(rate > 0)) {
     throw new Error(
-      `settings.chatkeepSchema: expected a lower-case identifier, got ${JSON.stringify(c)}`,
+      `settings.backfillRowsPerSecond: expected a positive number, got ${JSON.stringify(rate)}`,
     );
   }
-  return { s: ctx.schema, c };
+  return { rowsPerSecond: rate };
 }

@@ -61,7 +61,7 @@ export function registerDemo(program: Command, output: Output): Command {
       const store = await openStore({
         ...(options.memory === true ? { dataDir: MEMORY_DATA_DIR } : databaseOptions(globals)),
         schema: globals.schema,
-        onMigrationEvent: migrationProgress(output, json),
+        onMigrationEvent: migrationProgress(output, { toStderr: json }),
       });
       try {
         const result = await runDemo(store);

@@ -6,6 +6,7 @@ import { helpEpilog } from '../help-text.js';
 import { withMigrationSession } from '../migration-session.js';
 import { parseMilliseconds, parseVersion } from '../option-parsers.js';
 import { formatVersion, plural, type Output } from '../output.js';
+import type { ProgramOptions } from '../program.js';
 import { reportRun } from '../run-report.js';
 
 interface MigrateDownOptions {
@@ -20,7 +21,7 @@ interface MigrateDownOptions {
  * above the target, newest first. Reverting drops tables and every row in
  * them, so it always prints what goes, and does nothing without `--yes`.
  */
-export function registerMigrateDown(migrate: Command, output: Output): Command {
+export function registerMigrateDown(migrate: Command, output: Output, program: ProgramOptions = {}): Command {
   return migrate
     .command('down')
     .description(
@@ -69,7 +70,7 @@ export function registerMigrateDown(migrate: Command, output: Output): Command {
           const { error, results } = await migrator.down({ to: options.to });
           await reportRun(output, { migrator, where, json, direction: 'down', error, results });
         },
-        { progressToStderr: json, lockWaitMs: options.lockWait },
+        { progressToStderr: json, lockWaitMs: options.lockWait, ...program },
       );
     });
 }

@@ -12,14 +12,16 @@ import {
   type RehearsalCopy,
   type RehearsalReport,
 } from '../../migrate/index.js';
-import { CHATKEEP_MIGRATIONS, settingsToJson } from '../../schema/index.js';
+import { planInvariants, type PlannedInvariants } from '../../migrate/planned-migration.js';
 import { EXIT_CODES, UsageError } from '../exit-codes.js';
 import { globalOptions, type GlobalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
+import { plannedInvariantLines } from '../invariant-lines.js';
 import { migrationProgress } from '../migration-progress.js';
-import { withMigrationSession, type MigrationSession } from '../migration-session.js';
+import { declaredInvariants, withMigrationSession, type MigrationSession } from '../migration-session.js';
 import { parseInteger, parseMilliseconds, parseVersion } from '../option-parsers.js';
 import { Output, formatVersion } from '../output.js';
+import type { ProgramOptions } from '../program.js';
 import { printRehearsal, rehearsalJson } from '../rehearsal-output.js';
 
 interface MigratePlanOptions {
@@ -40,11 +42,11 @@ interface MigratePlanOptions {
  * throw-away copy and the locks each step held are reported (docs/rehearse.md);
  * a step over the lock budget, or a migration failing on the copy, exits 1.
  */
-export function registerMigratePlan(migrate: Command, output: Output): Command {
+export function registerMigratePlan(migrate: Command, output: Output, program: ProgramOptions = {}): Command {
   return migrate
     .command('plan')
     .description(
-      'print the SQL that migrate up (or, with --down, migrate down) would run, in order, with its lint findings; changes nothing (with --rehearse, runs it on a copy and reports the locks each step held)',
+      'print the SQL that migrate up (or, with --down, migrate down) would run, in order, with its lint findings and the invariants checked after each migration; changes nothing (with --rehearse, runs it on a copy and reports the locks each step held)',
     )
     .option('--to <version>', 'target version (required with --down)', parseVersion)
     .option('--down', 'plan a revert to --to instead of an upgrade')
@@ -103,24 +105,33 @@ export function registerMigratePlan(migrate: Command, output: Output): Command {
                 : { direction: 'up', to: options.to };
           const plan = await migrator.plan(target);
           const lint = new Map((await migrator.lint(target)).map((l) => [l.version, l.report]));
+          const invariants = plannedInvariantsOf(plan, session);
           const report = rehearsing ? await rehearsePlan(session, global, options, target, plan, output) : undefined;
           if (options.json === true) {
             output.json({
               database: where,
               direction: options.down === true ? 'down' : 'up',
-              migrations: plan.map((p) => ({ ...p, lint: lint.get(p.version) ?? { findings: [], suppressed: [] } })),
+              migrations: plan.map((p) => {
+                const planned = invariants.get(p.version);
+                return {
+                  ...p,
+                  lint: lint.get(p.version) ?? { findings: [], suppressed: [] },
+                  invariants: planned?.invariants ?? [],
+                  ...(planned !== undefined && planned.invariants.length > 0 ? { invariantCheck: planned.check } : {}),
+                };
+              }),
               ...(report !== undefined ? { rehearsal: rehearsalJson(report) } : {}),
             });
           } else {
             const { current } = await migrator.status();
-            printPlan(output, plan, where, current, options.down === true ? 'down' : 'up', lint);
+            printPlan(output, plan, where, current, options.down === true ? 'down' : 'up', lint, invariants);
             if (report !== undefined) printRehearsal(output, report);
           }
           if (report?.error !== undefined) output.warn(`error [${report.error.code}]: the rehearsal failed: ${report.error.message}`);
           if (report?.error !== undefined) output.fail(EXIT_CODES.FAILED);
           else if (report?.overBudget === true) output.fail(EXIT_CODES.OVER_LOCK_BUDGET);
         },
-        { withPGlite: rehearsing },
+        { withPGlite: rehearsing, ...program },
       );
     });
 }
@@ -157,6 +168,20 @@ function rehearsalWanted(options: MigratePlanOptions, global: GlobalOptions): bo
   return true;
 }
 
+/**
+ * The invariants each planned `up` would check, by version (none for
+ * `down`). A malformed `invariants()` is CK_CONFIG here, as `up` would
+ * refuse it.
+ */
+function plannedInvariantsOf(plan: readonly PlannedMigration[], session: MigrationSession): ReadonlyMap<number, PlannedInvariants> {
+  const planned = new Map<number, PlannedInvariants>();
+  for (const step of plan) {
+    const migration = session.migrations.find((m) => m.version === step.version);
+    if (step.direction === 'up' && migration !== undefined) planned.set(step.version, planInvariants(migration, session.context));
+  }
+  return planned;
+}
+
 /** Runs the plan on a copy of the session's database; the target itself is only read. */
 async function rehearsePlan(
   session: MigrationSession,
@@ -181,15 +206,16 @@ async function rehearsePlan(
   );
   return rehearse({
     copy,
-    // The options chatkeepMigrator (src/schema/chatkeep-migrator.ts) builds;
-    // were they to drift, the checksums recorded on the copy would not match
-    // and expectPlan would refuse the rehearsal.
+    // The options the session's migrator is built with
+    // (migration-session.ts); were they to drift, the checksums recorded on
+    // the copy would not match and expectPlan would refuse the rehearsal.
     migrator: {
-      migrations: CHATKEEP_MIGRATIONS,
+      migrations: session.migrations,
       schema: session.schema,
-      settings: settingsToJson(session.settings),
+      settings: session.context.settings,
       removeBookkeepingAtZero: true,
-      onEvent: migrationProgress(progress, true),
+      // The rehearsal accepts every lint error and says so in its report.
+      onEvent: migrationProgress(progress, { toStderr: true, acceptedLintErrors: false, invariantsOf: declaredInvariants(session.migrations, session.context) }),
     },
     plan: target,
     expectPlan: plan,
@@ -205,6 +231,7 @@ function printPlan(
   current: number,
   direction: 'up' | 'down',
   lint: ReadonlyMap<number, LintReport>,
+  invariants: ReadonlyMap<number, PlannedInvariants>,
 ): void {
   output.line(`-- chatkeep migrate plan (${direction}) for ${where}, now at version ${current}`);
   output.line(
@@ -225,7 +252,13 @@ function printPlan(
       output.line(`-- lint ${finding.severity.toUpperCase()} ${finding.rule}${at}: ${finding.message}`);
       output.line(`--   fix: ${finding.fix}`);
     }
+    // Invariants in the order they act: before-values are measured before
+    // the SQL runs, everything is checked after it (docs/migrations.md).
+    const checks = invariants.get(step.version);
+    const { before, after } = checks === undefined ? { before: [], after: [] } : plannedInvariantLines(checks, step.phased);
+    for (const line of before) output.line(line);
     for (const statement of step.statements)
       output.line(`${statement.trim().replace(/;\s*$/, '')};`);
+    for (const line of after) output.line(line);
   }
 }

@@ -1,18 +1,18 @@
 import type { Command } from 'commander';
 import type { MigrationStatus } from '../../migrate/index.js';
-import { CHATKEEP_MIGRATIONS } from '../../schema/index.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { withMigrationSession } from '../migration-session.js';
 import { errorJson, formatError, formatVersion, type Output } from '../output.js';
+import type { ProgramOptions } from '../program.js';
 
 /**
  * `chatkeep migrate status`: where the database stands. Reads only. Exits 0
  * with pending migrations (that is a state, not a failure) and 1 when the
  * recorded history disagrees with the migrations shipped in this version.
  */
-export function registerMigrateStatus(migrate: Command, output: Output): Command {
+export function registerMigrateStatus(migrate: Command, output: Output, program: ProgramOptions = {}): Command {
   return migrate
     .command('status')
     .description(
@@ -21,22 +21,26 @@ export function registerMigrateStatus(migrate: Command, output: Output): Command
     .option('--json', 'print the status as JSON')
     .addHelpText('after', helpEpilog('chatkeep migrate status', 'chatkeep migrate status --json'))
     .action(async (options: { readonly json?: boolean }, command: Command) => {
-      await withMigrationSession(globalOptions(command), output, async ({ migrator, where }) => {
-        const status = await migrator.status();
-        if (options.json === true) output.json(statusJson(status, where));
-        else printStatus(output, status, where);
-        if (status.problems.length > 0) output.fail(EXIT_CODES.FAILED);
-      });
+      await withMigrationSession(
+        globalOptions(command),
+        output,
+        async ({ migrator, where, migrations }) => {
+          const status = await migrator.status();
+          const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+          if (options.json === true) output.json(statusJson(status, where, latest));
+          else printStatus(output, status, where, latest);
+          if (status.problems.length > 0) output.fail(EXIT_CODES.FAILED);
+        },
+        program,
+      );
     });
 }
 
-const LATEST = CHATKEEP_MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
-
-function statusJson(status: MigrationStatus, where: string) {
+function statusJson(status: MigrationStatus, where: string, latest: number) {
   return {
     database: where,
     current: status.current,
-    latest: LATEST,
+    latest,
     applied: status.applied,
     pending: status.pending,
     problems: status.problems.map(errorJson),
@@ -44,10 +48,10 @@ function statusJson(status: MigrationStatus, where: string) {
   };
 }
 
-function printStatus(output: Output, status: MigrationStatus, where: string): void {
+function printStatus(output: Output, status: MigrationStatus, where: string, latest: number): void {
   output.line(`Database: ${where}`);
   output.line(
-    `Version:  ${status.current} of ${LATEST} (${status.applied.length} applied, ${status.pending.length} pending)`,
+    `Version:  ${status.current} of ${latest} (${status.applied.length} applied, ${status.pending.length} pending)`,
   );
   output.line();
   output.line('Applied:');

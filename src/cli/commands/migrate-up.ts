@@ -4,6 +4,7 @@ import { helpEpilog } from '../help-text.js';
 import { withMigrationSession } from '../migration-session.js';
 import { parseMilliseconds, parseVersion } from '../option-parsers.js';
 import type { Output } from '../output.js';
+import type { ProgramOptions } from '../program.js';
 import { reportRun } from '../run-report.js';
 
 interface MigrateUpOptions {
@@ -14,7 +15,7 @@ interface MigrateUpOptions {
 }
 
 /** `chatkeep migrate up [--to <version>]`: applies pending migrations in order, stopping at the first failure. */
-export function registerMigrateUp(migrate: Command, output: Output): Command {
+export function registerMigrateUp(migrate: Command, output: Output, program: ProgramOptions = {}): Command {
   return migrate
     .command('up')
     .description('apply pending migrations, in order (all of them, or up to --to)')
@@ -59,7 +60,7 @@ export function registerMigrateUp(migrate: Command, output: Output): Command {
           });
           await reportRun(output, { migrator, where, json, direction: 'up', error, results });
         },
-        { progressToStderr: json, lockWaitMs: options.lockWait },
+        { progressToStderr: json, lockWaitMs: options.lockWait, ...program },
       );
     });
 }

@@ -66,7 +66,7 @@ export function registerServe(program: Command, output: Output): Command {
     .action(async (options: ServeOptions, command: Command) => {
       const globals = globalOptions(command);
       const agent = serverAgent(options);
-      const store = await openStore({ ...databaseOptions(globals), schema: globals.schema, onMigrationEvent: migrationProgress(output, false) });
+      const store = await openStore({ ...databaseOptions(globals), schema: globals.schema, onMigrationEvent: migrationProgress(output, { toStderr: false }) });
       try {
         const serverOptions: ServerOptions = {
           auth: {

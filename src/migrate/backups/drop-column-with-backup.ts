@@ -1,5 +1,6 @@
 import { ChatkeepError } from '../../errors/index.js';
 import { assertIdentifier } from '../identifier.js';
+import { annotated, assertLintReason, lintFixLine, lintIgnoreLine } from '../lint/generated-lint-comments.js';
 import { backfill, verify } from '../steps.js';
 import { assertSqlFragment, assertVersion, backupSchemaName, dropSchemaIfEmpty, parseQualifiedTable } from './backup-names.js';
 import type { ReversibleChange } from './reversible-change.js';
@@ -31,7 +32,18 @@ export interface DropColumnWithBackupOptions {
   readonly version: number;
   /** Rows per batch when `down` restores the values (default 1000). */
   readonly batchSize?: number;
+  /**
+   * Why no deployed code reads or writes the column any more, e.g. `'app ≥
+   * 4.2 no longer selects or inserts notes.mood; every instance upgraded on
+   * 2024-05-02'`. The backup keeps the values, but code still using the
+   * column fails, so the lint reports the drop as an error (`drop-column`)
+   * and `up` refuses it until you take that decision here: the text becomes
+   * the reason of the `-- lint-ignore` comment on the drop. One line, not empty.
+   */
+  readonly unusedBecause?: string;
 }
+
+const BUILDER = 'dropColumnWithBackup';
 
 /** The backup table's columns are prefixed so that, inside the restore's correlated subqueries, an unqualified name can only mean the restored table's own column. */
 const keyColumn = (i: number) => `__ck_k${i}`;
@@ -50,10 +62,16 @@ const NOT_NULL_CHECK = '__ck_restore_not_null';
  * CHECKs and NOT NULL as `NOT VALID` + `VALIDATE` (no long exclusive lock)
  * and drops the backup.
  *
+ * The drop stays a lint error (`drop-column`) until `unusedBecause` says why
+ * nothing uses the column any more. The SHARE lock's warning (`lock-table`:
+ * writers wait for the copy) is left for the reviewer to weigh; what `down`
+ * makes safe by construction carries its own `-- lint-ignore` comments.
+ *
  * @example
  * dropColumnWithBackup({
  *   table: `${s}.notes`, column: 'mood', key: ['id'], version: 9,
  *   definition: { type: 'text', default: `'ok'`, notNull: true, checks: [{ name: 'notes_mood_check', expression: `mood <> ''` }] },
+ *   unusedBecause: 'app 4.2 stopped reading and writing mood; deployed everywhere',
  * })
  */
 export function dropColumnWithBackup(options: DropColumnWithBackupOptions): ReversibleChange {
@@ -78,6 +96,7 @@ export function dropColumnWithBackup(options: DropColumnWithBackupOptions): Reve
     name: assertIdentifier(`definition.checks[${i}].name`, c.name),
     expression: assertSqlFragment(`definition.checks[${i}].expression`, c.expression),
   }));
+  const unusedBecause = options.unusedBecause === undefined ? undefined : assertLintReason('unusedBecause', options.unusedBecause);
   const schema = backupSchemaName(table.schema, version);
   const backup = `${schema}.${assertIdentifier('column', `${table.name}__${column}`)}`;
 
@@ -97,7 +116,18 @@ export function dropColumnWithBackup(options: DropColumnWithBackupOptions): Reve
     `create table ${backup} as select ${key.map((k, i) => `${k} as ${keyColumn(i)}`).join(', ')}, ${column} as ${VALUE} from ${table.sql}`,
     `alter table ${backup} add primary key (${backupKeys})`,
     `comment on table ${backup} is 'chatkeep backup of ${table.sql}.${column} keyed by (${key.join(', ')}), made by migration ${version}'`,
-    `alter table ${table.sql} drop column ${column}`,
+    // The values are kept, but code still using the column fails from here
+    // on. Only the user can say nothing does any more.
+    annotated(
+      `alter table ${table.sql} drop column ${column}`,
+      unusedBecause !== undefined
+        ? lintIgnoreLine(BUILDER, ['drop-column'], unusedBecause)
+        : lintFixLine(
+            BUILDER,
+            'drop-column',
+            `The values are kept in ${backup} for down, but code still selecting or inserting ${table.sql}.${column} fails from here on. Once no deployed code reads or writes it, pass unusedBecause: '<why nothing uses ${column} any more>' to dropColumnWithBackup; that text becomes the reason of this finding's suppression. Until then, leave the migration out of the deploy.`,
+          ),
+    ),
   ];
 
   const down = [
@@ -136,11 +166,17 @@ export function dropColumnWithBackup(options: DropColumnWithBackupOptions): Reve
     ...(definition.notNull === true
       ? [
           `alter table ${table.sql} validate constraint ${NOT_NULL_CHECK}`,
-          `alter table ${table.sql} alter column ${column} set not null`,
+          annotated(
+            `alter table ${table.sql} alter column ${column} set not null`,
+            lintIgnoreLine(BUILDER, ['set-not-null'], `the constraint validated just before is ${NOT_NULL_CHECK} = CHECK (${column} IS NOT NULL), so no scan`),
+          ),
           `alter table ${table.sql} drop constraint ${NOT_NULL_CHECK}`,
         ]
       : []),
-    `drop table ${backup}`,
+    annotated(
+      `drop table ${backup}`,
+      lintIgnoreLine(BUILDER, ['drop-table'], 'this is the backup table, dropped after the verify step above found every value restored; nothing else writes to it'),
+    ),
     dropSchemaIfEmpty(schema),
   ];
   return { up, down };

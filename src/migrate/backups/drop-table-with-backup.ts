@@ -1,5 +1,6 @@
 import { ChatkeepError } from '../../errors/index.js';
 import { assertIdentifier } from '../identifier.js';
+import { annotated, assertLintReason, lintFixLine, lintIgnoreLine } from '../lint/generated-lint-comments.js';
 import { verify } from '../steps.js';
 import { assertSqlFragment, assertVersion, backupSchemaName, dropSchemaIfEmpty, parseQualifiedTable } from './backup-names.js';
 import type { ReversibleChange } from './reversible-change.js';
@@ -25,7 +26,18 @@ export interface DropTableWithBackupOptions {
    * leave it enforcing against the backup instead of disappearing.
    */
   readonly referencedBy?: readonly ReferencingForeignKey[];
+  /**
+   * Why no deployed code reads or writes the table any more, e.g. `'app ≥ 4.2
+   * no longer reads legacy_notes; every instance upgraded on 2024-05-02'`.
+   * Moving the table aside keeps its data, but code still using it fails, so
+   * the lint reports the move as an error (`rename-table`) and `up` refuses it
+   * until you take that decision here: the text becomes the reason of the
+   * `-- lint-ignore` comment on the move. One line, not empty.
+   */
+  readonly unusedBecause?: string;
 }
+
+const BUILDER = 'dropTableWithBackup';
 
 /**
  * Drops a table so that `down` brings it back with its data: `up` moves it
@@ -39,8 +51,14 @@ export interface DropTableWithBackupOptions {
  * partitions and inheritance are refused with an error naming them. The
  * backup stays until a later migration runs {@link cleanupBackups}.
  *
+ * The SQL carries its own `-- lint-ignore` comments for what the builder
+ * makes safe (its explicit lock; moving the backup back in `down`); the move
+ * itself stays a lint error until `unusedBecause` says why nothing uses the
+ * table any more.
+ *
  * @example
- * const drop = (s: string) => dropTableWithBackup({ table: `${s}.legacy_notes`, version: 8 });
+ * const drop = (s: string) =>
+ *   dropTableWithBackup({ table: `${s}.legacy_notes`, version: 8, unusedBecause: 'notes moved to chatkeep in app 4.2, deployed everywhere' });
  * const m: Migration = { version: 8, name: 'drop-legacy-notes', up: ({ schema: s }) => drop(s).up, down: ({ schema: s }) => drop(s).down };
  */
 export function dropTableWithBackup(options: DropTableWithBackupOptions): ReversibleChange {
@@ -56,19 +74,43 @@ export function dropTableWithBackup(options: DropTableWithBackupOptions): Revers
     }
     return { on: on.sql, name: assertIdentifier(`referencedBy[${i}].name`, fk.name), definition: assertSqlFragment(`referencedBy[${i}].definition`, fk.definition) };
   });
+  const unusedBecause = options.unusedBecause === undefined ? undefined : assertLintReason('unusedBecause', options.unusedBecause);
   const literal = `'${table.sql}'`;
 
   const up = [
     `create schema if not exists ${backup}`,
     // Taken first so no foreign key or view can appear between the check
     // below and the move: both need a lock that conflicts with this one.
-    `lock table ${table.sql} in access exclusive mode`,
+    annotated(
+      `lock table ${table.sql} in access exclusive mode`,
+      lintIgnoreLine(
+        BUILDER,
+        ['lock-table'],
+        'the move below needs this lock anyway; taking it first keeps a foreign key or view from appearing between the dependents check and the move, and every statement of this builder under it is a catalogue change, whatever the size of the table',
+      ),
+    ),
     ...referencedBy.map((fk) => `alter table ${fk.on} drop constraint ${fk.name}`),
     refuseDependents(table.sql, literal),
-    `alter table ${table.sql} set schema ${backup}`,
+    // The move is the drop: the data is kept, but code still using the table
+    // fails. Only the user can say nothing does any more.
+    annotated(
+      `alter table ${table.sql} set schema ${backup}`,
+      unusedBecause !== undefined
+        ? lintIgnoreLine(BUILDER, ['rename-table'], unusedBecause)
+        : lintFixLine(
+            BUILDER,
+            'rename-table',
+            `This move is how dropTableWithBackup drops ${table.sql}: the table itself becomes the backup (down moves it back), but code still using ${table.sql} fails from here on. Once no deployed code reads or writes it, pass unusedBecause: '<why nothing uses ${table.sql} any more>' to dropTableWithBackup; that text becomes the reason of this finding's suppression. Until then, leave the migration out of the deploy.`,
+          ),
+    ),
   ];
 
-  const restored = [`alter table ${backup}.${table.name} set schema ${table.schema}`];
+  const restored = [
+    annotated(
+      `alter table ${backup}.${table.name} set schema ${table.schema}`,
+      lintIgnoreLine(BUILDER, ['rename-table'], `moves the backup back under its original name; no application code uses ${backup}`),
+    ),
+  ];
   const down =
     referencedBy.length === 0
       ? [...restored, dropSchemaIfEmpty(backup)]

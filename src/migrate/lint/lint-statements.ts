@@ -85,7 +85,7 @@ export function lintEntries(
     }
     for (const statement of entry.statements) {
       const ddl = describeStatement(statement, defaultSchema);
-      const { rules: ignored, problems } = readSuppressions(statement.leadingComments, RULE_IDS);
+      const { rules: ignored, fixes, problems } = readSuppressions(statement.leadingComments, RULE_IDS);
       for (const problem of problems) {
         findings.push({ rule: MIGRATION_RULES.lintIgnoreInvalid.id, statementIndex: index, ...problem });
       }
@@ -101,7 +101,7 @@ export function lintEntries(
             severity: raw.severity,
             statementIndex: index,
             message: raw.message,
-            fix: raw.fix,
+            fix: fixes.get(rule.id) ?? raw.fix,
           };
           const reason = ignored.get(rule.id);
           if (reason === undefined) findings.push(found);

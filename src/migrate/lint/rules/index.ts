@@ -55,7 +55,7 @@ export const MIGRATION_RULES = {
   sqlSyntax: { id: 'sql-syntax', summary: 'An entry ends inside a string, quoted identifier, comment or dollar quote' },
   lintIgnoreInvalid: {
     id: 'lint-ignore-invalid',
-    summary: 'A -- lint-ignore: comment names an unknown rule or gives no reason',
+    summary: 'A -- lint-ignore: comment names an unknown rule or gives no reason, or a -- lint-fix: comment names no known rule or gives no text',
   },
 } as const;
 

@@ -1,27 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import type { DurationPlan, Sample } from '../lib/load.js';
-
-/** One HTTP request as the load generator sends it. */
-export interface HttpRequestSpec {
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body?: string;
-}
-
-/** What one HTTP measurement saw besides latencies: anything but the expected status makes the run invalid. */
-export interface HttpOutcome {
-  readonly sample: Sample;
-  /** Responses with a status other than `expectedStatus`, over warm-up and measurement. */
-  readonly unexpected: number;
-  /** Responses by status code, over warm-up and measurement. */
-  readonly statuses: Readonly<Record<string, number>>;
-  /** Connection errors and timeouts (autocannon's `errors`, which include `timeouts`). */
-  readonly errors: number;
-  /** Mean response size in bytes (headers and body). */
-  readonly meanResponseBytes: number;
-}
+import type { DurationPlan } from '../lib/load.js';
+import { packageVersion } from '../lib/machine.js';
+import { summarize } from '../lib/stats.js';
+import type { HttpOutcome, HttpRequestSpec, LoadGenerator } from './load-generator.js';
 
 /**
  * Closed-loop HTTP load for a fixed time with autocannon: `concurrency`
@@ -36,8 +18,10 @@ export interface HttpOutcome {
  * milliseconds, too coarse here) and windowed exactly like runForDuration():
  * requests that start during warm-up or finish after the window are not
  * counted, and throughput is counted responses ÷ measured time.
+ *
+ * autocannon runs in this process, so its CPU is this process's CPU.
  */
-export async function runHttpForDuration(
+export async function runAutocannonForDuration(
   url: string,
   plan: DurationPlan,
   expectedStatus: number,
@@ -87,10 +71,20 @@ export async function runHttpForDuration(
     });
   });
   return {
-    sample: { latenciesMs: latencies, elapsedMs: plan.durationMs },
+    summary: summarize(latencies, plan.durationMs),
     unexpected,
     statuses,
     errors: result.errors,
     meanResponseBytes: responses === 0 ? Number.NaN : bytes / responses,
+    notes: [],
   };
 }
+
+/** autocannon (programmatic API) in the bench process. */
+export const autocannonLoad: LoadGenerator = {
+  id: 'autocannon',
+  description: `autocannon ${packageVersion('autocannon')} (programmatic, in the bench process)`,
+  inBenchProcess: true,
+  prepare: (url, plan, expectedStatus, next) => () =>
+    runAutocannonForDuration(url, plan, expectedStatus, next),
+};
