@@ -24,6 +24,8 @@ const BATCH = Number(process.env['BENCH_MIGRATE_BATCH'] ?? 10_000);
 const WORKERS = Number(process.env['BENCH_MIGRATE_WORKERS'] ?? 2);
 /** e.g. `8GB`: set with ALTER SYSTEM for the run (and reset after), to show what checkpoints cost the writer. */
 const MAX_WAL_SIZE = process.env['BENCH_MIGRATE_MAX_WAL_SIZE'];
+/** `0`: the backfill leaves the session's settings alone (tuneSession: false), to measure what the tuning does. */
+const TUNE = process.env['BENCH_MIGRATE_TUNE'] !== '0';
 const WRITER_INTERVAL_MS = Number(process.env['BENCH_MIGRATE_WRITER_MS'] ?? 10);
 const started = Date.now();
 const log = (text: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${text}\n`);
@@ -57,6 +59,8 @@ log('seeded');
 function startWriter(s: Store) {
   let stop = false;
   const latencies: number[] = [];
+  /** When each turn began (epoch ms) and how long it took, to split the worst stall by migration phase. */
+  const timeline: { at: number; took: number }[] = [];
   let worstTook = 0;
   let worstAt: Date | undefined;
   const errors: string[] = [];
@@ -71,6 +75,7 @@ function startWriter(s: Store) {
       }
       const took = performance.now() - t0;
       latencies.push(took);
+      timeline.push({ at: Date.now() - took, took });
       if (took > worstTook) {
         worstTook = took;
         worstAt = new Date(Date.now() - took);
@@ -84,7 +89,9 @@ function startWriter(s: Store) {
       await done;
       const sorted = [...latencies].sort((a, b) => a - b);
       const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
-      return { turns: sorted.length, errors: errors.length, p50: at(0.5), p99: at(0.99), worst: sorted.at(-1) ?? 0, worstAt };
+      /** The longest turn that began in [from, to) (epoch ms). */
+      const worstBetween = (from: number, to: number) => Math.max(0, ...timeline.filter((t) => t.at >= from && t.at < to).map((t) => t.took));
+      return { turns: sorted.length, errors: errors.length, p50: at(0.5), p99: at(0.99), worst: sorted.at(-1) ?? 0, worstAt, worstBetween };
     },
   };
 }
@@ -97,7 +104,7 @@ const preview = (workers: number): Migration => ({
     `alter table chatkeep.messages add column preview text`,
     `create function chatkeep.messages_preview() returns trigger language plpgsql as $$ begin new.preview := left(new.content, 32); return new; end $$`,
     `create trigger messages_preview before insert or update of content on chatkeep.messages for each row execute function chatkeep.messages_preview()`,
-    backfill({ table: 'chatkeep.messages', key: ['user_id', 'conversation_id', 'seq'], set: 'preview = left(content, 32)', where: 'preview is null', batchSize: BATCH, concurrency: workers }),
+    backfill({ table: 'chatkeep.messages', key: ['user_id', 'conversation_id', 'seq'], set: 'preview = left(content, 32)', where: 'preview is null', batchSize: BATCH, concurrency: workers, tuneSession: TUNE }),
     concurrentIndex({ name: 'messages_preview_idx', table: 'chatkeep.messages', columns: 'user_id, preview' }),
     verify('every message has a preview', `select not exists (select 1 from chatkeep.messages where preview is null)`),
   ],
@@ -140,7 +147,7 @@ interface Measured {
   readonly label: string;
   readonly totalMs: number;
   readonly writer: Awaited<ReturnType<ReturnType<typeof startWriter>['stop']>>;
-  readonly phases: { description: string; ms: number }[];
+  readonly phases: { description: string; ms: number; from?: number; to?: number }[];
   readonly backfillRowsPerSecond: number | undefined;
   readonly walBytes: number;
   readonly checkpoints: number;
@@ -179,7 +186,8 @@ async function withWriter<T>(label: string, work: () => Promise<T>): Promise<{ r
 async function measurePhased(workers: number): Promise<Measured> {
   const label = `phased (chatkeep/migrate steps, ${workers} backfill worker${workers === 1 ? '' : 's'})`;
   const events: MigrationEvent[] = [];
-  const phases: { description: string; ms: number }[] = [];
+  const phases: { description: string; ms: number; from?: number; to?: number }[] = [];
+  const phaseStarted = new Map<number, number>();
   let lastLog = 0;
   const migrator = new Migrator({
     db: database.db,
@@ -188,7 +196,8 @@ async function measurePhased(workers: number): Promise<Measured> {
     onEvent: (e) => {
       events.push(e);
       if ((e.type === 'phase-start' || e.type === 'phase-end') && e.direction === 'up') log(`  ${e.type} ${e.phase} ${e.description ?? ''} at ${new Date().toISOString()}`);
-      if (e.type === 'phase-end' && e.direction === 'up') phases.push({ description: String(events.find((x) => x.type === 'phase-start' && x.direction === 'up' && x.phase === e.phase)?.description ?? ''), ms: e.durationMs ?? 0 });
+      if (e.type === 'phase-start' && e.direction === 'up') phaseStarted.set(e.phase ?? -1, Date.now());
+      if (e.type === 'phase-end' && e.direction === 'up') phases.push({ description: String(events.find((x) => x.type === 'phase-start' && x.direction === 'up' && x.phase === e.phase)?.description ?? ''), ms: e.durationMs ?? 0, from: phaseStarted.get(e.phase ?? -1) ?? Date.now(), to: Date.now() });
       if (e.type === 'backfill-progress' && Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         log(`  backfill ${e.rowsDone?.toLocaleString('en-US')}/${e.rowsTotal?.toLocaleString('en-US')} rows, ${e.rowsPerSecond?.toLocaleString('en-US')} rows/s, ETA ${Math.round((e.etaMs ?? 0) / 1000)} s`);
@@ -246,6 +255,9 @@ const verdict = [
   `- Backfill: ${phased.backfillRowsPerSecond?.toLocaleString('en-US')} rows/s with ${WORKERS} workers${phasedOne ? `, ${phasedOne.backfillRowsPerSecond?.toLocaleString('en-US')} rows/s with one` : ''} (target ≥ 100,000) ${(phased.backfillRowsPerSecond ?? 0) >= 100_000 ? '✅' : '❌'}; the raw SQL floor, one UPDATE of every row in the same run: ${floorRowsPerSecond.toLocaleString('en-US')} rows/s.`,
   `- Whole phased migration: ${ms(phased.totalMs)} (target well inside 5 min) ${phased.totalMs < 300_000 ? '✅' : '❌'}.`,
   `- Phases: ${phased.phases.map((p) => `${p.description} ${ms(p.ms)}`).join('; ')}.`,
+  ...[phased, ...(phasedOne ? [phasedOne] : [])].map(
+    (r) => `- Writer's worst stall by phase, ${r.label}: ${r.phases.map((p) => `${p.description.replace(/ \(concurrently\)|: .*/g, '')} ${ms(r.writer.worstBetween(p.from ?? 0, p.to ?? 0))}`).join('; ')}.`,
+  ),
 ];
 const markdown = [
   `Run ${new Date().toISOString()}, PostgreSQL, ${MESSAGES.toLocaleString('en-US')} messages (${shape.conversations.toLocaleString('en-US')} conversations of 100), backfill batches of ${BATCH.toLocaleString('en-US')}, a writer appending one turn every ${WRITER_INTERVAL_MS} ms through the store during each approach.`,
@@ -256,12 +268,12 @@ const markdown = [
   '',
   ...verdict,
   '',
-  `PostgreSQL settings during the run: ${settings}. The phased backfill's batches set, for their own transaction, synchronous_commit=off, backend_flush_after=256kB and (as a superuser, the server having it off) wal_compression=lz4 — chatkeep's defaults (src/migrate/backfill-runner.ts). WAL written and checkpoints begun are server-wide, from the migration's start to 1 s after its end.`,
+  `PostgreSQL settings during the run: ${settings}. ${TUNE ? "The phased backfill's batches set, for their own transaction, synchronous_commit=off, backend_flush_after=256kB and (as a superuser, the server having it off) wal_compression=lz4 — chatkeep's defaults (src/migrate/backfill-runner.ts)." : "The phased backfill ran with tuneSession: false (BENCH_MIGRATE_TUNE=0): its batches only set synchronous_commit=off."} WAL written and checkpoints begun are server-wide, from the migration's start to 1 s after its end.`,
   '',
   `Machine: ${cpus()}, ${memory()}, ${osName()}, Node.js ${process.version}; chatkeep ${gitDescribe('..')}; pg ${packageVersion('pg')}.`,
 ].join('\n');
 mkdirSync('results', { recursive: true });
-const file = `results/migrate-${MESSAGES === 10_000_000 ? 'latest' : 'small'}${MAX_WAL_SIZE !== undefined ? `-max-wal-${MAX_WAL_SIZE}` : ''}.md`;
+const file = `results/migrate-${MESSAGES === 10_000_000 ? 'latest' : 'small'}${MAX_WAL_SIZE !== undefined ? `-max-wal-${MAX_WAL_SIZE}` : ''}${TUNE ? '' : '-untuned'}.md`;
 writeFileSync(file, `${markdown}\n`);
 process.stdout.write(`${markdown}\n`);
 log(`wrote ${file}`);

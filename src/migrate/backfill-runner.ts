@@ -50,7 +50,7 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
   const keyText = sql.join(keys.map((k) => sql`${k}::text`));
   const tuple = (values: readonly string[]) => sql`(${sql.join(values.map((v) => sql`${v}`))})`;
   const ledger = new BackfillLedger(ctx.resumeFrom);
-  const tuning = await batchSettings(ctx.conn);
+  const tuning = step.tuneSession === false ? [] : await batchSettings(ctx.conn);
   const remaining = await sql<{ n: number | string }>`select count(*) as n from ${table} where ${sql.raw(step.where)}`.execute(ctx.conn);
   const rowsTotal = ledger.rows + Number(remaining.rows[0]?.n ?? 0);
   const rowsBefore = ledger.rows;

@@ -54,6 +54,14 @@ export interface BackfillStep {
    * backend, so leave cores for the application.
    */
   readonly concurrency?: number;
+  /**
+   * Whether each batch tunes its own transaction on PostgreSQL to spare the
+   * application's commits (default true): `backend_flush_after = 256kB`, and
+   * `wal_compression` when the server has it off and the role may set it.
+   * `false` leaves the session's settings as the server has them (batches
+   * still commit with `synchronous_commit = off`). Not part of the checksum.
+   */
+  readonly tuneSession?: boolean;
 }
 
 /** An invariant that must hold before the migration goes on: a query whose first column is true. */
@@ -154,6 +162,7 @@ export function invalidStep(statement: unknown): string | undefined {
       if (!(step.concurrency === undefined || (Number.isInteger(step.concurrency) && step.concurrency >= 1 && step.concurrency <= 64))) {
         return 'backfill: concurrency must be an integer from 1 to 64';
       }
+      if (!(step.tuneSession === undefined || typeof step.tuneSession === 'boolean')) return 'backfill: tuneSession must be true or false';
       return undefined;
     }
     case 'verify':

@@ -13,7 +13,7 @@ import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/b
  * The backfill records, in every row it updates, the settings its
  * transaction saw.
  */
-const migrations: Migration[] = [
+const migrationsWith = (tuneSession?: boolean): Migration[] => [
   {
     version: 1,
     name: 'notes',
@@ -31,14 +31,15 @@ const migrations: Migration[] = [
         set: `seen = current_setting('wal_compression') || ' ' || current_setting('backend_flush_after') || ' ' || current_setting('synchronous_commit')`,
         where: 'seen is null',
         batchSize: 40,
+        ...(tuneSession !== undefined ? { tuneSession } : {}),
       }),
     ],
     down: ({ schema: s }) => [`alter table ${s}.notes drop column seen`],
   },
 ];
 
-async function migrateAndRead(db: Kysely<any>, schema: string): Promise<string[]> {
-  const migrator = new Migrator({ db, schema, migrations });
+async function migrateAndRead(db: Kysely<any>, schema: string, tuneSession?: boolean): Promise<string[]> {
+  const migrator = new Migrator({ db, schema, migrations: migrationsWith(tuneSession) });
   expect((await migrator.up({ to: 1 })).error).toBeUndefined();
   await sql.raw(`insert into ${schema}.notes select g, 'note ' || g from generate_series(1, 200) g`).execute(db);
   expect((await migrator.up()).error).toBeUndefined();
@@ -63,6 +64,10 @@ describe.skipIf(postgres!.skip)('postgres: the settings of a backfill batch', ()
     expect(before).toBe('off 0 on');
     expect(await migrateAndRead(db, 'backfill_tuned')).toEqual(['lz4 256kB off']);
     expect(await sessionSettings(db)).toBe(before);
+  });
+
+  it('tuneSession: false leaves the server\'s settings alone; batches still commit asynchronously', async () => {
+    expect(await migrateAndRead(scratch.database.db, 'backfill_untuned', false)).toEqual(['off 0 off']);
   });
 
   it('a role that may not set wal_compression still backfills, with the server\'s compression', async () => {
