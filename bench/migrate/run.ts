@@ -9,7 +9,7 @@
  *
  *   cd bench && npm run bench:migrate            (BENCH_MIGRATE_MESSAGES=1000000 for a shorter run)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { openDatabase, openStore, type Store } from 'chatkeep';
@@ -27,6 +27,19 @@ const MAX_WAL_SIZE = process.env['BENCH_MIGRATE_MAX_WAL_SIZE'];
 /** `0`: the backfill leaves the session's settings alone (tuneSession: false), to measure what the tuning does. */
 const TUNE = process.env['BENCH_MIGRATE_TUNE'] !== '0';
 const WRITER_INTERVAL_MS = Number(process.env['BENCH_MIGRATE_WRITER_MS'] ?? 10);
+/** `0`: skip the one-worker comparison run (a shorter run when only the default is in question). */
+const ONE_WORKER = process.env['BENCH_MIGRATE_ONE_WORKER'] !== '0';
+/** The kernel's writeback thresholds: how much dirty page cache an fsync may find waiting (they shape the writer's worst stall). */
+const kernelWriteback = ['dirty_background_bytes', 'dirty_background_ratio', 'dirty_bytes', 'dirty_ratio', 'dirty_expire_centisecs']
+  .map((name) => {
+    try {
+      return `vm.${name}=${readFileSync(`/proc/sys/vm/${name}`, 'utf8').trim()}`;
+    } catch {
+      return undefined;
+    }
+  })
+  .filter((v) => v !== undefined)
+  .join(', ');
 const started = Date.now();
 const log = (text: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${text}\n`);
 
@@ -105,7 +118,7 @@ const preview = (workers: number): Migration => ({
     `create function chatkeep.messages_preview() returns trigger language plpgsql as $$ begin new.preview := left(new.content, 32); return new; end $$`,
     `create trigger messages_preview before insert or update of content on chatkeep.messages for each row execute function chatkeep.messages_preview()`,
     backfill({ table: 'chatkeep.messages', key: ['user_id', 'conversation_id', 'seq'], set: 'preview = left(content, 32)', where: 'preview is null', batchSize: BATCH, concurrency: workers, tuneSession: TUNE }),
-    concurrentIndex({ name: 'messages_preview_idx', table: 'chatkeep.messages', columns: 'user_id, preview' }),
+    concurrentIndex({ name: 'messages_preview_idx', table: 'chatkeep.messages', columns: 'user_id, preview', tuneSession: TUNE }),
     verify('every message has a preview', `select not exists (select 1 from chatkeep.messages where preview is null)`),
   ],
   down: () => [
@@ -220,7 +233,7 @@ async function vacuum() {
 
 const phased = await measurePhased(WORKERS);
 await vacuum();
-const phasedOne = WORKERS === 1 ? undefined : await measurePhased(1);
+const phasedOne = WORKERS === 1 || !ONE_WORKER ? undefined : await measurePhased(1);
 if (phasedOne) await vacuum();
 const naiveRun = await withWriter('naive (ALTER; UPDATE; CREATE INDEX in one transaction)', naive);
 const plain: Measured = {
@@ -268,7 +281,7 @@ const markdown = [
   '',
   ...verdict,
   '',
-  `PostgreSQL settings during the run: ${settings}. ${TUNE ? "The phased backfill's batches set, for their own transaction, synchronous_commit=off, backend_flush_after=256kB and (as a superuser, the server having it off) wal_compression=lz4 — chatkeep's defaults (src/migrate/backfill-runner.ts)." : "The phased backfill ran with tuneSession: false (BENCH_MIGRATE_TUNE=0): its batches only set synchronous_commit=off."} WAL written and checkpoints begun are server-wide, from the migration's start to 1 s after its end.`,
+  `PostgreSQL settings during the run: ${settings}. ${TUNE ? "The phased backfill's batches set, for their own transaction, synchronous_commit=off, backend_flush_after=256kB and (as a superuser, the server having it off) wal_compression=lz4 — chatkeep's defaults (src/migrate/session-tuning.ts)." : "The phased backfill ran with tuneSession: false (BENCH_MIGRATE_TUNE=0): its batches only set synchronous_commit=off."} The concurrent index build ${TUNE ? 'set wal_compression=lz4 for its session (tuneSession, default on)' : 'left wal_compression as the server has it (tuneSession: false)'}. WAL written and checkpoints begun are server-wide, from the migration's start to 1 s after its end. Kernel writeback: ${kernelWriteback || 'unknown'}.`,
   '',
   `Machine: ${cpus()}, ${memory()}, ${osName()}, Node.js ${process.version}; chatkeep ${gitDescribe('..')}; pg ${packageVersion('pg')}.`,
 ].join('\n');

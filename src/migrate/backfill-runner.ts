@@ -3,6 +3,7 @@ import type { PhaseRecord, StepJournal } from './step-journal.js';
 import type { BackfillStep } from './steps.js';
 import { BackfillLedger } from './backfill-ledger.js';
 import { withLockRetry } from './lock-retry.js';
+import { bulkWriteSettings, isPglite } from './session-tuning.js';
 
 export interface BackfillContext {
   /** The runner's own connection (it holds the migration lock); the first worker uses it. */
@@ -50,7 +51,8 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
   const keyText = sql.join(keys.map((k) => sql`${k}::text`));
   const tuple = (values: readonly string[]) => sql`(${sql.join(values.map((v) => sql`${v}`))})`;
   const ledger = new BackfillLedger(ctx.resumeFrom);
-  const tuning = step.tuneSession === false ? [] : await batchSettings(ctx.conn);
+  // Each batch takes these for its own transaction (session-tuning.ts says why).
+  const tuning = step.tuneSession === false ? [] : await bulkWriteSettings(ctx.conn, { flushAfter: true });
   const remaining = await sql<{ n: number | string }>`select count(*) as n from ${table} where ${sql.raw(step.where)}`.execute(ctx.conn);
   const rowsTotal = ledger.rows + Number(remaining.rows[0]?.n ?? 0);
   const rowsBefore = ledger.rows;
@@ -156,55 +158,6 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   return ledger.rows;
-}
-
-/**
- * Settings each batch transaction takes on PostgreSQL, beyond its timeouts
- * and `synchronous_commit = off`, to keep a backfill of millions of rows
- * from hurting the application's writers (bench/README.md, "Online
- * migration"):
- *
- * - `backend_flush_after = 256kB`: a backfill dirties far more pages than
- *   shared_buffers holds, and its backend writes them out itself as it
- *   evicts them — by default into the kernel's page cache with no writeback
- *   hint, where gigabytes pile up until a checkpoint's fsync must write them
- *   all at once and every commit of the application waits behind that burst.
- *   With the hint the kernel writes them back as they come.
- * - `wal_compression = lz4` (or `pglz`) when the server has it off and this
- *   role may set it (superuser, or `GRANT SET ON PARAMETER`): a backfill
- *   writes a full-page image of every page it touches after each
- *   checkpoint; compressed, its WAL shrinks by a third or more, so fewer
- *   checkpoints fall inside it. Only this session's WAL records change;
- *   recovery and replicas read any compression the server was built with.
- *
- * Nothing here changes what a batch writes. PGlite: none (no checkpointer
- * pressure worth tuning inside WebAssembly, and its GUCs differ).
- */
-async function batchSettings(conn: Kysely<any>): Promise<readonly (readonly [string, string])[]> {
-  if (await isPglite(conn)) return [];
-  const { rows } = await sql<{ compression: string; values: string[] | null; superuser: boolean; version: number }>`
-    select setting as compression, enumvals as values,
-           (select rolsuper from pg_roles where rolname = current_user) as superuser,
-           current_setting('server_version_num')::int as version
-      from pg_settings where name = 'wal_compression'`.execute(conn);
-  const settings: [string, string][] = [['backend_flush_after', '256kB']];
-  const row = rows[0];
-  // has_parameter_privilege exists from PostgreSQL 15 on; before, only a superuser may set it.
-  const maySet =
-    row !== undefined &&
-    (row.superuser ||
-      (row.version >= 150000 && (await sql<{ ok: boolean }>`select has_parameter_privilege('wal_compression', 'SET') as ok`.execute(conn)).rows[0]?.ok === true));
-  if (row !== undefined && maySet && row.compression === 'off') {
-    const method = row.values?.includes('lz4') ? 'lz4' : 'pglz';
-    settings.push(['wal_compression', method]);
-  }
-  return settings;
-}
-
-/** PGlite has one session: a second worker would wait for the first one's connection forever. */
-async function isPglite(conn: Kysely<any>): Promise<boolean> {
-  const { rows } = await sql<{ pglite: boolean }>`select version() like '%PGlite%' as pglite`.execute(conn);
-  return rows[0]?.pglite === true;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { ChatkeepError } from '../errors/index.js';
 import { withLockRetry } from './lock-retry.js';
+import { bulkWriteSettings } from './session-tuning.js';
 import { statementText, type ConcurrentIndexStep } from './steps.js';
 
 /**
@@ -10,6 +11,10 @@ import { statementText, type ConcurrentIndexStep } from './steps.js';
  * and, worse, making `IF NOT EXISTS` skip the rebuild forever. So an invalid
  * index of that name is dropped (concurrently) first, and the new one is
  * checked to be valid before the phase counts as done.
+ *
+ * Unless `tuneSession: false`, the build compresses the WAL it writes (the
+ * new index, logged page by page) where the role may (session-tuning.ts);
+ * the runner's session gets the server's setting back afterwards.
  */
 export async function runConcurrentIndex(
   conn: Kysely<any>,
@@ -20,7 +25,9 @@ export async function runConcurrentIndex(
   const schema = step.table.split('.')[0]!;
   const qualified = sql.id(schema, step.name);
   await sql`select set_config('lock_timeout', ${timeouts.lockTimeout}, false), set_config('statement_timeout', ${timeouts.statementTimeout}, false)`.execute(conn);
+  const tuning = step.tuneSession === false ? [] : await bulkWriteSettings(conn, { flushAfter: false });
   try {
+    for (const [setting, value] of tuning) await sql`select set_config(${setting}, ${value}, false)`.execute(conn);
     const state = await indexState(conn, schema, step.name);
     if (state === 'invalid') {
       events.onRebuild();
@@ -33,6 +40,7 @@ export async function runConcurrentIndex(
   } finally {
     await sql`reset lock_timeout`.execute(conn).catch(() => undefined);
     await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
+    for (const [setting] of tuning) await sql`reset ${sql.raw(setting)}`.execute(conn).catch(() => undefined);
   }
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { backfill, Migrator, type Migration } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { withPlainRole } from '../support/plain-role.js';
 
 /**
  * A backfill's batches run with settings that keep millions of updated rows
@@ -71,20 +72,14 @@ describe.skipIf(postgres!.skip)('postgres: the settings of a backfill batch', ()
   });
 
   it('a role that may not set wal_compression still backfills, with the server\'s compression', async () => {
-    const role = `ck_plain_${process.pid}`;
-    const admin = scratch.database.db;
-    await sql.raw(`create role ${role} login`).execute(admin);
-    await sql.raw(`grant create on database "${new URL(scratch.url!).pathname.slice(1)}" to ${role}`).execute(admin);
-    const url = new URL(scratch.url!);
-    url.username = role;
-    const database = await openDatabase({ url: url.toString() });
-    try {
-      expect(await migrateAndRead(database.db, 'backfill_plain')).toEqual(['off 256kB off']);
-    } finally {
-      await database.close();
-      await sql.raw(`drop owned by ${role}`).execute(admin);
-      await sql.raw(`drop role ${role}`).execute(admin);
-    }
+    await withPlainRole(scratch, 'ck_plain', async (url) => {
+      const database = await openDatabase({ url });
+      try {
+        expect(await migrateAndRead(database.db, 'backfill_plain')).toEqual(['off 256kB off']);
+      } finally {
+        await database.close();
+      }
+    });
   });
 
   it('a server that already compresses its WAL keeps its own method', async () => {

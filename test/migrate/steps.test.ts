@@ -19,6 +19,7 @@ describe('step validation', () => {
   it('a well-formed backfill, index and verify render', () => {
     expect(rendering(backfill({ ...good, batchSize: 500, concurrency: 2, rowsPerSecond: 1000, pauseMs: 0, tuneSession: false }))).not.toThrow();
     expect(rendering(concurrentIndex({ name: 'notes_slug_idx', table: 'app.notes', columns: 'slug' }))).not.toThrow();
+    expect(rendering(concurrentIndex({ name: 'notes_slug_idx', table: 'app.notes', columns: 'slug', tuneSession: false }))).not.toThrow();
     expect(rendering(verify('every note has a slug', 'select true'))).not.toThrow();
   });
 
@@ -38,6 +39,17 @@ describe('step validation', () => {
     const render = rendering(backfill(step));
     expect(render).toThrow(ChatkeepError);
     expect(render).toThrow(/^Migration 7 bad-step: up\(\) must return an array of SQL strings and steps/);
+    expect(render).toThrow(message);
+  });
+
+  it.each([
+    [{ name: 'Notes Idx', table: 'app.notes', columns: 'slug' }, /concurrentIndex: name "Notes Idx" is not a plain identifier/],
+    [{ name: 'notes_idx', table: 'notes', columns: 'slug' }, /concurrentIndex: table must be schema\.table, got "notes"/],
+    [{ name: 'notes_idx', table: 'app.notes', columns: ' ' }, /concurrentIndex: columns is empty/],
+    [{ name: 'notes_idx', table: 'app.notes', columns: 'slug', tuneSession: 1 as never }, /concurrentIndex: tuneSession must be true or false/],
+  ])('concurrentIndex %o is refused: %s', (step, message) => {
+    const render = rendering(concurrentIndex(step));
+    expect(render).toThrow(ChatkeepError);
     expect(render).toThrow(message);
   });
 });
