@@ -1,5 +1,5 @@
 import type { Invariant, InvariantOutcome } from '../migrate/index.js';
-import type { PlannedInvariant, PlannedInvariants } from '../migrate/planned-migration.js';
+import type { PlannedInvariants } from '../migrate/planned-migration.js';
 
 /**
  * How the CLI words invariants (docs/migrations.md, "Invariants"): in a
@@ -29,9 +29,12 @@ export function describeInvariant(invariant: Invariant): string {
   }
 }
 
-/** What is measured for an invariant before `up` starts (`row count of app.notes`), or undefined. */
-export function beforeValueOf(invariant: PlannedInvariant): string | undefined {
-  if (!invariant.measuredBefore) return undefined;
+/**
+ * What is measured for an invariant before `up` starts (`row count of
+ * app.notes`), or undefined for the kinds that judge the state after `up`
+ * alone.
+ */
+export function beforeValueOf(invariant: Invariant): string | undefined {
   if (invariant.kind === 'row-count-preserved') return `row count of ${invariant.table}`;
   if (invariant.kind === 'table-checksum') return `row count and digest of ${invariant.table}`;
   return undefined;
@@ -65,6 +68,24 @@ export function plannedInvariantLines(
     ...invariants.map((i) => `--   ${describeInvariant(i)}`),
   ];
   return { before, after };
+}
+
+/**
+ * `invariants: measuring before-values: row count of app.notes; …`, as `up`
+ * prints it live when the migrator starts measuring (its
+ * `invariants-measuring` event), or undefined when nothing is measured.
+ */
+export function measuringLine(invariants: readonly Invariant[], stored: boolean): string | undefined {
+  const measured = invariants.map(beforeValueOf).filter((v) => v !== undefined);
+  if (measured.length === 0) return undefined;
+  return stored
+    ? `invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): ${measured.join('; ')}…`
+    : `invariants: measuring before-values: ${measured.join('; ')}…`;
+}
+
+/** `invariants: checking 3…`, as `up` prints it live when the migrator starts checking (`invariants-checking`). */
+export function checkingLine(invariants: readonly Invariant[]): string {
+  return `invariants: checking ${invariants.length}…`;
 }
 
 /**

@@ -1,20 +1,13 @@
 import cliProgress from 'cli-progress';
 import { isChatkeepError } from '../errors/index.js';
 import type { MigrationEvent, MigrationEventListener } from '../migrate/index.js';
-import type { PlannedInvariants } from '../migrate/planned-migration.js';
-import { beforeValueOf, outcomeLine } from './invariant-lines.js';
+import { checkingLine, measuringLine, outcomeLine } from './invariant-lines.js';
 import { formatVersion, type Output } from './output.js';
 
 /** How {@link migrationProgress} prints. */
 export interface MigrationProgressOptions {
   /** Progress to stderr (for --json), so stdout stays a single JSON document. */
   readonly toStderr: boolean;
-  /**
-   * The invariants a migration declares, by version: when it starts, the
-   * before-values about to be measured are named (the migrator emits no
-   * event of its own for that step).
-   */
-  readonly invariantsOf?: (version: number) => PlannedInvariants | undefined;
   /**
    * Whether to print lint errors that `allowLintErrors` accepted when they
    * are announced (default true). A rehearsal accepts every lint error and
@@ -28,8 +21,9 @@ export interface MigrationProgressOptions {
  * each migration's start and end with its duration, for phased migrations
  * each phase and a backfill's progress — a live bar with rate and ETA on a
  * terminal (cli-progress), a line every few seconds otherwise — and the
- * invariants: the before-values measured when a migration starts, then each
- * invariant as it is checked, with expected and observed values. Lint
+ * invariants: a line when the before-values start being measured and one
+ * when the checks start (each can take seconds on a large table), then
+ * each invariant as it is checked, with expected and observed values. Lint
  * errors accepted by `--allow-lint-errors` are warnings, on stderr, before
  * anything runs. With `toStderr` (for --json) stdout stays a single JSON
  * document.
@@ -66,12 +60,9 @@ export function migrationProgress(output: Output, options: MigrationProgressOpti
           output.warn(`warning: ${label}${at} [${finding.rule}]: ${finding.message}`);
         }
         break;
-      case 'migration-start': {
+      case 'migration-start':
         print(`${event.direction === 'down' ? 'reverting' : 'applying'} ${label}…`);
-        const before = event.direction === 'up' && event.version !== undefined ? beforeValuesLine(options.invariantsOf?.(event.version)) : undefined;
-        if (before !== undefined) print(before);
         break;
-      }
       case 'migration-end':
         print(
           `${event.direction === 'down' ? 'reverted' : 'applied'}  ${label} (${event.durationMs ?? 0} ms)`,
@@ -103,26 +94,21 @@ export function migrationProgress(output: Output, options: MigrationProgressOpti
       case 'index-rebuilt':
         print(`  dropped the invalid index ${event.index ?? ''} left by an interrupted build; building it again`);
         break;
+      case 'invariants-measuring': {
+        const measuring = measuringLine(event.invariants ?? [], event.beforeValuesStored === true);
+        if (measuring !== undefined) print(`  ${measuring}`);
+        break;
+      }
+      case 'invariants-checking':
+        backfill.stop();
+        print(`  ${checkingLine(event.invariants ?? [])}`);
+        break;
       case 'invariant-checked':
         backfill.stop();
         if (event.invariant !== undefined) print(`  ${outcomeLine(event.invariant)}`);
         break;
     }
   };
-}
-
-/**
- * `  invariants: measuring before-values: row count of app.notes; …` for a
- * migration that is about to start, or undefined when nothing is measured.
- * A phased or non-transactional migration that an earlier run started
- * reads back the values that run stored instead of measuring again.
- */
-function beforeValuesLine(planned: PlannedInvariants | undefined): string | undefined {
-  const measured = (planned?.invariants ?? []).map(beforeValueOf).filter((v) => v !== undefined);
-  if (planned === undefined || measured.length === 0) return undefined;
-  return planned.check.beforeValuesStored
-    ? `  invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): ${measured.join('; ')}…`
-    : `  invariants: measuring before-values: ${measured.join('; ')}…`;
 }
 
 /** How a migration that broke an invariant is being undone (from CK_MIGRATION_INVARIANT's details), or undefined. */

@@ -1,7 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { openDatabase, type Database } from '../db/index.js';
 import { Migrator, type Migration, type MigrationContext } from '../migrate/index.js';
-import { planInvariants, type PlannedInvariants } from '../migrate/planned-migration.js';
 import { assertIdentifier, CHATKEEP_MIGRATIONS, settingsForDatabase, settingsToJson, type SchemaSettings } from '../schema/index.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
 import { migrationProgress } from './migration-progress.js';
@@ -61,7 +60,6 @@ export async function withMigrationSession<T>(
       removeBookkeepingAtZero: true,
       onEvent: migrationProgress(output, {
         toStderr: migratorOptions.progressToStderr ?? false,
-        invariantsOf: declaredInvariants(migrations, context),
       }),
       ...(migratorOptions.lockWaitMs !== undefined ? { lockWaitMs: migratorOptions.lockWaitMs } : {}),
     });
@@ -78,26 +76,4 @@ export async function withMigrationSession<T>(
   } finally {
     await database.close();
   }
-}
-
-/**
- * The invariants each migration declares, looked up when it starts. A
- * migration whose `invariants()` is malformed has none here: the migrator
- * refuses it (CK_CONFIG) before anything runs, and says why.
- */
-export function declaredInvariants(migrations: readonly Migration[], context: MigrationContext): (version: number) => PlannedInvariants | undefined {
-  const known = new Map<number, PlannedInvariants | undefined>();
-  return (version) => {
-    if (!known.has(version)) {
-      const migration = migrations.find((m) => m.version === version);
-      let planned: PlannedInvariants | undefined;
-      try {
-        planned = migration === undefined ? undefined : planInvariants(migration, context);
-      } catch {
-        planned = undefined;
-      }
-      known.set(version, planned);
-    }
-    return known.get(version);
-  };
 }

@@ -1,4 +1,5 @@
 import type { HeldLock, RehearsalReport, RehearsedStep } from '../migrate/index.js';
+import { outcomeTally } from './invariant-lines.js';
 import { errorJson, formatVersion, plural, type Output } from './output.js';
 
 /**
@@ -11,8 +12,8 @@ const SHOWN = new Set(['SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE',
 /**
  * Prints a rehearsal as SQL comments (so `migrate plan --rehearse` output
  * stays a valid SQL script): per migration, one row per step and lock with
- * the step's duration and the lock's held time, `!!` on flagged steps, and
- * a verdict line.
+ * the step's duration and the lock's held time, `!!` on flagged steps, the
+ * outcomes of its invariants counted, and a verdict line.
  */
 export function printRehearsal(output: Output, report: RehearsalReport): void {
   const line = (text = '') => output.line(text === '' ? '--' : `-- ${text}`);
@@ -26,6 +27,8 @@ export function printRehearsal(output: Output, report: RehearsalReport): void {
   for (const migration of report.migrations) {
     line();
     line(`${formatVersion(migration.version)} ${migration.name} (${migration.direction}, ${migration.status}${migration.durationMs !== undefined ? `, ${ms(migration.durationMs)}` : ''})`);
+    // Counted only: each outcome was printed live, on stderr, as it was checked.
+    if (migration.invariants !== undefined && migration.invariants.length > 0) line(`   invariants: ${outcomeTally(migration.invariants)}`);
     if (migration.steps.length === 0) continue;
     line(`   ${'step'.padEnd(46)} ${'duration'.padStart(9)}  ${'lock'.padEnd(22)} ${'relation'.padEnd(32)} ${'held'.padStart(9)}`);
     for (const step of migration.steps) {

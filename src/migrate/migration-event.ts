@@ -1,5 +1,5 @@
 import type { ChatkeepError } from '../errors/index.js';
-import type { InvariantOutcome } from './invariants/invariant.js';
+import type { Invariant, InvariantOutcome } from './invariants/invariant.js';
 import type { LintFinding } from './lint/lint-finding.js';
 import type { MigrationDirection } from './render-migration.js';
 
@@ -18,6 +18,15 @@ import type { MigrationDirection } from './render-migration.js';
  *   `lock-retry` when `lock_timeout` fired and the phase is retried
  *   (`attempt`, `delayMs`); `index-rebuilt` when an invalid index left by an
  *   interrupted concurrent build was dropped before building it again.
+ * - `invariants-measuring`: the before-values of a migration's declared
+ *   invariants are about to be measured, before any of its `up` runs
+ *   (`invariants`: the ones measured, e.g. a row count; `beforeValuesStored`
+ *   when they are committed so a resumed run compares with them). Not
+ *   emitted when a resumed run reads back the stored ones. On a large table
+ *   this takes a while (a `count(*)`, a checksum of every row).
+ * - `invariants-checking`: `up`'s work is done and its invariants are about
+ *   to be checked, before its version is recorded (`invariants`: all of
+ *   them); one `invariant-checked` per invariant follows.
  * - `invariant-checked`: one declared invariant was checked after `up`
  *   (`invariant`: name, status, expected and observed values).
  * - `lint-errors-allowed`: a migration with lint errors runs anyway because
@@ -39,6 +48,8 @@ export interface MigrationEvent {
     | 'backfill-progress'
     | 'lock-retry'
     | 'index-rebuilt'
+    | 'invariants-measuring'
+    | 'invariants-checking'
     | 'invariant-checked'
     | 'lint-errors-allowed'
     | 'lint-warnings';
@@ -58,6 +69,8 @@ export interface MigrationEvent {
   readonly delayMs?: number;
   readonly index?: string;
   readonly invariant?: InvariantOutcome;
+  readonly invariants?: readonly Invariant[];
+  readonly beforeValuesStored?: boolean;
   readonly findings?: readonly LintFinding[];
 }
 

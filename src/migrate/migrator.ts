@@ -288,7 +288,9 @@ export class Migrator {
   /**
    * Runs one migration with its invariants: before-values measured (or read
    * back) just before it starts, checked after its work and before it is
-   * recorded. A broken invariant of an atomic migration rolled back with its
+   * recorded; both announced by events (`invariants-measuring`,
+   * `invariants-checking`), since on a large table they take a while. A
+   * broken invariant of an atomic migration rolled back with its
    * transaction; any other is undone here by running its `down`.
    */
   async #runOne(

@@ -1,9 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { openDatabase } from '../../src/db/index.js';
+import { fingerprint } from '../../src/migrate/index.js';
+import { BACKENDS, createPgDatabase, PG_DUMP_SKIP } from '../support/backends.js';
 import { hostChatkeep, target, type CliRun } from './cli-process.js';
+
+type Location = { readonly url?: string; readonly dataDir?: string };
 
 interface PlanJson {
   readonly migrations: readonly {
@@ -22,31 +27,66 @@ interface PlanJson {
 const occurrences = (text: string, line: string) =>
   text.split('\n').filter((l) => l === line).length;
 
+/** Each of `starts` begins a line of `text`, in this order (other lines may come between). */
+function expectInOrder(text: string, starts: readonly string[]): void {
+  const lines = text.split('\n');
+  const positions = starts.map((start) => lines.findIndex((l) => l.startsWith(start)));
+  expect(
+    starts.filter((_, i) => positions[i]! < 0),
+    text,
+  ).toEqual([]);
+  expect([...positions].sort((a, b) => a - b), text).toEqual(positions);
+}
+
+/** Everything a rehearsal must leave as it was: the schema's fingerprint, the rows, the applied versions. */
+async function databaseState(location: Location) {
+  const database = await openDatabase(location.url !== undefined ? { url: location.url } : { dataDir: location.dataDir! });
+  try {
+    const digest = async (table: string) => {
+      const { rows } = await sql<{ n: number; md5: string | null }>`
+        select count(*)::int as n, md5(string_agg(t::text, '|' order by t::text)) as md5 from ${sql.table(table)} t`.execute(database.db);
+      return rows[0];
+    };
+    const { rows: versions } = await sql<{ version: number }>`select version from app.schema_migrations order by version`.execute(database.db);
+    return {
+      schema: (await fingerprint(database.db, ['app'])).lines,
+      notes: await digest('app.notes'),
+      authors: await digest('app.authors'),
+      versions: versions.map((v) => v.version),
+    };
+  } finally {
+    await database.close();
+  }
+}
+
 /**
  * `migrate plan` lists the invariants each migration will check (what is
  * measured before, what is checked after, when, and how a broken one is
- * undone); `migrate up` prints each invariant as it is checked, with
- * expected and observed values, and the lint errors it accepted, as they
- * happen; the closing report only counts them. The real CLI over the
- * migration set of fixtures/host-migrations.ts (0002 phased, 0003 one
- * transaction that breaks its row count), on a real database per backend.
+ * undone); `migrate up` (and `migrate plan --rehearse`, on its copy) says
+ * when it starts measuring and checking, then prints each invariant as it
+ * is checked, with expected and observed values, and the lint errors it
+ * accepted, as they happen; the closing report only counts them. The real
+ * CLI over the migration set of fixtures/host-migrations.ts (0002 phased,
+ * 0003 one transaction that breaks its row count), on a real database per
+ * backend.
  */
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(
-    `${backend.name}: invariants and lint in migrate plan and migrate up`,
+    `${backend.name}: invariants and lint in migrate plan, plan --rehearse and migrate up`,
     () => {
       const cleanups: (() => Promise<void>)[] = [];
       /** A brand-new database for the CLI: a PGlite folder, or a PostgreSQL database. */
-      const fresh = async (): Promise<string[]> => {
+      const freshLocation = async (): Promise<Location> => {
         if (backend.name === 'pglite') {
           const dir = mkdtempSync(join(tmpdir(), 'chatkeep-cli-invariants-'));
           cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-          return target({ dataDir: join(dir, 'data') });
+          return { dataDir: join(dir, 'data') };
         }
         const scratch = await createPgDatabase();
         cleanups.push(scratch.drop);
-        return target({ url: scratch.url });
+        return { url: scratch.url };
       };
+      const fresh = async (): Promise<string[]> => target(await freshLocation());
       let db: string[] = [];
       const run = (...args: string[]): Promise<CliRun> =>
         hostChatkeep([...db, '--schema', 'app', ...args]);
@@ -169,24 +209,27 @@ for (const backend of BACKENDS) {
             'warning: 0003 notes-prune runs despite lint error drop-column (statement 2), accepted by --allow-lint-errors: DROP COLUMN app.notes.legacy (row count unknown): the values are gone for good (down can only re-add an empty column), and application code still selecting or inserting it fails',
           );
 
+          const okRowCount =
+            '  invariant ok      row count of app.notes preserved: expected at least 40 rows (as before up), observed 40 rows';
+          const failedRowCount =
+            '  invariant FAILED  row count of app.notes preserved: expected 40 rows (as before up), observed 39 rows';
+          // Measuring and checking are announced as they start (seconds each on a big table).
           const live = [
             'applying 0002 notes-slug…',
             '  invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): row count of app.notes…',
             '  phase 1/2: 1 statement in one transaction…',
-            '  invariant ok      row count of app.notes preserved: expected at least 40 rows (as before up), observed 40 rows',
+            '  phase 2/2 done (',
+            '  invariants: checking 3…',
+            okRowCount,
             '  invariant ok      app.notes.slug has no NULL: expected 0 NULLs, observed 0 NULLs',
             '  invariant ok      slugs are lower-case: expected true, observed true',
             'applying 0003 notes-prune…',
             '  invariants: measuring before-values: row count of app.notes; row count and digest of app.authors…',
-            '  invariant FAILED  row count of app.notes preserved: expected 40 rows (as before up), observed 39 rows',
+            '  invariants: checking 2…',
+            failedRowCount,
             'Stopped: applied 2 migrations in',
           ];
-          const positions = live.map((line) => out.findIndex((l) => l.startsWith(line)));
-          expect(
-            positions.every((p) => p >= 0),
-            result.stdout,
-          ).toBe(true);
-          expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+          expectInOrder(result.stdout, live);
           expect(
             out.some((l) =>
               /^ {2}invariant ok {6}checksum of app\.authors unchanged: expected 5 rows, digest [0-9a-f]{16} \(as before up\), observed 5 rows, digest [0-9a-f]{16}$/.test(
@@ -207,8 +250,8 @@ for (const backend of BACKENDS) {
           expect(out).toContain(
             'Invariants of 0003 notes-prune: 1 FAILED, 1 passed; undone: rolled back with its transaction',
           );
-          expect(occurrences(result.stdout, live[8]!)).toBe(1);
-          expect(occurrences(result.stdout, live[3]!)).toBe(1);
+          expect(occurrences(result.stdout, failedRowCount)).toBe(1);
+          expect(occurrences(result.stdout, okRowCount)).toBe(1);
           expect(result.stderr).toContain(
             'error [CK_MIGRATION_INVARIANT]: Migration 3 notes-prune (up): invariant "row count of app.notes preserved" failed: expected 40 rows (as before up), observed 39 rows; rolled back',
           );
@@ -252,9 +295,10 @@ for (const backend of BACKENDS) {
             'passed',
           ]);
 
-          const err = result.stderr.split('\n');
           const live = [
             'applying 0002 notes-slug…',
+            '  invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): row count of app.notes…',
+            '  invariants: checking 3…',
             '  invariant ok      row count of app.notes preserved: expected at least 40 rows (as before up), observed 40 rows',
             '  invariant FAILED  app.notes.slug has no NULL: expected 0 NULLs, observed 1 NULL',
             '  invariant ok      slugs are lower-case: expected true, observed true',
@@ -264,12 +308,75 @@ for (const backend of BACKENDS) {
             'reverted  0002 notes-slug (',
             'error [CK_MIGRATION_INVARIANT]: Migration 2 notes-slug (up): invariant "app.notes.slug has no NULL" failed: expected 0 NULLs, observed 1 NULL; undone by its down()',
           ];
-          const positions = live.map((line) => err.findIndex((l) => l.startsWith(line)));
-          expect(
-            positions.every((p) => p >= 0),
-            result.stderr,
-          ).toBe(true);
-          expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+          expectInOrder(result.stderr, live);
+        },
+      );
+
+      // The rehearsal copies the database: pg_dump | psql on PostgreSQL.
+      const rehearseArgs = backend.name === 'postgres' ? ['--rehearse-copy'] : ['--rehearse'];
+
+      it.skipIf(backend.name === 'postgres' && PG_DUMP_SKIP)(
+        'plan --rehearse: invariants that hold are measured, checked and printed live for the copy, counted in the report; exit 0, the database unchanged',
+        { timeout: 240_000 },
+        async () => {
+          const location = await freshLocation();
+          const host = (...args: string[]) => hostChatkeep([...target(location), '--schema', 'app', ...args]);
+          const setup = await host('migrate', 'up', '--to', '1');
+          expect(setup.code, setup.stderr).toBe(0);
+          const before = await databaseState(location);
+
+          // A generous lock budget: only the invariants decide the exit code here.
+          const result = await host('migrate', 'plan', '--to', '2', ...rehearseArgs, '--max-lock', '60000');
+          expect(result.code, result.stderr).toBe(0);
+          // Live, on stderr, marked as the rehearsal's.
+          expectInOrder(result.stderr, [
+            '[rehearsal] applying 0002 notes-slug…',
+            '[rehearsal]   invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): row count of app.notes…',
+            '[rehearsal]   phase 1/2: 1 statement in one transaction…',
+            '[rehearsal]   phase 2/2 done (',
+            '[rehearsal]   invariants: checking 3…',
+            '[rehearsal]   invariant ok      row count of app.notes preserved: expected at least 40 rows (as before up), observed 40 rows',
+            '[rehearsal]   invariant ok      app.notes.slug has no NULL: expected 0 NULLs, observed 0 NULLs',
+            '[rehearsal]   invariant ok      slugs are lower-case: expected true, observed true',
+            '[rehearsal] applied  0002 notes-slug (',
+          ]);
+          // The report on stdout counts them under the migration (SQL comments).
+          expect(result.stdout).toMatch(/^-- 0002 notes-slug \(up, applied, [\d,]+ ms\)\n-- {4}invariants: 3 passed$/m);
+          expect(result.stdout).not.toContain('The rehearsal FAILED');
+          expect(await databaseState(location)).toEqual(before);
+        },
+      );
+
+      it.skipIf(backend.name === 'postgres' && PG_DUMP_SKIP)(
+        'plan --rehearse: a broken invariant is printed FAILED with expected and observed, the rehearsal fails with CK_MIGRATION_INVARIANT (exit 1); the database unchanged',
+        { timeout: 240_000 },
+        async () => {
+          const location = await freshLocation();
+          const host = (...args: string[]) => hostChatkeep([...target(location), '--schema', 'app', ...args]);
+          const setup = await host('migrate', 'up', '--to', '2');
+          expect(setup.code, setup.stderr).toBe(0);
+          const before = await databaseState(location);
+
+          // Plans 0003 (deletes a row, promises the row count) and 0004; the
+          // rehearsal accepts 0003's lint error to measure it.
+          const result = await host('migrate', 'plan', ...rehearseArgs, '--max-lock', '60000');
+          expect(result.code, result.stderr).toBe(1);
+          expectInOrder(result.stderr, [
+            '[rehearsal] applying 0003 notes-prune…',
+            '[rehearsal]   invariants: measuring before-values: row count of app.notes; row count and digest of app.authors…',
+            '[rehearsal]   invariants: checking 2…',
+            '[rehearsal]   invariant FAILED  row count of app.notes preserved: expected 40 rows (as before up), observed 39 rows',
+            '[rehearsal]   invariant ok      checksum of app.authors unchanged: expected 5 rows, digest ',
+            '[rehearsal] FAILED   0003 notes-prune after ',
+            '[rehearsal]   an invariant broke: rolled back with its transaction, nothing of it was committed',
+            'error [CK_MIGRATION_INVARIANT]: the rehearsal failed: Migration 3 notes-prune (up): invariant "row count of app.notes preserved" failed: expected 40 rows (as before up), observed 39 rows; rolled back',
+          ]);
+          expect(result.stderr).not.toContain('[rehearsal] applying 0004');
+          expect(result.stdout).toMatch(/^-- 0003 notes-prune \(up, failed, [\d,]+ ms\)\n-- {4}invariants: 1 FAILED, 1 passed$/m);
+          expect(result.stdout).toContain(
+            '-- The rehearsal FAILED: Migration 3 notes-prune (up): invariant "row count of app.notes preserved" failed: expected 40 rows (as before up), observed 39 rows; rolled back',
+          );
+          expect(await databaseState(location)).toEqual(before);
         },
       );
     },

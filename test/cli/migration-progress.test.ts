@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { declaredInvariants } from '../../src/cli/migration-session.js';
 import { migrationProgress } from '../../src/cli/migration-progress.js';
 import { Output } from '../../src/cli/output.js';
 import { ChatkeepError } from '../../src/errors/index.js';
-import { rowCountPreserved, type MigrationEvent } from '../../src/migrate/index.js';
+import { check, notNull, rowCountPreserved, tableChecksum, type MigrationEvent } from '../../src/migrate/index.js';
 
 /** What `chatkeep migrate up` prints for a phased migration when stdout/stderr are files or pipes. */
 describe('migration progress output (not a terminal)', () => {
@@ -46,25 +45,56 @@ describe('migration progress output (not a terminal)', () => {
     expect(err).toBe('');
   });
 
-  it('names the before-values when a migration starts, prints skipped invariants with their reason, and says when a before-value could not be measured', () => {
+  it('says when it starts measuring before-values and when it starts checking, before the outcomes, so a long count is not silence', () => {
     let out = '';
     let err = '';
     const output = new Output({ write: (t: string) => (out += t) }, { write: (t: string) => (err += t) });
-    const migration = {
-      version: 7,
-      name: 'messages-preview',
-      transactional: false,
-      up: () => ['create index concurrently if not exists x on app.messages (id)'],
-      down: () => ['drop index concurrently if exists app.x'],
-      invariants: () => [rowCountPreserved('app.messages')],
-    };
+    const listen = migrationProgress(output, { toStderr: false });
+    const base = { version: 3, name: 'notes-prune', direction: 'up' as const };
+    const invariants = [rowCountPreserved('app.notes'), tableChecksum('app.authors'), notNull('app.notes', 'title')];
+    const events: MigrationEvent[] = [
+      { type: 'migration-start', ...base },
+      // The migrator names only the invariants whose before-values it measures.
+      { type: 'invariants-measuring', ...base, invariants: invariants.slice(0, 2), beforeValuesStored: false },
+      { type: 'invariants-checking', ...base, invariants },
+      {
+        type: 'invariant-checked',
+        ...base,
+        invariant: { name: 'row count of app.notes preserved', kind: 'row-count-preserved', status: 'passed', expected: '40 rows (as before up)', observed: '40 rows', durationMs: 2 },
+      },
+      { type: 'migration-end', ...base, durationMs: 12 },
+      // A migration whose invariants need no before-value: only the checking line.
+      { type: 'migration-start', ...base, version: 4, name: 'notes-title' },
+      { type: 'invariants-checking', ...base, version: 4, name: 'notes-title', invariants: [check('titles are short', 'select true')] },
+    ];
+    for (const event of events) listen(event);
+    expect(out.split('\n')).toEqual([
+      'applying 0003 notes-prune…',
+      '  invariants: measuring before-values: row count of app.notes; row count and digest of app.authors…',
+      '  invariants: checking 3…',
+      '  invariant ok      row count of app.notes preserved: expected 40 rows (as before up), observed 40 rows',
+      'applied  0003 notes-prune (12 ms)',
+      'applying 0004 notes-title…',
+      '  invariants: checking 1…',
+      '',
+    ]);
+    expect(err).toBe('');
+  });
+
+  it('names the before-values it stores for a resume, prints skipped invariants with their reason, and says when a before-value could not be measured', () => {
+    let out = '';
+    let err = '';
+    const output = new Output({ write: (t: string) => (out += t) }, { write: (t: string) => (err += t) });
     // A rehearsal: accepted lint errors are its report's business, not printed here.
-    const listen = migrationProgress(output, { toStderr: true, acceptedLintErrors: false, invariantsOf: declaredInvariants([migration], { schema: 'app', settings: {} }) });
+    const listen = migrationProgress(output, { toStderr: true, acceptedLintErrors: false });
     const base = { version: 7, name: 'messages-preview', direction: 'up' as const };
     const unmeasurable = new ChatkeepError('CK_MIGRATION_INVARIANT', 'Migration 7 messages-preview (up): the before-value … cannot be measured', { version: 7, invariant: 'row count of app.messages preserved' });
     const events: MigrationEvent[] = [
       { type: 'lint-errors-allowed', ...base, findings: [{ rule: 'drop-column', severity: 'error', statementIndex: 0, message: 'm', fix: 'f' }] },
       { type: 'migration-start', ...base },
+      // A non-transactional migration: the values are committed before its work.
+      { type: 'invariants-measuring', ...base, invariants: [rowCountPreserved('app.messages')], beforeValuesStored: true },
+      { type: 'invariants-checking', ...base, invariants: [rowCountPreserved('app.messages')] },
       {
         type: 'invariant-checked',
         ...base,
@@ -77,6 +107,7 @@ describe('migration progress output (not a terminal)', () => {
     expect(err.split('\n')).toEqual([
       'applying 0007 messages-preview…',
       '  invariants: measuring before-values (and storing them; a resumed run reads back the stored ones): row count of app.messages…',
+      '  invariants: checking 1…',
       '  invariant skipped row count of app.messages preserved: no before-value: added later',
       'FAILED   0007 messages-preview after 3 ms',
       '  a before-value could not be measured; nothing of this migration ran',

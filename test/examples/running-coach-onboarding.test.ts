@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import {
   COACH_FLOW,
@@ -20,20 +20,11 @@ import {
   startSteadyLoop,
   startSteadyWriter,
 } from '../support/steady-writer.js';
+import { hostUsers, type HostUser } from './support/running-coach-users.js';
 
 const HOST = 'coach';
 const USERS = 3000;
 const PHASES = ['motivation', 'assessment', 'creation', 'refinement'];
-
-interface HostUser {
-  id: string;
-  onboarding_complete: boolean;
-  onboarding_phase: string | null;
-  onboarding_progress: number | null;
-  onboarding_goals: string | null;
-  onboarding_answers: string | null;
-  onboarding_completed_at: Date | null;
-}
 
 type Expected =
   | {
@@ -103,13 +94,6 @@ function expectedFor(u: HostUser): Expected {
     if (typeof reason !== 'string') throw reason;
     return { outcome: 'corrupt', reason };
   }
-}
-
-async function hostUsers(db: Kysely<any>): Promise<Map<string, HostUser & { json: string }>> {
-  const { rows } = await sql<HostUser & { json: string }>`
-    select u.*, to_jsonb(u)::text as json
-      from coach.users u order by u.id`.execute(db);
-  return new Map(rows.map((r) => [r.id, r]));
 }
 
 /**

@@ -12,21 +12,11 @@ import { fingerprint, lintMigration } from '../../src/migrate/index.js';
 import { openAppDatabase } from '../support/app-database.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 import { formatWriterReport, opsWithin, startSteadyLoop } from '../support/steady-writer.js';
+import { hostUsers, type HostUser } from './support/running-coach-users.js';
 
 const HOST = 'coach';
 const USERS = 400;
 const PHASES = ['motivation', 'assessment', 'creation', 'refinement'];
-
-interface HostUser {
-  id: string;
-  onboarding_complete: boolean;
-  onboarding_phase: string | null;
-  onboarding_progress: number | null;
-  onboarding_goals: string | null;
-  onboarding_answers: string | null;
-  onboarding_completed_at: Date | null;
-  json: string;
-}
 
 interface SessionRow {
   id: string;
@@ -103,12 +93,6 @@ function currentSession(sessions: readonly SessionRow[]): SessionRow | undefined
       Number(b.status === 'active') - Number(a.status === 'active') ||
       new Date(b.updated_at).getTime() - new Date(a.updated_at).getTime(),
   )[0];
-}
-
-async function hostUsers(db: Kysely<any>): Promise<Map<string, HostUser>> {
-  const { rows } = await sql<HostUser>`
-    select u.*, to_jsonb(u)::text as json from coach.users u order by u.id`.execute(db);
-  return new Map(rows.map((r) => [r.id, r]));
 }
 
 async function sessionsByUser(db: Kysely<any>): Promise<Map<string, SessionRow[]>> {

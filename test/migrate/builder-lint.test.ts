@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ChatkeepError } from '../../src/errors/index.js';
 import { cleanupBackups, dropColumnWithBackup, dropTableWithBackup } from '../../src/migrate/backups/index.js';
 import { expandColumn } from '../../src/migrate/expand-contract/index.js';
-import { checksumOf, fingerprint, lintStatements, Migrator, type Migration, type MigrationStatement } from '../../src/migrate/index.js';
+import { checksumOf, fingerprint, lintMigration, lintStatements, Migrator, type Migration, type MigrationStatement } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 /**
@@ -300,5 +300,102 @@ describe('lint comments for generated SQL', () => {
       const report = lintStatements([`${comment}\n${drop}`], TX, POPULATED);
       expect(report.findings.map((f) => f.rule).sort(), comment).toEqual(['drop-column', 'lint-ignore-invalid']);
     }
+  });
+});
+
+/**
+ * A DROP COLUMN written by a builder whose `down` brings the values back
+ * must not claim they are "gone for good": the finding stays an error (old
+ * code still using the column is the risk), but its message says what the
+ * builder keeps and its fix names `unusedBecause`. Hand-written SQL, a
+ * hand-written `-- lint-ignore:` included, keeps the generic message.
+ */
+describe('drop findings say what a builder keeps', () => {
+  const context = { schema: 'app', settings: {} };
+  const POPULATED = { tableRows: () => 500 };
+  const TX = { transactional: true, lockTimeout: '5s', statementTimeout: '5min' };
+  const GONE = /gone for good/;
+  /** Every finding of `rule` in the migration's `up`, unsuppressed or not. */
+  const found = (migration: Migration, rule: string) => {
+    const report = lintMigration(migration, context, POPULATED);
+    return [...report.findings, ...report.suppressed].filter((f) => f.rule === rule);
+  };
+  const onlyFinding = (migration: Migration, rule: string) => {
+    const all = found(migration, rule);
+    expect(all, rule).toHaveLength(1);
+    return all[0]!;
+  };
+
+  it('dropColumnWithBackup without unusedBecause: an error whose message says the backup keeps the values and down restores them, and whose fix names unusedBecause', () => {
+    const finding = onlyFinding(fromBuilder(2, 'drop-mood', dropMood()), 'drop-column');
+    expect(finding.severity).toBe('error');
+    expect(finding.message).toBe(
+      'DROP COLUMN app.notes.mood (~500 rows) by dropColumnWithBackup: the values are kept in its backup table and down restores them; the danger left is application code still selecting or inserting the column, which fails from here on',
+    );
+    expect(finding.message).not.toMatch(GONE);
+    expect(finding.fix).toMatch(/^The values are kept in app__ck_backup_v2\.notes__mood for down, .*pass unusedBecause: '<why nothing uses mood any more>' to dropColumnWithBackup/);
+  });
+
+  it('dropColumnWithBackup with unusedBecause: the suppressed finding carries the same message, the reason, and a fix naming unusedBecause', () => {
+    const report = lintMigration(fromBuilder(2, 'drop-mood', dropMood(REASON)), context, POPULATED);
+    expect(report.findings.filter((f) => f.rule === 'drop-column')).toEqual([]);
+    const [finding] = report.suppressed.filter((f) => f.rule === 'drop-column');
+    expect(finding).toMatchObject({ severity: 'error', reason: REASON });
+    expect(finding!.message).toContain('by dropColumnWithBackup: the values are kept in its backup table and down restores them');
+    expect(finding!.message).not.toMatch(GONE);
+    expect(finding!.fix).toBe(
+      "Once no deployed code reads or writes app.notes.mood, pass unusedBecause: '<why nothing uses mood any more>' to dropColumnWithBackup; that text becomes the reason of this finding's suppression. Until then, leave the migration out of the deploy.",
+    );
+  });
+
+  it('the contract of expandColumn: the message says down re-creates the column from the new one', () => {
+    for (const migration of [rename.contract(3, 'c'), rename.contract(3, 'c', { unusedBecause: REASON })]) {
+      const finding = onlyFinding(migration, 'drop-column');
+      expect(finding.severity).toBe('error');
+      expect(finding.message).toBe(
+        'DROP COLUMN app.products.title (~500 rows) by expandColumn: the values live on in the new column and down re-creates this one from it; the danger left is application code still selecting or inserting the column, which fails from here on',
+      );
+      expect(finding.fix).toMatch(/unusedBecause/);
+    }
+  });
+
+  it('dropTableWithBackup drops nothing: its up trips no drop-table, and the move aside (rename-table) claims no data loss; its fix names unusedBecause and says down moves the table back', () => {
+    const migration = fromBuilder(2, 'drop-legacy', dropLegacy());
+    expect(found(migration, 'drop-table')).toEqual([]);
+    const finding = onlyFinding(migration, 'rename-table');
+    expect(finding.severity).toBe('error');
+    expect(finding.message).not.toMatch(GONE);
+    expect(finding.message).toMatch(/^ALTER TABLE app\.legacy moved to .* by dropTableWithBackup: this is the drop, but the table is kept whole there and down moves it back; the danger left is application code still querying app\.legacy/);
+    expect(finding.fix).toMatch(/down moves it back.*pass unusedBecause: .* to dropTableWithBackup/);
+  });
+
+  it('a hand-written DROP COLUMN or DROP TABLE keeps "gone for good", suppressed or marked by an unknown builder', () => {
+    const dropColumnSql = 'alter table app.notes drop column mood';
+    const dropTableSql = 'drop table app.legacy';
+    for (const [rule, sqlText] of [
+      ['drop-column', dropColumnSql],
+      ['drop-column', `-- lint-ignore: drop-column nobody reads it\n${dropColumnSql}`],
+      ['drop-column', `-- lint-ignore(someBuilder): drop-column nobody reads it\n${dropColumnSql}`],
+      // A name that is also an Object.prototype property is not a builder either.
+      ['drop-column', `-- lint-fix(constructor): drop-column do this\n${dropColumnSql}`],
+      // Another rule's builder comment says nothing about this one.
+      ['drop-column', `-- lint-ignore(dropColumnWithBackup): lock-table why\n${dropColumnSql}`],
+      ['drop-table', dropTableSql],
+      ['drop-table', `-- lint-ignore: drop-table archived elsewhere\n${dropTableSql}`],
+    ] as const) {
+      const report = lintStatements([sqlText], TX, POPULATED);
+      const [finding] = [...report.findings, ...report.suppressed].filter((f) => f.rule === rule);
+      expect(finding?.severity, sqlText).toBe('error');
+      expect(finding?.message, sqlText).toMatch(GONE);
+    }
+    expect(lintStatements([dropColumnSql], TX, POPULATED).findings[0]!.message).toBe(
+      'DROP COLUMN app.notes.mood (~500 rows): the values are gone for good (down can only re-add an empty column), and application code still selecting or inserting it fails',
+    );
+  });
+
+  it('in down, a DROP COLUMN reads as before, whoever wrote it', () => {
+    const drop = `-- lint-fix(dropColumnWithBackup): drop-column do this\nalter table app.notes drop column mood`;
+    const report = lintStatements([drop], TX, { ...POPULATED, direction: 'down' });
+    expect(report.findings.map((f) => [f.severity, f.message])).toEqual([['info', 'DROP COLUMN app.notes.mood in down: values written since up are lost']]);
   });
 });

@@ -1,8 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type KyselyPlugin } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrationProgress } from '../../src/cli/migration-progress.js';
-import { declaredInvariants } from '../../src/cli/migration-session.js';
 import { Output } from '../../src/cli/output.js';
 import { reportRun } from '../../src/cli/run-report.js';
 import { openDatabase } from '../../src/db/index.js';
@@ -73,6 +72,42 @@ async function tableExists(db: Kysely<any>, name: string): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>`select to_regclass(${name}) is not null as ok`.execute(db);
   return rows[0]!.ok;
 }
+
+/**
+ * What a migrator run did, in order: its events (`event:<type>`) and, for
+ * the queries it sent, the ones named in `labels` (the first label whose
+ * test matches a query's text). Queries are seen through a Kysely plugin on
+ * the migrator's `db`, which only looks: each is recorded as it is sent.
+ */
+function runTimeline(db: Kysely<any>, labels: readonly (readonly [string, (text: string) => boolean])[]) {
+  const timeline: string[] = [];
+  const events: MigrationEvent[] = [];
+  const recorder: KyselyPlugin = {
+    transformQuery: ({ node }) => {
+      const text = node.kind === 'RawNode' ? node.sqlFragments.join('?') : node.kind;
+      const label = labels.find(([, test]) => test(text));
+      if (label !== undefined) timeline.push(label[0]);
+      return node;
+    },
+    transformResult: ({ result }) => Promise.resolve(result),
+  };
+  return {
+    db: db.withPlugin(recorder),
+    onEvent: (event: MigrationEvent) => {
+      events.push(event);
+      timeline.push(`event:${event.type}`);
+    },
+    timeline,
+    events,
+  };
+}
+
+/** The invariants' own queries, by what they measure. */
+const INVARIANT_QUERIES: readonly (readonly [string, (text: string) => boolean])[] = [
+  ['query:digest', (t) => t.includes('md5(t::text)')],
+  ['query:null count', (t) => t.includes('count(*)::text as n from') && t.includes('is null')],
+  ['query:row count', (t) => t.includes('count(*)::text as n from')],
+];
 
 async function prepare(db: Kysely<any>, schema: string): Promise<void> {
   for (const statement of createHostTable) await sql.raw(statement).execute(db);
@@ -167,6 +202,78 @@ for (const backend of BACKENDS) {
       expect(await tableExists(db, `${schema}.schema_migrations_baseline`)).toBe(false);
     });
 
+    it('announces measuring before the SQL of up and checking after it, with the invariants concerned; the outcomes follow the check', async () => {
+      const schema = 'inv_events';
+      await prepare(db, schema);
+      const insert = `insert into ${schema}.notes (id, body) values (51, 'fifty-one')`;
+      const run = runTimeline(db, [['query:up', (t) => t === insert], ...INVARIANT_QUERIES]);
+      const migration = second(
+        () => [insert],
+        (s) => [rowCountPreserved(`${s}.notes`, { allowGrowth: true }), tableChecksum(HOST_TABLE), notNull(`${s}.notes`, 'body')],
+      );
+      const { error } = await new Migrator({ db: run.db, schema, migrations: [base, migration], onEvent: run.onEvent }).up();
+      expect(error).toBeUndefined();
+      const from = run.timeline.indexOf('event:migration-start');
+      expect(run.timeline.slice(from).filter((e) => !e.startsWith('event:lint'))).toEqual([
+        'event:migration-start',
+        'event:invariants-measuring',
+        'query:row count',
+        'query:digest',
+        'query:up',
+        'event:invariants-checking',
+        'query:row count',
+        'event:invariant-checked',
+        'query:digest',
+        'event:invariant-checked',
+        'query:null count',
+        'event:invariant-checked',
+        'event:migration-end',
+      ]);
+      const announced = run.events.filter((e) => e.type === 'invariants-measuring' || e.type === 'invariants-checking');
+      expect(announced.map((e) => [e.type, e.version, e.name, e.direction, e.invariants?.map((i) => i.name), e.beforeValuesStored])).toEqual([
+        // Only the invariants that compare with a before-value are measured; an atomic migration keeps them in memory.
+        ['invariants-measuring', 2, 'second', 'up', [`row count of ${schema}.notes preserved`, `checksum of ${HOST_TABLE} unchanged`], false],
+        ['invariants-checking', 2, 'second', 'up', [`row count of ${schema}.notes preserved`, `checksum of ${HOST_TABLE} unchanged`, `${schema}.notes.body has no NULL`], undefined],
+      ]);
+    });
+
+    it('a phased migration announces measuring (stored) before its first phase and checking after its last', async () => {
+      const schema = 'inv_events_phased';
+      await prepare(db, schema);
+      const alter = `alter table ${schema}.notes add column slug text`;
+      const run = runTimeline(db, [['query:phase 1', (t) => t === alter], ...INVARIANT_QUERIES]);
+      const phased: Migration = {
+        version: 2,
+        name: 'notes-slug',
+        up: ({ schema: s }) => [alter, backfill({ table: `${s}.notes`, key: ['id'], set: `slug = 'n-' || id`, where: 'slug is null', batchSize: 20 })],
+        down: ({ schema: s }) => [`alter table ${s}.notes drop column slug`],
+        invariants: ({ schema: s }) => [rowCountPreserved(`${s}.notes`), notNull(`${s}.notes`, 'slug')],
+      };
+      const { error } = await new Migrator({ db: run.db, schema, migrations: [base, phased], onEvent: run.onEvent }).up();
+      expect(error).toBeUndefined();
+      const from = run.timeline.indexOf('event:migration-start');
+      expect(run.timeline.slice(from).filter((e) => !e.startsWith('event:lint') && e !== 'event:backfill-progress')).toEqual([
+        'event:migration-start',
+        'event:invariants-measuring',
+        'query:row count',
+        'event:phase-start',
+        'query:phase 1',
+        'event:phase-end',
+        'event:phase-start',
+        'event:phase-end',
+        'event:invariants-checking',
+        'query:row count',
+        'event:invariant-checked',
+        'query:null count',
+        'event:invariant-checked',
+        'event:migration-end',
+      ]);
+      const measuring = run.events.find((e) => e.type === 'invariants-measuring');
+      // Committed before the first phase, so a resumed run compares with them.
+      expect([measuring?.invariants?.map((i) => i.kind), measuring?.beforeValuesStored]).toEqual([['row-count-preserved'], true]);
+      expect(run.events.find((e) => e.type === 'invariants-checking')?.invariants?.map((i) => i.kind)).toEqual(['row-count-preserved', 'not-null']);
+    });
+
     for (const [index, c] of breaking.entries()) {
       it(`${c.kind} broken: CK_MIGRATION_INVARIANT names it with expected and observed; rolled back in its transaction; logged; the run stops`, async () => {
         const schema = `inv_fail_${index}`;
@@ -219,6 +326,8 @@ for (const backend of BACKENDS) {
         // Re-running its UPDATE after a kill is not a no-op: the lint says so before anything runs.
         'lint-warnings:up',
         'migration-start:up',
+        'invariants-measuring:up',
+        'invariants-checking:up',
         'invariant-checked:up',
         'invariant-checked:up',
         'migration-failed:up',
@@ -343,6 +452,8 @@ for (const backend of BACKENDS) {
       }).up();
       expect(resumed.error).toBeUndefined();
       expect(events.filter((e) => e.type === 'phase-skipped').map((e) => e.phase)).toEqual([0, 1]);
+      // Nothing is measured on resume (the stored values are read back), so nothing is announced; the check is.
+      expect(events.filter((e) => e.type.startsWith('invariants-')).map((e) => [e.type, e.invariants?.length])).toEqual([['invariants-checking', 2]]);
       expect(resumed.results[0]!.invariants!.map((i) => [i.status, i.expected, i.observed])).toEqual([
         ['passed', 'at least 50 rows (as before up)', '55 rows'],
         ['skipped', '-', '-'],
@@ -438,13 +549,14 @@ for (const backend of BACKENDS) {
         db,
         schema,
         migrations,
-        onEvent: migrationProgress(output, { toStderr: false, invariantsOf: declaredInvariants(migrations, { schema, settings: {} }) }),
+        onEvent: migrationProgress(output, { toStderr: false }),
       });
       const { error, results } = await migrator.up();
       await reportRun(output, { migrator, where: 'test', json: false, direction: 'up', error, results });
       expect(out.split('\n')).toEqual([
         'applying 0002 second…',
         `  invariants: measuring before-values: row count of ${schema}.notes…`,
+        '  invariants: checking 2…',
         `  invariant FAILED  row count of ${schema}.notes preserved: expected 50 rows (as before up), observed 49 rows`,
         `  invariant ok      ${schema}.notes.body has no NULL: expected 0 NULLs, observed 0 NULLs`,
         'Stopped: applied 0 migrations in 0 ms; the schema is at version 1.',

@@ -6,6 +6,7 @@ import {
   postgresDumpCopy,
   postgresScratch,
   rehearse,
+  type LintFinding,
   type LintReport,
   type PlannedMigration,
   type PlanOptions,
@@ -18,7 +19,7 @@ import { globalOptions, type GlobalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { plannedInvariantLines } from '../invariant-lines.js';
 import { migrationProgress } from '../migration-progress.js';
-import { declaredInvariants, withMigrationSession, type MigrationSession } from '../migration-session.js';
+import { withMigrationSession, type MigrationSession } from '../migration-session.js';
 import { parseInteger, parseMilliseconds, parseVersion } from '../option-parsers.js';
 import { Output, formatVersion } from '../output.js';
 import type { ProgramOptions } from '../program.js';
@@ -215,7 +216,7 @@ async function rehearsePlan(
       settings: session.context.settings,
       removeBookkeepingAtZero: true,
       // The rehearsal accepts every lint error and says so in its report.
-      onEvent: migrationProgress(progress, { toStderr: true, acceptedLintErrors: false, invariantsOf: declaredInvariants(session.migrations, session.context) }),
+      onEvent: migrationProgress(progress, { toStderr: true, acceptedLintErrors: false }),
     },
     plan: target,
     expectPlan: plan,
@@ -247,10 +248,18 @@ function printPlan(
       `-- ${formatVersion(step.version)} ${step.name} (${step.direction}, ${step.phased ? 'phased: SQL runs in transactions between steps; every phase is journaled and a killed run resumes' : step.transactional ? 'in one transaction' : 'NOT transactional: statements run one by one'})`,
     );
     // Lint before the SQL, so a reviewer sees the danger first (docs/migration-lint.md).
-    for (const finding of lint.get(step.version)?.findings ?? []) {
-      const at = finding.statementIndex >= 0 ? ` (statement ${finding.statementIndex + 1})` : '';
-      output.line(`-- lint ${finding.severity.toUpperCase()} ${finding.rule}${at}: ${finding.message}`);
+    const report = lint.get(step.version);
+    for (const finding of report?.findings ?? []) {
+      output.line(`-- lint ${finding.severity.toUpperCase()} ${finding.rule}${statementOf(finding)}: ${finding.message}`);
       output.line(`--   fix: ${finding.fix}`);
+    }
+    // Then what a `-- lint-ignore` waved through, with its reason: the
+    // comment in the SQL below gives the reason but not what was found, and
+    // a waved-through error is exactly what the reviewer has to judge.
+    for (const finding of report?.suppressed ?? []) {
+      output.line(`-- lint ignored ${finding.severity.toUpperCase()} ${finding.rule}${statementOf(finding)}: ${finding.message}`);
+      // A reason in a /* block comment */ may span lines; each printed line must stay a comment.
+      output.line(`--   because: ${finding.reason.replace(/\s*[\r\n]+\s*/g, ' ')}`);
     }
     // Invariants in the order they act: before-values are measured before
     // the SQL runs, everything is checked after it (docs/migrations.md).
@@ -261,4 +270,9 @@ function printPlan(
       output.line(`${statement.trim().replace(/;\s*$/, '')};`);
     for (const line of after) output.line(line);
   }
+}
+
+/** ` (statement n)`, 1-based, or nothing for a finding about the whole migration. */
+function statementOf(finding: LintFinding): string {
+  return finding.statementIndex >= 0 ? ` (statement ${finding.statementIndex + 1})` : '';
 }

@@ -60,12 +60,13 @@ export class InvariantRun {
   }
 
   /**
-   * Measures the before-values, or reads back those an earlier, interrupted
-   * run stored. `inFlight` says whether some of the migration's work is
-   * already done (journaled phases): then values that were never stored
-   * cannot be measured truthfully any more and those invariants are skipped.
-   * Throws CK_MIGRATION_INVARIANT when a value cannot be measured (nothing of
-   * the migration has run at that point).
+   * Measures the before-values (announced first with an
+   * `invariants-measuring` event), or reads back those an earlier,
+   * interrupted run stored. `inFlight` says whether some of the migration's
+   * work is already done (journaled phases): then values that were never
+   * stored cannot be measured truthfully any more and those invariants are
+   * skipped. Throws CK_MIGRATION_INVARIANT when a value cannot be measured
+   * (nothing of the migration has run at that point).
    */
   async prepare(conn: Kysely<any>, inFlight: boolean): Promise<void> {
     if (!this.#invariants.some(needsBefore)) return;
@@ -80,6 +81,10 @@ export class InvariantRun {
         return;
       }
     }
+    // Announced first: on a large table a count or a checksum takes seconds,
+    // and without an event the CLI would go quiet meanwhile.
+    const { version, name } = this.#migration;
+    this.#emit({ type: 'invariants-measuring', version, name, direction: 'up', invariants: this.#invariants.filter(needsBefore), beforeValuesStored: this.stored });
     const values = await this.#measure(conn);
     if (this.stored) {
       await this.#baselines.ensure(conn);
@@ -90,14 +95,17 @@ export class InvariantRun {
 
   /**
    * Checks every invariant after the migration's work, before its version
-   * row is written: on the migration's transaction for an atomic migration,
-   * on the bare connection otherwise. Throws CK_MIGRATION_INVARIANT when any
-   * fails, which rolls back the transaction (atomic) or leaves the work in
-   * place for the migrator to undo with `down`.
+   * row is written (an `invariants-checking` event, then one
+   * `invariant-checked` per invariant): on the migration's transaction for
+   * an atomic migration, on the bare connection otherwise. Throws
+   * CK_MIGRATION_INVARIANT when any fails, which rolls back the transaction
+   * (atomic) or leaves the work in place for the migrator to undo with
+   * `down`.
    */
   readonly check = async (db: Kysely<any>): Promise<void> => {
+    const { version, name } = this.#migration;
+    this.#emit({ type: 'invariants-checking', version, name, direction: 'up', invariants: this.#invariants });
     this.#outcomes = await checkInvariants(db, this.#invariants, this.#baseline, this.#scope(), (invariant) => {
-      const { version, name } = this.#migration;
       this.#emit({ type: 'invariant-checked', version, name, direction: 'up', invariant });
     });
     const failed = this.failed;
