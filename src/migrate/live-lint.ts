@@ -127,7 +127,7 @@ async function addCheckpointPressure(
         severity: 'warning',
         statementIndex: index,
         message: `${what} (${gib(size)} on disk) writes roughly ${gib(size * WAL_PER_TABLE_BYTE)} of WAL or more, over max_wal_size (${gib(maxWal)}): checkpoints will run every few seconds for the whole step, and application commits that coincide with a checkpoint's fsync wait for it (hundreds of ms)`,
-        fix: `raise max_wal_size for the migration (ALTER SYSTEM SET max_wal_size = '${Math.max(2, Math.ceil((size * WAL_PER_TABLE_BYTE * 2) / 2 ** 30))}GB'; SELECT pg_reload_conf(); no restart needed), or throttle the backfill (rowsPerSecond); on the database host (Linux), a low vm.dirty_background_bytes (e.g. 64MB) makes the kernel write back as it goes, so each fsync is short`,
+        fix: `raise max_wal_size for the migration (ALTER SYSTEM SET max_wal_size = '${Math.max(2, Math.ceil((size * WAL_PER_TABLE_BYTE * 2) / 2 ** 30))}GB'; SELECT pg_reload_conf(); no restart needed), or throttle the backfill (rowsPerSecond)`,
       });
     }
     const findings = [...lint.report.findings, ...extra].sort((a, b) => a.statementIndex - b.statementIndex);
