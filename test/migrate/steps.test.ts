@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ChatkeepError } from '../../src/errors/index.js';
 import { backfill, concurrentIndex, verify, type Migration, type MigrationStatement } from '../../src/migrate/index.js';
 import { renderMigration } from '../../src/migrate/render-migration.js';
+import { checksumOf } from '../../src/migrate/checksum.js';
 
 /**
  * A migration whose steps are malformed is refused with CK_CONFIG naming the
@@ -51,5 +52,17 @@ describe('step validation', () => {
     const render = rendering(concurrentIndex(step));
     expect(render).toThrow(ChatkeepError);
     expect(render).toThrow(message);
+  });
+
+  it('how a step runs is not part of the checksum; what it does is', () => {
+    const context = { schema: 'app', settings: {} };
+    const withSteps = (...statements: MigrationStatement[]): string => checksumOf({ version: 3, name: 'slugs', up: () => statements, down: () => [] }, context);
+    const index = { name: 'notes_slug_idx', table: 'app.notes', columns: 'slug' };
+    const reference = withSteps(backfill(good), concurrentIndex(index));
+    // Session tuning and pacing may change between a run and its resumption without counting as an edit.
+    expect(withSteps(backfill({ ...good, tuneSession: false, batchSize: 50, concurrency: 2, rowsPerSecond: 10, pauseMs: 5 }), concurrentIndex({ ...index, tuneSession: false }))).toBe(reference);
+    // What the steps change does count.
+    expect(withSteps(backfill({ ...good, set: 'slug = upper(title)' }), concurrentIndex(index))).not.toBe(reference);
+    expect(withSteps(backfill(good), concurrentIndex({ ...index, columns: 'slug, id' }))).not.toBe(reference);
   });
 });

@@ -47,7 +47,7 @@ export function registerMigratePlan(migrate: Command, output: Output, program: P
   return migrate
     .command('plan')
     .description(
-      'print the SQL that migrate up (or, with --down, migrate down) would run, in order, with its lint findings and the invariants checked after each migration; changes nothing (with --rehearse, runs it on a copy and reports the locks each step held)',
+      'print the SQL that migrate up (or, with --down, migrate down) would run, in order, with its lint findings (and those a lint-ignore comment suppressed, with the reason) and the invariants checked after each migration; changes nothing (with --rehearse, runs it on a copy and reports the locks each step held)',
     )
     .option('--to <version>', 'target version (required with --down)', parseVersion)
     .option('--down', 'plan a revert to --to instead of an upgrade')
