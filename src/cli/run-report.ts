@@ -67,6 +67,9 @@ function printOutcome(
 function printChecks(output: Output, results: readonly MigrationResult[]): void {
   for (const result of results) {
     const label = `${formatVersion(result.version)} ${result.name}`;
+    if (result.inFlightUp === true && result.status === 'reverted') {
+      output.line(`Undid ${label}: its up had stopped part-way (in flight, never recorded); its down() removed what it had done, and the next up starts it from the beginning.`);
+    }
     if (result.invariants !== undefined && result.invariants.length > 0) {
       const undone =
         result.rollback === undefined

@@ -18,6 +18,12 @@ export interface MigrationResult {
   readonly durationMs?: number;
   /** Its declared invariants as checked after `up` (absent when it declares none or did not get that far). */
   readonly invariants?: readonly InvariantOutcome[];
+  /**
+   * True for a `down` of a migration whose `up` was in flight (stopped
+   * part-way, never recorded): its `down` undid the half-done work before
+   * the versions beneath it were reverted, and its journal was cleared.
+   */
+  readonly inFlightUp?: boolean;
   /** When an invariant failed: how the migration was undone. */
   readonly rollback?: InvariantRollback;
   /**

@@ -6,6 +6,7 @@ import { Bookkeeping } from './bookkeeping.js';
 import { StepJournal } from './step-journal.js';
 import { checkHistory } from './check-history.js';
 import { checksumOf } from './checksum.js';
+import { inFlightProblem, strandedUps } from './in-flight-rules.js';
 import { InvariantBaselines } from './invariants/invariant-baselines.js';
 import { invariantFailure, isInvariantFailure, type InvariantRollback } from './invariants/invariant-failure.js';
 import { InvariantRun } from './invariants/invariant-run.js';
@@ -130,12 +131,18 @@ export class Migrator {
     const applied = await this.#bookkeeping.readApplied(db);
     const [problem] = checkHistory(migrations, applied, context);
     if (problem !== undefined) throw problem;
-    return selectSteps(migrations, new Set(applied.map((a) => a.version)), target).map(
+    const appliedVersions = new Set(applied.map((a) => a.version));
+    const inFlight = await this.#journal.inFlight(db);
+    const refusal = inFlightProblem(migrations, inFlight, appliedVersions, target);
+    if (refusal !== undefined) throw refusal;
+    const stranded = strandedUps(inFlight, appliedVersions, target);
+    return selectSteps(migrations, appliedVersions, target, stranded).map(
       ({ migration, direction }) => ({
         version: migration.version,
         name: migration.name,
         direction,
         ...planOf(renderMigration(migration, direction, context), migration.transactional ?? true),
+        ...(stranded.has(migration.version) ? { inFlightUp: true } : {}),
       }),
     );
   }
@@ -234,8 +241,13 @@ export class Migrator {
     const applied = await this.#bookkeeping.readApplied(conn);
     const [problem] = checkHistory(migrations, applied, context);
     if (problem !== undefined) return { error: problem, results };
+    const appliedVersions = new Set(applied.map((a) => a.version));
+    const inFlight = await this.#journal.inFlight(conn);
+    const refusal = inFlightProblem(migrations, inFlight, appliedVersions, target);
+    if (refusal !== undefined) return { error: refusal, results };
+    const stranded = strandedUps(inFlight, appliedVersions, target);
 
-    const steps = selectSteps(migrations, new Set(applied.map((a) => a.version)), target);
+    const steps = selectSteps(migrations, appliedVersions, target, stranded);
     // Render everything first: a migration whose up()/down()/invariants()
     // throws is reported before anything has run.
     const rendered = steps.map((step) => this.#render(step));
@@ -255,6 +267,16 @@ export class Migrator {
     for (const [index, step] of rendered.entries()) {
       const { version, name } = step.migration;
       const { direction } = step;
+      if (stranded.has(version)) {
+        const abandoned = await this.#abandon(conn, step.migration);
+        if (abandoned.error !== undefined) {
+          results.push({ version, name, direction, durationMs: abandoned.durationMs, status: 'failed', inFlightUp: true });
+          results.push(...rendered.slice(index + 1).map(notRun));
+          return { error: abandoned.error, results };
+        }
+        results.push({ version, name, direction, durationMs: abandoned.durationMs, status: 'reverted', inFlightUp: true });
+        continue;
+      }
       this.#emit({ type: 'migration-start', version, name, direction });
       const { outcome, check, rollback } = await this.#runOne(conn, step, invariants[index] ?? []);
       const reported = {
@@ -352,6 +374,24 @@ export class Migrator {
     }
     if (phased) await this.#journal.dropIfEmpty(conn);
     return { outcome, ...(check !== undefined ? { check } : {}), ...(rollback !== undefined ? { rollback } : {}) };
+  }
+
+  /**
+   * Undoes a migration whose `up` is in flight, for a `down` whose range
+   * holds it (see in-flight-rules.ts): its `down` runs like {@link #undo}
+   * runs it for a broken invariant, and its stored before-values go with
+   * its journal. The next `up` starts it from the beginning.
+   */
+  async #abandon(conn: Kysely<any>, migration: Migration): Promise<{ durationMs: number; error?: ChatkeepError }> {
+    const started = performance.now();
+    const error = await this.#undo(conn, migration, true);
+    if (error === undefined) {
+      await this.#baselines.clear(conn, migration.version);
+      await this.#baselines.tidy(conn, []);
+    }
+    await this.#journal.dropIfEmpty(conn);
+    const durationMs = Math.round(performance.now() - started);
+    return error === undefined ? { durationMs } : { durationMs, error };
   }
 
   /**

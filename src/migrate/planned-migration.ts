@@ -14,6 +14,12 @@ export interface PlannedMigration {
   /** True when it has steps (backfills, concurrent indexes, verifications) and runs phase by phase with a journal. */
   readonly phased: boolean;
   readonly statements: string[];
+  /**
+   * True for a `down` of a migration whose `up` is in flight (stopped
+   * part-way, never recorded): `down` runs it to undo the half-done work
+   * before reverting the versions beneath it.
+   */
+  readonly inFlightUp?: boolean;
 }
 
 /** What to plan: the same targets `up` and `down` take. */

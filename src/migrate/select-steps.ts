@@ -39,13 +39,16 @@ export function assertTarget(migrations: readonly Migration[], target: Migration
 /**
  * The migrations `up`/`down` would run, in execution order: for `up`, every
  * unapplied version up to the target, ascending; for `down`, every applied
- * version above the target, descending. Assumes {@link assertTarget} and the
- * history check passed (every applied version exists on disk).
+ * version above the target, and every one whose `up` is in flight there
+ * (`inFlightUps`: its `down` undoes the half-done work), descending. Assumes
+ * {@link assertTarget} and the history check passed (every applied version
+ * exists on disk).
  */
 export function selectSteps(
   migrations: readonly Migration[],
   appliedVersions: ReadonlySet<number>,
   target: MigrationTarget,
+  inFlightUps: ReadonlySet<number> = new Set(),
 ): MigrationStep[] {
   if (target.direction === 'up') {
     const to = target.to ?? Number.POSITIVE_INFINITY;
@@ -54,7 +57,7 @@ export function selectSteps(
       .map((migration) => ({ migration, direction: 'up' }));
   }
   return migrations
-    .filter((m) => m.version > target.to && appliedVersions.has(m.version))
+    .filter((m) => m.version > target.to && (appliedVersions.has(m.version) || inFlightUps.has(m.version)))
     .reverse()
     .map((migration) => ({ migration, direction: 'down' }));
 }

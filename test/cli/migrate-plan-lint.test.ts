@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/run-cli.js';
 import { dropColumnWithBackup } from '../../src/migrate/backups/index.js';
 import type { Migration, SuppressedFinding } from '../../src/migrate/index.js';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
-import { target, type CliRun } from './cli-process.js';
+import { inProcessChatkeep, target } from './cli-process.js';
 
 const REASON = 'app 4.2 stopped reading and writing mood; every instance upgraded on 2024-05-02';
 
@@ -62,19 +61,7 @@ function dropMood(s: string) {
 }
 
 /** The real CLI (`runCli`) in this process, over {@link MIGRATIONS}. */
-async function chatkeep(args: readonly string[]): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(
-    args,
-    {
-      stdout: { write: (text: string) => (stdout += text) },
-      stderr: { write: (text: string) => (stderr += text) },
-    },
-    { migrations: MIGRATIONS },
-  );
-  return { code, stdout, stderr };
-}
+const chatkeep = inProcessChatkeep(MIGRATIONS);
 
 /**
  * `migrate plan` shows a reviewer what a `-- lint-ignore` waved through and

@@ -267,6 +267,15 @@ for (const backend of BACKENDS) {
             db,
           );
           expect(listed.map((r) => r.id)).toEqual([drift1, drift2]);
+          // Going back instead is possible too: the refused 3 is in flight, and down to 2
+          // undoes it with its down, which leaves the mirror exactly as 2 installed it.
+          expect((await migrator.status()).inFlight).toMatchObject([{ version: 3, direction: 'up' }]);
+          const undone3 = await migrator.down({ to: ONBOARDING_MOVED });
+          expect(undone3.error).toBeUndefined();
+          expect(undone3.results.map((r) => [r.version, r.status, r.inFlightUp])).toEqual([[3, 'reverted', true]]);
+          expect((await fingerprint(db, [HOST])).lines).toEqual(movedShape.lines);
+          expect((await migrator.status()).inFlight).toEqual([]);
+          expect(await mirrorInstalled(db)).toEqual({ trigger: true, fn: true });
           // The fix the message names: re-save their legacy fields, the mirror syncs them.
           await sql`update coach.users set onboarding_phase = onboarding_phase where id in (${drift1}, ${drift2})`.execute(
             db,

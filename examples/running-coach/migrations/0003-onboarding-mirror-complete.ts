@@ -29,7 +29,9 @@ import { coachSchemaNames } from './schema-names.js';
  * The legacy columns stay: dropping the host's columns is the host's own
  * later decision (and migration).
  *
- * `down` re-installs the mirror exactly as migration 2 created it, gives
+ * `down` re-installs the mirror exactly as migration 2 created it (replacing
+ * it when an `up` that stopped at its check left it in place: `migrate down`
+ * undoes such an in-flight `up` with this `down`), gives
  * users who signed up meanwhile their ledger row, re-syncs in batches every
  * user whose legacy fields were written meanwhile (the old app is back;
  * a session new code moved on since is kept, the check above counts it as
@@ -104,7 +106,7 @@ $do$`,
         "every user's legacy onboarding is in chatkeep again",
         `select not exists (select 1 from ${s}.users u where ${s}.onboarding_mirror_disagreement(u.id) is not null)`,
       ),
-      `drop function ${s}.onboarding_mirror_disagreement(text)`,
+      `drop function if exists ${s}.onboarding_mirror_disagreement(text)`,
     ];
   },
 };
@@ -151,7 +153,7 @@ $fn$`;
  */
 function mirrorStatements(s: string): string[] {
   return [
-    `create function ${s}.users_onboarding_sync() returns trigger
+    `create or replace function ${s}.users_onboarding_sync() returns trigger
 language plpgsql as $fn$
 declare
   r record;
@@ -164,6 +166,7 @@ begin
   return null;
 end
 $fn$`,
+    `drop trigger if exists users_onboarding_sync on ${s}.users`,
     `create trigger users_onboarding_sync
   after insert or update of onboarding_complete, onboarding_phase, onboarding_progress, onboarding_goals, onboarding_answers
   on ${s}.users for each row execute function ${s}.users_onboarding_sync()`,

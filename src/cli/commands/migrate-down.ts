@@ -96,7 +96,7 @@ export function dropWarning(
   if (to === 0) tables.push(`${schema}.schema_migrations`, `${schema}.schema_migrations_log`);
   return [
     `WARNING: reverting ${plural(plan.length, 'migration')} on ${where} down to version ${to}:`,
-    ...plan.map((step) => `  ${formatVersion(step.version)} ${step.name}`),
+    ...plan.map((step) => `  ${formatVersion(step.version)} ${step.name}${step.inFlightUp === true ? ' (its up stopped part-way and is undone)' : ''}`),
     'These tables will be dropped, with every row in them:',
     ...tables.map((table) => `  ${table}`),
     ...(to === 0

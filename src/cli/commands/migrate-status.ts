@@ -70,10 +70,10 @@ function printStatus(output: Output, status: MigrationStatus, where: string, lat
   if (status.pending.length === 0) output.line('  (none)');
   for (const p of status.pending) output.line(`  ${formatVersion(p.version)} ${p.name}`);
   if (status.inFlight.length > 0) {
-    output.line('In flight (interrupted; the next `migrate up`/`down` resumes them):');
+    output.line('In flight (interrupted; `migrate up` resumes an up, `migrate down` a down; a down past an up in flight undoes it):');
     for (const f of status.inFlight) {
       output.line(
-        `  ${formatVersion(f.version)} ${f.name} (${f.direction}): ${f.phasesDone} phase${f.phasesDone === 1 ? '' : 's'} done${f.rowsDone > 0 ? `, ${f.rowsDone.toLocaleString('en-US')} rows backfilled` : ''}, last progress ${f.updatedAt.toISOString()}`,
+        `  ${formatVersion(f.version)} ${f.name} (${f.direction}): ${f.phasesDone} phase${f.phasesDone === 1 ? '' : 's'} done${f.rowsDone > 0 ? `, ${f.rowsDone.toLocaleString('en-US')} rows backfilled` : ''}, last progress ${f.updatedAt.toISOString()}${f.direction === 'down' ? '; half-reverted: `migrate up` refuses until `migrate down` finishes it' : ''}`,
       );
     }
   }
