@@ -18,7 +18,6 @@ export function migrationFailure(
   step: MigrationStep,
   phase: FailurePhase,
   statementCount: number,
-  transactional: boolean,
   cause: unknown,
 ): ChatkeepError {
   const { version, name } = step.migration;
@@ -32,9 +31,8 @@ export function migrationFailure(
         : phase === 'bookkeeping'
           ? 'while recording it in the version table'
           : 'at commit';
-  const aftermath = transactional
-    ? 'rolled back; the database is as before this migration'
-    : 'not transactional: statements before the failing one stay applied and are re-run (idempotently) next time';
+  // Only a migration in one transaction fails here; the phased runner reports its own.
+  const aftermath = 'rolled back; the database is as before this migration';
   const message = `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; ${aftermath}`;
   return new ChatkeepError(
     'CK_MIGRATION_FAILED',

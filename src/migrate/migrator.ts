@@ -28,7 +28,7 @@ import {
 } from './migrator-options.js';
 import type { PlannedMigration, PlanOptions } from './planned-migration.js';
 import { renderMigration } from './render-migration.js';
-import { hasSteps, statementText, type MigrationStatement } from './steps.js';
+import { hasSteps, runnableStatements, statementText, type MigrationStatement } from './steps.js';
 import {
   DEFAULT_LOCK_TIMEOUT,
   DEFAULT_STATEMENT_TIMEOUT,
@@ -321,6 +321,7 @@ export class Migrator {
     invariants: readonly Invariant[],
   ): Promise<{ outcome: StepOutcome; check?: InvariantRun; rollback?: InvariantRollback }> {
     const { migration, direction } = step;
+    step = { ...step, statements: runnableStatements(step.statements, migration.transactional ?? true) };
     const phased = hasSteps(step.statements);
     // The step journal exists only while a phased migration is unfinished:
     // a host whose migrations are plain SQL never gets the extra table.
@@ -408,6 +409,7 @@ export class Migrator {
     } catch (error) {
       return asChatkeepError(error);
     }
+    down = { ...down, statements: runnableStatements(down.statements, migration.transactional ?? true) };
     if (down.statements.length === 0) {
       return new ChatkeepError('CK_MIGRATION_FAILED', `Migration ${version} ${name}: down() returns no statements, so nothing could be undone`, { version, name, direction: 'down' });
     }

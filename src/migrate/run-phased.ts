@@ -172,11 +172,14 @@ function phaseFailure(step: RenderedStep, phase: number, phases: number, cause: 
   const { version, name } = step.migration;
   const pg = pgErrorFields(cause);
   const reason = cause instanceof Error ? cause.message : String(cause);
-  const where = phase >= phases ? 'while recording it' : `in phase ${phase + 1} of ${phases}`;
+  // A non-transactional migration of plain SQL runs one statement per phase
+  // (runnableStatements): its author wrote statements, so name them.
+  const unit = step.statements.every((s) => typeof s !== 'string' && s.kind === 'non-transactional' && s.statements.length === 1) ? 'statement' : 'phase';
+  const where = phase >= phases ? 'while recording it' : `${unit === 'statement' ? 'at' : 'in'} ${unit} ${phase + 1} of ${phases}`;
   return new ChatkeepError(
     'CK_MIGRATION_FAILED',
-    `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; the phases before it are done and journaled, and the next run resumes there`,
-    { version, name, direction: step.direction, phase: phase + 1, ...(pg?.code ? { sqlState: pg.code } : {}) },
+    `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; the ${unit}s before it are done and journaled, and the next run resumes there`,
+    { version, name, direction: step.direction, phase: phase + 1, ...(unit === 'statement' ? { statement: phase + 1 } : {}), ...(pg?.code ? { sqlState: pg.code } : {}) },
     { cause },
   );
 }

@@ -4,7 +4,7 @@ import type { Bookkeeping } from './bookkeeping.js';
 import { isInvariantFailure } from './invariants/invariant-failure.js';
 import { migrationFailure, type FailurePhase } from './migration-failure.js';
 import type { MigrationStep } from './select-steps.js';
-import { hasSteps, type MigrationStatement } from './steps.js';
+import { hasSteps, runnableStatements, type MigrationStatement } from './steps.js';
 import { runPhased, type PhasedRunContext } from './run-phased.js';
 
 /** Applied when a migration does not say otherwise. */
@@ -31,9 +31,8 @@ export interface StepOutcome {
  * anywhere leaves the database exactly as before the step. The 'failed' log
  * row is written after the rollback, outside it, so it survives.
  *
- * Non-transactional: the timeouts are set for the session and RESET
- * afterwards (the connection goes back to a pool), the statements run one by
- * one in autocommit, and the version row is written only once all succeeded.
+ * Phased (steps, or `transactional: false`, whose statements each become a
+ * journaled phase; see `runnableStatements`): `runPhased`.
  */
 export async function runStep(
   conn: Kysely<any>,
@@ -41,9 +40,10 @@ export async function runStep(
   bookkeeping: Bookkeeping,
   phased?: Omit<PhasedRunContext, 'bookkeeping' | 'lockTimeout' | 'statementTimeout'>,
 ): Promise<StepOutcome> {
-  if (hasSteps(step.statements)) {
+  const runnable = { ...step, statements: runnableStatements(step.statements, step.migration.transactional ?? true) };
+  if (hasSteps(runnable.statements)) {
     if (phased === undefined) throw new Error('runStep: a migration with steps needs the step journal');
-    return runPhased(conn, step, {
+    return runPhased(conn, runnable, {
       ...phased,
       bookkeeping,
       lockTimeout: step.migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
@@ -51,7 +51,6 @@ export async function runStep(
     });
   }
   const statements = step.statements as readonly string[];
-  const transactional = step.migration.transactional ?? true;
   const lockTimeout = step.migration.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
   const statementTimeout = step.migration.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT;
   const startedAt = new Date();
@@ -81,49 +80,27 @@ export async function runStep(
   };
 
   try {
-    if (transactional) {
-      await conn.transaction().execute(async (trx) => {
-        // set_config(…, true) is SET LOCAL with bind parameters: the values
-        // end with the transaction and cannot inject SQL.
-        await sql`select set_config('lock_timeout', ${lockTimeout}, true), set_config('statement_timeout', ${statementTimeout}, true)`.execute(
-          trx,
-        );
-        for (const [index, statement] of statements.entries()) {
-          phase = index;
-          await sql.raw(statement).execute(trx);
-        }
-        // Declared invariants, checked before COMMIT: a broken one rolls back everything.
-        if (step.direction === 'up') await phased?.beforeRecord?.(trx);
-        await record(trx);
-        phase = 'commit';
-      });
-    } else {
-      try {
-        await sql`select set_config('lock_timeout', ${lockTimeout}, false), set_config('statement_timeout', ${statementTimeout}, false)`.execute(
-          conn,
-        );
-        for (const [index, statement] of statements.entries()) {
-          phase = index;
-          await sql.raw(statement).execute(conn);
-        }
-      } finally {
-        // Session settings outlive this run on a pooled connection; a failed
-        // RESET means the connection is gone, and with it the settings.
-        await sql`reset lock_timeout`.execute(conn).catch(() => undefined);
-        await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
+    await conn.transaction().execute(async (trx) => {
+      // set_config(…, true) is SET LOCAL with bind parameters: the values
+      // end with the transaction and cannot inject SQL.
+      await sql`select set_config('lock_timeout', ${lockTimeout}, true), set_config('statement_timeout', ${statementTimeout}, true)`.execute(
+        trx,
+      );
+      for (const [index, statement] of statements.entries()) {
+        phase = index;
+        await sql.raw(statement).execute(trx);
       }
-      if (step.direction === 'up') await phased?.beforeRecord?.(conn);
-      await conn.transaction().execute(async (trx) => {
-        await record(trx);
-        phase = 'commit';
-      });
-    }
+      // Declared invariants, checked before COMMIT: a broken one rolls back everything.
+      if (step.direction === 'up') await phased?.beforeRecord?.(trx);
+      await record(trx);
+      phase = 'commit';
+    });
     return { durationMs: elapsed() };
   } catch (cause) {
     const durationMs = elapsed();
     const error = isInvariantFailure(cause)
       ? cause
-      : migrationFailure(step, phase, step.statements.length, transactional, cause);
+      : migrationFailure(step, phase, step.statements.length, cause);
     try {
       await bookkeeping.insertLog(conn, {
         version: step.migration.version,

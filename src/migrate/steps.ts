@@ -120,6 +120,20 @@ export function nonTransactional(...statements: string[]): NonTransactionalStep 
   return { kind: 'non-transactional', statements };
 }
 
+/**
+ * The statements as the runner executes them. A `transactional: false`
+ * migration of plain SQL runs each statement as a phase of its own
+ * (`nonTransactional`), so each committed statement is journaled: a run
+ * killed or failed between two of them is "in flight" like a phased one —
+ * listed by `status`, resumed after its last finished statement, undone by a
+ * `down` past it — instead of leaving committed work nobody knows about.
+ * Rendering, checksums, plans and lint see the statements as written.
+ */
+export function runnableStatements(statements: readonly MigrationStatement[], transactional: boolean): readonly MigrationStatement[] {
+  if (transactional || hasSteps(statements)) return statements;
+  return statements.map((s) => nonTransactional(s as string));
+}
+
 /** Whether a rendered statement list needs the phased runner. */
 export function hasSteps(statements: readonly MigrationStatement[]): boolean {
   return statements.some((s) => typeof s !== 'string');

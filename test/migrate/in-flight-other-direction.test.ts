@@ -188,3 +188,43 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+/** A non-transactional migration of plain SQL: its second statement fails while `<schema>.blockers` has rows. */
+const indexes: Migration = {
+  version: 2,
+  name: 'indexes',
+  transactional: false,
+  up: ({ schema: s }) => [
+    `create index concurrently if not exists base_id_desc_idx on ${s}.base (id desc)`,
+    `do $$ begin if exists (select 1 from ${s}.blockers) then raise exception 'blocked'; end if; end $$`,
+  ],
+  down: ({ schema: s }) => [`drop index concurrently if exists ${s}.base_id_desc_idx`],
+};
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: a non-transactional migration stopped between statements`, () => {
+    let scratch: ScratchDatabase;
+    useScratchDatabase(backend.name, (s) => (scratch = s));
+
+    it('is in flight like a phased one, and a down past it undoes its committed statement', async () => {
+      const db = scratch.database.db;
+      const schema = 'inflight_nontx';
+      await sql.raw(`create schema ${schema}`).execute(db);
+      await sql.raw(`create table ${schema}.blockers (id int)`).execute(db);
+      await sql.raw(`insert into ${schema}.blockers values (1)`).execute(db);
+      const migrator = new Migrator({ db, schema, migrations: [base, indexes] });
+      const stopped = await migrator.up();
+      expect(stopped.error?.message).toContain('failed at statement 2 of 2');
+      expect((await migrator.status()).inFlight).toMatchObject([{ version: 2, direction: 'up', phasesDone: 1 }]);
+      const indexExists = async () => (await fingerprint(db, [schema])).lines.some((l) => l.startsWith(`index ${schema}.base_id_desc_idx `));
+      expect(await indexExists()).toBe(true);
+
+      const down = await migrator.down({ to: 1 });
+      expect(down.error).toBeUndefined();
+      expect(down.results.map((r) => [r.version, r.status, r.inFlightUp ?? false])).toEqual([[2, 'reverted', true]]);
+      expect(await indexExists()).toBe(false);
+      expect((await migrator.status()).inFlight).toEqual([]);
+      expect(await tableExists(db, `${schema}.schema_migrations_steps`)).toBe(false);
+    });
+  });
+}

@@ -327,11 +327,18 @@ for (const backend of BACKENDS) {
         'lint-warnings:up',
         'migration-start:up',
         'invariants-measuring:up',
+        // Each statement of a non-transactional migration is a journaled phase.
+        'phase-start:up',
+        'phase-end:up',
+        'phase-start:up',
+        'phase-end:up',
         'invariants-checking:up',
         'invariant-checked:up',
         'invariant-checked:up',
         'migration-failed:up',
         'migration-start:down',
+        'phase-start:down',
+        'phase-end:down',
         'migration-end:down',
       ]);
       // The before-values were stored for the run (it commits as it goes) and forgotten once undone.

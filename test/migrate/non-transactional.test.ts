@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
-import { fingerprint, Migrator, type Migration } from '../../src/migrate/index.js';
+import { fingerprint, Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 const events: Migration = {
@@ -87,7 +87,7 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it('a failing non-transactional step keeps earlier statements, records no version, logs the failure, and a re-run completes', async () => {
+    it('a failing non-transactional statement keeps (and journals) the earlier ones, records no version, logs the failure; a re-run resumes at the failed one', async () => {
       const schema = 'mig_test_cic_fail';
       let broken = true;
       const twoIndexes: Migration = {
@@ -107,18 +107,25 @@ for (const backend of BACKENDS) {
       };
       const first = await new Migrator({ db, schema, migrations: [events, twoIndexes] }).up();
       expect(first.error?.message).toMatch(
-        /^Migration 2 two-indexes \(up\) failed at statement 2 of 2: .*\(SQLSTATE 42703\); not transactional/,
+        /^Migration 2 two-indexes \(up\) failed at statement 2 of 2: .*\(SQLSTATE 42703\); the statements before it are done and journaled, and the next run resumes there$/,
       );
       const lines = (await fingerprint(db, [schema])).lines;
       expect(lines.some((l) => l.startsWith(`index ${schema}.events_kind_idx `))).toBe(true);
       const migrator = new Migrator({ db, schema, migrations: [events, twoIndexes] });
-      expect((await migrator.status()).current).toBe(1);
+      const status = await migrator.status();
+      expect(status.current).toBe(1);
+      // The committed statement is known: the migration is in flight, not silently half-done.
+      expect(status.inFlight).toMatchObject([{ version: 2, direction: 'up', phasesDone: 1 }]);
       expect((await migrator.history(1))[0]).toMatchObject({ version: 2, outcome: 'failed' });
 
       broken = false; // the fix ships; the checksum is only recorded on success, so this is allowed
-      const second = await new Migrator({ db, schema, migrations: [events, twoIndexes] }).up();
+      const seen: MigrationEvent[] = [];
+      const second = await new Migrator({ db, schema, migrations: [events, twoIndexes], onEvent: (e) => seen.push(e) }).up();
       expect(second.error).toBeUndefined();
-      expect((await migrator.status()).current).toBe(2);
+      expect(seen.filter((e) => e.type === 'phase-skipped').map((e) => e.phase)).toEqual([0]);
+      expect(seen.filter((e) => e.type === 'phase-end').map((e) => e.phase)).toEqual([1]);
+      const after = await migrator.status();
+      expect([after.current, after.inFlight]).toEqual([2, []]);
     });
   });
 }

@@ -8,7 +8,7 @@ import type { AllowLintErrors, MigratorOptions } from '../migrator-options.js';
 import { groupPhases, type Phase } from '../phases.js';
 import type { PlannedMigration, PlanOptions } from '../planned-migration.js';
 import { renderMigration, type MigrationDirection } from '../render-migration.js';
-import { hasSteps } from '../steps.js';
+import { hasSteps, runnableStatements } from '../steps.js';
 import { estimatedLocks, type LoggedQuery } from './estimated-locks.js';
 import { compareModes } from './lock-modes.js';
 import { LockSampler, type SampledLocks } from './lock-sampler.js';
@@ -143,8 +143,9 @@ function estimatedStep(migrations: readonly Migration[], context: MigrationConte
   const phasesOf = (version: number, direction: MigrationDirection): readonly Phase[] => {
     const migration = migrations.find((m) => m.version === version);
     if (migration === undefined) return [];
-    const statements = renderMigration(migration, direction, context);
     const transactional = migration.transactional ?? true;
+    // The phases as the runner runs them (a non-transactional migration: one per statement).
+    const statements = runnableStatements(renderMigration(migration, direction, context), transactional);
     return hasSteps(statements) ? groupPhases(statements, transactional) : [{ kind: 'sql', statements: statements as readonly string[], transactional }];
   };
   return (step, migration) => ({ locks: estimatedLocks(step, phasesOf(migration.version, migration.direction)[step.index], context.schema, log) });
