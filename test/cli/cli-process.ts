@@ -1,8 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runCli } from '../../src/cli/run-cli.js';
-import type { Migration } from '../../src/migrate/index.js';
 
 /** The built executable: these tests run what users run, not the sources. */
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -83,25 +81,4 @@ export function target(location: { readonly url?: string; readonly dataDir?: str
   if (location.url !== undefined) return ['--database-url', location.url];
   if (location.dataDir !== undefined) return ['--data-dir', location.dataDir];
   throw new Error('target: pass url or dataDir');
-}
-
-/**
- * The real CLI (`runCli`) in this process, from source, over a host's
- * migration set: quicker than a child process, and the migrations can be
- * any test's own.
- */
-export function inProcessChatkeep(migrations: readonly Migration[]): (args: readonly string[]) => Promise<CliRun> {
-  return async (args) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await runCli(
-      args,
-      {
-        stdout: { write: (text: string) => (stdout += text) },
-        stderr: { write: (text: string) => (stderr += text) },
-      },
-      { migrations },
-    );
-    return { code, stdout, stderr };
-  };
 }

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verify, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
-import { inProcessChatkeep, target } from './cli-process.js';
+import { BACKENDS } from '../support/backends.js';
+import { freshTarget, inProcessChatkeep } from './in-process.js';
 
 /** 0001 makes app.base and app.blockers (one row); 0002's up stops at a gate while blockers has rows. */
 const base: Migration = {
@@ -43,16 +40,9 @@ for (const backend of BACKENDS) {
     afterEach(() => cleanup());
 
     it('plan --down names it, down undoes it first and says so, status shows nothing in flight after', async () => {
-      let where: string[];
-      if (backend.name === 'pglite') {
-        const dir = mkdtempSync(join(tmpdir(), 'chatkeep-in-flight-'));
-        where = target({ dataDir: join(dir, 'data') });
-        cleanup = async () => rmSync(dir, { recursive: true, force: true });
-      } else {
-        const scratch = await createPgDatabase();
-        where = target({ url: scratch.url });
-        cleanup = scratch.drop;
-      }
+      const fresh = await freshTarget(backend.name, 'chatkeep-in-flight-');
+      const { where } = fresh;
+      cleanup = fresh.cleanup;
       const run = (...args: string[]) => chatkeep([...where, '--schema', 'app', ...args]);
 
       const up = await run('migrate', 'up');

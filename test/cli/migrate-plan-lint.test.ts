@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropColumnWithBackup } from '../../src/migrate/backups/index.js';
 import type { Migration, SuppressedFinding } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
-import { inProcessChatkeep, target } from './cli-process.js';
+import { BACKENDS } from '../support/backends.js';
+import { freshTarget, inProcessChatkeep } from './in-process.js';
 
 const REASON = 'app 4.2 stopped reading and writing mood; every instance upgraded on 2024-05-02';
 
@@ -79,15 +76,7 @@ for (const backend of BACKENDS) {
       const run = (...args: string[]) => chatkeep([...where, '--schema', 'app', ...args]);
 
       beforeAll(async () => {
-        if (backend.name === 'pglite') {
-          const dir = mkdtempSync(join(tmpdir(), 'chatkeep-plan-lint-'));
-          where = target({ dataDir: join(dir, 'data') });
-          cleanup = async () => rmSync(dir, { recursive: true, force: true });
-        } else {
-          const scratch = await createPgDatabase();
-          where = target({ url: scratch.url });
-          cleanup = scratch.drop;
-        }
+        ({ where, cleanup } = await freshTarget(backend.name, 'chatkeep-plan-lint-'));
         // Stand at 0001, so the lint sees app.notes populated.
         const up = await run('migrate', 'up', '--to', '1');
         expect(up.code, up.stderr).toBe(0);
