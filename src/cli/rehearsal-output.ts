@@ -26,7 +26,7 @@ export function printRehearsal(output: Output, report: RehearsalReport): void {
   let hidden = 0;
   for (const migration of report.migrations) {
     line();
-    line(`${formatVersion(migration.version)} ${migration.name} (${migration.direction}, ${migration.status}${migration.durationMs !== undefined ? `, ${ms(migration.durationMs)}` : ''})`);
+    line(`${formatVersion(migration.version)} ${migration.name} (${migration.direction}${migration.inFlightUp === true ? ' of an up in flight' : ''}, ${migration.status}${migration.durationMs !== undefined ? `, ${ms(migration.durationMs)}` : ''})`);
     // Counted only: each outcome was printed live, on stderr, as it was checked.
     if (migration.invariants !== undefined && migration.invariants.length > 0) line(`   invariants: ${outcomeTally(migration.invariants)}`);
     if (migration.steps.length === 0) continue;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { verify, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS } from '../support/backends.js';
+import { BACKENDS, PG_DUMP_SKIP } from '../support/backends.js';
 import { freshTarget, inProcessChatkeep } from './in-process.js';
 
 /** 0001 makes app.base and app.blockers (one row); 0002's up stops at a gate while blockers has rows. */
@@ -59,6 +59,15 @@ for (const backend of BACKENDS) {
         '-- 0002 child (down of an up in flight, never recorded: undoes its half-done work, in one transaction)',
         '-- 0001 base (down, in one transaction)',
       ]);
+
+      // Rehearsed on a copy first: the copy has the journal too, so the rehearsal undoes it the same way.
+      // (On PostgreSQL the copy is made with pg_dump | psql, when the client tools are there.)
+      if (backend.name === 'pglite' || PG_DUMP_SKIP === false) {
+        const rehearsal = await run('migrate', 'plan', '--down', '--to', '0', '--rehearse', ...(backend.name === 'postgres' ? ['--rehearse-copy'] : []));
+        expect(rehearsal.code, rehearsal.stderr).toBe(0);
+        expect(rehearsal.stdout).toMatch(/^-- 0002 child \(down of an up in flight, reverted, \d+ ms\)$/m);
+      }
+      expect(JSON.parse((await run('migrate', 'status', '--json')).stdout)).toMatchObject({ current: 1, inFlight: [{ version: 2, direction: 'up' }] });
 
       const down = await run('migrate', 'down', '--to', '0', '--yes');
       expect(down.code, down.stderr).toBe(0);
