@@ -93,7 +93,8 @@ export class Migrator {
 
   /**
    * Reverts applied migrations above `to`, newest first; `{ to: 0 }` undoes
-   * everything. Never throws.
+   * everything. A migration above `to` whose `up` stopped part-way is undone
+   * first, with its `down` (in-flight-rules.ts). Never throws.
    */
   down(options: { readonly to: number }): Promise<MigrationResultSet> {
     return this.#run({ direction: 'down', to: options?.to });
@@ -159,7 +160,10 @@ export class Migrator {
     const target = toTarget(options);
     assertTarget(migrations, target);
     const applied = await this.#bookkeeping.readApplied(db);
-    return lintAgainstDatabase(db, selectSteps(migrations, new Set(applied.map((a) => a.version)), target), context);
+    const appliedVersions = new Set(applied.map((a) => a.version));
+    // The same selection as plan and down: a down lints the down of an in-flight up it would run.
+    const stranded = strandedUps(await this.#journal.inFlight(db), appliedVersions, target);
+    return lintAgainstDatabase(db, selectSteps(migrations, appliedVersions, target, stranded), context);
   }
 
   /** The audit log, newest first (default the last 100 rows); empty before the first run. */

@@ -144,7 +144,7 @@ for (const backend of BACKENDS) {
           ];
           // 0004, transactional: false: nothing measured before, checked after its last statement.
           const index = [
-            at('-- 0004 notes-title-idx (up, NOT transactional: statements run one by one)'),
+            at('-- 0004 notes-title-idx (up, NOT transactional: statements run one by one, each journaled, so a stopped run resumes at the one that failed)'),
             at('create index concurrently if not exists notes_title_idx on app.notes (title);'),
             at(
               '-- invariants (1): checked after its last statement, when its work is committed, before its version is recorded; a broken one is undone by its down() and the migration runs again from the start next time:',

@@ -82,6 +82,8 @@ for (const backend of BACKENDS) {
       // The plan says what down will do about it, and changes nothing.
       const plan = await migrator.plan({ direction: 'down', to: 0 });
       expect(plan.map((p) => [p.version, p.direction, p.inFlightUp ?? false])).toEqual([[2, 'down', true], [1, 'down', false]]);
+      // The lint reviews what down will run, the in-flight migration's down included.
+      expect((await migrator.lint({ direction: 'down', to: 0 })).map((l) => l.version)).toEqual([2, 1]);
       expect((await migrator.status()).inFlight).toHaveLength(1);
 
       events.length = 0;
@@ -123,16 +125,23 @@ for (const backend of BACKENDS) {
       expect((await migrator.status()).inFlight).toMatchObject([{ version: 2, direction: 'up' }]);
     });
 
+    /** Both migrations applied, then a down to 1 that stops at its gate after dropping the index. */
+    async function halfReverted(schema: string, events?: MigrationEvent[]): Promise<Migrator> {
+      const db = scratch.database.db;
+      await setUp(schema, false);
+      const migrator = new Migrator({ db, schema, migrations: [base, gatedDown], ...(events ? { onEvent: (e: MigrationEvent) => events.push(e) } : {}) });
+      expect((await migrator.up()).error).toBeUndefined();
+      await sql.raw(`insert into ${schema}.blockers values (1)`).execute(db);
+      const stopped = await migrator.down({ to: 1 });
+      expect(stopped.error?.message).toContain('no blockers left');
+      return migrator;
+    }
+
     it('a down in flight is not stepped over: up refuses, names the migration and how to finish, and writes nothing', async () => {
       const db = scratch.database.db;
       const schema = 'inflight_down_up';
-      await setUp(schema, false);
-      const migrator = new Migrator({ db, schema, migrations: [base, gatedDown] });
-      expect((await migrator.up()).error).toBeUndefined();
-      await sql.raw(`insert into ${schema}.blockers values (1)`).execute(db);
-
-      const stopped = await migrator.down({ to: 1 });
-      expect(stopped.error?.message).toContain('no blockers left');
+      const events: MigrationEvent[] = [];
+      const migrator = await halfReverted(schema, events);
       let status = await migrator.status();
       expect(status.current).toBe(2);
       expect(status.inFlight).toMatchObject([{ version: 2, direction: 'down', phasesDone: 1 }]);
@@ -152,7 +161,9 @@ for (const backend of BACKENDS) {
 
       // Finishing the down resumes it after its finished phase; then up builds version 2 afresh.
       await sql.raw(`delete from ${schema}.blockers`).execute(db);
+      events.length = 0;
       expect((await migrator.down({ to: 1 })).error).toBeUndefined();
+      expect(events.filter((e) => e.type === 'phase-skipped').map((e) => [e.direction, e.phase])).toEqual([['down', 0]]);
       expect(await tableExists(db, `${schema}.child`)).toBe(false);
       expect((await migrator.up()).error).toBeUndefined();
       status = await migrator.status();
@@ -163,14 +174,14 @@ for (const backend of BACKENDS) {
     it('up to a version below a half-reverted migration is not refused: it does not build on it', async () => {
       const db = scratch.database.db;
       const schema = 'inflight_down_up_below';
-      await setUp(schema, false);
-      const migrator = new Migrator({ db, schema, migrations: [base, gatedDown] });
-      expect((await migrator.up()).error).toBeUndefined();
-      await sql.raw(`insert into ${schema}.blockers values (1)`).execute(db);
-      expect((await migrator.down({ to: 1 })).error).toBeDefined();
+      const migrator = await halfReverted(schema);
+      const before = await fingerprint(db, [schema]);
       const up = await migrator.up({ to: 1 });
       expect(up.error).toBeUndefined();
       expect(up.results).toEqual([]);
+      // Nothing was done to the half-reverted one either: it is still in flight, as it was.
+      expect((await fingerprint(db, [schema])).lines).toEqual(before.lines);
+      expect((await migrator.status()).inFlight).toMatchObject([{ version: 2, direction: 'down' }]);
     });
 
     it('an up in flight whose migration left the list: down refuses to step over it and names it', async () => {

@@ -18,14 +18,15 @@ interface MigrateDownOptions {
 
 /**
  * `chatkeep migrate down --to <version> --yes`: reverts applied migrations
- * above the target, newest first. Reverting drops tables and every row in
+ * above the target, newest first, after undoing any whose `up` stopped
+ * part-way above it (the migrator's rule, in-flight-rules.ts). Reverting drops tables and every row in
  * them, so it always prints what goes, and does nothing without `--yes`.
  */
 export function registerMigrateDown(migrate: Command, output: Output, program: ProgramOptions = {}): Command {
   return migrate
     .command('down')
     .description(
-      'revert applied migrations above --to, newest first (DROPS their tables and data; needs --yes)',
+      'revert applied migrations above --to, newest first, after undoing any whose up stopped part-way (DROPS their tables and data; needs --yes)',
     )
     .requiredOption(
       '--to <version>',

@@ -245,7 +245,7 @@ function printPlan(
   for (const step of plan) {
     output.line();
     output.line(
-      `-- ${formatVersion(step.version)} ${step.name} (${step.direction}${step.inFlightUp === true ? ' of an up in flight, never recorded: undoes its half-done work' : ''}, ${step.phased ? 'phased: SQL runs in transactions between steps; every phase is journaled and a killed run resumes' : step.transactional ? 'in one transaction' : 'NOT transactional: statements run one by one'})`,
+      `-- ${formatVersion(step.version)} ${step.name} (${step.direction}${step.inFlightUp === true ? ' of an up in flight, never recorded: undoes its half-done work' : ''}, ${step.phased ? 'phased: SQL runs in transactions between steps; every phase is journaled and a killed run resumes' : step.transactional ? 'in one transaction' : 'NOT transactional: statements run one by one, each journaled, so a stopped run resumes at the one that failed'})`,
     );
     // Lint before the SQL, so a reviewer sees the danger first (docs/migration-lint.md).
     const report = lint.get(step.version);
