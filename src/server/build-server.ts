@@ -8,6 +8,7 @@ import type { Store } from '../store/index.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { sendError } from './error-reply.js';
 import { httpSchemas } from './http-schemas.js';
+import { WorkerRateLimitStore } from './cluster/worker-rate-limit-store.js';
 import { InflightTurns } from './inflight-turns.js';
 import { finishDocument, openApiInfo, type RouteFacts } from './openapi-document.js';
 import type { App, RouteContext } from './route-context.js';
@@ -104,6 +105,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     hook: 'preHandler',
     max: rateLimit.max,
     timeWindow: rateLimit.windowMs,
+    ...('scope' in rateLimit && rateLimit.scope === 'cluster' ? { store: WorkerRateLimitStore } : {}),
     keyGenerator: (request) => (request.principal !== undefined ? `user:${request.principal.userId}` : `ip:${request.ip}`),
     errorResponseBuilder: (_request, context) =>
       new ChatkeepError('CK_RATE_LIMITED', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}`, {

@@ -29,8 +29,13 @@ export interface ServerOptions {
   readonly agent: ServerAgent;
   /** Largest accepted request body in bytes (default 1 MiB); larger ones get 413. */
   readonly bodyLimit?: number;
-  /** Requests per user per window (default 600 per 60,000 ms); over it, 429 with Retry-After. */
-  readonly rateLimit?: { readonly max: number; readonly windowMs: number };
+  /**
+   * Requests per user per window (default 600 per 60,000 ms); over it, 429
+   * with Retry-After. Counted in this process, or with `scope: 'cluster'` in a
+   * worker of `chatkeep serve --workers`, by the cluster's primary for all
+   * its workers (the primary must answer: see `answerRateLimitHits`).
+   */
+  readonly rateLimit?: { readonly max: number; readonly windowMs: number; readonly scope?: 'process' | 'cluster' };
   /** Agent time limit for run/stream (default 60,000 ms). */
   readonly agentTimeoutMs?: number;
   /** A streamed turn with no news for this long is aborted by the sweeper (default 120,000 ms). */

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { openEventStream } from '../support/sse-client.js';
-import { assertBuilt, chatkeep, CLI_PATH, target } from './cli-process.js';
+import { assertBuilt, chatkeep, target } from './cli-process.js';
+import { call, killLeftoverServers, serve } from './serve-process.js';
 
 /**
  * `chatkeep serve` as users run it: a real process on a real port. It is
@@ -13,55 +13,7 @@ import { assertBuilt, chatkeep, CLI_PATH, target } from './cli-process.js';
  * half-visible after a restart), and stopped with SIGTERM under load (every
  * in-flight turn must finish and be stored).
  */
-interface Running {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly stdout: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-/** Every server started, so none outlives the suite even when a test fails half-way. */
-const started: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-async function serve(location: string[], extra: string[] = []): Promise<Running> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env['DATABASE_URL'];
-  delete env['CHATKEEP_DATA_DIR'];
-  const child = spawn(process.execPath, [CLI_PATH, ...location, 'serve', '--port', '0', '--log-level', 'warn', '--abandon-after', '2000', ...extra], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  started.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stdout}\n${stderr}`)), 30_000);
-    child.stdout!.on('data', () => {
-      const match = /listening on (http:\/\/[^\s]+)/.exec(stdout);
-      if (match?.[1] !== undefined && stdout.includes('Stop with Ctrl-C')) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
-  });
-  return { child, url, stdout: () => stdout, exited };
-}
-
-async function call(url: string, method: string, path: string, token: string, body?: unknown) {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: response.status, body: (await response.json()) as any };
-}
+afterAll(killLeftoverServers);
 
 describe('chatkeep serve: usage', () => {
   it('--agent openai without a model is a usage error (exit 2) before anything is opened', async () => {

@@ -1,39 +1,23 @@
-import { Option, type Command } from 'commander';
-import { demoAgent, demoStreamingAgent, openAiCompatibleAgent } from '../../agents/index.js';
-import { buildServer, type ServerAgent, type ServerOptions } from '../../server/index.js';
-import { openStore, type Store } from '../../store/index.js';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { buildServer } from '../../server/index.js';
+import { openStore } from '../../store/index.js';
 import { UsageError } from '../exit-codes.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { migrationProgress } from '../migration-progress.js';
 import { parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
+import { servePrimary, serveWorker } from '../serve-cluster.js';
+import { printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
 
-/** The user the first run issues an API key for, so the server can be tried at once. */
-export const DEMO_USER = 'demo-user';
-
-interface ServeOptions {
-  readonly port: number;
-  readonly host: string;
-  readonly jwtSecret?: string;
-  readonly jwksUrl?: string;
-  readonly jwtIssuer?: string;
-  readonly jwtAudience?: string;
-  readonly adminToken?: string;
-  readonly agent: 'demo' | 'openai';
-  readonly openaiBaseUrl?: string;
-  readonly openaiModel?: string;
-  readonly openaiApiKey?: string;
-  readonly rateLimit: number;
-  readonly bodyLimit: number;
-  readonly logLevel: string;
-  readonly abandonAfter: number;
-  readonly shutdownGrace: number;
-}
+export { DEMO_USER } from '../serve-setup.js';
 
 /**
  * `chatkeep serve`: migrates, then serves the HTTP API until SIGINT/SIGTERM,
- * when it drains in-flight turns and exits 0.
+ * when it drains in-flight turns and exits 0 — in this process, or with
+ * `--workers N` (PostgreSQL) in N cluster workers (serve-cluster.ts).
  */
 export function registerServe(program: Command, output: Output): Command {
   return program
@@ -41,6 +25,12 @@ export function registerServe(program: Command, output: Output): Command {
     .description('serve the HTTP API (and its OpenAPI document at /openapi.json) on the embedded database or DATABASE_URL')
     .addOption(new Option('--port <n>', 'TCP port').env('PORT').default(8787).argParser(parseInteger('--port', 0, 65535)))
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)').env('CHATKEEP_HOST').default('127.0.0.1'))
+    .addOption(
+      new Option('--workers <n>', 'processes serving the port together (PostgreSQL only; "auto": one per CPU core)')
+        .env('CHATKEEP_WORKERS')
+        .default(1)
+        .argParser(parseWorkers),
+    )
     .addOption(new Option('--jwt-secret <secret>', 'accept HS256 JWTs signed with this secret (≥ 32 bytes); `sub` is the user').env('CHATKEEP_JWT_SECRET'))
     .addOption(new Option('--jwks-url <url>', 'accept JWTs signed by a key from this JWKS URL').env('CHATKEEP_JWKS_URL'))
     .addOption(new Option('--jwt-issuer <iss>', 'required `iss` claim of JWTs').env('CHATKEEP_JWT_ISSUER'))
@@ -61,88 +51,48 @@ export function registerServe(program: Command, output: Output): Command {
         'chatkeep serve',
         'CHATKEEP_JWT_SECRET=… CHATKEEP_JWT_AUDIENCE=my-app chatkeep serve --port 8080',
         'DATABASE_URL=postgres://app@db/app chatkeep serve --host 0.0.0.0 --agent openai --openai-model gpt-4o-mini',
+        'DATABASE_URL=postgres://app@db/app chatkeep serve --workers auto   # one process per core, one rate limit',
       ),
     )
     .action(async (options: ServeOptions, command: Command) => {
       const globals = globalOptions(command);
-      const agent = serverAgent(options);
-      const store = await openStore({ ...databaseOptions(globals), schema: globals.schema, onMigrationEvent: migrationProgress(output, { toStderr: false }) });
-      try {
-        const serverOptions: ServerOptions = {
-          auth: {
-            ...(options.jwtSecret ? { jwtSecret: options.jwtSecret } : {}),
-            ...(options.jwksUrl ? { jwksUrl: options.jwksUrl } : {}),
-            ...(options.jwtIssuer ? { issuer: options.jwtIssuer } : {}),
-            ...(options.jwtAudience ? { audience: options.jwtAudience } : {}),
-            ...(options.adminToken ? { adminToken: options.adminToken } : {}),
-          },
-          agent,
-          rateLimit: { max: options.rateLimit, windowMs: 60_000 },
-          bodyLimit: options.bodyLimit,
-          abandonAfterMs: options.abandonAfter,
-          shutdownGraceMs: options.shutdownGrace,
-          logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
-        };
-        const server = await buildServer(store, serverOptions);
-        const address = await server.app.listen({ host: options.host, port: options.port });
-        const stop = shutdownSignal();
-        await printBanner(output, store, address, serverOptions);
-        output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
-        await stop;
-        output.warn('chatkeep serve: draining in-flight turns…');
-        const { finishedInFlight } = await server.close();
-        output.warn(finishedInFlight ? 'chatkeep serve: stopped; every in-flight turn finished' : 'chatkeep serve: stopped; turns still running after the grace period were aborted (nothing of them stored)');
-      } finally {
-        await store.close();
+      const storeOptions = { ...databaseOptions(globals), schema: globals.schema };
+      serverOptionsFrom(options, 'process'); // usage errors (e.g. --agent openai without a model) before anything opens
+      if (options.workers > 1) {
+        if (globals.databaseUrl === undefined) {
+          throw new UsageError('--workers needs PostgreSQL (--database-url or DATABASE_URL): the embedded database lives in one process');
+        }
+        if (cluster.isWorker) return serveWorker(options, storeOptions);
+        return servePrimary(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false }) });
       }
+      return serveOneProcess(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false }) });
     });
 }
 
-function serverAgent(options: ServeOptions): ServerAgent {
-  if (options.agent === 'demo') return { name: 'demo', run: demoAgent, stream: demoStreamingAgent() };
-  if (!options.openaiModel) throw new UsageError('--agent openai needs --openai-model (or CHATKEEP_OPENAI_MODEL)');
-  const agent = openAiCompatibleAgent({
-    baseUrl: options.openaiBaseUrl ?? 'https://api.openai.com/v1',
-    model: options.openaiModel,
-    ...(options.openaiApiKey ? { apiKey: options.openaiApiKey } : {}),
-  });
-  return { name: `openai:${options.openaiModel}`, ...agent };
-}
-
-/**
- * Says where the server is and how to call it. On the very first run (no API
- * key issued yet) it issues one for the demo user and prints it once, with a
- * curl line that works as printed.
- */
-async function printBanner(output: Output, store: Store, address: string, options: ServerOptions): Promise<void> {
-  output.line(`chatkeep serve: listening on ${address} (${store.description}), agent: ${options.agent.name}`);
-  output.line(`  OpenAPI document: ${address}/openapi.json   health: ${address}/healthz   readiness: ${address}/readyz`);
-  const modes = [options.auth.jwtSecret || options.auth.jwksUrl ? 'JWT' : undefined, 'API keys'].filter(Boolean).join(' and ');
-  output.line(`  auth: every /v1 route needs "Authorization: Bearer <token>" (${modes})${options.auth.adminToken ? '; admin routes: the admin token' : '; admin routes disabled (no --admin-token)'}`);
-  if (!(await store.apiKeys.anyIssued())) {
-    const { secret } = await store.apiKeys.create(DEMO_USER, { name: 'first run of chatkeep serve' });
-    output.line('');
-    output.line(`First run: issued an API key for the user "${DEMO_USER}". It is shown this once; chatkeep keeps only its hash.`);
-    output.line(`  ${secret}`);
-    output.line('Try it:');
-    output.line(`  curl -s -X POST -H "Authorization: Bearer ${secret}" ${address}/v1/conversations`);
-    output.line(`  curl -s -H "Authorization: Bearer ${secret}" ${address}/v1/me`);
-  } else {
-    output.line(`  a token for a user: POST ${address}/v1/admin/users/<user>/api-keys with the admin token, or stop the server and run \`chatkeep keys create --user <user>\``);
+/** `--workers`: a whole number from 1 to 64, or "auto". */
+function parseWorkers(value: string): number {
+  if (value === 'auto') return Math.min(64, availableParallelism());
+  if (!/^\d{1,2}$/.test(value) || Number(value) < 1 || Number(value) > 64) {
+    throw new InvalidArgumentError('--workers: expected a whole number from 1 to 64, or "auto"');
   }
+  return Number(value);
 }
 
-function shutdownSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      // A second signal while draining ends the process at once.
-      process.once('SIGINT', () => process.exit(130));
-      process.once('SIGTERM', () => process.exit(143));
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+/** One process: migrates, serves until SIGINT/SIGTERM, drains in-flight turns, exits 0. */
+async function serveOneProcess(output: Output, options: ServeOptions, storeOptions: Parameters<typeof openStore>[0]): Promise<void> {
+  const store = await openStore(storeOptions);
+  try {
+    const serverOptions = serverOptionsFrom(options, 'process');
+    const server = await buildServer(store, serverOptions);
+    const address = await server.app.listen({ host: options.host, port: options.port });
+    const stop = shutdownSignal();
+    await printBanner(output, store, address, serverOptions);
+    output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
+    await stop;
+    output.warn('chatkeep serve: draining in-flight turns…');
+    const { finishedInFlight } = await server.close();
+    output.warn(finishedInFlight ? 'chatkeep serve: stopped; every in-flight turn finished' : 'chatkeep serve: stopped; turns still running after the grace period were aborted (nothing of them stored)');
+  } finally {
+    await store.close();
+  }
 }

@@ -1,0 +1,163 @@
+import cluster, { type Address, type Worker } from 'node:cluster';
+import { answerRateLimitHits, RateLimitCounts } from '../server/cluster/rate-limit-counts.js';
+import { buildServer } from '../server/index.js';
+import { openStore, type StoreOptions } from '../store/index.js';
+import type { Output } from './output.js';
+import { printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
+
+/** What a worker tells its primary once it has drained. */
+interface Drained {
+  readonly chatkeep: 'drained';
+  readonly finishedInFlight: boolean;
+}
+
+/** More unexpected worker exits than this within `CRASH_WINDOW_MS` and the primary gives up. */
+const CRASH_LIMIT = 5;
+const CRASH_WINDOW_MS = 60_000;
+
+/**
+ * The primary of `chatkeep serve --workers N`: migrates once, forks N workers
+ * that share the listening port (Node.js cluster), keeps the per-user
+ * rate-limit counts for all of them, replaces a worker that dies, and on
+ * SIGINT/SIGTERM has every worker drain its in-flight turns before it exits.
+ * It serves no requests itself and holds no database connection once the
+ * banner is printed.
+ */
+export async function servePrimary(output: Output, options: ServeOptions, storeOptions: StoreOptions): Promise<void> {
+  const serverOptions = serverOptionsFrom(options, 'cluster');
+  const store = await openStore(storeOptions);
+  const counts = new RateLimitCounts();
+  const drained = new Map<number, boolean>();
+  const listening = new Set<number>();
+  cluster.on('listening', (worker) => listening.add(worker.id));
+  let stopping = false;
+  const crashes: number[] = [];
+  let gaveUp: ((error: Error) => void) | undefined;
+  const givenUp = new Promise<Error>((resolve) => (gaveUp = resolve));
+
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    answerRateLimitHits(worker, counts);
+    worker.on('message', (message: Drained | undefined) => {
+      if (message?.chatkeep === 'drained') drained.set(worker.id, message.finishedInFlight);
+    });
+    return worker;
+  };
+
+  let address: string;
+  try {
+    address = await startWorkers(options.workers, fork);
+    await printBanner(output, store, address, serverOptions, options.workers);
+  } catch (error) {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+    throw error;
+  } finally {
+    await store.close();
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    output.warn(`chatkeep serve: worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
+    if (crashes.length > CRASH_LIMIT) {
+      gaveUp?.(new Error(`${crashes.length} workers exited within ${CRASH_WINDOW_MS / 1000} s; giving up`));
+      return;
+    }
+    fork();
+  });
+
+  output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
+  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+  const killAll = (code: number) => {
+    for (const worker of live()) worker.process.kill('SIGKILL');
+    process.exit(code);
+  };
+  const reason = await Promise.race([shutdownSignal(killAll), givenUp]);
+  stopping = true;
+  const workers = live();
+  output.warn(`chatkeep serve: draining in-flight turns in ${workers.length} workers…`);
+  // SIGTERM, not a message: a worker still starting would miss a message sent
+  // before it listens for one, and dies of the signal instead — harmless, as
+  // it has served nothing yet.
+  const exits = workers.map(
+    (worker) => new Promise<string | undefined>((resolve) => {
+      worker.once('exit', (code, signal) => resolve(code === 0 || (!listening.has(worker.id) && signal !== null) ? undefined : (signal ?? `code ${code}`)));
+    }),
+  );
+  for (const worker of workers) worker.process.kill('SIGTERM');
+  const failures = (await Promise.all(exits)).filter((failure) => failure !== undefined);
+  if (reason instanceof Error) throw reason;
+  const everyTurnFinished = workers.every((worker) => drained.get(worker.id) === true || !listening.has(worker.id));
+  if (failures.length > 0) {
+    output.warn(`chatkeep serve: stopped; a worker exited with ${failures[0]} while draining`);
+    output.fail(1);
+    return;
+  }
+  output.warn(everyTurnFinished ? 'chatkeep serve: stopped; every in-flight turn finished' : 'chatkeep serve: stopped; turns still running after the grace period were aborted (nothing of them stored)');
+}
+
+/** Forks `count` workers and resolves with the address once all listen; rejects if one exits first. */
+function startWorkers(count: number, fork: () => Worker): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let listening = 0;
+    const onListening = (_worker: Worker, address: Address) => {
+      listening += 1;
+      if (listening === count) {
+        cleanup();
+        resolve(urlOf(address));
+      }
+    };
+    const onExit = (worker: Worker, code: number | null, signal: string | null) => {
+      cleanup();
+      reject(new Error(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before it was listening; its error is above`));
+    };
+    const cleanup = () => {
+      cluster.off('listening', onListening);
+      cluster.off('exit', onExit);
+    };
+    cluster.on('listening', onListening);
+    cluster.on('exit', onExit);
+    for (let i = 0; i < count; i++) fork();
+  });
+}
+
+function urlOf(address: Address): string {
+  const host = address.addressType === 6 || address.address?.includes(':') ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+/**
+ * A worker of `chatkeep serve --workers N`: serves the API on the port the
+ * cluster shares, with rate limits counted by the primary. The primary
+ * migrated already, so the store is opened without migrating. It drains and
+ * exits on SIGTERM, which the primary sends to stop it; a SIGINT from the
+ * terminal goes to the primary too, which decides.
+ */
+export async function serveWorker(options: ServeOptions, storeOptions: StoreOptions): Promise<void> {
+  // Before anything else: a SIGTERM from the primary that arrives while this
+  // worker is still opening the store must start a drain, not be missed.
+  // (If the primary dies, Node.js's cluster ends the worker at once, like a
+  // killed server: streamed turns in flight stay invisible and are swept.)
+  process.on('SIGINT', () => undefined);
+  const stop = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  try {
+    const store = await openStore({ ...storeOptions, migrate: false });
+    try {
+      const server = await buildServer(store, serverOptionsFrom(options, 'cluster'));
+      await server.app.listen({ host: options.host, port: options.port });
+      await stop;
+      const { finishedInFlight } = await server.close();
+      const report: Drained = { chatkeep: 'drained', finishedInFlight };
+      if (process.connected) process.send?.(report);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    // The IPC channel would keep the process alive. Worker#disconnect (not
+    // process.disconnect, which exits 0 at once) lets it end with the exit
+    // code the CLI sets — 1 after an error such as EADDRINUSE.
+    if (process.connected) cluster.worker?.disconnect();
+  }
+}

@@ -1,0 +1,107 @@
+import { demoAgent, demoStreamingAgent, openAiCompatibleAgent } from '../agents/index.js';
+import type { ServerAgent, ServerOptions } from '../server/index.js';
+import type { Store } from '../store/index.js';
+import { UsageError } from './exit-codes.js';
+import type { Output } from './output.js';
+
+/** The user the first run issues an API key for, so the server can be tried at once. */
+export const DEMO_USER = 'demo-user';
+
+/** `chatkeep serve`'s options, as commander hands them over. */
+export interface ServeOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly workers: number;
+  readonly jwtSecret?: string;
+  readonly jwksUrl?: string;
+  readonly jwtIssuer?: string;
+  readonly jwtAudience?: string;
+  readonly adminToken?: string;
+  readonly agent: 'demo' | 'openai';
+  readonly openaiBaseUrl?: string;
+  readonly openaiModel?: string;
+  readonly openaiApiKey?: string;
+  readonly rateLimit: number;
+  readonly bodyLimit: number;
+  readonly logLevel: string;
+  readonly abandonAfter: number;
+  readonly shutdownGrace: number;
+}
+
+/**
+ * The server's options from the command line; `scope` says who counts the
+ * rate limit. Cluster workers log through `process.stdout` rather than
+ * pino's default synchronous writer: the workers share one stdout, and when
+ * it is a pipe that writer met a full pipe by sleeping 100 ms at a time,
+ * stalling requests for up to half a second (bench/README.md, HTTP server).
+ */
+export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'cluster'): ServerOptions {
+  return {
+    auth: {
+      ...(options.jwtSecret ? { jwtSecret: options.jwtSecret } : {}),
+      ...(options.jwksUrl ? { jwksUrl: options.jwksUrl } : {}),
+      ...(options.jwtIssuer ? { issuer: options.jwtIssuer } : {}),
+      ...(options.jwtAudience ? { audience: options.jwtAudience } : {}),
+      ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    },
+    agent: serverAgent(options),
+    rateLimit: { max: options.rateLimit, windowMs: 60_000, scope },
+    bodyLimit: options.bodyLimit,
+    abandonAfterMs: options.abandonAfter,
+    shutdownGraceMs: options.shutdownGrace,
+    logger: options.logLevel === 'silent' ? false : { level: options.logLevel, ...(scope === 'cluster' ? { stream: process.stdout } : {}) },
+  };
+}
+
+function serverAgent(options: ServeOptions): ServerAgent {
+  if (options.agent === 'demo') return { name: 'demo', run: demoAgent, stream: demoStreamingAgent() };
+  if (!options.openaiModel) throw new UsageError('--agent openai needs --openai-model (or CHATKEEP_OPENAI_MODEL)');
+  const agent = openAiCompatibleAgent({
+    baseUrl: options.openaiBaseUrl ?? 'https://api.openai.com/v1',
+    model: options.openaiModel,
+    ...(options.openaiApiKey ? { apiKey: options.openaiApiKey } : {}),
+  });
+  return { name: `openai:${options.openaiModel}`, ...agent };
+}
+
+/**
+ * Says where the server is and how to call it. On the very first run (no API
+ * key issued yet) it issues one for the demo user and prints it once, with a
+ * curl line that works as printed.
+ */
+export async function printBanner(output: Output, store: Store, address: string, options: ServerOptions, workers = 1): Promise<void> {
+  const processes = workers > 1 ? `, ${workers} worker processes` : '';
+  output.line(`chatkeep serve: listening on ${address} (${store.description}), agent: ${options.agent.name}${processes}`);
+  output.line(`  OpenAPI document: ${address}/openapi.json   health: ${address}/healthz   readiness: ${address}/readyz`);
+  const modes = [options.auth.jwtSecret || options.auth.jwksUrl ? 'JWT' : undefined, 'API keys'].filter(Boolean).join(' and ');
+  output.line(`  auth: every /v1 route needs "Authorization: Bearer <token>" (${modes})${options.auth.adminToken ? '; admin routes: the admin token' : '; admin routes disabled (no --admin-token)'}`);
+  if (!(await store.apiKeys.anyIssued())) {
+    const { secret } = await store.apiKeys.create(DEMO_USER, { name: 'first run of chatkeep serve' });
+    output.line('');
+    output.line(`First run: issued an API key for the user "${DEMO_USER}". It is shown this once; chatkeep keeps only its hash.`);
+    output.line(`  ${secret}`);
+    output.line('Try it:');
+    output.line(`  curl -s -X POST -H "Authorization: Bearer ${secret}" ${address}/v1/conversations`);
+    output.line(`  curl -s -H "Authorization: Bearer ${secret}" ${address}/v1/me`);
+  } else {
+    output.line(`  a token for a user: POST ${address}/v1/admin/users/<user>/api-keys with the admin token, or stop the server and run \`chatkeep keys create --user <user>\``);
+  }
+}
+
+/**
+ * Resolves with the first SIGINT or SIGTERM. A second one while draining
+ * calls `hardStop` (default: exit at once, 130 or 143).
+ */
+export function shutdownSignal(hardStop: (code: number) => void = (code) => process.exit(code)): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.once('SIGINT', () => hardStop(130));
+      process.once('SIGTERM', () => hardStop(143));
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,58 @@
+import cluster from 'node:cluster';
+import { ChatkeepError } from '../../errors/index.js';
+import { isRateLimitCount, type RateLimitHit } from './rate-limit-protocol.js';
+
+type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
+
+/** How long a worker waits for the primary's count before failing the request. */
+const ANSWER_TIMEOUT_MS = 5000;
+
+/**
+ * A store for @fastify/rate-limit in a worker of `chatkeep serve --workers`:
+ * every request is counted by the cluster's primary (RateLimitCounts), so a
+ * user's limit holds across all workers instead of multiplying by their
+ * number. One IPC round trip per request; measured in bench/README.md.
+ */
+export class WorkerRateLimitStore {
+  static #pending = new Map<number, { readonly callback: Callback; readonly timer: NodeJS.Timeout }>();
+  static #nextId = 1;
+  static #listening = false;
+
+  constructor() {
+    if (!cluster.isWorker || process.send === undefined) {
+      throw new ChatkeepError('CK_CONFIG', 'rateLimit.scope "cluster" needs a worker of a Node.js cluster (chatkeep serve --workers)', {
+        field: 'rateLimit.scope',
+      });
+    }
+    WorkerRateLimitStore.#listen();
+  }
+
+  incr(key: string, callback: Callback, timeWindow: number): void {
+    const id = WorkerRateLimitStore.#nextId++;
+    const timer = setTimeout(() => {
+      WorkerRateLimitStore.#pending.delete(id);
+      callback(new Error('the cluster primary did not answer a rate-limit count'));
+    }, ANSWER_TIMEOUT_MS);
+    timer.unref();
+    WorkerRateLimitStore.#pending.set(id, { callback, timer });
+    const hit: RateLimitHit = { chatkeep: 'rate-limit-hit', id, key, windowMs: timeWindow };
+    process.send!(hit);
+  }
+
+  child(): WorkerRateLimitStore {
+    return new WorkerRateLimitStore();
+  }
+
+  static #listen(): void {
+    if (WorkerRateLimitStore.#listening) return;
+    WorkerRateLimitStore.#listening = true;
+    process.on('message', (message: unknown) => {
+      if (!isRateLimitCount(message)) return;
+      const pending = WorkerRateLimitStore.#pending.get(message.id);
+      if (pending === undefined) return;
+      WorkerRateLimitStore.#pending.delete(message.id);
+      clearTimeout(pending.timer);
+      pending.callback(null, { current: message.current, ttl: message.ttl });
+    });
+  }
+}

@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CLI_PATH } from './cli-process.js';
+
+/** A `chatkeep serve` process on a real port, from the test's side. */
+export interface RunningServer {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Every server started, so none outlives the suite even when a test fails half-way. */
+const started: ChildProcess[] = [];
+
+/** For `afterAll`: SIGKILLs every server a test left running. */
+export function killLeftoverServers(): void {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * Starts `node dist/cli/main.js <location> serve --port 0 …` and resolves once
+ * its banner is complete. DATABASE_URL and CHATKEEP_DATA_DIR are removed from
+ * its environment; `location` says which database to use.
+ */
+export async function serve(location: readonly string[], extra: readonly string[] = []): Promise<RunningServer> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env['DATABASE_URL'];
+  delete env['CHATKEEP_DATA_DIR'];
+  const child = spawn(process.execPath, [CLI_PATH, ...location, 'serve', '--port', '0', '--log-level', 'warn', '--abandon-after', '2000', ...extra], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stdout}\n${stderr}`)), 30_000);
+    child.stdout!.on('data', () => {
+      const match = /listening on (http:\/\/[^\s]+)/.exec(stdout);
+      if (match?.[1] !== undefined && stdout.includes('Stop with Ctrl-C')) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+  });
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** One JSON request with a bearer token. */
+export async function call(url: string, method: string, path: string, token: string, body?: unknown) {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}

@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { openEventStream } from '../support/sse-client.js';
+import { assertBuilt, chatkeep, target } from './cli-process.js';
+import { call, killLeftoverServers, serve, type RunningServer } from './serve-process.js';
+
+/**
+ * `chatkeep serve --workers N` (issue 3): N processes serve one port on
+ * PostgreSQL. A user's rate limit holds across all of them, a worker that
+ * dies is replaced, the workers of a killed primary go away, and SIGTERM
+ * under load still finishes every in-flight turn.
+ */
+afterAll(killLeftoverServers);
+
+/** The live child processes of `pid` (the primary's workers). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A GET on a connection of its own (no keep-alive), so the cluster hands each one to the next worker. */
+function freshGet(url: string, path: string, token: string): Promise<{ status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path}: no answer in 10 s`)));
+    req.end();
+  });
+}
+
+/** The pids in the server's JSON request log lines for `path`. */
+function servingPids(server: RunningServer, path: string): Set<number> {
+  const pids = server
+    .stdout()
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes(`"url":"${path}`))
+    .map((line) => (JSON.parse(line) as { pid: number }).pid);
+  return new Set(pids);
+}
+
+describe('chatkeep serve --workers: usage', () => {
+  it('is refused on the embedded database, and a bad count is a usage error (exit 2)', async () => {
+    assertBuilt();
+    const embedded = await chatkeep(['--data-dir', join(tmpdir(), 'chatkeep-never-created'), 'serve', '--workers', '2']);
+    expect(embedded.code).toBe(2);
+    expect(embedded.stderr).toContain('--workers needs PostgreSQL');
+    for (const bad of ['0', '65', 'two']) {
+      const run = await chatkeep(['--database-url', 'postgres://nobody@127.0.0.1:1/none', 'serve', '--workers', bad]);
+      expect(run.code, bad).toBe(2);
+      expect(run.stderr).toContain('--workers: expected a whole number from 1 to 64, or "auto"');
+    }
+  });
+});
+
+const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
+
+describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
+  let location: string[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  let key = '';
+  beforeAll(async () => {
+    assertBuilt();
+    const db = await createPgDatabase();
+    cleanups.push(db.drop);
+    location = target({ url: db.url });
+    const run = await chatkeep([...location, 'migrate', 'up']);
+    expect(run.code, run.stderr).toBe(0);
+    const created = await chatkeep([...location, 'keys', 'create', '--user', 'worker-tester', '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    key = (JSON.parse(created.stdout) as { secret: string }).secret;
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  it('both workers serve, and a user’s rate limit counts requests on every worker', async () => {
+    const server = await serve(location, ['--workers', '2', '--rate-limit', '10', '--log-level', 'info']);
+    try {
+      expect(server.stdout()).toContain('2 worker processes');
+      expect(childPids(server.child.pid!)).toHaveLength(2);
+      const answers = [];
+      for (let i = 0; i < 14; i++) answers.push(await freshGet(server.url, '/v1/me', key));
+      // Counted per worker, each would allow 10: all 14 would pass.
+      expect(answers.map((a) => a.status)).toEqual([...Array(10).fill(200), ...Array(4).fill(429)]);
+      expect(Number(answers[13]!.retryAfter)).toBeGreaterThan(0);
+      expect(servingPids(server, '/v1/me')).toEqual(new Set(childPids(server.child.pid!)));
+    } finally {
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
+  });
+
+  it('a worker killed with SIGKILL is replaced and requests keep being answered; SIGTERM then stops every worker', async () => {
+    const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
+    const primary = server.child.pid!;
+    const [victim, survivor] = childPids(primary);
+    process.kill(victim!, 'SIGKILL');
+    const others = () => childPids(primary).filter((pid) => pid !== survivor);
+    await expect.poll(() => others().length === 1 && others()[0] !== victim, { timeout: 15_000, interval: 100 }).toBe(true);
+    const replacement = others()[0]!;
+    expect(server.stderr()).toMatch(new RegExp(`worker ${victim} exited \\(SIGKILL\\); starting another`));
+    // Every fresh connection is answered meanwhile, and once it listens the replacement takes its share.
+    await expect
+      .poll(async () => {
+        expect((await freshGet(server.url, '/v1/me', key)).status).toBe(200);
+        return servingPids(server, '/v1/me').has(replacement);
+      }, { timeout: 15_000, interval: 50 })
+      .toBe(true);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect([survivor, replacement].filter((pid) => alive(pid!))).toEqual([]);
+  });
+
+  it('a port already taken fails the start with exit 1 and the bind error', async () => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as { port: number }).port;
+    try {
+      const run = await chatkeep([...location, 'serve', '--workers', '2', '--port', String(port), '--log-level', 'warn']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`EADDRINUSE 127.0.0.1:${port}`);
+      expect(run.stderr).toMatch(/worker \d+ exited \(code 1\) before it was listening/);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('the workers of a primary killed with SIGKILL exit on their own', async () => {
+    const server = await serve(location, ['--workers', '2']);
+    const workers = childPids(server.child.pid!);
+    expect(workers).toHaveLength(2);
+    server.child.kill('SIGKILL');
+    await server.exited;
+    await expect.poll(() => workers.filter(alive), { timeout: 15_000, interval: 100 }).toEqual([]);
+  });
+
+  it('SIGTERM under load: every in-flight streamed turn on either worker finishes and is stored', async () => {
+    const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
+    const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
+    const path = `/v1/conversations/${conversation}/turns/stream`;
+    const streams = Array.from({ length: 8 }, (_, i) => openEventStream(`${server.url}${path}`, { token: key, body: { message: `question ${i}` } }));
+    await Promise.all(streams.map((s) => s.next('begin')));
+    server.child.kill('SIGTERM');
+    const results = await Promise.all(streams.map((s) => s.done));
+    for (const events of results) expect(events.at(-1)?.event).toBe('commit');
+    expect(await server.exited).toBe(0);
+    expect(server.stderr()).toContain('stopped; every in-flight turn finished');
+    // The turns were spread over both workers, and both drained theirs.
+    expect(servingPids(server, path).size).toBe(2);
+    const again = await serve(location);
+    try {
+      const history = await call(again.url, 'GET', `/v1/conversations/${conversation}/messages?limit=100`, key);
+      expect(history.body.messages).toHaveLength(16);
+      expect(history.body.messages.map((m: any) => m.seq)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  });
+});
