@@ -68,7 +68,7 @@ export type AlterAction =
       readonly usingIndex: boolean;
       readonly references: string | undefined;
     }
-  | { readonly type: 'drop-column'; readonly column: string }
+  | { readonly type: 'drop-column'; readonly column: string; readonly ifExists: boolean }
   | { readonly type: 'alter-column-type'; readonly column: string; readonly dataType: readonly Token[]; readonly using: boolean }
   | { readonly type: 'set-not-null'; readonly column: string }
   | { readonly type: 'validate-constraint'; readonly name: string }

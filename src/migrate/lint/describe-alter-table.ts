@@ -47,9 +47,10 @@ export function describeAlterAction(
   }
   if (isWord(tokens[0], 'drop') && !isWord(tokens[1], 'constraint')) {
     let i = isWord(tokens[1], 'column') ? 2 : 1;
-    if (wordsAt(tokens, i, 'if', 'exists')) i += 2;
+    const ifExists = wordsAt(tokens, i, 'if', 'exists');
+    if (ifExists) i += 2;
     const column = tokens[i];
-    return column === undefined ? other : { type: 'drop-column', column: column.value };
+    return column === undefined ? other : { type: 'drop-column', column: column.value, ifExists };
   }
   if (isWord(tokens[0], 'alter')) {
     const i = isWord(tokens[1], 'column') ? 2 : 1;

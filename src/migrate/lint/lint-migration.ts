@@ -3,8 +3,9 @@ import { renderMigration, type MigrationDirection } from '../render-migration.js
 import { DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT } from '../run-step.js';
 import { statementText, type MigrationStatement } from '../steps.js';
 import type { LintFinding, LintReport } from './lint-finding.js';
+import { downAfterPartialUp } from './down-after-partial-up.js';
 import { lintEntries, type LintEntry } from './lint-statements.js';
-import { MIGRATION_RULES } from './rules/index.js';
+import { MIGRATION_RULES, RULE_IDS } from './rules/index.js';
 import type { LintOptions, RunnerSettings } from './runner-settings.js';
 
 /** The transaction and timeouts the runner (run-step.ts) will use for `migration`. */
@@ -45,6 +46,13 @@ export function lintMigration(
   findings.push(...report.findings);
 
   const down = direction === 'down' ? rendered : render(migration, 'down', context);
+  const up = direction === 'up' ? rendered : render(migration, 'up', context);
+  const suppressed = [...report.suppressed];
+  if (typeof up !== 'string' && typeof down !== 'string') {
+    const partial = downAfterPartialUp(up, down, settings.transactional, options.defaultSchema ?? 'public', RULE_IDS);
+    findings.push(...partial.findings);
+    suppressed.push(...partial.suppressed);
+  }
   if (typeof down === 'string' || down.length === 0) {
     findings.push(
       migrationFinding(
@@ -53,7 +61,7 @@ export function lintMigration(
       ),
     );
   }
-  return { findings, suppressed: report.suppressed };
+  return { findings, suppressed };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { DOWN_AFTER_PARTIAL_UP } from '../down-after-partial-up.js';
 import type { LintRule } from '../lint-rule.js';
 import { addCheckWithoutNotValid } from './add-check-without-not-valid.js';
 import { addColumnNotNullWithoutDefault } from './add-column-not-null-without-default.js';
@@ -51,6 +52,7 @@ export const STATEMENT_RULES: readonly LintRule[] = [
 /** Findings about the migration or the lint itself rather than one statement's SQL. */
 export const MIGRATION_RULES = {
   missingDown: { id: 'missing-down', summary: 'down() returns no statements or throws, so the migration cannot be reverted' },
+  downAssumesWholeUp: DOWN_AFTER_PARTIAL_UP,
   renderError: { id: 'render-error', summary: 'up()/down() throws or returns something other than SQL strings' },
   sqlSyntax: { id: 'sql-syntax', summary: 'An entry ends inside a string, quoted identifier, comment or dollar quote' },
   lintIgnoreInvalid: {
