@@ -23,9 +23,15 @@ export interface HttpPlan {
  * - `jwt`: the production path — HS256 JWT per request, info-level JSON request log (to /dev/null).
  * - `api-key`: per-user API keys (verified once, then served from the server's 5 s cache), logs as above.
  * - `jwt-no-log`: as `jwt` with Fastify's logger off, to show what request logging costs.
+ * - `jwt-2-workers`: the real CLI, `chatkeep serve --workers 2` (a cluster primary and two
+ *   workers sharing the port, rate limits counted by the primary), JWT, info log to stdout.
+ *   PostgreSQL only.
  */
-export const VARIANTS = ['jwt', 'api-key', 'jwt-no-log'] as const;
+export const VARIANTS = ['jwt', 'api-key', 'jwt-no-log', 'jwt-2-workers'] as const;
 export type VariantId = (typeof VARIANTS)[number];
+
+/** Variants that need PostgreSQL: `serve --workers` refuses the embedded database, which lives in one process. */
+export const POSTGRES_ONLY: ReadonlySet<VariantId> = new Set(['jwt-2-workers']);
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -54,9 +60,11 @@ function envList(name: string, fallback: readonly number[]): readonly number[] {
   return values;
 }
 
+/** Unset: `jwt`, plus `jwt-2-workers` when PostgreSQL is measured. */
 function envVariants(): readonly VariantId[] {
   const raw = process.env['BENCH_HTTP_VARIANTS'];
-  if (raw === undefined || raw === '') return ['jwt'];
+  if (raw === undefined || raw === '')
+    return process.env['BENCH_SKIP_POSTGRES'] === '1' ? ['jwt'] : ['jwt', 'jwt-2-workers'];
   const values = raw.split(',').map((s) => s.trim());
   for (const v of values) {
     if (!(VARIANTS as readonly string[]).includes(v))

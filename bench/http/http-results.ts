@@ -14,9 +14,9 @@ export interface HttpMeasurement {
   readonly concurrency: number;
   readonly level: Level;
   readonly summary: Summary;
-  /** CPU other processes used meanwhile, % of the machine (the server process, wrk and PostgreSQL excluded). */
+  /** CPU other processes used meanwhile, % of the machine (the server's processes, wrk and PostgreSQL excluded). */
   readonly otherCpuPct?: number;
-  /** HTTP only: CPU the server process used, in cores (1 = one core busy the whole time). */
+  /** HTTP only: CPU the server used, in cores (1 = one core busy the whole time): its process and all its descendants (serve --workers: primary + workers). */
   readonly serverCores?: number;
   /** HTTP only: CPU the load generator used, in cores: wrk's own process, or this process when it is autocannon. */
   readonly clientCores?: number;
@@ -34,6 +34,8 @@ export interface HttpBackendInfo {
   readonly conversations: number;
   readonly users: number;
   readonly seedSeconds: number;
+  /** What was not measured on this backend, and why (e.g. a PostgreSQL-only variant on PGlite). */
+  readonly notes?: readonly string[];
 }
 
 export interface HttpRunResult {

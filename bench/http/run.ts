@@ -22,7 +22,7 @@ import { runForDuration } from '../lib/load.js';
 import { cpus, gitDescribe, memory, osName, packageVersion } from '../lib/machine.js';
 import { DISTURBED_PCT } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
-import { loadHttpPlan, type VariantId } from './http-plan.js';
+import { loadHttpPlan, POSTGRES_ONLY, type VariantId } from './http-plan.js';
 import {
   renderHttpMachine,
   renderHttpMarkdown,
@@ -44,13 +44,19 @@ import {
 } from './http-seed.js';
 import type { HttpRequestSpec } from './load-generator.js';
 import { chooseLoadGenerator } from './choose-load-generator.js';
-import { processCpuSeconds } from './process-cpu.js';
+import { startCliServer } from './cli-server-child.js';
+import { processTreeCpuSeconds } from './process-cpu.js';
 import { startServerChild, type ServerChild } from './server-child.js';
 import type { ServerProcessConfig } from './server-process.js';
 import { picker } from './random-keys.js';
 import { jwtsFor } from './tokens.js';
 
-const COMMAND = 'cd bench && npm install && npm run bench:http';
+/** The command of this run, with the BENCH_* settings it was given. */
+const COMMAND = `cd bench && ${Object.entries(process.env)
+  .filter(([k]) => k.startsWith('BENCH_'))
+  .sort(([a], [b]) => a.localeCompare(b))
+  .map(([k, v]) => `${k}=${v ?? ''} `)
+  .join('')}npm run bench:http`;
 const here = dirname(fileURLToPath(import.meta.url));
 const benchDir = join(here, '..');
 const started = performance.now();
@@ -61,6 +67,10 @@ const builtFrom = gitDescribe(join(benchDir, '..'));
 const JWT_SECRET = randomBytes(32).toString('hex');
 /** The rate limiter stays on (every request pays for it, as in production) with a limit no run reaches. */
 const RATE_LIMIT_MAX = 1_000_000_000;
+/** The same for `chatkeep serve`, whose --rate-limit accepts at most 1,000,000 per user per minute (one user sends ~3,600/min at 6,000 requests/s over 100 users). */
+const CLI_RATE_LIMIT = 1_000_000;
+/** The CLI the `jwt-2-workers` variant runs, built by `npm run build:chatkeep`. */
+const CLI_MAIN = join(benchDir, '..', 'dist', 'cli', 'main.js');
 const LOG_FILE = process.env['BENCH_HTTP_LOG_FILE'] ?? '/dev/null';
 const keep = process.env['BENCH_HTTP_KEEP'] === '1';
 
@@ -198,20 +208,23 @@ async function httpCell(
     next,
   );
   const before = cpuSnapshot();
-  const serverBefore = processCpuSeconds(server.pid);
+  // The whole process tree: with serve --workers the requests are served by
+  // the primary's children, which would otherwise count as "other processes".
+  const serverBefore = processTreeCpuSeconds(server.pid);
   const selfBefore = process.cpuUsage();
   const t0 = performance.now();
   const outcome = await applyLoad();
   const wall = (performance.now() - t0) / 1000;
-  const serverAfter = processCpuSeconds(server.pid);
+  const serverAfter = processTreeCpuSeconds(server.pid);
   const self = process.cpuUsage(selfBefore);
   const serverSeconds =
     serverBefore === undefined || serverAfter === undefined
       ? undefined
       : serverAfter - serverBefore;
   const other = otherCpuPercent(before, cpuSnapshot());
-  // lib/interference.ts counts child processes as "other": the server and, when
-  // it is wrk, the load generator are part of what is measured here.
+  // lib/interference.ts counts child processes as "other": the server's
+  // processes and, when it is wrk, the load generator are part of what is
+  // measured here.
   const ours = (serverSeconds ?? 0) + (outcome.childCpuSeconds ?? 0);
   const otherCpuPct =
     other === undefined
@@ -329,14 +342,17 @@ async function runBackend(
   await store.close();
 
   let pageBytes = Number.NaN;
+  const notes: string[] = [];
   for (const variant of plan.variants) {
-    log(`${backend}: starting the server process (${VARIANT_LABELS[variant]})`);
-    const server = await startServerChild({
-      store: storeConfig,
-      jwtSecret: JWT_SECRET,
-      log: variant === 'jwt-no-log' ? 'off' : { level: 'info', file: LOG_FILE },
-      rateLimitMax: RATE_LIMIT_MAX,
-    });
+    if (POSTGRES_ONLY.has(variant) && !('url' in storeConfig)) {
+      notes.push(
+        `Not measured here: ${VARIANT_LABELS[variant]} (\`${variant}\`) — \`serve --workers\` needs PostgreSQL (the embedded database lives in one process).`,
+      );
+      log(`${backend}: skipping ${variant}: serve --workers needs PostgreSQL`);
+      continue;
+    }
+    log(`${backend}: starting the server (${VARIANT_LABELS[variant]})`);
+    const server = await startServer(variant, storeConfig);
     try {
       const tokens = variant === 'api-key' ? apiKeys : jwts;
       pageBytes = await sanityCheck(server, conversations, tokens);
@@ -365,10 +381,38 @@ async function runBackend(
       conversations: conversations.length,
       users: users.length,
       seedSeconds,
+      ...(notes.length > 0 ? { notes } : {}),
     },
     measurements,
     pageBytes,
   };
+}
+
+/**
+ * The server a variant measures: chatkeep's real CLI for `jwt-2-workers`
+ * (`serve --workers 2`, its stdout — banner and request log — to a temporary file),
+ * else http/server-process.ts (buildServer in one process, log to LOG_FILE).
+ */
+function startServer(
+  variant: VariantId,
+  storeConfig: ServerProcessConfig['store'],
+): Promise<ServerChild> {
+  if (variant === 'jwt-2-workers') {
+    if (!('url' in storeConfig)) throw new Error(`${variant} needs PostgreSQL`);
+    return startCliServer({
+      main: CLI_MAIN,
+      databaseUrl: storeConfig.url,
+      workers: 2,
+      jwtSecret: JWT_SECRET,
+      rateLimit: CLI_RATE_LIMIT,
+    });
+  }
+  return startServerChild({
+    store: storeConfig,
+    jwtSecret: JWT_SECRET,
+    log: variant === 'jwt-no-log' ? 'off' : { level: 'info', file: LOG_FILE },
+    rateLimitMax: RATE_LIMIT_MAX,
+  });
 }
 
 function withDatabase(url: string, database: string): string {
@@ -477,7 +521,11 @@ async function main(): Promise<void> {
       PostgreSQL: versions['PostgreSQL'] ?? 'not measured',
       PGlite: `@electric-sql/pglite ${packageVersion('@electric-sql/pglite', chatkeepUrl)}`,
       chatkeep: `${packageVersion('chatkeep')} built from ${builtFrom} (dist/, via "chatkeep": "file:..")`,
-      server: `fastify ${packageVersion('fastify', chatkeepUrl)}, jose ${packageVersion('jose', chatkeepUrl)}, in a child process; request log: info-level JSON lines (the default) to ${LOG_FILE}; rate limiter on with max ${RATE_LIMIT_MAX.toLocaleString('en-US')}/min; auth: HS256 JWT, each user's own token (the server remembers a verified token up to 30 s, never past its exp)`,
+      server:
+        `fastify ${packageVersion('fastify', chatkeepUrl)}, jose ${packageVersion('jose', chatkeepUrl)}, in a child process; request log: info-level JSON lines (the default) to ${LOG_FILE}; rate limiter on with max ${RATE_LIMIT_MAX.toLocaleString('en-US')}/min; auth: HS256 JWT, each user's own token (the server remembers a verified token up to 30 s, never past its exp)` +
+        (plan.variants.includes('jwt-2-workers')
+          ? `; 2 workers: \`node dist/cli/main.js --database-url … serve --workers 2 --host 127.0.0.1 --port 0 --jwt-secret … --rate-limit ${CLI_RATE_LIMIT.toLocaleString('en-US')} --log-level info\` (a Node.js cluster primary that counts rate limits for its workers, one IPC round trip per request, and 2 workers sharing the port), request log on its stdout, redirected to a temporary file; server CPU = primary + workers`
+          : ''),
       'load generator': `${loadGenerator.description}, loopback, keep-alive, no pipelining; ${pageBytes === undefined ? '' : `a ${plan.pageSize}-message page is ${pageBytes.toLocaleString('en-US')} bytes of JSON`}`,
       'load average (1 min)': `${loadAtStart.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end, on ${os.availableParallelism()} cores`,
     },
