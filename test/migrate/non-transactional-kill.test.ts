@@ -44,7 +44,9 @@ for (const backend of BACKENDS) {
       for (let attempt = 0; attempt < 6; attempt++) {
         const victim = runScript(runner, [target, schema, '150']);
         // Let it finish at least one statement in this run, then kill it somewhere in the next ones.
-        await killAfter(victim, '"type":"phase-end"', { jitter: 400 });
+        // At most 300 ms later: two more 150 ms statements at most, so three runs cannot finish all
+        // ten and at least three runs are really killed, the fourth resuming past ≥ 3 statements.
+        await killAfter(victim, '"type":"phase-end"', { jitter: 300 });
         if (victim.child.exitCode === null) kills++;
         skippedPerRun.push(eventsOf(victim, 'phase-skipped').length);
         // A resumed run starts exactly where the journal says: skipped phases are 0..k-1, and the first one it runs is k.
