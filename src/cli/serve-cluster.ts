@@ -32,8 +32,8 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
   cluster.on('listening', (worker) => listening.add(worker.id));
   let stopping = false;
   const crashes: number[] = [];
-  let gaveUp: ((error: Error) => void) | undefined;
-  const givenUp = new Promise<Error>((resolve) => (gaveUp = resolve));
+  let gaveUp: ((why: string) => void) | undefined;
+  const givenUp = new Promise<{ readonly gaveUp: string }>((resolve) => (gaveUp = (why) => resolve({ gaveUp: why })));
 
   const fork = (): Worker => {
     const worker = cluster.fork();
@@ -44,29 +44,42 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
     return worker;
   };
 
-  let address: string;
-  try {
-    address = await startWorkers(options.workers, fork);
-    await printBanner(output, store, address, serverOptions, options.workers);
-  } catch (error) {
+  const killEvery = () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+  };
+  try {
+    const started = await startWorkers(options.workers, fork);
+    if ('failed' in started) {
+      // The worker printed its own error (e.g. EADDRINUSE); this says what it means for the server.
+      stopping = true;
+      killEvery();
+      output.warn(`chatkeep serve: ${started.failed}`);
+      output.fail(1);
+      return;
+    }
+    // Watching for deaths starts before the banner: a worker lost while it prints is replaced too.
+    cluster.on('exit', (worker, code, signal) => {
+      if (stopping) return;
+      const now = Date.now();
+      crashes.push(now);
+      while (crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
+      const exited = `chatkeep serve: worker ${worker.process.pid} exited (${signal ?? `code ${code}`})`;
+      if (crashes.length > CRASH_LIMIT) {
+        output.warn(exited);
+        gaveUp?.(`${crashes.length} workers exited within ${CRASH_WINDOW_MS / 1000} s; giving up`);
+        return;
+      }
+      output.warn(`${exited}; starting another`);
+      fork();
+    });
+    await printBanner(output, store, started.address, serverOptions, options.workers);
+  } catch (error) {
+    stopping = true;
+    killEvery();
     throw error;
   } finally {
     await store.close();
   }
-
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    output.warn(`chatkeep serve: worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
-    const now = Date.now();
-    crashes.push(now);
-    while (crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
-    if (crashes.length > CRASH_LIMIT) {
-      gaveUp?.(new Error(`${crashes.length} workers exited within ${CRASH_WINDOW_MS / 1000} s; giving up`));
-      return;
-    }
-    fork();
-  });
 
   output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
@@ -88,7 +101,11 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
   );
   for (const worker of workers) worker.process.kill('SIGTERM');
   const failures = (await Promise.all(exits)).filter((failure) => failure !== undefined);
-  if (reason instanceof Error) throw reason;
+  if (typeof reason === 'object') {
+    output.warn(`chatkeep serve: ${reason.gaveUp}`);
+    output.fail(1);
+    return;
+  }
   const everyTurnFinished = workers.every((worker) => drained.get(worker.id) === true || !listening.has(worker.id));
   if (failures.length > 0) {
     output.warn(`chatkeep serve: stopped; a worker exited with ${failures[0]} while draining`);
@@ -98,20 +115,20 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
   output.warn(everyTurnFinished ? 'chatkeep serve: stopped; every in-flight turn finished' : 'chatkeep serve: stopped; turns still running after the grace period were aborted (nothing of them stored)');
 }
 
-/** Forks `count` workers and resolves with the address once all listen; rejects if one exits first. */
-function startWorkers(count: number, fork: () => Worker): Promise<string> {
-  return new Promise((resolve, reject) => {
+/** Forks `count` workers; resolves with the address once all listen, or with why one exited first. */
+function startWorkers(count: number, fork: () => Worker): Promise<{ readonly address: string } | { readonly failed: string }> {
+  return new Promise((resolve) => {
     let listening = 0;
     const onListening = (_worker: Worker, address: Address) => {
       listening += 1;
       if (listening === count) {
         cleanup();
-        resolve(urlOf(address));
+        resolve({ address: urlOf(address) });
       }
     };
     const onExit = (worker: Worker, code: number | null, signal: string | null) => {
       cleanup();
-      reject(new Error(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before it was listening; its error is above`));
+      resolve({ failed: `worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before it was listening${code !== null && code !== 0 ? '; its error is above' : ''}` });
     };
     const cleanup = () => {
       cluster.off('listening', onListening);

@@ -130,6 +130,25 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     expect([survivor, replacement].filter((pid) => alive(pid!))).toEqual([]);
   });
 
+  it('workers dying over and over: after more than 5 deaths in a minute the server stops with exit 1 and says why', async () => {
+    const server = await serve(location, ['--workers', '2']);
+    const primary = server.child.pid!;
+    let kills = 0;
+    while (server.child.exitCode === null && kills < 8) {
+      const [victim] = childPids(primary);
+      process.kill(victim!, 'SIGKILL');
+      kills++;
+      // Until the replacement is forked (or the primary gives up).
+      await expect
+        .poll(() => server.child.exitCode !== null || (childPids(primary).length === 2 && !childPids(primary).includes(victim!)), { timeout: 15_000, interval: 50 })
+        .toBe(true);
+    }
+    expect(await server.exited).toBe(1);
+    expect(kills).toBe(6);
+    expect(server.stderr()).toContain('chatkeep serve: 6 workers exited within 60 s; giving up');
+    expect(server.stderr().match(/starting another/g)).toHaveLength(5);
+  });
+
   it('a port already taken fails the start with exit 1 and the bind error', async () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
@@ -138,7 +157,8 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
       const run = await chatkeep([...location, 'serve', '--workers', '2', '--port', String(port), '--log-level', 'warn']);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(`EADDRINUSE 127.0.0.1:${port}`);
-      expect(run.stderr).toMatch(/worker \d+ exited \(code 1\) before it was listening/);
+      expect(run.stderr).toMatch(/chatkeep serve: worker \d+ exited \(code 1\) before it was listening; its error is above/);
+      expect(run.stderr).not.toContain('CK_INTERNAL]: worker');
     } finally {
       squatter.close();
     }
