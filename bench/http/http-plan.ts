@@ -20,6 +20,9 @@ export interface HttpPlan {
 }
 
 /**
+ * - `floor`: not chatkeep's server — the bare node:http floor (http/floor-process.ts): the same
+ *   library calls and JSON, the token verified once and remembered, no framework, log or rate
+ *   limiter. What HTTP itself costs here; the other rows are compared with it too.
  * - `jwt`: the production path — HS256 JWT per request, info-level JSON request log (to /dev/null).
  * - `api-key`: per-user API keys (verified once, then served from the server's 5 s cache), logs as above.
  * - `jwt-no-log`: as `jwt` with Fastify's logger off, to show what request logging costs.
@@ -27,7 +30,7 @@ export interface HttpPlan {
  *   workers sharing the port, rate limits counted by the primary), JWT, info log to stdout.
  *   PostgreSQL only.
  */
-export const VARIANTS = ['jwt', 'api-key', 'jwt-no-log', 'jwt-2-workers'] as const;
+export const VARIANTS = ['floor', 'jwt', 'api-key', 'jwt-no-log', 'jwt-2-workers'] as const;
 export type VariantId = (typeof VARIANTS)[number];
 
 /** Variants that need PostgreSQL: `serve --workers` refuses the embedded database, which lives in one process. */
@@ -60,11 +63,13 @@ function envList(name: string, fallback: readonly number[]): readonly number[] {
   return values;
 }
 
-/** Unset: `jwt`, plus `jwt-2-workers` when PostgreSQL is measured. */
+/** Unset: `floor` and `jwt`, plus `jwt-2-workers` when PostgreSQL is measured. */
 function envVariants(): readonly VariantId[] {
   const raw = process.env['BENCH_HTTP_VARIANTS'];
   if (raw === undefined || raw === '')
-    return process.env['BENCH_SKIP_POSTGRES'] === '1' ? ['jwt'] : ['jwt', 'jwt-2-workers'];
+    return process.env['BENCH_SKIP_POSTGRES'] === '1'
+      ? ['floor', 'jwt']
+      : ['floor', 'jwt', 'jwt-2-workers'];
   const values = raw.split(',').map((s) => s.trim());
   for (const v of values) {
     if (!(VARIANTS as readonly string[]).includes(v))

@@ -24,6 +24,7 @@ function cell(m: HttpMeasurement | undefined): string {
 }
 
 export const VARIANT_LABELS: Readonly<Record<VariantId, string>> = {
+  floor: 'floor: bare node:http, JWT remembered, no log / rate limit',
   jwt: 'JWT, info log',
   'api-key': 'API key, info log',
   'jwt-no-log': 'JWT, log off',
@@ -47,6 +48,17 @@ function cores(v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2);
 }
 
+function times(v: number): string {
+  return Number.isFinite(v) ? `${v.toFixed(2)}×` : '–';
+}
+
+/** "a to b" of a list of values (or the one value), formatted. */
+function range(values: readonly number[], format: (v: number) => string): string {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return lo === hi ? format(lo) : `${format(lo)} to ${format(hi)}`;
+}
+
 function pct(v: number): string {
   return Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${Math.round(v * 100)}%` : '–';
 }
@@ -58,6 +70,7 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
     `Run ${result.startedAt}, ${int.format(result.runSeconds)} s in all. ` +
       `Cells: requests/s · p50 / p99 latency; ⚠N% where other processes used N% of the machine's CPU meanwhile (more than ${DISTURBED_PCT}%). ` +
       `Added = p50(HTTP) ÷ p50(library) − 1; target < ${TARGET_ADDED_P50 * 100}%. ` +
+      `vs floor = p50 and throughput relative to the floor row of the same cell (bare node:http over the same library calls: what HTTP itself costs here). ` +
       `Server CPU and load gen CPU: cores the server (with serve --workers: its primary and workers together) and the load generator used (2 = both cores of the machine). ` +
       `HTTP load from ${result.plan['loadGenerator'] ?? 'autocannon'} (see "load generator" below).`,
     '',
@@ -74,11 +87,13 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
         `(${int.format(info.conversations)} conversations of ${int.format(info.messages / info.conversations)} over ${int.format(info.users)} users) in ${info.seedSeconds} s.`,
       '',
       ...(info.notes ?? []).flatMap((note) => [note, '']),
-      '| workload | c | library | server | HTTP | p50 HTTP ÷ library | added at p50 | non-2xx | server CPU | load gen CPU |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| workload | c | library | server | HTTP | p50 HTTP ÷ library | added at p50 | vs floor: p50 · ops | non-2xx | server CPU | load gen CPU |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
     );
     const verdicts: string[] = [];
     const added = new Map<VariantId, { met: number; of: number }>();
+    /** Per variant: added p50 over the library, and p50/throughput relative to the floor, over its cells. */
+    const spans = new Map<VariantId, { added: number[]; p50: number[]; ops: number[] }>();
     for (const workload of ['read-history', 'append-turn'] as const) {
       const concurrencies = [
         ...new Set(rows.filter((m) => m.workload === workload).map((m) => m.concurrency)),
@@ -87,12 +102,29 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
         const lib = rows.find(
           (m) => m.workload === workload && m.concurrency === c && m.level === 'library',
         );
+        const floor = rows.find(
+          (m) => m.workload === workload && m.concurrency === c && m.level === 'floor',
+        );
         for (const http of rows.filter(
           (m) => m.workload === workload && m.concurrency === c && m.level !== 'library',
         )) {
           const r = lib === undefined ? Number.NaN : p50Ratio(http.summary, lib.summary);
           const ok = r - 1 < TARGET_ADDED_P50;
           const variant = http.level as VariantId;
+          const vsFloor =
+            floor === undefined || variant === 'floor'
+              ? undefined
+              : {
+                  p50: p50Ratio(http.summary, floor.summary),
+                  ops: http.summary.opsPerSec / floor.summary.opsPerSec,
+                };
+          const span = spans.get(variant) ?? { added: [], p50: [], ops: [] };
+          if (Number.isFinite(r)) span.added.push(r - 1);
+          if (vsFloor !== undefined) {
+            span.p50.push(vsFloor.p50);
+            span.ops.push(vsFloor.ops);
+          }
+          spans.set(variant, span);
           if (VERDICT_VARIANTS.includes(variant) && Number.isFinite(r)) {
             const tally = added.get(variant) ?? { met: 0, of: 0 };
             added.set(variant, { met: tally.met + (ok ? 1 : 0), of: tally.of + 1 });
@@ -104,6 +136,7 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
           out.push(
             `| ${label} | ${c} | ${cell(lib)} | ${VARIANT_LABELS[variant]} | ${cell(http)} | ` +
               `${Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'} | ${pct(r - 1)} ${ok ? '✅' : '❌'} | ` +
+              `${variant === 'floor' ? '(the floor)' : vsFloor === undefined ? '–' : `${vsFloor.p50.toFixed(2)}× · ${vsFloor.ops.toFixed(2)}×`} | ` +
               `${http.unexpected ?? 0}${(http.errors ?? 0) > 0 ? ` (+${http.errors} errors)` : ''} | ` +
               `${cores(http.serverCores)} | ${cores(http.clientCores)} |`,
           );
@@ -111,6 +144,20 @@ export function renderHttpMarkdown(result: HttpRunResult, pageLimit: number): st
       }
     }
     out.push('');
+    const floorSpan = spans.get('floor');
+    if (floorSpan !== undefined && floorSpan.added.length > 0) {
+      const met = floorSpan.added.filter((a) => a < TARGET_ADDED_P50).length;
+      verdicts.push(
+        `The floor itself (bare node:http over the same library calls) adds ${range(floorSpan.added, pct)} at p50; it would meet the < ${TARGET_ADDED_P50 * 100}% target in ${met} of ${floorSpan.added.length} cells.`,
+      );
+    }
+    for (const variant of VERDICT_VARIANTS) {
+      const span = spans.get(variant);
+      if (span === undefined || span.p50.length === 0) continue;
+      verdicts.push(
+        `${VARIANT_LABELS[variant]} against the floor: p50 ${range(span.p50, times)}, throughput ${range(span.ops, times)} of the floor's.`,
+      );
+    }
     for (const variant of VERDICT_VARIANTS) {
       const cells = added.get(variant);
       if (cells === undefined || cells.of === 0) continue;

@@ -391,7 +391,8 @@ async function runBackend(
 /**
  * The server a variant measures: chatkeep's real CLI for `jwt-2-workers`
  * (`serve --workers 2`, its stdout — banner and request log — to a temporary file),
- * else http/server-process.ts (buildServer in one process, log to LOG_FILE).
+ * the bare node:http floor (http/floor-process.ts) for `floor`, else
+ * http/server-process.ts (buildServer in one process, log to LOG_FILE).
  */
 function startServer(
   variant: VariantId,
@@ -407,12 +408,15 @@ function startServer(
       rateLimit: CLI_RATE_LIMIT,
     });
   }
-  return startServerChild({
-    store: storeConfig,
-    jwtSecret: JWT_SECRET,
-    log: variant === 'jwt-no-log' ? 'off' : { level: 'info', file: LOG_FILE },
-    rateLimitMax: RATE_LIMIT_MAX,
-  });
+  return startServerChild(
+    {
+      store: storeConfig,
+      jwtSecret: JWT_SECRET,
+      log: variant === 'jwt-no-log' || variant === 'floor' ? 'off' : { level: 'info', file: LOG_FILE },
+      rateLimitMax: RATE_LIMIT_MAX,
+    },
+    variant === 'floor' ? 'floor-process.ts' : 'server-process.ts',
+  );
 }
 
 function withDatabase(url: string, database: string): string {

@@ -14,12 +14,16 @@ export interface ServerChild {
 }
 
 /**
- * Starts the server in a child process (`node --import tsx http/server-process.ts`)
- * and resolves once it printed its URL. Its stderr is passed through, so a
- * crash is visible in the bench's progress output.
+ * Starts a server in a child process (`node --import tsx http/<script>`:
+ * server-process.ts, chatkeep's server, or floor-process.ts, the bare
+ * node:http floor) and resolves once it printed its URL. Its stderr is passed
+ * through, so a crash is visible in the bench's progress output.
  */
-export async function startServerChild(config: ServerProcessConfig): Promise<ServerChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'server-process.ts')], {
+export async function startServerChild(
+  config: ServerProcessConfig,
+  script: 'server-process.ts' | 'floor-process.ts' = 'server-process.ts',
+): Promise<ServerChild> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, script)], {
     cwd: join(here, '..'),
     env: { ...process.env, BENCH_HTTP_SERVER: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'inherit'],
