@@ -92,8 +92,28 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     db,
     hot: async <R>(statement: HotStatement, params: readonly unknown[]) =>
       (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[],
-    close: () => db.destroy(),
+    close: async () => {
+      await settled(pool, CLOSE_DRAIN_MS);
+      await db.destroy();
+    },
   };
+}
+
+/** How long close() lets work already handed to the pool finish before ending it anyway. */
+const CLOSE_DRAIN_MS = 30_000;
+
+/**
+ * Resolves once no query holds or waits for one of the pool's connections
+ * (or after `limitMs`). `pool.end()` alone serves nobody still queued for a
+ * connection: those calls would hang until the connect timeout and fail with
+ * a bare driver error. A call that reaches the pool after it ended is
+ * CK_STORE_CLOSED (wrapDriverError).
+ */
+async function settled(pool: pg.Pool, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while ((pool.waitingCount > 0 || pool.idleCount < pool.totalCount) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 async function openPGlite(dataDir: string): Promise<Database> {

@@ -63,6 +63,10 @@ export function wrapDriverError(error: unknown): unknown {
   if (error instanceof ChatkeepError) return error;
   const pg = pgErrorFields(error);
   if (pg === undefined) {
+    // A call that passed the store's open check just before close() ended the pool (pg) or PGlite.
+    if (error instanceof Error && CLOSED_MESSAGES.has(error.message)) {
+      return new ChatkeepError('CK_STORE_CLOSED', undefined, {}, { cause: error });
+    }
     if (isConnectionLoss(error)) {
       return new ChatkeepError('CK_DB_UNAVAILABLE', `The database connection failed: ${(error as Error).message}`, {}, { cause: error });
     }
@@ -92,6 +96,9 @@ export function wrapDriverError(error: unknown): unknown {
       return new ChatkeepError('CK_INTERNAL', `Database error ${pg.code}`, { sqlState: pg.code }, { cause: error });
   }
 }
+
+/** What pg's pool and PGlite throw at a query after they were ended or while they close. */
+const CLOSED_MESSAGES = new Set(['Cannot use a pool after calling end on the pool', 'PGlite is closing', 'PGlite is closed']);
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 

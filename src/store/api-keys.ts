@@ -4,7 +4,7 @@ import { v7 as uuidV7 } from 'uuid';
 import { z } from 'zod';
 import { NotFoundError } from '../errors/index.js';
 import { guarded, type StoreContext } from './store-context.js';
-import { parse, uuidSchema } from './validation.js';
+import { NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
 /** An API key as listed: never the secret, which only its creator ever sees. */
 export interface ApiKey {
@@ -28,7 +28,7 @@ const KEY_PATTERN = /^(ck_[0-9a-f]{8})_[A-Za-z0-9_-]{43}$/;
 const nameSchema = z
   .string()
   .max(100, 'must be at most 100 characters')
-  .refine((t) => !t.includes('\u0000'), 'must not contain NUL characters');
+  .refine(storable, NOT_STORABLE);
 
 /** How stale `last_used_at` may get before a use writes it again: one write per key per minute, not per request. */
 const LAST_USED_RESOLUTION_SECONDS = 60;

@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError, pgErrorFields, wrapDriverError } from '
 import { FlagCache, FLAG_CACHE_DEFAULTS, type FlagCacheOptions, type FlagRule, type FlagSnapshot } from './flag-cache.js';
 import { inRollout, rolloutBucket } from './rollout-bucket.js';
 import type { StoreContext } from './store-context.js';
-import { charLength, parse } from './validation.js';
+import { charLength, NOT_STORABLE, parse, storable } from './validation.js';
 
 /** A feature flag as defined (system scope). */
 export interface FeatureFlag {
@@ -40,8 +40,6 @@ export interface FlagOverride {
   readonly enabled: boolean;
 }
 
-const noNul = (text: string) => !text.includes('\u0000');
-
 export const flagNameSchema = z
   .string({ error: 'expected a string' })
   .max(100, 'must be at most 100 characters')
@@ -59,14 +57,14 @@ const defineSchema = z
     description: z
       .string({ error: 'expected a string' })
       .refine((t) => charLength(t) <= 1000, 'must be at most 1000 characters')
-      .refine(noNul, 'must not contain NUL characters')
+      .refine(storable, NOT_STORABLE)
       .optional(),
     enabled: z.boolean({ error: 'expected a boolean' }).optional(),
     rolloutPercent: percentSchema.optional(),
     salt: z
       .string({ error: 'expected a string' })
       .refine((t) => charLength(t) >= 1 && charLength(t) <= 100, 'must be 1–100 characters')
-      .refine(noNul, 'must not contain NUL characters')
+      .refine(storable, NOT_STORABLE)
       .optional(),
   })
   .strict();

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
 import { toOnboardingSession, type JsonObject, type OnboardingSession, type OnboardingStatus } from './rows.js';
 import { guarded, type StoreContext } from './store-context.js';
-import { limitSchema, metadataSchema, parse, uuidSchema } from './validation.js';
+import { jsonCheck, limitSchema, metadataSchema, NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
 export interface StartOnboardingInput {
   /** Which flow: lower-case letters, digits, `_ . -` (e.g. `running-coach`). */
@@ -31,9 +31,9 @@ export interface AdvanceOnboardingInput {
 }
 
 const flowSchema = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'expected 1–64 of a-z 0-9 _ . - starting with a letter or digit');
-const phaseSchema = z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+const phaseSchema = z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters').refine(storable, NOT_STORABLE);
 const progressSchema = z.number().int('expected an integer').min(0).max(100);
-const goalsSchema = z.array(z.unknown()).max(1000).refine((g) => JSON.stringify(g).length <= 65_536, 'at most 64 KiB');
+const goalsSchema = z.array(z.unknown()).max(1000).superRefine(jsonCheck('array'));
 
 const startSchema = z
   .object({

@@ -24,7 +24,11 @@ export interface PurgeReport {
 
 const optionsSchema = z
   .object({
-    before: z.date({ error: 'expected a Date' }).refine((d) => !Number.isNaN(d.getTime()), 'expected a valid Date'),
+    before: z
+      .date({ error: 'expected a Date' })
+      .refine((d) => !Number.isNaN(d.getTime()), 'expected a valid Date')
+      // It is sent as toISOString(), which PostgreSQL reads only for years 1–9999 (year 0 and "+010000-…" are refused).
+      .refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, 'expected a Date in the years 1–9999'),
     batchSize: z.number().int('expected an integer').min(1).max(10_000).optional(),
     pauseMs: z.number().int('expected an integer').min(0).max(60_000).optional(),
     onProgress: z.function().optional(),

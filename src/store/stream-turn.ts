@@ -64,12 +64,10 @@ export async function streamTurn(
     ...(o.abandonAfterMs !== undefined ? { abandonAfterMs: o.abandonAfterMs } : {}),
   });
   if (begun.replayed) {
-    if (begun.state === 'committed') return streamed.commit(userId, begun.id);
+    if (begun.state === 'committed') return streamed.stored(begun);
     if (begun.state === 'streaming') throw new ConflictError('This turn is being streamed by another request', { field: 'idempotencyKey' });
     throw new ChatkeepError('CK_TURN_FINISHED', 'This turn was aborted; retry with a new idempotency key', { field: 'idempotencyKey', state: 'aborted' });
   }
-  options.onBegin?.(begun);
-
   let text = '';
   let unsaved = '';
   let saving: Promise<unknown> = Promise.resolve();
@@ -85,11 +83,24 @@ export async function streamTurn(
     if (unsaved === '') return;
     const piece = unsaved;
     unsaved = '';
-    // Saves are chained so pieces land in order; a failed save fails the turn at commit time.
-    saving = saving.then(() => streamed.appendText(userId, begun.id, piece));
+    // Saves are chained so pieces land in order. A failed save (the reply
+    // broke a content rule, or the turn was committed, aborted or swept from
+    // outside) stops the agent at once: nothing it says now can be stored,
+    // and it should not keep running, and costing, until it finishes. The
+    // chain is marked handled because nothing awaits it until the loop
+    // ends, and an unhandled rejection would end the Node process.
+    saving = saving
+      .then(() => streamed.appendText(userId, begun.id, piece))
+      .catch((error: unknown) => {
+        controller.abort(error);
+        throw error;
+      });
+    saving.catch(() => undefined);
   };
   const flusher = setInterval(flush, o.persistEveryMs ?? 1000);
   try {
+    // Inside the try: a throwing callback aborts the turn instead of leaving it streaming, holding its idempotency key.
+    options.onBegin?.(begun);
     const page = await messages.list(userId, conversationId, { limit: o.historyLimit ?? 50 });
     const history: readonly AgentMessage[] = cutToTokenBudget(
       page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt })),
@@ -136,8 +147,10 @@ export async function streamTurn(
 function agentFailure(error: unknown): ChatkeepError {
   if (error instanceof ChatkeepError) {
     if (error.code === 'CK_AGENT_TIMEOUT' || error.code === 'CK_AGENT_FAILED') return error;
-    if (error.code === 'CK_VALIDATION' && error.details.field === 'content') {
-      return new ChatkeepError('CK_AGENT_FAILED', 'The agent produced no text; nothing was saved', {}, { cause: error });
+    // The reply as a whole (commit's `content`) or as saved so far (appendText's `text`) broke a content rule:
+    // the agent produced no text, too much, or text PostgreSQL cannot store.
+    if (error.code === 'CK_VALIDATION' && (error.details.field === 'content' || error.details.field === 'text')) {
+      return new ChatkeepError('CK_AGENT_FAILED', `The agent returned an invalid reply (${error.message}); nothing was saved`, { field: 'reply' }, { cause: error });
     }
     return error;
   }

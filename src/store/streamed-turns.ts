@@ -6,7 +6,7 @@ import { ChatkeepError, NotFoundError } from '../errors/index.js';
 import { MESSAGE_COLUMNS, toMessage, type JsonObject, type Turn } from './rows.js';
 import { guarded, type StoreContext } from './store-context.js';
 import { messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
-import { idempotencyKeySchema, metadataSchema, parse, uuidSchema } from './validation.js';
+import { charLength, idempotencyKeySchema, metadataSchema, NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
 export type StreamedTurnState = 'streaming' | 'committed' | 'aborted';
 
@@ -81,7 +81,7 @@ const abortSchema = z.object({ keepPartial: z.boolean().optional(), content: z.s
 const textSchema = z
   .string({ error: 'expected a string' })
   .min(1, 'must not be empty')
-  .refine((t) => !t.includes('\u0000'), 'must not contain NUL characters');
+  .refine(storable, NOT_STORABLE);
 
 type Row = Record<string, unknown>;
 type Trx = Transaction<ChatkeepTables>;
@@ -96,8 +96,16 @@ type Trx = Transaction<ChatkeepTables>;
 export class StreamedTurns {
   readonly #ctx: StoreContext;
 
+  /** Text recorded on an aborted turn without being kept: anything the column takes, even blank. */
+  readonly #partial: z.ZodType<string>;
+
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
+    const max = ctx.settings.maxContentLength;
+    this.#partial = z
+      .string({ error: 'expected a string' })
+      .refine(storable, NOT_STORABLE)
+      .refine((t) => t.length <= max || charLength(t) <= max, `must be at most ${max} characters`);
   }
 
   /**
@@ -115,7 +123,7 @@ export class StreamedTurns {
     const { idempotencyKey: key, abandonAfterMs = 120_000 } = parse(beginSchema, options);
     const hash = key === undefined ? null : requestHash(id, input);
     if (key !== undefined && hash !== null) {
-      const earlier = await this.#byKey(user, key, hash);
+      const earlier = (await this.#byKey(user, key, hash)) ?? (await this.#storedByKey(user, key, hash, abandonAfterMs));
       if (earlier !== undefined) return earlier;
     }
     const s = this.#ctx.schema;
@@ -136,7 +144,7 @@ export class StreamedTurns {
     if (row !== undefined) return toStreamedTurn(row, false);
     // Nothing inserted: no such conversation, or a concurrent begin with the same key won.
     if (key !== undefined && hash !== null) {
-      const earlier = await this.#byKey(user, key, hash);
+      const earlier = (await this.#byKey(user, key, hash)) ?? (await this.#storedByKey(user, key, hash, abandonAfterMs));
       if (earlier !== undefined) return earlier;
     }
     throw new NotFoundError('conversation');
@@ -190,7 +198,7 @@ export class StreamedTurns {
     );
     if (committed !== undefined) return committed;
     const turn = await this.get(user, id);
-    if (turn.state === 'committed') return this.#storedTurn(turn);
+    if (turn.state === 'committed') return this.stored(turn);
     throw this.#notStreaming(turn);
   }
 
@@ -203,7 +211,8 @@ export class StreamedTurns {
     const user = this.#user(userId);
     const id = parse(uuidSchema, turnId, 'turnId');
     const { keepPartial = false, content } = parse(abortSchema, input);
-    if (content !== undefined && keepPartial) parse(this.#ctx.rules.content, content, 'content');
+    // Not kept, the text is still recorded on the turn, so it must be storable even when it is not a valid reply.
+    if (content !== undefined) parse(keepPartial ? this.#ctx.rules.content : this.#partial, content, 'content');
     const result = await guarded(() =>
       this.#ctx.db.transaction().execute(async (trx) => {
         const row = await finish(trx, this.#ctx.schema, user, id, 'aborted', content ?? null, keepPartial);
@@ -216,7 +225,7 @@ export class StreamedTurns {
     );
     if (result !== undefined) return result;
     const turn = await this.get(user, id);
-    if (turn.state === 'aborted') return { turn, kept: turn.keptPartial ? await this.#storedTurn(turn) : null };
+    if (turn.state === 'aborted') return { turn, kept: turn.keptPartial ? await this.stored(turn) : null };
     throw this.#notStreaming(turn);
   }
 
@@ -228,7 +237,9 @@ export class StreamedTurns {
    */
   async sweep(options: { readonly retainFinishedMs?: number } = {}): Promise<SweepReport> {
     this.#ctx.assertOpen();
-    const retain = parse(z.object({ retainFinishedMs: z.number().int().min(0).optional() }).strict(), options).retainFinishedMs ?? 86_400_000;
+    // At most 100 years: make_interval() refuses (22008) intervals past ~290,000 years, e.g. Number.MAX_SAFE_INTEGER ms.
+    const retainSchema = z.number().int().min(0).max(3_155_760_000_000, 'must be at most 100 years');
+    const retain = parse(z.object({ retainFinishedMs: retainSchema.optional() }).strict(), options).retainFinishedMs ?? 86_400_000;
     const table = sql.id(this.#ctx.schema, 'streamed_turns');
     return guarded(async () => {
       const abandoned = await sql`
@@ -242,6 +253,44 @@ export class StreamedTurns {
     });
   }
 
+  /**
+   * A turn stored under `key` without a record here: written by `append` or
+   * `run` (one namespace of keys per user, idempotency_keys), or begun here
+   * and committed so long ago that `sweep` purged its record. Without this
+   * check a retry would begin a second turn, run the agent again, and fail
+   * at commit on the key's primary key, leaving that turn streaming. The
+   * stored turn is recorded here as finished (committed, or aborted if its
+   * reply was a kept partial one), so `get`, `appendText`, `commit` and
+   * `abort` then answer for it exactly as for any finished turn; `sweep`
+   * purges the record like the others.
+   */
+  async #storedByKey(user: string, key: string, hash: string, abandonAfterMs: number): Promise<StreamedTurn | undefined> {
+    const s = this.#ctx.schema;
+    const stored = await guarded(() =>
+      this.#ctx.db.selectFrom('idempotency_keys').select('request_hash').where('user_id', '=', user).where('key', '=', key).executeTakeFirst(),
+    );
+    if (stored === undefined) return undefined;
+    if (stored.request_hash !== hash) throw new ChatkeepError('CK_IDEMPOTENCY_MISMATCH', undefined, { field: 'idempotencyKey' });
+    const rows = await guarded(async () => {
+      const result = await sql<Row>`
+        insert into ${sql.id(s, 'streamed_turns')}
+          (user_id, id, conversation_id, state, user_message_id, assistant_message_id, user_content, user_metadata,
+           assistant_content, idempotency_key, request_hash, kept_partial, abandon_after_ms, created_at, updated_at, expires_at, finished_at)
+        select k.user_id, k.turn_id, k.conversation_id, case when a.aborted then 'aborted' else 'committed' end, u.id, a.id,
+               u.content, u.metadata, a.content, k.key, k.request_hash, a.aborted, ${abandonAfterMs}, u.created_at, now(), a.created_at, now()
+          from ${sql.id(s, 'idempotency_keys')} k
+          join ${sql.id(s, 'messages')} u on u.user_id = k.user_id and u.conversation_id = k.conversation_id and u.seq = k.first_seq
+          join ${sql.id(s, 'messages')} a on a.user_id = k.user_id and a.conversation_id = k.conversation_id and a.seq = k.first_seq + 1
+         where k.user_id = ${user} and k.key = ${key}
+        on conflict do nothing
+        returning *`.execute(this.#ctx.db);
+      return result.rows;
+    });
+    if (rows[0] !== undefined) return toStreamedTurn(rows[0], true);
+    // A concurrent begin recorded it first (or the conversation was just deleted, taking the key with it).
+    return this.#byKey(user, key, hash);
+  }
+
   async #byKey(user: string, key: string, hash: string): Promise<StreamedTurn | undefined> {
     const row = await guarded(() =>
       this.#ctx.db.selectFrom('streamed_turns').selectAll().where('user_id', '=', user).where('idempotency_key', '=', key).executeTakeFirst(),
@@ -251,7 +300,8 @@ export class StreamedTurns {
     return toStreamedTurn(row as unknown as Row, true);
   }
 
-  async #storedTurn(turn: StreamedTurn): Promise<Turn> {
+  /** The two stored messages of a committed turn (or an aborted one whose partial reply was kept), as a replayed Turn. */
+  async stored(turn: StreamedTurn): Promise<Turn> {
     const rows = await guarded(async () => {
       const result = await sql<Row>`
         select ${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(c)))} from ${sql.id(this.#ctx.schema, 'messages')}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ChatkeepError } from '../errors/index.js';
+import { ChatkeepError, ValidationError } from '../errors/index.js';
 import type { JsonObject, Message, Turn } from './rows.js';
 import { z } from 'zod';
 import { idempotencyKeySchema, limitSchema, metadataSchema, parse, type Rules } from './validation.js';
@@ -10,12 +10,19 @@ export interface MessageInput {
   readonly metadata?: JsonObject;
 }
 
-/** Validates a message given as text or `{ content, metadata }`; errors name `field`. */
-export function messageInput(rules: Rules, input: string | MessageInput, field: string): Required<MessageInput> {
+/**
+ * Validates a message given as text or `{ content, metadata }`; errors name
+ * `field`. A caller's object may hold nothing else: a misplaced key (`role`,
+ * `meta`) is an error rather than silently dropped. An agent's reply is read
+ * leniently (`strict: false`): extra keys there are ignored, not a failed turn.
+ */
+export function messageInput(rules: Rules, input: string | MessageInput, field: string, strict = true): Required<MessageInput> {
   if (typeof input === 'string') return { content: parse(rules.content, input, field), metadata: {} };
   if (typeof input !== 'object' || input === null) {
     throw new ChatkeepError('CK_VALIDATION', `${field}: expected a string or { content, metadata }`, { field });
   }
+  const unknown = strict ? Object.keys(input).find((key) => key !== 'content' && key !== 'metadata') : undefined;
+  if (unknown !== undefined) throw new ValidationError(`${field}.${unknown}`, 'unknown field');
   return {
     content: parse(rules.content, input.content, `${field}.content`),
     metadata: input.metadata === undefined ? {} : parse(metadataSchema, input.metadata, `${field}.metadata`),

@@ -268,7 +268,7 @@ export class Turns {
 
   #replyInput(reply: string | AgentReply): Required<MessageInput> {
     try {
-      return this.#messageInput(reply, 'reply');
+      return messageInput(this.#ctx.rules, reply, 'reply', false);
     } catch (error) {
       throw new ChatkeepError(
         'CK_AGENT_FAILED',

@@ -28,16 +28,54 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const uuidSchema = z.string().regex(UUID, 'expected a UUID');
 
-/** A JSON object of at most 64 KiB when serialised. */
-export const metadataSchema = z
-  .record(z.string(), z.unknown())
-  .refine((value) => {
-    try {
-      return JSON.stringify(value).length <= 65_536;
-    } catch {
-      return false;
-    }
-  }, 'expected a JSON-serialisable object of at most 64 KiB');
+/**
+ * Whether PostgreSQL can store `text` as given. `text` columns refuse NUL
+ * (SQLSTATE 22021) and `jsonb` refuses its `\u0000` escape (22P05). A lone
+ * surrogate (half of a UTF-16 pair) has no UTF-8 encoding: both drivers would
+ * silently store U+FFFD in its place, so what is read back would differ from
+ * what was written, and `jsonb` refuses its escape (22P02). `\p{Cs}` with the
+ * `u` flag matches only unpaired surrogates, never a proper pair (an emoji).
+ */
+export function storable(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+export const NOT_STORABLE = 'must not contain NUL characters or unpaired surrogates';
+
+/**
+ * Why `value` cannot be stored as a JSON `kind` of at most 64 KiB, or
+ * undefined. It is serialised exactly as the store will send it, so values
+ * with `toJSON` (a Date) are judged by what they turn into; every key and
+ * string is checked for what PostgreSQL's jsonb refuses.
+ */
+function jsonProblem(value: unknown, kind: 'object' | 'array'): string | undefined {
+  let bad = false;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, (key, v: unknown) => {
+      if (!storable(key) || (typeof v === 'string' && !storable(v))) bad = true;
+      return v;
+    });
+  } catch {
+    return 'expected a JSON-serialisable value';
+  }
+  if (bad) return `keys and strings ${NOT_STORABLE}`;
+  if (text === undefined || !text.startsWith(kind === 'object' ? '{' : '[')) return `expected a JSON ${kind}`;
+  if (text.length > 65_536) return 'must be at most 64 KiB as JSON';
+  return undefined;
+}
+
+/** A zod check that `value` is storable as a JSON `kind` (see jsonProblem). */
+export function jsonCheck(kind: 'object' | 'array') {
+  return (value: unknown, ctx: z.RefinementCtx): void => {
+    const problem = jsonProblem(value, kind);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  };
+}
+
+/** A JSON object of at most 64 KiB when serialised, that jsonb accepts. */
+export const metadataSchema = z.record(z.string(), z.unknown()).superRefine(jsonCheck('object'));
 
 /** Characters as PostgreSQL counts them (code points), not UTF-16 units. */
 export function charLength(text: string): number {
@@ -46,7 +84,8 @@ export function charLength(text: string): number {
   return n;
 }
 
-const noNul = (text: string) => !text.includes('\u0000');
+/** Not empty: some character that is not white space (Unicode White_Space, which JavaScript's \\s lacks U+0085 of, and PostgreSQL's \\S on PGlite counts). */
+const NOT_BLANK = /[^\s\u0085]/;
 
 export interface Rules {
   readonly userId: z.ZodType<string>;
@@ -68,8 +107,8 @@ export function rulesFor(settings: SchemaSettings): Rules {
           : z.string().regex(new RegExp(USER_ID_PATTERN), 'expected 1–128 printable characters without spaces');
   const content = z
     .string({ error: 'expected a string' })
-    .refine((t) => /\S/.test(t), 'must not be empty')
-    .refine(noNul, 'must not contain NUL characters')
+    .refine((t) => NOT_BLANK.test(t), 'must not be empty')
+    .refine(storable, NOT_STORABLE)
     .refine((t) => t.length <= max || charLength(t) <= max, `must be at most ${max} characters`);
   const role = z.enum(settings.roles as [string, ...string[]], { error: `expected one of ${settings.roles.join(', ')}` });
   return { userId, content, role };
@@ -78,12 +117,12 @@ export function rulesFor(settings: SchemaSettings): Rules {
 export const titleSchema = z
   .string()
   .refine((t) => charLength(t) >= 1 && charLength(t) <= 200, 'must be 1–200 characters')
-  .refine(noNul, 'must not contain NUL characters');
+  .refine(storable, NOT_STORABLE);
 
 export const summarySchema = z
   .string()
   .refine((t) => charLength(t) <= 100, 'must be at most 100 characters')
-  .refine(noNul, 'must not contain NUL characters');
+  .refine(storable, NOT_STORABLE);
 
 export const limitSchema = (max: number) => z.number().int('expected an integer').min(1).max(max);
 
@@ -91,4 +130,4 @@ export const idempotencyKeySchema = z
   .string()
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
-  .refine(noNul, 'must not contain NUL characters');
+  .refine(storable, NOT_STORABLE);

@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../../src/index.js';
-import { BACKENDS, scratchDatabase } from '../support/backends.js';
+import { ChatkeepError, openStore } from '../../src/index.js';
+import { BACKENDS, createPgDatabase, scratchDatabase } from '../support/backends.js';
 import { caught } from '../support/store-fixture.js';
 
 for (const backend of BACKENDS) {
@@ -93,6 +96,53 @@ for (const backend of BACKENDS) {
         expect(error.code).toBe('CK_STORE_CLOSED');
       } finally {
         await scratch.drop();
+      }
+    });
+
+    it('close() while calls are in flight: each either completes or is refused with CK_STORE_CLOSED, and what completed is stored', async () => {
+      // The store owns its database here (url / dataDir), so close() ends the pool or PGlite itself.
+      let target: { url: string } | { dataDir: string };
+      let cleanup: () => Promise<void>;
+      if (backend.name === 'postgres') {
+        const created = await createPgDatabase();
+        target = { url: created.url };
+        cleanup = created.drop;
+      } else {
+        const dir = mkdtempSync(join(tmpdir(), 'chatkeep-close-'));
+        target = { dataDir: join(dir, 'data') };
+        cleanup = async () => rmSync(dir, { recursive: true, force: true });
+      }
+      try {
+        const store = await openStore(target);
+        const conversation = await store.conversations.create('u1');
+        await store.conversations.create('u2');
+        // More calls than the pool has connections (10), so some wait for one when close() begins.
+        const calls = [
+          ...Array.from({ length: 24 }, (_, i) => store.turns.append('u1', conversation.id, { user: `q${i}`, assistant: `a${i}` })),
+          store.eraseUser('u2'),
+        ];
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        // And one started in the same tick as close(): past the open check, not yet at the pool.
+        const late = store.messages.list('u1', conversation.id);
+        const closing = store.close();
+        const outcomes = await Promise.allSettled([...calls, late]);
+        await closing;
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') {
+            expect(outcome.reason).toBeInstanceOf(ChatkeepError);
+            expect((outcome.reason as ChatkeepError).code).toBe('CK_STORE_CLOSED');
+          }
+        }
+        const appended = outcomes.slice(0, 24).filter((o) => o.status === 'fulfilled').length;
+        const reopened = await openStore(target);
+        try {
+          const page = await reopened.messages.list('u1', conversation.id, { limit: 100 });
+          expect(page.messages.map((m) => m.seq)).toEqual(Array.from({ length: appended * 2 }, (_, i) => i + 1));
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        await cleanup();
       }
     });
   });
