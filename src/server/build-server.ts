@@ -35,6 +35,8 @@ export interface ChatkeepServer {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Room for any valid path parameter (user ids are at most 128 characters) and an over-long one to be named by validation. */
+const MAX_PARAM_LENGTH = 1024;
 
 /**
  * Builds the HTTP API over an open store. Routes call the store only; the
@@ -60,6 +62,17 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     return503OnClosing: false,
+    // find-my-way's default (100) answered a raw 414 to an admin route for a
+    // valid user id of 101–128 characters (USER_ID_PATTERN allows 128), so
+    // such a user could not be given a key or erased. Longer parameters now
+    // reach the routes' validation, which names the field.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The router's own refusals (a malformed %-escape, a parameter past the
+    // limit above) are sent in chatkeep's one error shape, not Fastify's.
+    frameworkErrors: (error, request, reply) => {
+      void reply.header('x-request-id', request.id);
+      void sendError(error, request, reply);
+    },
     // One log line per request (below), not Fastify's two ("incoming request" + "request completed").
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
@@ -102,7 +115,11 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
 
   await app.register(fastifyRateLimit, {
     global: true,
-    hook: 'preHandler',
+    // After the auth hook (the key is the user) but before the body is read
+    // and validated: counted in preHandler, requests refused with 400 or 413
+    // never used up the window, so a client past its limit kept getting
+    // answers (and making the server parse megabytes) instead of 429.
+    hook: 'preParsing',
     max: rateLimit.max,
     timeWindow: rateLimit.windowMs,
     ...('scope' in rateLimit && rateLimit.scope === 'cluster' ? { store: WorkerRateLimitStore } : {}),

@@ -47,6 +47,9 @@ function toChatkeepError(error: unknown): ChatkeepError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new ChatkeepError('CK_VALIDATION', `body: ${fastify.message ?? 'invalid'}`, { field: 'body' });
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ChatkeepError('CK_VALIDATION', 'url: a path segment is not valid percent-encoding or is too long', { field: 'url' });
   }
   if (error instanceof SyntaxError || fastify.statusCode === 400) {
     return new ChatkeepError('CK_VALIDATION', `body: ${(error as Error).message}`, { field: 'body' });

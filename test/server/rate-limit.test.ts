@@ -95,6 +95,34 @@ for (const backend of BACKENDS) {
       }
       await useUpTheWindow(f, await jwtFor(erin));
     });
+
+    it('requests refused for their body (400, 413) count too: past the limit they are 429, and so is the next good one', async () => {
+      const frank = newUser('frank');
+      const token = await jwtFor(frank);
+      const refused = [
+        (await f.call('POST', '/v1/conversations', { token, body: { colour: 'red' } })).status,
+        (await f.call('POST', '/v1/conversations', { token, body: '{"title": "unterminated' }))
+          .status,
+        (await f.call('POST', '/v1/conversations', { token, body: { title: 7 } })).status,
+        (
+          await f.call('POST', '/v1/conversations', {
+            token,
+            body: { title: 'x'.repeat(1_100_000) },
+          })
+        ).status,
+        (await f.call('POST', '/v1/conversations', { token, body: { title: '' } })).status,
+      ];
+      expect(refused).toEqual([400, 400, 400, 413, 400]);
+      expectRateLimited(
+        await f.call('POST', '/v1/conversations', { token, body: { colour: 'red' } }),
+        60,
+      );
+      expectRateLimited(
+        await f.call('POST', '/v1/conversations', { token, body: { title: 'ok' } }),
+        60,
+      );
+      expect((await f.store().conversations.list(frank)).conversations).toEqual([]);
+    });
   });
 
   describe.skipIf(backend.skip)(`${backend.name}: rate-limit window`, () => {

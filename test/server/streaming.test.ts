@@ -14,6 +14,14 @@ const slowWords: StreamingAgent = async function* ({ signal }) {
   }
 };
 
+/** Slower than the 1 s between saves of the partial reply, so a save happens mid-stream. */
+const longWords: StreamingAgent = async function* ({ signal }) {
+  for (let i = 0; i < 40; i++) {
+    await sleep(50, undefined, { signal });
+    yield `w${i} `;
+  }
+};
+
 const failing: StreamingAgent = async function* () {
   yield 'partial ';
   throw new Error('upstream model error');
@@ -44,7 +52,9 @@ for (const backend of BACKENDS) {
             ? failing
             : input.message.startsWith('slow')
               ? slowWords
-              : demoStreamingAgent({ delayMs: 1 }))(input),
+              : input.message.startsWith('long')
+                ? longWords
+                : demoStreamingAgent({ delayMs: 1 }))(input),
       },
       abandonAfterMs: 2000,
     });
@@ -150,6 +160,44 @@ for (const backend of BACKENDS) {
       expect(events.at(-1)?.data.error.code).toBe('CK_AGENT_FAILED');
       expect(await history()).toEqual([]);
     });
+
+    // The partial reply is saved every second while the agent streams; a save
+    // that fails because the turn was committed or aborted from outside (these
+    // routes, another worker, the sweeper) was an unhandled rejection, and
+    // `chatkeep serve` exited.
+    for (const ending of ['commit', 'abort'] as const) {
+      it(`a server-streamed turn ${ending === 'commit' ? 'committed' : 'aborted'} from outside mid-stream ends its stream with an error event, and the server lives on`, async () => {
+        const unhandled: unknown[] = [];
+        const note = (reason: unknown) => unhandled.push(reason);
+        process.on('unhandledRejection', note);
+        try {
+          const { token, id, history } = await setup();
+          const stream = openEventStream(`${f.url()}/v1/conversations/${id}/turns/stream`, {
+            token,
+            body: { message: 'long answer please' },
+          });
+          const begin = await stream.next('begin');
+          await stream.next('text');
+          const outside = await f.call('POST', `/v1/streamed-turns/${begin.data.id}/${ending}`, {
+            token,
+            ...(ending === 'commit' ? { body: { content: 'the caller’s own reply' } } : {}),
+          });
+          expect(outside.status).toBe(200);
+          const events = await stream.done;
+          expect(events.at(-1)).toMatchObject({
+            event: 'error',
+            data: { error: { code: 'CK_TURN_FINISHED' } },
+          });
+          await sleep(1500);
+          expect(unhandled).toEqual([]);
+          expect((await history()).map((m) => m.content)).toEqual(
+            ending === 'commit' ? ['long answer please', 'the caller’s own reply'] : [],
+          );
+        } finally {
+          process.off('unhandledRejection', note);
+        }
+      });
+    }
 
     it('errors known before streaming are plain JSON: unknown conversation 404, bad body 400', async () => {
       const { token } = await setup();

@@ -70,6 +70,28 @@ const CASES: readonly Case[] = [
     body: '{"title": "unterminated',
     field: 'body',
   },
+  // jsonb refuses \u0000 and unpaired surrogates: these were 500 CK_INTERNAL (22P05) or a 400 naming "input"
+  {
+    name: 'a NUL in a metadata string',
+    method: 'POST',
+    path: () => '/v1/conversations',
+    body: { metadata: { note: 'a\u0000b' } },
+    field: 'metadata',
+  },
+  {
+    name: 'a NUL in a metadata key',
+    method: 'POST',
+    path: () => '/v1/conversations',
+    body: { metadata: { 'k\u0000': 1 } },
+    field: 'metadata',
+  },
+  {
+    name: 'an unpaired surrogate in metadata',
+    method: 'POST',
+    path: () => '/v1/conversations',
+    body: { metadata: { note: '\ud800' } },
+    field: 'metadata',
+  },
   {
     name: 'a body that is not JSON',
     method: 'POST',
@@ -315,6 +337,13 @@ const CASES: readonly Case[] = [
     field: 'content',
   },
   {
+    name: 'a NUL in the commit metadata',
+    method: 'POST',
+    path: (ids) => `/v1/streamed-turns/${ids.turn}/commit`,
+    body: { content: 'final', metadata: { x: '\u0000' } },
+    field: 'metadata',
+  },
+  {
     name: 'keepPartial of the wrong type',
     method: 'POST',
     path: (ids) => `/v1/streamed-turns/${ids.turn}/abort`,
@@ -336,6 +365,27 @@ const CASES: readonly Case[] = [
     path: () => '/v1/onboarding-sessions',
     body: { flow: 'f', phase: 'p', progress: 101 },
     field: 'progress',
+  },
+  {
+    name: 'a NUL in the phase',
+    method: 'POST',
+    path: () => '/v1/onboarding-sessions',
+    body: { flow: 'f', phase: 'a\u0000' },
+    field: 'phase',
+  },
+  {
+    name: 'a NUL inside the goals',
+    method: 'POST',
+    path: () => '/v1/onboarding-sessions',
+    body: { flow: 'f', phase: 'p', goals: ['run', 'a\u0000'] },
+    field: 'goals',
+  },
+  {
+    name: 'a NUL inside the step state',
+    method: 'PATCH',
+    path: (ids) => `/v1/onboarding-sessions/${ids.session}`,
+    body: { steps: { welcome: { note: '\u0000' } } },
+    field: 'steps',
   },
   {
     name: 'goals that are not a list',
@@ -411,6 +461,21 @@ const CASES: readonly Case[] = [
     path: () => '/v1/admin/users/has%20space/api-keys',
     admin: true,
     field: 'userId',
+  },
+  {
+    name: 'an admin user id over 128 characters',
+    method: 'GET',
+    path: () => `/v1/admin/users/${'u'.repeat(129)}/api-keys`,
+    admin: true,
+    field: 'userId',
+  },
+
+  // The URL itself (refused by the router, before any route runs)
+  {
+    name: 'a malformed percent-escape in the path',
+    method: 'GET',
+    path: () => '/v1/conversations/%E0%A4%A',
+    field: 'url',
   },
   {
     name: 'an admin key name over 100',
@@ -515,6 +580,34 @@ for (const backend of BACKENDS) {
       );
       expect(reply.status).toBe(201);
       expect(reply.body.userMessage.content).toHaveLength(100_000);
+    });
+
+    it('a path segment of 2000 characters is a 400 naming url, in the one error shape', async () => {
+      const reply = await f.call('GET', `/v1/conversations/${'x'.repeat(2000)}`, { token });
+      expect({ status: reply.status, error: reply.body?.error }).toMatchObject({
+        status: 400,
+        error: {
+          code: 'CK_VALIDATION',
+          details: { field: 'url' },
+          requestId: reply.headers.get('x-request-id'),
+        },
+      });
+    });
+
+    it('an admin can issue a key for, list and erase a user whose id is the longest allowed (128 characters)', async () => {
+      const longest = `${'l'.repeat(120)}-${process.pid}`.slice(0, 128).padEnd(128, 'l');
+      const issued = await f.call('POST', `/v1/admin/users/${longest}/api-keys`, {
+        token: ADMIN_TOKEN,
+        body: { name: 'long' },
+      });
+      expect(issued.status).toBe(201);
+      expect(issued.body.apiKey.userId).toBe(longest);
+      const listed = await f.call('GET', `/v1/admin/users/${longest}/api-keys`, {
+        token: ADMIN_TOKEN,
+      });
+      expect(listed.body.apiKeys).toHaveLength(1);
+      const erased = await f.call('DELETE', `/v1/admin/users/${longest}`, { token: ADMIN_TOKEN });
+      expect(erased).toMatchObject({ status: 200, body: { apiKeys: 1 } });
     });
 
     it('a bad id is a 400 even for a conversation that does not exist, and a good unknown id is a 404', async () => {
