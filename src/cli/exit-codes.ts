@@ -52,6 +52,15 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * A command that ran and could not do its job for a reason the user can act
+ * on (e.g. `serve`'s port is taken); exits 1 and is printed as `error: …`,
+ * without the CK_INTERNAL label that marks a bug.
+ */
+export class CommandFailure extends Error {
+  override readonly name = 'CommandFailure';
+}
+
 /** The `--help` epilog listing the exit codes. */
 export const EXIT_CODES_HELP = `
 Exit codes:

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { RULE_IDS } from '../migrate/index.js';
 
 /** `--to <version>`: a migration version, 0 meaning "before the first migration". */
 export function parseVersion(value: string): number {
@@ -21,5 +22,23 @@ export function parseInteger(name: string, min: number, max: number): (value: st
       throw new InvalidArgumentError(`${name}: expected a whole number from ${min} to ${max}`);
     }
     return Number(value);
+  };
+}
+
+/**
+ * A comma-separated list of lint rule ids, e.g. `--allow-lint-errors
+ * drop-column,missing-down`. An unknown id is refused here, before the
+ * database is opened (or its folder created), naming the option.
+ */
+export function parseLintRuleIds(name: string): (value: string) => readonly string[] {
+  return (value) => {
+    const ids = value.split(',').map((id) => id.trim()).filter((id) => id !== '');
+    const unknown = ids.filter((id) => !RULE_IDS.includes(id));
+    if (ids.length === 0 || unknown.length > 0) {
+      throw new InvalidArgumentError(
+        `${name}: ${ids.length === 0 ? 'expected comma-separated lint rule ids' : `unknown lint rule ${unknown.join(', ')}`} (rule ids: docs/migration-lint.md, e.g. drop-column,missing-down)`,
+      );
+    }
+    return ids;
   };
 }

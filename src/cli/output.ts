@@ -1,5 +1,5 @@
 import { isChatkeepError } from '../errors/index.js';
-import { EXIT_CODES, UsageError, exitCodeFor, type ExitCode } from './exit-codes.js';
+import { CommandFailure, EXIT_CODES, UsageError, exitCodeFor, type ExitCode } from './exit-codes.js';
 
 /** Where a stream of text goes; `process.stdout` and `process.stderr` fit. */
 export interface TextSink {
@@ -70,12 +70,12 @@ export class Output {
 
 /**
  * `error [CK_CODE]: message` for chatkeep's errors, `error: message` for
- * usage errors (the shape commander uses for its own). Only the message is
+ * usage errors (the shape commander uses for its own) and command failures. Only the message is
  * printed, never `details` or `cause`: those may carry SQL parameters.
  */
 export function formatError(error: unknown): string {
   if (isChatkeepError(error)) return `error [${error.code}]: ${error.message}`;
-  if (error instanceof UsageError) return `error: ${error.message}`;
+  if (error instanceof UsageError || error instanceof CommandFailure) return `error: ${error.message}`;
   const message = error instanceof Error ? error.message : String(error);
   return `error [CK_INTERNAL]: ${message}`;
 }

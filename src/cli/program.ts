@@ -37,7 +37,7 @@ export interface ProgramOptions {
 export function buildProgram(output: Output, version: string, options: ProgramOptions = {}): Command {
   const program = new Command('chatkeep')
     .description(
-      'chatkeep: the persistence layer for AI chat applications. Migrate its schema, or try it with `chatkeep demo`.',
+      'chatkeep: the persistence layer for AI chat applications. Migrate its schema, serve its HTTP API or MCP tools, manage API keys and retention, or try it with `chatkeep demo`.',
     )
     .version(version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')

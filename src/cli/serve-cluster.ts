@@ -3,7 +3,7 @@ import { answerRateLimitHits, RateLimitCounts } from '../server/cluster/rate-lim
 import { buildServer } from '../server/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { Output } from './output.js';
-import { printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
+import { listenOrExplain, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
 
 /** What a worker tells its primary once it has drained. */
 interface Drained {
@@ -158,12 +158,16 @@ export async function serveWorker(options: ServeOptions, storeOptions: StoreOpti
   // (If the primary dies, Node.js's cluster ends the worker at once, like a
   // killed server: streamed turns in flight stay invisible and are swept.)
   process.on('SIGINT', () => undefined);
-  const stop = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  // `on`, not `once`: a SIGTERM sent to the whole process group (systemd's
+  // default KillMode=control-group, `kill -- -<pgid>`, `timeout`) reaches the
+  // worker directly and then again from the primary; with `once` the second
+  // one would kill it in the middle of its drain. Every later one is a no-op.
+  const stop = new Promise<void>((resolve) => process.on('SIGTERM', () => resolve()));
   try {
     const store = await openStore({ ...storeOptions, migrate: false });
     try {
       const server = await buildServer(store, serverOptionsFrom(options, 'cluster'));
-      await server.app.listen({ host: options.host, port: options.port });
+      await listenOrExplain(server.app, options.host, options.port);
       await stop;
       const { finishedInFlight } = await server.close();
       const report: Drained = { chatkeep: 'drained', finishedInFlight };

@@ -1,7 +1,7 @@
 import { demoAgent, demoStreamingAgent, openAiCompatibleAgent } from '../agents/index.js';
 import type { ServerAgent, ServerOptions } from '../server/index.js';
 import type { Store } from '../store/index.js';
-import { UsageError } from './exit-codes.js';
+import { CommandFailure, UsageError } from './exit-codes.js';
 import type { Output } from './output.js';
 
 /** The user the first run issues an API key for, so the server can be tried at once. */
@@ -36,6 +36,7 @@ export interface ServeOptions {
  * stalling requests for up to half a second (bench/README.md, HTTP server).
  */
 export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'cluster'): ServerOptions {
+  checkServeOptions(options);
   return {
     auth: {
       ...(options.jwtSecret ? { jwtSecret: options.jwtSecret } : {}),
@@ -52,6 +53,59 @@ export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'clu
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel, ...(scope === 'cluster' ? { stream: process.stdout } : {}) },
   };
 }
+
+/**
+ * Refuses option values the server would only reject (or trip over) after
+ * the database is opened and migrated, naming the option as typed. The
+ * secret itself is never echoed: a too-short one may be a truncated real one.
+ */
+function checkServeOptions(options: ServeOptions): void {
+  if (options.jwtSecret !== undefined && options.jwtSecret !== '' && Buffer.byteLength(options.jwtSecret) < 32) {
+    throw new UsageError(
+      `--jwt-secret (or CHATKEEP_JWT_SECRET) must be at least 32 bytes, it has ${Buffer.byteLength(options.jwtSecret)}: HS256 needs a 256-bit key (e.g. \`openssl rand -hex 32\`)`,
+    );
+  }
+  if (options.jwksUrl) checkHttpUrl('--jwks-url (or CHATKEEP_JWKS_URL)', options.jwksUrl);
+  if (options.agent === 'openai' && options.openaiBaseUrl) {
+    checkHttpUrl('--openai-base-url (or CHATKEEP_OPENAI_BASE_URL)', options.openaiBaseUrl);
+  }
+}
+
+function checkHttpUrl(name: string, value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${name}: expected an http:// or https:// URL, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`${name}: expected an http:// or https:// URL, got "${value}"`);
+  }
+}
+
+/**
+ * Listens, turning the operating system's refusals (port taken, address not
+ * on this machine, no permission) into a sentence that names the option to
+ * change, instead of an internal error.
+ */
+export async function listenOrExplain(app: { listen(options: { host: string; port: number }): Promise<string> }, host: string, port: number): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const why = code === undefined ? undefined : LISTEN_ERRORS[code];
+    if (why === undefined) throw error;
+    throw new CommandFailure(`cannot listen on ${host}:${port}: ${why} (${code})`, { cause: error });
+  }
+}
+
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is already in use; stop what holds it or choose another with --port (or PORT)',
+  EACCES: 'permission denied; ports below 1024 need privileges, choose another with --port (or PORT)',
+  EADDRNOTAVAIL: 'no network interface of this machine has that address; check --host (or CHATKEEP_HOST)',
+  ENOTFOUND: 'no such address or host name; check --host (or CHATKEEP_HOST)',
+  EAI_AGAIN: 'the host name could not be resolved; check --host (or CHATKEEP_HOST)',
+};
 
 function serverAgent(options: ServeOptions): ServerAgent {
   if (options.agent === 'demo') return { name: 'demo', run: demoAgent, stream: demoStreamingAgent() };
@@ -84,7 +138,13 @@ export async function printBanner(output: Output, store: Store, address: string,
     output.line(`  curl -s -X POST -H "Authorization: Bearer ${secret}" ${address}/v1/conversations`);
     output.line(`  curl -s -H "Authorization: Bearer ${secret}" ${address}/v1/me`);
   } else {
-    output.line(`  a token for a user: POST ${address}/v1/admin/users/<user>/api-keys with the admin token, or stop the server and run \`chatkeep keys create --user <user>\``);
+    // Without --admin-token the admin routes do not exist: pointing at them would send the user to a 401.
+    const cli = `\`chatkeep keys create --user <user>\`${store.kind === 'pglite' ? ' with the server stopped' : ''}`;
+    output.line(
+      options.auth.adminToken
+        ? `  a token for a user: POST ${address}/v1/admin/users/<user>/api-keys with the admin token, or ${cli}`
+        : `  a token for a user: ${cli}, or restart with --admin-token and POST ${address}/v1/admin/users/<user>/api-keys`,
+    );
   }
 }
 

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, chatkeep } from './cli-process.js';
 
@@ -84,6 +86,26 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
     expect(planDownWithoutTo.code).toBe(2);
     expect(planDownWithoutTo.stderr).toContain('--down needs --to');
     expect(extraArgument.code).toBe(2);
+  });
+
+  it('migrate plan --help gives --max-lock the exit code the command uses for it (5)', async () => {
+    const help = await chatkeep(['migrate', 'plan', '--help']);
+    const maxLock = /--max-lock <ms>([\s\S]*?)\n {2}--/.exec(help.stdout)?.[1]?.replace(/\s+/g, ' ');
+    expect(maxLock).toContain('the command exits 5');
+  });
+
+  it('--allow-lint-errors with an unknown rule id is a usage error naming the option, before the data folder is created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chatkeep-cli-lint-ids-'));
+    try {
+      const data = join(dir, 'data');
+      const run = await chatkeep(['--data-dir', data, 'migrate', 'up', '--allow-lint-errors', 'drop-column,no-such-rule']);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('--allow-lint-errors: unknown lint rule no-such-rule');
+      expect(run.stdout).toBe(''); // no "Migrating …", no "Stopped: applied 0 migrations"
+      expect(existsSync(data)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 for an invalid --schema or a non-PostgreSQL URL, before opening anything', async () => {

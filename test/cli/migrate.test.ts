@@ -104,7 +104,7 @@ for (const backend of BACKENDS) {
       it('--allow-lint-errors with a rule id that does not exist is a usage error naming the option; nothing runs', async () => {
         const result = await run('migrate', 'up', '--to', '1', '--allow-lint-errors', 'drop-column,no-such-rule');
         expect(result.code).toBe(2);
-        expect(result.stderr).toMatch(/CK_CONFIG.*allowLintErrors: unknown lint rule no-such-rule/);
+        expect(result.stderr).toContain('--allow-lint-errors: unknown lint rule no-such-rule');
         expect(JSON.parse((await run('migrate', 'status', '--json')).stdout)).toMatchObject({ current: 0 });
       });
 

@@ -156,12 +156,28 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     try {
       const run = await chatkeep([...location, 'serve', '--workers', '2', '--port', String(port), '--log-level', 'warn']);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain(`EADDRINUSE 127.0.0.1:${port}`);
+      expect(run.stderr).toContain(`error: cannot listen on 127.0.0.1:${port}: the port is already in use`);
+      expect(run.stderr).not.toContain('CK_INTERNAL');
       expect(run.stderr).toMatch(/chatkeep serve: worker \d+ exited \(code 1\) before it was listening; its error is above/);
       expect(run.stderr).not.toContain('CK_INTERNAL]: worker');
     } finally {
       squatter.close();
     }
+  });
+
+  it('SIGTERM to the whole process group (systemd, kill -- -pgid): the workers still drain their turns and the server exits 0', async () => {
+    const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
+    const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
+    const streams = Array.from({ length: 4 }, (_, i) => openEventStream(`${server.url}/v1/conversations/${conversation}/turns/stream`, { token: key, body: { message: `group ${i}` } }));
+    await Promise.all(streams.map((s) => s.next('begin')));
+    const workers = childPids(server.child.pid!);
+    expect(workers).toHaveLength(2);
+    // What a signal to the group does: every process gets it, and the primary then sends its own.
+    for (const pid of [server.child.pid!, ...workers]) process.kill(pid, 'SIGTERM');
+    const results = await Promise.all(streams.map((s) => s.done));
+    for (const events of results) expect(events.at(-1)?.event).toBe('commit');
+    expect(await server.exited, server.stderr()).toBe(0);
+    expect(server.stderr()).toContain('stopped; every in-flight turn finished');
   });
 
   it('the workers of a primary killed with SIGKILL exit on their own', async () => {

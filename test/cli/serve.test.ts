@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,47 @@ describe('chatkeep serve: usage', () => {
     const run = await chatkeep(['--data-dir', join(tmpdir(), 'chatkeep-never-created'), 'serve', '--agent', 'openai']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('--agent openai needs --openai-model');
+  });
+
+  it('a short --jwt-secret or a malformed --jwks-url / --openai-base-url is a usage error naming the option; nothing is created or migrated', async () => {
+    assertBuilt();
+    const dir = mkdtempSync(join(tmpdir(), 'chatkeep-serve-usage-'));
+    try {
+      const data = join(dir, 'data');
+      const [secret, secretFromEnv, jwks, openai] = await Promise.all([
+        chatkeep(['--data-dir', data, 'serve', '--jwt-secret', 'too-short-secret']),
+        chatkeep(['--data-dir', data, 'serve'], { CHATKEEP_JWT_SECRET: 'too-short-secret' }),
+        chatkeep(['--data-dir', data, 'serve', '--jwks-url', 'not a url']),
+        chatkeep(['--data-dir', data, 'serve', '--agent', 'openai', '--openai-model', 'm', '--openai-base-url', 'ftp://models.example/v1']),
+      ]);
+      for (const run of [secret, secretFromEnv]) {
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stderr).toMatch(/^error: --jwt-secret \(or CHATKEEP_JWT_SECRET\) must be at least 32 bytes/m);
+        expect(run.stderr).not.toContain('too-short-secret'); // a secret is never echoed
+      }
+      expect(jwks.code, jwks.stderr).toBe(2);
+      expect(jwks.stderr).toMatch(/^error: --jwks-url \(or CHATKEEP_JWKS_URL\): expected an http:\/\/ or https:\/\/ URL/m);
+      expect(openai.code, openai.stderr).toBe(2);
+      expect(openai.stderr).toMatch(/^error: --openai-base-url \(or CHATKEEP_OPENAI_BASE_URL\): expected an http:\/\/ or https:\/\/ URL/m);
+      expect(existsSync(data), 'the data folder was created for a usage error').toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a port that is taken is refused with a sentence naming --port (exit 1), not an internal error', async () => {
+    assertBuilt();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = blocker.address() as AddressInfo;
+      const run = await chatkeep(['--data-dir', 'memory://', 'serve', '--port', String(port), '--log-level', 'silent']);
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use; .*--port`, 'm'));
+      expect(run.stderr).not.toContain('CK_INTERNAL');
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 });
 
@@ -72,6 +114,8 @@ for (const backend of BACKENDS) {
       try {
         expect(again.stdout()).not.toContain('First run');
         expect(again.stdout()).toContain('a token for a user');
+        // No --admin-token: the admin routes are off, so the hint must say how to turn them on.
+        expect(again.stdout()).toMatch(/a token for a user: `chatkeep keys create --user <user>`.*, or restart with --admin-token and POST /);
       } finally {
         again.child.kill('SIGTERM');
         await again.exited;

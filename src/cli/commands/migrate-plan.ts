@@ -41,7 +41,7 @@ interface MigratePlanOptions {
  * (or `down`) would run, in order. Reads only: a reviewer can see exactly
  * what a deploy will execute. With `--rehearse`, the plan also runs on a
  * throw-away copy and the locks each step held are reported (docs/rehearse.md);
- * a step over the lock budget, or a migration failing on the copy, exits 1.
+ * a migration failing on the copy exits 1, a step over the lock budget 5.
  */
 export function registerMigratePlan(migrate: Command, output: Output, program: ProgramOptions = {}): Command {
   return migrate
@@ -66,7 +66,7 @@ export function registerMigratePlan(migrate: Command, output: Output, program: P
     )
     .option(
       '--max-lock <ms>',
-      `with --rehearse: the lock budget; a step holding a lock that blocks writes (SHARE or stronger) on an existing table longer than this is flagged and the command exits 1 (default ${DEFAULT_MAX_LOCK_MS})`,
+      `with --rehearse: the lock budget; a step holding a lock that blocks writes (SHARE or stronger) on an existing table longer than this is flagged and the command exits 5 (default ${DEFAULT_MAX_LOCK_MS})`,
       parseMilliseconds,
     )
     .option(

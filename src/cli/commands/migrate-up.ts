@@ -2,14 +2,14 @@ import type { Command } from 'commander';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { withMigrationSession } from '../migration-session.js';
-import { parseMilliseconds, parseVersion } from '../option-parsers.js';
+import { parseLintRuleIds, parseMilliseconds, parseVersion } from '../option-parsers.js';
 import type { Output } from '../output.js';
 import type { ProgramOptions } from '../program.js';
 import { reportRun } from '../run-report.js';
 
 interface MigrateUpOptions {
   readonly to?: number;
-  readonly allowLintErrors?: true | string;
+  readonly allowLintErrors?: true | readonly string[];
   readonly lockWait: number;
   readonly json?: boolean;
 }
@@ -29,6 +29,7 @@ export function registerMigrateUp(migrate: Command, output: Output, program: Pro
     .option(
       '--allow-lint-errors [rules]',
       'run migrations the lint refuses: all of them, or only these comma-separated rule ids (docs/migration-lint.md)',
+      parseLintRuleIds('--allow-lint-errors'),
     )
     .option('--json', 'print the outcome as JSON (progress goes to stderr)')
     .addHelpText(
@@ -53,10 +54,8 @@ export function registerMigrateUp(migrate: Command, output: Output, program: Pro
           const allow = options.allowLintErrors;
           const { error, results } = await migrator.up({
             ...(options.to === undefined ? {} : { to: options.to }),
-            // The migrator validates rule ids (CK_CONFIG names an unknown one).
-            ...(allow === undefined
-              ? {}
-              : { allowLintErrors: allow === true ? true : (allow.split(',').map((r) => r.trim()) as never) }),
+            // Rule ids were checked by the option parser, before the database was opened.
+            ...(allow === undefined ? {} : { allowLintErrors: allow }),
           });
           await reportRun(output, { migrator, where, json, direction: 'up', error, results });
         },

@@ -10,7 +10,7 @@ import { migrationProgress } from '../migration-progress.js';
 import { parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
 import { servePrimary, serveWorker } from '../serve-cluster.js';
-import { printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
+import { listenOrExplain, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
 
 export { DEMO_USER } from '../serve-setup.js';
 
@@ -84,7 +84,7 @@ async function serveOneProcess(output: Output, options: ServeOptions, storeOptio
   try {
     const serverOptions = serverOptionsFrom(options, 'process');
     const server = await buildServer(store, serverOptions);
-    const address = await server.app.listen({ host: options.host, port: options.port });
+    const address = await listenOrExplain(server.app, options.host, options.port);
     const stop = shutdownSignal();
     await printBanner(output, store, address, serverOptions);
     output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
