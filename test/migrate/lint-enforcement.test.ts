@@ -147,6 +147,34 @@ for (const backend of BACKENDS) {
       expect((await migrator.down({ to: 0 })).error).toBeUndefined();
     });
 
+    it('a fresh install of chatkeep lints clean: tables that earlier pending migrations create are known to be empty, not of unknown size', async () => {
+      const migrator = chatkeepMigrator(db, { schema: 'lint_fresh', settings: resolveSchemaSettings({}) });
+      const lints = await migrator.lint({ direction: 'up' });
+      expect(lints.map((l) => l.version)).toEqual(CHATKEEP_MIGRATIONS.map((m) => m.version));
+      // Before, 0004 warned [multiple-tables-locked] on every fresh install, as if messages and conversations were live tables.
+      expect(lints.flatMap((l) => l.report.findings.filter((f) => f.severity !== 'info').map((f) => `${l.version} ${f.rule}`))).toEqual([]);
+    });
+
+    it('a table an earlier pending migration writes rows into counts as of unknown size again; one it only creates stays empty', async () => {
+      const schema = 'lint_run_effects';
+      const migrations: Migration[] = [
+        { version: 1, name: 'tables', up: ({ schema: s }) => [`create table ${s}.filled (id int primary key, v int)`, `create table ${s}.bare (id int primary key, v int)`], down: ({ schema: s }) => [`drop table ${s}.filled, ${s}.bare`] },
+        { version: 2, name: 'fill', up: ({ schema: s }) => [`insert into ${s}.filled select g, g from generate_series(1, 100) g`], down: ({ schema: s }) => [`delete from ${s}.filled`] },
+        {
+          version: 3,
+          name: 'indexes',
+          up: ({ schema: s }) => [`create index filled_v_idx on ${s}.filled (v)`, `create index bare_v_idx on ${s}.bare (v)`],
+          down: ({ schema: s }) => [`drop index ${s}.filled_v_idx`, `drop index ${s}.bare_v_idx`],
+        },
+      ];
+      const lints = await new Migrator({ db, schema, migrations }).lint({ direction: 'up' });
+      const indexFindings = lints[2]!.report.findings.filter((f) => f.rule === 'add-index-non-concurrent').map((f) => [f.statementIndex, f.severity]);
+      expect(indexFindings).toEqual([
+        [0, 'warning'],
+        [1, 'info'],
+      ]);
+    });
+
     it('the opt-out: allowLintErrors on up(), in the options, or per rule; the accepted errors are reported; suppression needs none', async () => {
       await setUp();
       const index = DANGEROUS.find((c) => c.rule === 'add-index-non-concurrent')!;
