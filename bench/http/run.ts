@@ -529,6 +529,9 @@ async function main(): Promise<void> {
         `fastify ${packageVersion('fastify', chatkeepUrl)}, jose ${packageVersion('jose', chatkeepUrl)}, in a child process; request log: info-level JSON lines (the default) to ${LOG_FILE}; rate limiter on with max ${RATE_LIMIT_MAX.toLocaleString('en-US')}/min; auth: HS256 JWT, each user's own token (the server remembers a verified token up to 30 s, never past its exp)` +
         (plan.variants.includes('jwt-2-workers')
           ? `; 2 workers: \`node dist/cli/main.js --database-url … serve --workers 2 --host 127.0.0.1 --port 0 --jwt-secret … --rate-limit ${CLI_RATE_LIMIT.toLocaleString('en-US')} --log-level info\` (a Node.js cluster primary that counts rate limits for its workers, one IPC round trip per request, and 2 workers sharing the port), request log on its stdout, redirected to a temporary file; server CPU = primary + workers`
+          : '') +
+        (plan.variants.includes('floor')
+          ? '; floor: bare node:http in a child process (http/floor-process.ts: the same library calls and JSON.stringify, each JWT verified once with jose and remembered; no framework, request log, rate limiter or request ids)'
           : ''),
       'load generator': `${loadGenerator.description}, loopback, keep-alive, no pipelining; ${pageBytes === undefined ? '' : `a ${plan.pageSize}-message page is ${pageBytes.toLocaleString('en-US')} bytes of JSON`}`,
       'load average (1 min)': `${loadAtStart.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end, on ${os.availableParallelism()} cores`,
