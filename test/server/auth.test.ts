@@ -57,6 +57,9 @@ async function badCredentials(victim: string): Promise<[string, string | undefin
       'an HS512 JWT under the right secret',
       `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject(victim).setAudience(AUDIENCE).setIssuer(ISSUER).setExpirationTime('1h').sign(key)}`,
     ],
+    // Signed and current, but its sub is no user id chatkeep accepts (a space, a NUL): /v1/me used to answer 200 and echo it.
+    ['a JWT whose sub has a space', `Bearer ${await jwtFor(`${victim} x`)}`],
+    ['a JWT whose sub has a NUL', `Bearer ${await jwtFor(`${victim}\u0000`)}`],
     [
       'a JWT without sub',
       `Bearer ${await new SignJWT({ user: victim }).setProtectedHeader({ alg: 'HS256' }).setAudience(AUDIENCE).setIssuer(ISSUER).setExpirationTime('1h').sign(key)}`,

@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Store } from '../../store/index.js';
+import { rulesFor } from '../../store/validation.js';
 import { SERVER_DEFAULTS, type AuthOptions } from '../server-options.js';
 import { jwtVerifier } from './jwt-verifier.js';
 import type { Principal } from './principal.js';
@@ -23,6 +24,8 @@ export function createAuthenticator(store: Store, options: AuthOptions): Authent
   const cacheMs = options.apiKeyCacheMs ?? SERVER_DEFAULTS.apiKeyCacheMs;
   const cache = new Map<string, { userId: string; until: number }>();
   const adminDigest = options.adminToken === undefined ? undefined : digest(options.adminToken);
+  const userIdRule = rulesFor(store.settings).userId;
+  const validUserId = (id: string) => userIdRule.safeParse(id).success;
   return {
     modes: verifyJwt === undefined ? ['api-key'] : ['jwt', 'api-key'],
     async user(token) {
@@ -42,7 +45,9 @@ export function createAuthenticator(store: Store, options: AuthOptions): Authent
       }
       if (verifyJwt === undefined) return undefined;
       const sub = await verifyJwt(token);
-      return sub === undefined ? undefined : { userId: sub, method: 'jwt' };
+      // A signed token whose sub is no user id this store accepts acts for nobody: refused like any bad
+      // token, rather than a 400 on every route but /v1/me, which would answer for it.
+      return sub === undefined || !validUserId(sub) ? undefined : { userId: sub, method: 'jwt' };
     },
     admin(token) {
       // Compare digests in constant time so response timing reveals nothing about the admin token.
