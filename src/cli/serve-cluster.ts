@@ -3,13 +3,24 @@ import { answerRateLimitHits, RateLimitCounts } from '../server/cluster/rate-lim
 import { buildServer } from '../server/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { Output } from './output.js';
-import { listenOrExplain, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
+import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
 
 /** What a worker tells its primary once it has drained. */
 interface Drained {
   readonly chatkeep: 'drained';
   readonly finishedInFlight: boolean;
 }
+
+/**
+ * What the primary tells a listening worker once the banner is printed: the
+ * worker may now log its "Server listening at …" line, which would otherwise
+ * land in the middle of the banner (serve-setup.ts, listenOrExplain).
+ */
+interface BannerPrinted {
+  readonly chatkeep: 'banner-printed';
+}
+
+const BANNER_PRINTED: BannerPrinted = { chatkeep: 'banner-printed' };
 
 /** More unexpected worker exits than this within `CRASH_WINDOW_MS` and the primary gives up. */
 const CRASH_LIMIT = 5;
@@ -29,7 +40,14 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
   const counts = new RateLimitCounts();
   const drained = new Map<number, boolean>();
   const listening = new Set<number>();
-  cluster.on('listening', (worker) => listening.add(worker.id));
+  let bannerPrinted = false;
+  const announce = (worker: Worker) => {
+    if (worker.isConnected()) worker.send(BANNER_PRINTED);
+  };
+  cluster.on('listening', (worker) => {
+    listening.add(worker.id);
+    if (bannerPrinted) announce(worker); // a replacement, forked after the banner
+  });
   let stopping = false;
   const crashes: number[] = [];
   let gaveUp: ((why: string) => void) | undefined;
@@ -81,13 +99,18 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
     await store.close();
   }
 
-  output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
   const killAll = (code: number) => {
     for (const worker of live()) worker.process.kill('SIGKILL');
     process.exit(code);
   };
-  const reason = await Promise.race([shutdownSignal(killAll), givenUp]);
+  // Listening before the line that invites the signal: a SIGTERM that finds
+  // no listener ends the process outright, leaving the workers undrained.
+  const signalled = shutdownSignal(killAll);
+  output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
+  bannerPrinted = true;
+  for (const worker of live()) if (listening.has(worker.id)) announce(worker);
+  const reason = await Promise.race([signalled, givenUp]);
   stopping = true;
   const workers = live();
   output.warn(`chatkeep serve: draining in-flight turns in ${workers.length} workers…`);
@@ -167,8 +190,19 @@ export async function serveWorker(options: ServeOptions, storeOptions: StoreOpti
     const store = await openStore({ ...storeOptions, migrate: false });
     try {
       const server = await buildServer(store, serverOptionsFrom(options, 'cluster'));
-      await listenOrExplain(server.app, options.host, options.port);
-      await stop;
+      const address = await listenOrExplain(server.app, options.host, options.port);
+      // Registered in time: the primary announces the banner only in answer to
+      // this worker's 'listening' message, an I/O round-trip away, while this
+      // runs in the same turn of the event loop as `listen` resolving.
+      const onMessage = (message: BannerPrinted | undefined) => {
+        if (message?.chatkeep === 'banner-printed') logListening(server.app, address);
+      };
+      process.on('message', onMessage);
+      try {
+        await stop;
+      } finally {
+        process.off('message', onMessage);
+      }
       const { finishedInFlight } = await server.close();
       const report: Drained = { chatkeep: 'drained', finishedInFlight };
       if (process.connected) process.send?.(report);

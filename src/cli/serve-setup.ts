@@ -7,7 +7,7 @@ import type { Output } from './output.js';
 /** The user the first run issues an API key for, so the server can be tried at once. */
 export const DEMO_USER = 'demo-user';
 
-/** `chatkeep serve`'s options, as commander hands them over. */
+/** `chatkeep serve`'s options, as commander hands them over, with `--workers auto` resolved to a count. */
 export interface ServeOptions {
   readonly port: number;
   readonly host: string;
@@ -83,12 +83,27 @@ function checkHttpUrl(name: string, value: string): void {
   }
 }
 
+/** What {@link listenOrExplain} needs of a Fastify instance. */
+export interface Listener {
+  readonly log: { level: string; info(message: string): void };
+  listen(options: { host: string; port: number }): Promise<string>;
+}
+
 /**
  * Listens, turning the operating system's refusals (port taken, address not
  * on this machine, no permission) into a sentence that names the option to
  * change, instead of an internal error.
+ *
+ * Fastify logs "Server listening at …" from inside `listen()`, and its log
+ * line reaches stdout whenever pino's asynchronous writer (or, under
+ * `--workers`, another process) gets to it: in the middle of the banner. So
+ * the line is held back here (the logger is quiet for the span of the call;
+ * no request can be logged meanwhile, as none is handled before the promise
+ * settles) and {@link logListening} writes it once the banner is out.
  */
-export async function listenOrExplain(app: { listen(options: { host: string; port: number }): Promise<string> }, host: string, port: number): Promise<string> {
+export async function listenOrExplain(app: Listener, host: string, port: number): Promise<string> {
+  const level = app.log.level;
+  if (SHOWS_INFO.has(level)) app.log.level = 'warn';
   try {
     return await app.listen({ host, port });
   } catch (error) {
@@ -96,7 +111,16 @@ export async function listenOrExplain(app: { listen(options: { host: string; por
     const why = code === undefined ? undefined : LISTEN_ERRORS[code];
     if (why === undefined) throw error;
     throw new CommandFailure(`cannot listen on ${host}:${port}: ${why} (${code})`, { cause: error });
+  } finally {
+    app.log.level = level;
   }
+}
+
+const SHOWS_INFO: ReadonlySet<string> = new Set(['info', 'debug', 'trace']);
+
+/** The log line Fastify's `listen()` would have written, in its words, for log readers that look for it. */
+export function logListening(app: Listener, address: string): void {
+  app.log.info(`Server listening at ${address}`);
 }
 
 const LISTEN_ERRORS: Readonly<Record<string, string>> = {

@@ -36,4 +36,5 @@ export {
   staticTokens,
   type Authenticate,
   type StaticToken,
+  type StaticTokensOptions,
 } from './authenticate.js';

@@ -21,10 +21,10 @@ export function killLeftoverServers(): void {
 /**
  * Starts `node dist/cli/main.js <location> serve --port 0 …` and resolves once
  * its banner is complete. DATABASE_URL and CHATKEEP_DATA_DIR are removed from
- * its environment; `location` says which database to use.
+ * its environment (`env` is added to it); `location` says which database to use.
  */
-export async function serve(location: readonly string[], extra: readonly string[] = []): Promise<RunningServer> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+export async function serve(location: readonly string[], extra: readonly string[] = [], extraEnv: Readonly<Record<string, string>> = {}): Promise<RunningServer> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   delete env['DATABASE_URL'];
   delete env['CHATKEEP_DATA_DIR'];
   const child = spawn(process.execPath, [CLI_PATH, ...location, 'serve', '--port', '0', '--log-level', 'warn', '--abandon-after', '2000', ...extra], {
@@ -49,6 +49,26 @@ export async function serve(location: readonly string[], extra: readonly string[
     void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
   });
   return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/**
+ * The startup banner (from "chatkeep serve: listening on" to "Stop with
+ * Ctrl-C", both included) and the lines that came after it.
+ */
+export function bannerAndAfter(stdout: string): { readonly banner: readonly string[]; readonly after: readonly string[] } {
+  const lines = stdout.split('\n');
+  const start = lines.findIndex((line) => line.startsWith('chatkeep serve: listening on '));
+  const end = lines.findIndex((line) => line.startsWith('Stop with Ctrl-C'));
+  if (start === -1 || end < start) throw new Error(`no banner in:\n${stdout}`);
+  return { banner: lines.slice(start, end + 1), after: lines.slice(end + 1) };
+}
+
+/** The pids of the JSON log lines that say "Server listening at …", in the order they were written. */
+export function listeningLogPids(stdout: string): number[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes('"msg":"Server listening at '))
+    .map((line) => (JSON.parse(line) as { pid: number }).pid);
 }
 
 /** One JSON request with a bearer token. */

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { openEventStream } from '../support/sse-client.js';
 import { assertBuilt, chatkeep, target } from './cli-process.js';
-import { call, killLeftoverServers, serve, type RunningServer } from './serve-process.js';
+import { bannerAndAfter, call, killLeftoverServers, listeningLogPids, serve, type RunningServer } from './serve-process.js';
 
 /**
  * `chatkeep serve --workers N` (issue 3): N processes serve one port on
@@ -60,15 +60,43 @@ function servingPids(server: RunningServer, path: string): Set<number> {
 describe('chatkeep serve --workers: usage', () => {
   it('is refused on the embedded database, and a bad count is a usage error (exit 2)', async () => {
     assertBuilt();
-    const embedded = await chatkeep(['--data-dir', join(tmpdir(), 'chatkeep-never-created'), 'serve', '--workers', '2']);
-    expect(embedded.code).toBe(2);
-    expect(embedded.stderr).toContain('--workers needs PostgreSQL');
+    const never = join(tmpdir(), 'chatkeep-never-created');
+    for (const embedded of [
+      await chatkeep(['--data-dir', never, 'serve', '--workers', '2']),
+      await chatkeep(['--data-dir', never, 'serve'], { CHATKEEP_WORKERS: '2' }),
+    ]) {
+      expect(embedded.code).toBe(2);
+      expect(embedded.stderr).toContain('--workers needs PostgreSQL');
+    }
     for (const bad of ['0', '65', 'two']) {
       const run = await chatkeep(['--database-url', 'postgres://nobody@127.0.0.1:1/none', 'serve', '--workers', bad]);
       expect(run.code, bad).toBe(2);
       expect(run.stderr).toContain('--workers: expected a whole number from 1 to 64, or "auto"');
     }
   });
+});
+
+describe('chatkeep serve --workers auto on the embedded database', () => {
+  for (const [given, extra, env] of [
+    ['--workers auto', ['--workers', 'auto'], {}],
+    ['CHATKEEP_WORKERS=auto', [], { CHATKEEP_WORKERS: 'auto' }],
+  ] as const) {
+    it(`${given}: serves from one process and says why on stderr`, async () => {
+      assertBuilt();
+      const server = await serve(['--data-dir', 'memory://'], extra, env);
+      try {
+        expect(server.stderr()).toContain(
+          `chatkeep serve: ${given}: serving from one process, as the embedded database lives in one process; use PostgreSQL (--database-url or DATABASE_URL) for workers\n`,
+        );
+        expect(server.stdout()).not.toContain('worker processes');
+        expect(childPids(server.child.pid!)).toEqual([]);
+        expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      } finally {
+        server.child.kill('SIGTERM');
+        expect(await server.exited).toBe(0);
+      }
+    });
+  }
 });
 
 const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
@@ -109,6 +137,38 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     }
   });
 
+  it('the banner comes out whole: each worker logs its "Server listening at" line after it', async () => {
+    const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
+    try {
+      const workers = childPids(server.child.pid!);
+      expect(workers).toHaveLength(2);
+      await expect.poll(() => listeningLogPids(server.stdout()).sort(), { timeout: 5000, interval: 50 }).toEqual([...workers].sort());
+      const { banner, after } = bannerAndAfter(server.stdout());
+      expect(banner.filter((line) => line.startsWith('{')), server.stdout()).toEqual([]);
+      expect(listeningLogPids(after.join('\n')).sort()).toEqual([...workers].sort());
+    } finally {
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
+  });
+
+  it(`--workers auto forks one worker per CPU core (this machine: ${availableParallelism()})`, async () => {
+    const cores = Math.min(64, availableParallelism());
+    const server = await serve(location, ['--workers', 'auto']);
+    try {
+      expect(server.stderr()).not.toContain('serving from one process');
+      if (cores > 1) {
+        expect(server.stdout()).toContain(`${cores} worker processes`);
+        expect(childPids(server.child.pid!)).toHaveLength(cores);
+      } else {
+        expect(childPids(server.child.pid!)).toEqual([]);
+      }
+    } finally {
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
+  });
+
   it('a worker killed with SIGKILL is replaced and requests keep being answered; SIGTERM then stops every worker', async () => {
     const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
     const primary = server.child.pid!;
@@ -125,6 +185,8 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
         return servingPids(server, '/v1/me').has(replacement);
       }, { timeout: 15_000, interval: 50 })
       .toBe(true);
+    // Forked after the banner, the replacement logs its "listening" line too.
+    await expect.poll(() => listeningLogPids(server.stdout()), { timeout: 5000, interval: 50 }).toContain(replacement);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect([survivor, replacement].filter((pid) => alive(pid!))).toEqual([]);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { openEventStream } from '../support/sse-client.js';
 import { assertBuilt, chatkeep, target } from './cli-process.js';
-import { call, killLeftoverServers, serve } from './serve-process.js';
+import { bannerAndAfter, call, killLeftoverServers, listeningLogPids, serve } from './serve-process.js';
 
 /**
  * `chatkeep serve` as users run it: a real process on a real port. It is
@@ -119,6 +119,20 @@ for (const backend of BACKENDS) {
       } finally {
         again.child.kill('SIGTERM');
         await again.exited;
+      }
+    });
+
+    it('the banner comes out whole: the JSON "Server listening at" log line follows it, once', async () => {
+      const server = await serve(location, ['--log-level', 'info']);
+      try {
+        await expect.poll(() => listeningLogPids(server.stdout()), { timeout: 5000, interval: 50 }).toEqual([server.child.pid]);
+        const { banner, after } = bannerAndAfter(server.stdout());
+        expect(banner.filter((line) => line.startsWith('{')), server.stdout()).toEqual([]);
+        expect(listeningLogPids(after.join('\n'))).toEqual([server.child.pid]);
+        expect(after.find((line) => line.includes('Server listening at'))).toContain(`at ${server.url}"`);
+      } finally {
+        server.child.kill('SIGTERM');
+        expect(await server.exited).toBe(0);
       }
     });
 

@@ -20,13 +20,44 @@ describe('chatkeep mcp: usage', () => {
       [['mcp', '--transport', 'http'], /CHATKEEP_MCP_TOKENS/],
       [['mcp', '--transport', 'sse', '--user', 'a'], /Allowed choices are stdio, http/],
       [['mcp', '--transport', 'http', '--port', '70000'], /port number/],
-      [['mcp', '--user', 'alice', '--host-schema', 'Todo; drop'], /hostSchema: expected a lower-case identifier/],
+      [
+        ['mcp', '--user', 'alice', '--host-schema', 'Todo; drop'],
+        /hostSchema: expected a lower-case identifier/,
+      ],
     ];
     for (const [args, message] of cases) {
       const run = await chatkeep(['--data-dir', dataDir, ...args], { CHATKEEP_MCP_TOKENS: '' });
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr, args.join(' ')).toMatch(message);
       expect(run.stdout, args.join(' ')).toBe('');
+    }
+  });
+
+  it('a bad CHATKEEP_MCP_TOKENS is refused naming the variable and the entry, never the token (exit 2)', async () => {
+    const good = 'a-good-token-0123456789';
+    const cases: readonly (readonly [string, RegExp])[] = [
+      [
+        'alice=too-short',
+        /^error \[CK_CONFIG\]: CHATKEEP_MCP_TOKENS: entry 1 \(user "alice"\): the token must have at least 16 characters/m,
+      ],
+      [
+        `alice=${good}, bob=${good}`,
+        /^error \[CK_CONFIG\]: CHATKEEP_MCP_TOKENS: entry 2 \(user "bob"\): the same token as an earlier entry/m,
+      ],
+      ['alice', /^error \[CK_CONFIG\]: CHATKEEP_MCP_TOKENS: entry 1 is not user=token/m],
+      [',,', /^error \[CK_CONFIG\]: CHATKEEP_MCP_TOKENS: at least one token is needed/m],
+    ];
+    for (const [tokens, message] of cases) {
+      const run = await chatkeep(
+        ['--data-dir', dataDir, 'mcp', '--transport', 'http', '--port', '0'],
+        {
+          CHATKEEP_MCP_TOKENS: tokens,
+        },
+      );
+      expect(run.code, tokens).toBe(2);
+      expect(run.stderr, tokens).toMatch(message);
+      expect(run.stderr, tokens).not.toMatch(/tokens\[\d\]|too-short|0123456789/);
+      expect(run.stdout, tokens).toBe('');
     }
   });
 

@@ -130,6 +130,12 @@ describe('MCP streamable HTTP front door', () => {
         )
       ).message,
     ).toMatch(/twice/);
+    // With `source`, errors name where the list came from, as its author knows it.
+    const named = await caught(async () =>
+      staticTokens([{ userId: 'a', token: 'short' }], { source: 'MY_TOKENS' }),
+    );
+    expect(named.message).toMatch(/^MY_TOKENS: entry 1 \(user "a"\): the token must have/);
+    expect(named.details).toEqual({ field: 'MY_TOKENS', entry: 1 });
     expect(bearerToken(`bearer ${TOKEN}`)).toBe(TOKEN);
     expect(bearerToken(`Bearer a b`)).toBeUndefined();
   });

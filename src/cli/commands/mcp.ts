@@ -22,6 +22,12 @@ import { helpEpilog } from '../help-text.js';
 import type { Output } from '../output.js';
 import { packageVersion } from '../../package-version.js';
 
+/**
+ * Where the HTTP transport's bearer tokens come from: the environment only,
+ * never an argument, which other users of the machine can read in `ps`.
+ */
+const TOKENS_VARIABLE = 'CHATKEEP_MCP_TOKENS';
+
 interface McpOptions {
   readonly transport: 'stdio' | 'http';
   readonly user?: string;
@@ -162,14 +168,16 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
       "--user is for stdio; over HTTP the user comes from each request's bearer token",
     );
   }
-  const tokenList = process.env['CHATKEEP_MCP_TOKENS'] ?? '';
+  const tokenList = process.env[TOKENS_VARIABLE] ?? '';
   if (options.transport === 'http' && tokenList.trim() === '') {
     throw new UsageError(
       '--transport http needs bearer tokens: set CHATKEEP_MCP_TOKENS="alice=<token>,bob=<token>" (tokens of at least 16 characters, e.g. `openssl rand -hex 16`)',
     );
   }
   const authenticate =
-    options.transport === 'http' ? staticTokens(parseTokenList(tokenList)) : undefined;
+    options.transport === 'http'
+      ? staticTokens(parseTokenList(tokenList, TOKENS_VARIABLE), { source: TOKENS_VARIABLE })
+      : undefined;
   const roleOptions: ToolsRoleOptions = {
     hostSchema: options.hostSchema,
     role: options.role,

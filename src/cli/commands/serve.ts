@@ -10,7 +10,7 @@ import { migrationProgress } from '../migration-progress.js';
 import { parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
 import { servePrimary, serveWorker } from '../serve-cluster.js';
-import { listenOrExplain, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
+import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
 
 export { DEMO_USER } from '../serve-setup.js';
 
@@ -26,7 +26,7 @@ export function registerServe(program: Command, output: Output): Command {
     .addOption(new Option('--port <n>', 'TCP port').env('PORT').default(8787).argParser(parseInteger('--port', 0, 65535)))
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)').env('CHATKEEP_HOST').default('127.0.0.1'))
     .addOption(
-      new Option('--workers <n>', 'processes serving the port together (PostgreSQL only; "auto": one per CPU core)')
+      new Option('--workers <n>', 'processes serving the port together, on PostgreSQL ("auto": one per CPU core; on the embedded database, one)')
         .env('CHATKEEP_WORKERS')
         .default(1)
         .argParser(parseWorkers),
@@ -54,14 +54,18 @@ export function registerServe(program: Command, output: Output): Command {
         'DATABASE_URL=postgres://app@db/app chatkeep serve --workers auto   # one process per core, one rate limit',
       ),
     )
-    .action(async (options: ServeOptions, command: Command) => {
+    .action(async (parsed: ServeArguments, command: Command) => {
       const globals = globalOptions(command);
       const storeOptions = { ...databaseOptions(globals), schema: globals.schema };
+      const postgres = globals.databaseUrl !== undefined;
+      const options: ServeOptions = { ...parsed, workers: workerCount(parsed.workers, postgres) };
       serverOptionsFrom(options, 'process'); // usage errors (e.g. --agent openai without a model) before anything opens
+      if (parsed.workers === 'auto' && !postgres) {
+        // On stderr: stdout carries the banner (and a supervisor's log keeps both).
+        const given = command.getOptionValueSource('workers') === 'env' ? 'CHATKEEP_WORKERS=auto' : '--workers auto';
+        output.warn(`chatkeep serve: ${given}: serving from one process, as the embedded database lives in one process; use PostgreSQL (--database-url or DATABASE_URL) for workers`);
+      }
       if (options.workers > 1) {
-        if (globals.databaseUrl === undefined) {
-          throw new UsageError('--workers needs PostgreSQL (--database-url or DATABASE_URL): the embedded database lives in one process');
-        }
         if (cluster.isWorker) return serveWorker(options, storeOptions);
         return servePrimary(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false }) });
       }
@@ -69,13 +73,29 @@ export function registerServe(program: Command, output: Output): Command {
     });
 }
 
+/** `chatkeep serve`'s options as commander parses them: `--workers` may still be "auto". */
+type ServeArguments = Omit<ServeOptions, 'workers'> & { readonly workers: number | 'auto' };
+
 /** `--workers`: a whole number from 1 to 64, or "auto". */
-function parseWorkers(value: string): number {
-  if (value === 'auto') return Math.min(64, availableParallelism());
+function parseWorkers(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
   if (!/^\d{1,2}$/.test(value) || Number(value) < 1 || Number(value) > 64) {
     throw new InvalidArgumentError('--workers: expected a whole number from 1 to 64, or "auto"');
   }
   return Number(value);
+}
+
+/**
+ * How many processes serve. "auto" asks for as many as suit the machine, and
+ * on the embedded database that is one, since PGlite lives in one process; a
+ * number above 1 there is a request that cannot be met, so a usage error.
+ */
+function workerCount(workers: number | 'auto', postgres: boolean): number {
+  if (workers === 'auto') return postgres ? Math.min(64, availableParallelism()) : 1;
+  if (workers > 1 && !postgres) {
+    throw new UsageError('--workers needs PostgreSQL (--database-url or DATABASE_URL): the embedded database lives in one process');
+  }
+  return workers;
 }
 
 /** One process: migrates, serves until SIGINT/SIGTERM, drains in-flight turns, exits 0. */
@@ -88,6 +108,7 @@ async function serveOneProcess(output: Output, options: ServeOptions, storeOptio
     const stop = shutdownSignal();
     await printBanner(output, store, address, serverOptions);
     output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
+    logListening(server.app, address);
     await stop;
     output.warn('chatkeep serve: draining in-flight turns…');
     const { finishedInFlight } = await server.close();
