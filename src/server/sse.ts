@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 /**
  * A Server-Sent Events response (WHATWG HTML §9.2) on a raw Node response.
@@ -11,7 +11,7 @@ export class SseStream {
   readonly #res: ServerResponse;
   #closed = false;
 
-  constructor(res: ServerResponse, headers: Record<string, string>) {
+  constructor(res: ServerResponse, headers: OutgoingHttpHeaders) {
     this.#res = res;
     res.writeHead(200, {
       ...headers,

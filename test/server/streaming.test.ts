@@ -77,6 +77,10 @@ for (const backend of BACKENDS) {
       });
       const begin = await stream.next('begin');
       expect(begin.data.state).toBe('streaming');
+      // The event stream keeps the headers every other response has: request id and rate-limit state.
+      expect(stream.headers()?.get('x-request-id')).toMatch(/\S/);
+      expect(stream.headers()?.get('x-ratelimit-limit')).toMatch(/^\d+$/);
+      expect(stream.headers()?.get('x-ratelimit-remaining')).toMatch(/^\d+$/);
       await stream.next('text');
       expect(await history()).toEqual([]);
       const events = await stream.done;

@@ -15,6 +15,7 @@ export function openEventStream(url: string, init: { token: string; body: unknow
   const waiters: { name: string; from: number; resolve: (e: SseEvent) => void; reject: (e: Error) => void }[] = [];
   const controller = new AbortController();
   let status = 0;
+  let headers: Headers | undefined;
   let consumed = 0;
   const deliver = () => {
     for (const w of [...waiters]) {
@@ -34,6 +35,7 @@ export function openEventStream(url: string, init: { token: string; body: unknow
         body: JSON.stringify(init.body),
       });
       status = response.status;
+      headers = response.headers;
       if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
         events.push({ event: 'http-error', data: await response.json() });
         deliver();
@@ -63,6 +65,8 @@ export function openEventStream(url: string, init: { token: string; body: unknow
     events,
     done,
     status: () => status,
+    /** The response's headers, once they arrived. */
+    headers: () => headers,
     /** The next event named `name` after those already consumed by earlier `next` calls. */
     next(name: string): Promise<SseEvent> {
       const from = consumed;

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { ChatkeepError, isChatkeepError } from '../../errors/index.js';
 import { errorResponses } from '../http-schemas.js';
@@ -110,7 +111,8 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
       const openStream = () => {
         if (sse !== undefined) return sse;
         reply.hijack();
-        sse = new SseStream(reply.raw, { 'x-request-id': request.id });
+        // The headers hooks set so far (x-request-id, x-ratelimit-*) go out with the stream: hijacking skips Fastify's send.
+        sse = new SseStream(reply.raw, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'x-request-id': request.id });
         reply.raw.on('close', () => {
           if (!reply.raw.writableFinished) abortAll();
         });
