@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { openDatabase, type Database } from '../db/index.js';
 import { Migrator, type Migration, type MigrationContext } from '../migrate/index.js';
+import { assertTarget, type MigrationTarget } from '../migrate/select-steps.js';
 import { assertIdentifier, CHATKEEP_MIGRATIONS, settingsForDatabase, settingsToJson, type SchemaSettings } from '../schema/index.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
 import { migrationProgress } from './migration-progress.js';
@@ -43,9 +44,12 @@ export async function withMigrationSession<T>(
     readonly lockWaitMs?: number;
     readonly withPGlite?: boolean;
     readonly migrations?: readonly Migration[];
+    /** `--to` of up/down/plan: checked against the migration list before the database is opened or created. */
+    readonly target?: MigrationTarget;
   } = {},
 ): Promise<T> {
   const schema = assertIdentifier('schema', options.schema);
+  if (migratorOptions.target !== undefined) assertTarget(migratorOptions.migrations ?? CHATKEEP_MIGRATIONS, migratorOptions.target);
   const database = await openDatabase(databaseOptions(options));
   const pglite = migratorOptions.withPGlite === true ? database.pglite : undefined;
   try {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -139,6 +139,21 @@ for (const backend of BACKENDS) {
         const result = await run('migrate', 'up', '--to', '99');
         expect(result.code).toBe(2);
         expect(result.stderr).toMatch(/^error \[CK_MIGRATION_TARGET\]: Unknown up target 99/m);
+      });
+
+      it('an unknown --to is refused before the database is opened: nothing printed, no data folder created', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'chatkeep-to-'));
+        try {
+          const fresh = join(dir, 'data');
+          for (const args of [['up', '--to', '99'], ['down', '--to', '99', '--yes'], ['plan', '--to', '99'], ['plan', '--down', '--to', '99']]) {
+            const result = await chatkeep(['--data-dir', fresh, 'migrate', ...args]);
+            expect({ args, code: result.code, stdout: result.stdout }).toEqual({ args, code: 2, stdout: '' });
+            expect(result.stderr).toMatch(/^error \[CK_MIGRATION_TARGET\]: Unknown (up|down) target 99/m);
+            expect(existsSync(fresh)).toBe(false);
+          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       });
 
       it('down without --yes lists the tables it would drop, exits 2 and changes nothing', async () => {

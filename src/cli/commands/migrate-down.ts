@@ -71,7 +71,7 @@ export function registerMigrateDown(migrate: Command, output: Output, program: P
           const { error, results } = await migrator.down({ to: options.to });
           await reportRun(output, { migrator, where, json, direction: 'down', error, results });
         },
-        { progressToStderr: json, lockWaitMs: options.lockWait, ...program },
+        { progressToStderr: json, lockWaitMs: options.lockWait, ...program, target: { direction: 'down', to: options.to } },
       );
     });
 }

@@ -132,7 +132,12 @@ export function registerMigratePlan(migrate: Command, output: Output, program: P
           if (report?.error !== undefined) output.fail(EXIT_CODES.FAILED);
           else if (report?.overBudget === true) output.fail(EXIT_CODES.OVER_LOCK_BUDGET);
         },
-        { withPGlite: rehearsing, ...program },
+        {
+          withPGlite: rehearsing,
+          ...program,
+          // --down without --to was refused above.
+          target: options.down === true ? { direction: 'down', to: options.to ?? 0 } : { direction: 'up', to: options.to },
+        },
       );
     });
 }

@@ -59,7 +59,7 @@ export function registerMigrateUp(migrate: Command, output: Output, program: Pro
           });
           await reportRun(output, { migrator, where, json, direction: 'up', error, results });
         },
-        { progressToStderr: json, lockWaitMs: options.lockWait, ...program },
+        { progressToStderr: json, lockWaitMs: options.lockWait, ...program, target: { direction: 'up', to: options.to } },
       );
     });
 }
