@@ -48,6 +48,19 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
     }
   });
 
+  it('options a command cannot run without are marked (required) in its --help', async () => {
+    for (const [args, option] of [
+      [['keys', 'create'], '--user'],
+      [['keys', 'list'], '--user'],
+      [['keys', 'revoke'], '--user'],
+      [['retention', 'purge'], '--older-than'],
+    ] as const) {
+      const help = await chatkeep([...args, '--help']);
+      const line = help.stdout.split('\n').find((l) => l.trimStart().startsWith(`${option} <`));
+      expect({ args, line }).toEqual({ args, line: expect.stringContaining('(required)') });
+    }
+  });
+
   it('--version prints the version from package.json', async () => {
     const { version } = JSON.parse(
       readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),

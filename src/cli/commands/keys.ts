@@ -18,7 +18,7 @@ export function registerKeys(program: Command, output: Output): void {
   keys
     .command('create')
     .description('issue an API key for a user and print its secret (shown once)')
-    .requiredOption('--user <id>', 'the user the key acts for')
+    .requiredOption('--user <id>', 'the user the key acts for (required)')
     .option('--name <name>', 'a label to recognise the key by')
     .option('--json', 'print JSON')
     .addHelpText('after', helpEpilog('chatkeep keys create --user alice --name laptop'))
@@ -34,7 +34,7 @@ export function registerKeys(program: Command, output: Output): void {
   keys
     .command('list')
     .description("list a user's API keys (never the secrets)")
-    .requiredOption('--user <id>', 'the user')
+    .requiredOption('--user <id>', 'the user (required)')
     .option('--json', 'print JSON')
     .addHelpText('after', helpEpilog('chatkeep keys list --user alice --json'))
     .action(async (options: { user: string; json?: boolean }, command: Command) => {
@@ -52,7 +52,7 @@ export function registerKeys(program: Command, output: Output): void {
   keys
     .command('revoke')
     .description('revoke one of a user\'s API keys')
-    .requiredOption('--user <id>', 'the user')
+    .requiredOption('--user <id>', 'the user (required)')
     .argument('<key-id>', 'the key id from `chatkeep keys list`')
     .addHelpText('after', helpEpilog('chatkeep keys revoke --user alice 0190f0f0-0000-7000-8000-000000000000'))
     .action(async (keyId: string, options: { user: string }, command: Command) => {

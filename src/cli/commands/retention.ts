@@ -33,7 +33,7 @@ export function registerRetention(program: Command, output: Output): void {
   retention
     .command('purge')
     .description('delete every user\'s conversations (and their messages) inactive for longer than --older-than, in short batches')
-    .requiredOption('--older-than <age>', 'inactivity age: 90d, 12h, 30m', parseAge)
+    .requiredOption('--older-than <age>', 'inactivity age: 90d, 12h, 30m (required)', parseAge)
     .option('--batch-size <n>', 'conversations per batch (one short transaction each)', parseInteger('--batch-size', 1, 10_000), 100)
     .option('--pause <ms>', 'pause between batches', parseInteger('--pause', 0, 60_000), 0)
     .option('--json', 'print the report as JSON')
