@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NOT_STORABLE, storable } from '../db/storable-text.js';
 import { ValidationError } from '../errors/index.js';
 
 /**
@@ -27,11 +28,8 @@ function isCalendarDate(value: string): boolean {
   );
 }
 
-/** PostgreSQL text cannot hold U+0000; refused here with a clear error instead of a driver error. */
-const NO_NUL: [(value: string) => boolean, string] = [
-  (value) => !value.includes('\u0000'),
-  'must not contain NUL characters',
-];
+/** The store's rule for text PostgreSQL stores as given (db/storable-text.ts): a NUL is refused here, naming the field, not by the driver. */
+const STORABLE: [(value: string) => boolean, string] = [storable, NOT_STORABLE];
 
 const taskId = z
   .number({ error: 'expected a task id (a positive whole number)' })
@@ -45,13 +43,13 @@ const title = z
   .trim()
   .min(1, 'must not be empty')
   .max(200, 'at most 200 characters')
-  .refine(...NO_NUL)
+  .refine(...STORABLE)
   .describe('What to do, 1 to 200 characters');
 
 const description = z
   .string({ error: 'expected text' })
   .max(1000, 'at most 1000 characters')
-  .refine(...NO_NUL)
+  .refine(...STORABLE)
   .describe('Details, at most 1000 characters');
 
 const priority = z
@@ -69,7 +67,7 @@ const category = z
   .trim()
   .min(1, 'must not be empty')
   .max(50, 'at most 50 characters')
-  .refine(...NO_NUL)
+  .refine(...STORABLE)
   .describe('Category name, 1 to 50 characters; created for you when new');
 
 export const listTasksInput = z.strictObject({

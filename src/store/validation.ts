@@ -1,6 +1,10 @@
 import { z } from 'zod';
+import { NOT_STORABLE, storable } from '../db/storable-text.js';
 import { ValidationError } from '../errors/index.js';
 import { USER_ID_PATTERN, type SchemaSettings } from '../schema/index.js';
+
+/** What PostgreSQL text stores as given; the rule lives in db/ so the MCP task tools share it. */
+export { NOT_STORABLE, storable };
 
 /**
  * Input rules shared by the library, HTTP and MCP front doors. Each rule also
@@ -28,20 +32,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const uuidSchema = z.string().regex(UUID, 'expected a UUID');
 
-/**
- * Whether PostgreSQL can store `text` as given. `text` columns refuse NUL
- * (SQLSTATE 22021) and `jsonb` refuses its `\u0000` escape (22P05). A lone
- * surrogate (half of a UTF-16 pair) has no UTF-8 encoding: both drivers would
- * silently store U+FFFD in its place, so what is read back would differ from
- * what was written, and `jsonb` refuses its escape (22P02). `\p{Cs}` with the
- * `u` flag matches only unpaired surrogates, never a proper pair (an emoji).
- */
-export function storable(text: string): boolean {
-  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
-}
-
-const LONE_SURROGATE = /\p{Cs}/u;
-export const NOT_STORABLE = 'must not contain NUL characters or unpaired surrogates';
 
 /**
  * Why `value` cannot be stored as a JSON `kind` of at most 64 KiB, or

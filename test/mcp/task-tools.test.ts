@@ -176,6 +176,9 @@ for (const backend of BACKENDS) {
           ['add_task', { title: 'ok', due_date: '2026-02-30' }, 'due_date'],
           ['add_task', { title: 'ok', category: 'c'.repeat(51) }, 'category'],
           ['add_task', { title: 'ok', user_id: 'bob' }, 'user_id'],
+          // Text PostgreSQL refuses. (An unpaired surrogate never arrives: the MCP transport's UTF-8 turns it into U+FFFD first.)
+          ['add_task', { title: 'a\u0000b' }, 'title'],
+          ['add_task', { title: 'ok', description: 'd\u0000' }, 'description'],
           ['list_tasks', { status: 'done' }, 'status'],
           ['list_tasks', { limit: 0 }, 'limit'],
           ['list_tasks', { user_id: 'bob' }, 'user_id'],
