@@ -35,6 +35,16 @@ const { positionals, values } = parseArgs({
 });
 const [command, argument] = positionals;
 const schema = values.schema;
+if (
+  !['setup', 'migrate', 'down'].includes(command ?? '') &&
+  (!['rollout', 'read', 'write'].includes(command ?? '') || argument === undefined)
+) {
+  // Before opening anything: a typo must not create a data folder.
+  console.error(
+    'usage: host.ts setup [--users N] | migrate | rollout <percent> | read <user> | write <user> | down   [--data-dir DIR | --database-url URL]',
+  );
+  process.exit(2);
+}
 const url = values['database-url'] ?? process.env['DATABASE_URL'];
 const database = await openDatabase(
   url !== undefined && url !== ''
@@ -114,15 +124,10 @@ try {
       console.log(`analysis ${id} written by the ${read.shape === 'v2' ? 'new' : 'old'} code`);
     }
     await store.close();
-  } else if (command === 'down') {
+  } else {
     const { error } = await migrator.down({ to: 1 });
     if (error !== undefined) throw error;
     console.log('Reverted: the new fields are gone; everything new code wrote is in the old shape');
-  } else {
-    console.error(
-      'usage: host.ts setup [--users N] | migrate | rollout <percent> | read <user> | write <user> | down   [--data-dir DIR | --database-url URL]',
-    );
-    process.exitCode = 2;
   }
 } catch (error) {
   console.error(

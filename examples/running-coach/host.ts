@@ -45,6 +45,16 @@ const { positionals, values } = parseArgs({
 });
 const [command, user] = positionals;
 const schema = values.schema;
+if (
+  !['setup', 'migrate', 'report', 'finish', 'down'].includes(command ?? '') &&
+  (command !== 'sessions' || user === undefined)
+) {
+  // Before opening anything: a typo must not create a data folder.
+  console.error(
+    'usage: host.ts setup [--users N] | migrate [--rows-per-second N] | report | sessions <user> | finish | down [--to N]   [--data-dir DIR | --database-url URL] [--schema coach]',
+  );
+  process.exit(2);
+}
 const url = values['database-url'] ?? process.env['DATABASE_URL'];
 const database = await openDatabase(
   url !== undefined && url !== ''
@@ -106,7 +116,7 @@ try {
     const { error } = await migrator.up({ to: ONBOARDING_MIRROR_REMOVED });
     if (error !== undefined) throw error;
     console.log("Mirror removed: chatkeep holds every user's onboarding; the legacy columns stay");
-  } else if (command === 'down') {
+  } else {
     const to = Number(values.to);
     const { error } = await migrator.down({ to });
     if (error !== undefined) throw error;
@@ -115,11 +125,6 @@ try {
         ? "Reverted: every user's onboarding is back in the legacy fields, the migrated sessions are deleted"
         : `Reverted to migration ${to}`,
     );
-  } else {
-    console.error(
-      'usage: host.ts setup [--users N] | migrate [--rows-per-second N] | report | sessions <user> | finish | down [--to N]   [--data-dir DIR | --database-url URL] [--schema coach]',
-    );
-    process.exitCode = 2;
   }
 } catch (error) {
   console.error(

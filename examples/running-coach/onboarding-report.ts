@@ -2,6 +2,8 @@ import { sql, type Kysely } from 'kysely';
 
 /** What migration 2 did, per outcome, and the users that need a person. */
 export interface OnboardingMigrationReport {
+  /** The host's schema the ledger lives in. */
+  readonly schema: string;
   /** Users per outcome (`completed`, `active`, `not-started`, `corrupt`, `conflict`, `error`); `pending` = not processed yet. */
   readonly outcomes: Readonly<Record<string, number>>;
   /** Users whose legacy onboarding was kept, not migrated, and why (`onboarding_migration_issues`). */
@@ -31,6 +33,7 @@ export async function onboardingMigrationReport(
     db,
   );
   return {
+    schema,
     outcomes: Object.fromEntries(counts.map((c) => [c.outcome, Number(c.n)])),
     issues: issues.map((i) => ({ userId: i.user_id, outcome: i.outcome, reason: i.reason })),
   };
@@ -46,7 +49,7 @@ export function formatOnboardingReport(report: OnboardingMigrationReport, limit 
     lines.push(`  ${issue.userId}  ${issue.outcome}: ${issue.reason}`);
   if (report.issues.length > limit)
     lines.push(
-      `  … and ${report.issues.length - limit} more (select * from <schema>.onboarding_migration_issues)`,
+      `  … and ${report.issues.length - limit} more (select * from ${report.schema}.onboarding_migration_issues)`,
     );
   return lines.join('\n');
 }

@@ -1,19 +1,20 @@
 /**
  * The Todo host app, reduced to what the walkthrough needs (README.md):
  *
- *   npx tsx examples/todo/host.ts setup [--data-dir DIR | --database-url URL] [--schema todo]
+ *   npx tsx examples/todo/host.ts setup [--data-dir DIR | --database-url URL] [--schema todo] [--role chatkeep_tools]
  *   npx tsx examples/todo/host.ts tasks <user> [same options]
  *
  * `setup` migrates the host's own schema with chatkeep's migration engine,
  * seeds two users, installs chatkeep beside it (its own schema, with a real
- * foreign key to the host's users) and creates the MCP tools' role. `tasks`
+ * foreign key to the host's users) and creates the MCP tools' role (`--role`,
+ * default `chatkeep_tools`; give `chatkeep mcp` the same `--role`). `tasks`
  * prints a user's tasks the way the host app sees them, so you can watch
  * what the assistant did through MCP.
  */
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { openDatabase, openStore } from '../../src/index.js';
-import { ensureToolsRole } from '../../src/mcp/index.js';
+import { DEFAULT_TOOLS_ROLE, ensureToolsRole } from '../../src/mcp/index.js';
 import { DEFAULT_TODO_SCHEMA, todoMigrator } from './migrations/index.js';
 import { DEMO_USERS, seedTodo } from './seed.js';
 
@@ -23,10 +24,19 @@ const { positionals, values } = parseArgs({
     'data-dir': { type: 'string' },
     'database-url': { type: 'string' },
     schema: { type: 'string', default: DEFAULT_TODO_SCHEMA },
+    role: { type: 'string', default: DEFAULT_TOOLS_ROLE },
   },
 });
 const [command, user] = positionals;
 const schema = values.schema;
+const role = values.role;
+if (command !== 'setup' && (command !== 'tasks' || user === undefined)) {
+  // Before opening anything: a typo must not create a data folder.
+  console.error(
+    'usage: host.ts setup | host.ts tasks <user>   [--data-dir DIR | --database-url URL] [--schema todo] [--role chatkeep_tools]',
+  );
+  process.exit(2);
+}
 const url = values['database-url'] ?? process.env['DATABASE_URL'];
 const database = await openDatabase(
   url !== undefined && url !== '' ? { url } : { dataDir: values['data-dir'] ?? './.chatkeep/data' },
@@ -53,11 +63,11 @@ try {
       'chatkeep: schema "chatkeep" migrated beside it (the host\'s tables are untouched)',
     );
 
-    await ensureToolsRole(database.db, { hostSchema: schema });
+    await ensureToolsRole(database.db, { hostSchema: schema, role });
     console.log(
-      `MCP tools: role "chatkeep_tools" may use ${schema}.tasks and ${schema}.categories, and nothing in "chatkeep"`,
+      `MCP tools: role "${role}" may use ${schema}.tasks and ${schema}.categories, and nothing in "chatkeep"`,
     );
-  } else if (command === 'tasks' && user !== undefined) {
+  } else {
     const { rows } = await sql<{
       id: string | number;
       title: string;
@@ -74,11 +84,6 @@ try {
         `  #${t.id} [${t.completed ? 'x' : ' '}] ${t.title}${t.category ? `  (${t.category})` : ''}${t.due_date ? `  due ${t.due_date}` : ''}`,
       );
     }
-  } else {
-    console.error(
-      'usage: host.ts setup | host.ts tasks <user>   [--data-dir DIR | --database-url URL] [--schema todo]',
-    );
-    process.exitCode = 2;
   }
 } finally {
   await database.close();
