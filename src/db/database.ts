@@ -120,7 +120,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
   if (dataDir === MEMORY_DATA_DIR) {
     const pglite = await PGlite.create();
     const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
-    return { kind: 'pglite', description: 'PGlite in memory', db, hot: viaKysely(db), pglite, close: () => db.destroy() };
+    return { kind: 'pglite', description: 'PGlite in memory', db, hot: viaKysely(db), pglite, close: () => closePGlite(db, pglite) };
   }
   const dir = await prepareDataDir(dataDir);
   const unlock = lockDataDir(dir);
@@ -143,12 +143,23 @@ async function openPGlite(dataDir: string): Promise<Database> {
       if (closed) return;
       closed = true;
       try {
-        await db.destroy();
+        await closePGlite(db, pglite);
       } finally {
         unlock();
       }
     },
   };
+}
+
+/**
+ * Kysely starts its driver on the first query and its destroy() does nothing
+ * for a driver never started: a Database closed before any query left PGlite
+ * open and answering (and, file-backed, its folder unlocked while still in
+ * use). So PGlite is closed here too when Kysely did not.
+ */
+async function closePGlite(db: Kysely<any>, pglite: PGlite): Promise<void> {
+  await db.destroy();
+  if (!pglite.closed) await pglite.close();
 }
 
 function viaKysely(db: Kysely<any>): Database['hot'] {

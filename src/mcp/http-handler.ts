@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { bearerToken, type Authenticate } from './authenticate.js';
+import { DEFAULT_MAX_BATCH, batchProblem } from './batch-limit.js';
 import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
 import { readJsonBody, RequestBodyError } from './read-json-body.js';
 import type { TaskStore } from './task-store.js';
@@ -12,6 +13,8 @@ export interface McpHttpHandlerOptions extends McpServerOptions {
   readonly authenticate: Authenticate;
   /** Largest request body accepted, in bytes (default 1 MiB); larger ones get 413. */
   readonly maxBodyBytes?: number;
+  /** Most messages a JSON-RPC batch may hold (default 20); larger or empty batches get 400. */
+  readonly maxBatch?: number;
   /** Called when `authenticate` throws (the request gets a 500). */
   readonly onError?: (error: unknown) => void;
 }
@@ -56,7 +59,8 @@ export function createMcpHttpHandler(options: McpHttpHandlerOptions): McpHttpHan
       options.onError?.(error);
       return sendError(res, 500, -32603, 'Authentication failed on the server');
     }
-    if (userId === undefined) {
+    // An empty id would build a server for nobody; it is as good as no user.
+    if (typeof userId !== 'string' || userId.trim() === '') {
       res.setHeader('WWW-Authenticate', 'Bearer realm="chatkeep-mcp"');
       return sendError(res, 401, -32001, 'Unauthorized: send Authorization: Bearer <token>');
     }
@@ -70,6 +74,8 @@ export function createMcpHttpHandler(options: McpHttpHandlerOptions): McpHttpHan
         return sendError(res, error.status, error.status === 413 ? -32600 : -32700, error.message);
       }
     }
+    const refused = batchProblem(body, options.maxBatch ?? DEFAULT_MAX_BATCH);
+    if (refused !== undefined) return sendError(res, 400, -32600, refused);
     const server = buildMcpServer(options.tasks, userId, options);
     // No sessionIdGenerator: stateless mode (the SDK's own spelling is
     // `sessionIdGenerator: undefined`, which exactOptionalPropertyTypes refuses).

@@ -1,5 +1,6 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LOOPBACK_HOSTS, isLoopbackAddress, refusedHost } from './allowed-hosts.js';
 import type { McpHttpHandler } from './http-handler.js';
 
 /** Where the standalone MCP HTTP server listens. */
@@ -11,6 +12,14 @@ export interface McpHttpServerOptions {
   readonly port?: number;
   /** Default `/mcp`; every other path is 404. */
   readonly path?: string;
+  /**
+   * Host names (no ports; IPv6 in brackets) the `Host` header, and a
+   * browser's `Origin`, must name; anything else gets 403 before the
+   * request is read. Default: `localhost`, `127.0.0.1` and `[::1]` when
+   * `host` is a loopback address (DNS-rebinding protection), no check
+   * otherwise (behind a proxy, the names are the proxy's business).
+   */
+  readonly allowedHosts?: readonly string[];
   /** Called when the handler fails unexpectedly (the request gets a 500). */
   readonly onError?: (error: unknown) => void;
 }
@@ -19,7 +28,11 @@ export interface McpHttpServerOptions {
 export interface McpHttpServer {
   /** `http://127.0.0.1:PORT/mcp` */
   readonly url: string;
-  /** Stops accepting connections and resolves when the open ones have finished. */
+  /**
+   * Stops accepting connections, lets the requests in flight finish (each
+   * answered with `Connection: close`) and resolves when every connection
+   * has ended.
+   */
   close(): Promise<void>;
 }
 
@@ -34,30 +47,38 @@ export interface McpHttpServer {
  */
 export async function startMcpHttpServer(options: McpHttpServerOptions): Promise<McpHttpServer> {
   const path = options.path ?? '/mcp';
+  const host = options.host ?? '127.0.0.1';
+  const allowedHosts =
+    options.allowedHosts ?? (isLoopbackAddress(host) ? LOOPBACK_HOSTS : undefined);
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
   const server: Server = createServer((req, res) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    if (closing) res.setHeader('Connection', 'close');
+    const refused = allowedHosts === undefined ? undefined : refusedHost(req.headers, allowedHosts);
+    if (refused !== undefined) {
+      return sendJson(res, 403, {
+        jsonrpc: '2.0',
+        error: { code: -32000, message: `Forbidden: ${refused}` },
+        id: null,
+      });
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== path) {
-      res.statusCode = 404;
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ error: `Not found: the MCP endpoint is ${path}` }));
-      return;
+      return sendJson(res, 404, { error: `Not found: the MCP endpoint is ${path}` });
     }
     options.handler(req, res).catch((error: unknown) => {
       options.onError?.(error);
       if (!res.headersSent) {
-        res.statusCode = 500;
-        res.setHeader('Content-Type', 'application/json');
-        res.end(
-          JSON.stringify({
-            jsonrpc: '2.0',
-            error: { code: -32603, message: 'Internal error' },
-            id: null,
-          }),
-        );
+        sendJson(res, 500, {
+          jsonrpc: '2.0',
+          error: { code: -32603, message: 'Internal error' },
+          id: null,
+        });
       } else res.destroy();
     });
   });
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
@@ -71,9 +92,19 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     url: `http://${shownHost}:${port}${path}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        closing = true;
         server.close((error) => (error ? reject(error) : resolve()));
-        // Stateless requests are short; idle keep-alive sockets would hold close() open.
+        // Idle keep-alive sockets would hold close() open until their
+        // timeout; so would the socket of a request in flight, which goes
+        // idle once answered: `Connection: close` ends it with the answer.
         server.closeIdleConnections();
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       }),
   };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(body));
 }

@@ -29,6 +29,7 @@ export {
   type McpHttpServer,
   type McpHttpServerOptions,
 } from './http-server.js';
+export { LOOPBACK_HOSTS, hostnameOf, isLoopbackAddress } from './allowed-hosts.js';
 export {
   MIN_TOKEN_LENGTH,
   bearerToken,

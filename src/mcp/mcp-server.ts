@@ -13,6 +13,13 @@ export interface McpServerOptions {
    * The tool result already told the caller; this must not throw.
    */
   readonly onToolError?: (tool: string, error: unknown) => void;
+  /**
+   * Called when the transport or protocol fails below the tools, e.g. a
+   * stdin line that is not a JSON-RPC message (which the SDK skips without
+   * an answer, so this is the only trace of it). The error's message may
+   * quote what the client sent: log its name, not its message (STYLE 9).
+   */
+  readonly onProtocolError?: (error: Error) => void;
 }
 
 /** The tool names, in the order they are listed. */
@@ -48,6 +55,7 @@ export function buildMcpServer(
         'Task tools of the Todo app. They always act on the tasks of the user you are talking to.',
     },
   );
+  if (options.onProtocolError !== undefined) server.server.onerror = options.onProtocolError;
   const run = async (
     tool: string,
     work: () => Promise<Record<string, unknown>>,

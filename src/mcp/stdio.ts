@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { DrainingTransport } from './draining-transport.js';
 import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
 import type { TaskStore } from './task-store.js';
 
@@ -11,15 +12,21 @@ export interface ServeStdioOptions extends McpServerOptions {
   /** Default `process.stdin` / `process.stdout`. Nothing else may write to `stdout`. */
   readonly stdin?: Readable;
   readonly stdout?: Writable;
-  /** Stops serving (e.g. on SIGTERM). */
+  /** Stops serving (e.g. on SIGTERM), once the calls already received are answered. */
   readonly signal?: AbortSignal;
+  /** How long stopping waits for calls already received to be answered (default 30 s). */
+  readonly drainMs?: number;
 }
+
+const DEFAULT_DRAIN_MS = 30_000;
 
 /**
  * Serves the task tools for one user over stdio (newline-delimited JSON-RPC
  * on stdin/stdout) until the client closes stdin, the transport closes or
- * `signal` aborts; then closes the server and resolves. The process is the
- * credential: whoever spawned it chose the user, so there is no token.
+ * `signal` aborts; then answers the calls already received (up to `drainMs`),
+ * closes the server and resolves. A client may write its requests and close
+ * stdin at once: it still gets every answer. The process is the credential:
+ * whoever spawned it chose the user, so there is no token.
  *
  * @example
  * await serveStdio({ tasks: new TaskStore(database.db), userId: 'alice' });
@@ -27,7 +34,9 @@ export interface ServeStdioOptions extends McpServerOptions {
 export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   const stdin = options.stdin ?? process.stdin;
   const server = buildMcpServer(options.tasks, options.userId, options);
-  const transport = new StdioServerTransport(stdin, options.stdout ?? process.stdout);
+  const transport = new DrainingTransport(
+    new StdioServerTransport(stdin, options.stdout ?? process.stdout),
+  );
   const done = new Promise<void>((resolve) => {
     transport.onclose = () => resolve();
     stdin.once('end', () => resolve());
@@ -37,5 +46,6 @@ export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   });
   await server.connect(transport);
   await done;
+  await transport.drained(options.drainMs ?? DEFAULT_DRAIN_MS);
   await server.close();
 }

@@ -21,7 +21,9 @@ export function wrapTaskError(
 ): unknown {
   if (error instanceof ChatkeepError) return error;
   const pg = pgErrorFields(error);
-  if (pg === undefined) return wrapDriverError(error);
+  if (pg === undefined) {
+    return wrapDriverError(error);
+  }
   const constraint = pg.constraint ?? '';
   switch (pg.code) {
     case '23503':
@@ -48,6 +50,7 @@ export function wrapTaskError(
     }
     case '42501':
     case '42704':
+    case '22023': // `set role` to a role that does not exist: not the caller's input at fault.
       return new ChatkeepError(
         'CK_CONFIG',
         `The task tools' role "${where.role}" is missing or lacks a privilege on schema "${where.hostSchema}" (SQLSTATE ${pg.code}); run \`chatkeep mcp role\``,

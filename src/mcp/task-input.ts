@@ -28,27 +28,45 @@ function isCalendarDate(value: string): boolean {
   );
 }
 
-/** The store's rule for text PostgreSQL stores as given (db/storable-text.ts): a NUL is refused here, naming the field, not by the driver. */
-const STORABLE: [(value: string) => boolean, string] = [storable, NOT_STORABLE];
+/**
+ * Checks stop at the first that fails (`abort`): zod runs them all by
+ * default, and the SDK would show a model `1e300` as "expected a task id" twice.
+ */
+const FIRST = { abort: true } as const;
 
+/** The store's rule for text PostgreSQL stores as given (db/storable-text.ts): a NUL is refused here, naming the field, not by the driver. */
+const STORABLE = [storable, { message: NOT_STORABLE, ...FIRST }] as const;
+
+/**
+ * A name must show something. `trim()` removes white space, but not
+ * zero-width or other format characters (U+200B, U+2060) nor control
+ * characters: a title of those alone is a task nobody can see in a list.
+ */
+const VISIBLE = [
+  (value: string) => /[^\s\p{Cc}\p{Cf}\p{Z}]/u.test(value),
+  { message: 'must contain a visible character', ...FIRST },
+] as const;
+
+const TASK_ID = 'expected a task id (a positive whole number)';
 const taskId = z
-  .number({ error: 'expected a task id (a positive whole number)' })
-  .int('expected a task id (a positive whole number)')
-  .min(1, 'expected a task id (a positive whole number)')
-  .max(Number.MAX_SAFE_INTEGER, 'expected a task id (a positive whole number)')
+  .number({ error: TASK_ID })
+  .int({ message: TASK_ID, ...FIRST })
+  .min(1, { message: TASK_ID, ...FIRST })
+  .max(Number.MAX_SAFE_INTEGER, TASK_ID)
   .describe('The id of one of your tasks, as list_tasks or add_task returned it');
 
 const title = z
   .string({ error: 'expected text' })
   .trim()
-  .min(1, 'must not be empty')
-  .max(200, 'at most 200 characters')
+  .min(1, { message: 'must not be empty', ...FIRST })
+  .max(200, { message: 'at most 200 characters', ...FIRST })
   .refine(...STORABLE)
+  .refine(...VISIBLE)
   .describe('What to do, 1 to 200 characters');
 
 const description = z
   .string({ error: 'expected text' })
-  .max(1000, 'at most 1000 characters')
+  .max(1000, { message: 'at most 1000 characters', ...FIRST })
   .refine(...STORABLE)
   .describe('Details, at most 1000 characters');
 
@@ -58,17 +76,20 @@ const priority = z
 
 const dueDate = z
   .string({ error: 'expected a date as YYYY-MM-DD' })
-  .regex(ISO_DATE, 'expected a date as YYYY-MM-DD')
+  .regex(ISO_DATE, { message: 'expected a date as YYYY-MM-DD', ...FIRST })
   .refine(isCalendarDate, 'not a calendar date')
   .describe('Due date, YYYY-MM-DD');
 
 const category = z
   .string({ error: 'expected text' })
   .trim()
-  .min(1, 'must not be empty')
-  .max(50, 'at most 50 characters')
+  .min(1, { message: 'must not be empty', ...FIRST })
+  .max(50, { message: 'at most 50 characters', ...FIRST })
   .refine(...STORABLE)
+  .refine(...VISIBLE)
   .describe('Category name, 1 to 50 characters; created for you when new');
+
+const LIMIT = 'expected a whole number from 1 to 200';
 
 export const listTasksInput = z.strictObject({
   status: z
@@ -77,10 +98,10 @@ export const listTasksInput = z.strictObject({
     .describe('Which tasks: all (default), pending or completed'),
   category: category.optional().describe('Only tasks in this category'),
   limit: z
-    .number({ error: 'expected a whole number from 1 to 200' })
-    .int('expected a whole number from 1 to 200')
-    .min(1, 'expected a whole number from 1 to 200')
-    .max(200, 'expected a whole number from 1 to 200')
+    .number({ error: LIMIT })
+    .int({ message: LIMIT, ...FIRST })
+    .min(1, { message: LIMIT, ...FIRST })
+    .max(200, LIMIT)
     .default(50)
     .describe('At most this many tasks, oldest first (default 50)'),
 });

@@ -137,11 +137,27 @@ export class TaskStore {
     });
   }
 
-  /** Deletes a task and returns it as it was. */
+  /**
+   * Deletes a task and returns it as it was. Of two calls racing to delete
+   * the same task, exactly one gets it and the other gets CK_NOT_FOUND; and a
+   * task completed or updated meanwhile is returned as it was when deleted.
+   */
   delete(userId: string, input: TaskIdInput): Promise<Task> {
     const { task_id } = parseTaskInput(taskIdInput, input);
     return this.#run(userId, async (trx) => {
-      const task = await getTask(trx, userId, task_id);
+      // FOR UPDATE: a plain read would see the row in this statement's
+      // snapshot even when a concurrent call has deleted (or changed) it but
+      // not yet committed; both would then report the deletion, and the
+      // result could be stale. Locking makes the read wait for that call and,
+      // under READ COMMITTED, re-read the row's latest version: gone (not
+      // found) or changed (returned as it is now). `of t` because the
+      // nullable side of the category join cannot be locked.
+      const row: TaskRow | undefined = await selectTasks(trx, userId)
+        .where('t.id', '=', task_id)
+        .forUpdate('t')
+        .executeTakeFirst();
+      if (row === undefined) throw new NotFoundError('task');
+      const task = toTask(row);
       await trx
         .deleteFrom('tasks')
         .where('user_id', '=', userId)

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
+import { ChatkeepError, wrapDriverError } from '../../src/errors/index.js';
 import { caught } from '../support/store-fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'chatkeep-db-'));
@@ -83,5 +84,33 @@ describe('openDatabase', () => {
     const error = await caught(() => openDatabase({ url: 'mysql://localhost/db' }));
     expect(error.code).toBe('CK_CONFIG');
     expect(error.details?.['field']).toBe('url');
+  });
+
+  // Kysely starts its driver on the first query; closing before one used to
+  // leave PGlite open and answering, its folder unlocked while still in use.
+  it.each([
+    ['in memory', () => 'memory://'],
+    ['in a folder', () => join(root, 'never-queried', 'data')],
+  ])('close() before any query still closes PGlite (%s): later queries are CK_STORE_CLOSED', async (_where, dataDir) => {
+    const database = await openDatabase({ dataDir: dataDir() });
+    await database.close();
+    expect(database.pglite?.closed).toBe(true);
+    const failure = await sql`select 1`.execute(database.db).then(
+      () => undefined,
+      (error: unknown) => wrapDriverError(error),
+    );
+    expect(failure).toBeInstanceOf(ChatkeepError);
+    expect((failure as ChatkeepError).code).toBe('CK_STORE_CLOSED');
+  });
+
+  it('a Kysely handle used after close() is CK_STORE_CLOSED, not an internal error', async () => {
+    const database = await openDatabase({ dataDir: 'memory://' });
+    await sql`select 1`.execute(database.db);
+    await database.close();
+    const failure = await sql`select 1`.execute(database.db).then(
+      () => undefined,
+      (error: unknown) => wrapDriverError(error),
+    );
+    expect((failure as ChatkeepError).code).toBe('CK_STORE_CLOSED');
   });
 });

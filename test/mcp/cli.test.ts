@@ -13,7 +13,7 @@ describe('chatkeep mcp: usage', () => {
   });
   afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
-  it('stdio without --user, http with --user, http without tokens, a bad transport or port: exit 2', async () => {
+  it('stdio without --user, http with --user, http without tokens, a bad transport, port or allowed host: exit 2', async () => {
     const cases: readonly (readonly [string[], RegExp])[] = [
       [['mcp'], /--user <id> is required/],
       [['mcp', '--transport', 'http', '--user', 'alice'], /--user is for stdio/],
@@ -24,6 +24,9 @@ describe('chatkeep mcp: usage', () => {
         ['mcp', '--user', 'alice', '--host-schema', 'Todo; drop'],
         /hostSchema: expected a lower-case identifier/,
       ],
+      [['mcp', '--transport', 'http', '--allowed-host', 'http://mcp.internal'], /--allowed-host.*without scheme or port/],
+      [['mcp', '--transport', 'http', '--allowed-host', 'mcp.internal:8080'], /--allowed-host.*without scheme or port/],
+      [['mcp', '--transport', 'http', '--allowed-host', ''], /--allowed-host.*without scheme or port/],
     ];
     for (const [args, message] of cases) {
       const run = await chatkeep(['--data-dir', dataDir, ...args], { CHATKEEP_MCP_TOKENS: '' });

@@ -1,9 +1,11 @@
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import {
   TaskStore,
   bearerToken,
   createMcpHttpHandler,
+  isLoopbackAddress,
   parseTokenList,
   startMcpHttpServer,
   staticTokens,
@@ -12,6 +14,25 @@ import {
 import { caught } from '../support/store-fixture.js';
 
 const TOKEN = 'alice-token-0123456789abcdef';
+
+/** A raw node:http POST, because fetch will not send a Host header of our choosing. */
+function rawPost(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /**
  * The streamable HTTP front door refuses what it must before any tool runs:
@@ -106,6 +127,200 @@ describe('MCP streamable HTTP front door', () => {
     const response = await post('x'.repeat(20_000));
     expect(response.status).toBe(401);
     expect(authenticateCalls).toBe(before); // no token: the authenticator is not even asked
+  });
+
+  it('DNS rebinding: on loopback, a Host or browser Origin naming another site is 403, before authentication', async () => {
+    const port = new URL(server.url).port;
+    const headers = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      Authorization: `Bearer ${TOKEN}`,
+    };
+    const before = authenticateCalls;
+    for (const [host, origin] of [
+      [`evil.example:${port}`, undefined],
+      [`evil.example@127.0.0.1:${port}`, undefined],
+      [`127.0.0.1:${port}`, 'http://evil.example'],
+      [`127.0.0.1:${port}`, 'null'],
+      [`localhost:${port}`, `http://localhost.evil.example:${port}`],
+    ] as const) {
+      const response = await rawPost(
+        server.url,
+        { ...headers, Host: host, ...(origin !== undefined ? { Origin: origin } : {}) },
+        listTools,
+      );
+      expect(response.status, `${host} ${origin}`).toBe(403);
+      expect(JSON.parse(response.body)).toMatchObject({ error: { code: -32000 }, id: null });
+    }
+    expect(authenticateCalls).toBe(before);
+    // What a local client sends: the loopback name it dialled, and a local page's origin.
+    for (const [host, origin] of [
+      [`127.0.0.1:${port}`, undefined],
+      [`LocalHost:${port}`, 'http://localhost:6274'],
+      [`[::1]:${port}`, undefined],
+    ] as const) {
+      const response = await rawPost(
+        server.url,
+        { ...headers, Host: host, ...(origin !== undefined ? { Origin: origin } : {}) },
+        listTools,
+      );
+      expect(response.status, `${host} ${origin}`).toBe(200);
+    }
+  });
+
+  it('allowedHosts names the hosts a server answers to; without loopback there is no default check', async () => {
+    expect(isLoopbackAddress('127.0.0.1')).toBe(true);
+    expect(isLoopbackAddress('127.1.2.3')).toBe(true);
+    expect(isLoopbackAddress('::1')).toBe(true);
+    expect(isLoopbackAddress('[::1]')).toBe(true);
+    expect(isLoopbackAddress('localhost')).toBe(true);
+    expect(isLoopbackAddress('0.0.0.0')).toBe(false);
+    expect(isLoopbackAddress('::')).toBe(false);
+    expect(isLoopbackAddress('192.168.1.10')).toBe(false);
+    const named = await startMcpHttpServer({
+      handler: createMcpHttpHandler({
+        tasks: new TaskStore(database.db),
+        authenticate: staticTokens([{ userId: 'alice', token: TOKEN }]),
+      }),
+      allowedHosts: ['mcp.example'],
+    });
+    try {
+      const headers = {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        Authorization: `Bearer ${TOKEN}`,
+      };
+      expect(
+        (await rawPost(named.url, { ...headers, Host: 'mcp.example' }, listTools)).status,
+      ).toBe(200);
+      expect((await rawPost(named.url, headers, listTools)).status).toBe(403);
+    } finally {
+      await named.close();
+    }
+  });
+
+  it('close() lets a call in flight finish and does not wait for its keep-alive connection', async () => {
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => (entered = resolve));
+    const users = staticTokens([{ userId: 'alice', token: TOKEN }]);
+    const slow = await startMcpHttpServer({
+      handler: createMcpHttpHandler({
+        tasks: new TaskStore(database.db),
+        authenticate: async (token) => {
+          entered();
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return users(token);
+        },
+      }),
+    });
+    const inFlight = fetch(slow.url, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        Authorization: `Bearer ${TOKEN}`,
+      },
+      body: listTools,
+    });
+    await inHandler;
+    const started = Date.now();
+    const closed = slow.close().then(() => Date.now() - started);
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('connection')).toBe('close');
+    expect(((await response.json()) as { result: { tools: unknown[] } }).result.tools).toHaveLength(
+      5,
+    );
+    // Node keeps an answered socket open for its 5 s keep-alive timeout unless told otherwise.
+    expect(await closed).toBeLessThan(2_000);
+    await expect(fetch(slow.url, { method: 'POST' })).rejects.toThrow();
+  });
+
+  const callListTasks = async (url: string): Promise<string | undefined> => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        Authorization: `Bearer ${TOKEN}`,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'list_tasks', arguments: {} },
+      }),
+    });
+    const body = (await response.json()) as {
+      result: { isError?: boolean; content: { text: string }[] };
+    };
+    expect(body.result.isError).toBe(true);
+    return body.result.content[0]?.text;
+  };
+
+  it('a missing tools role is CK_CONFIG naming the role, not bad input of the caller', async () => {
+    // This database has no chatkeep_tools role: `set local role` fails with 22023.
+    expect(await callListTasks(server.url)).toMatch(
+      /^CK_CONFIG: The task tools' role "chatkeep_tools" is missing/,
+    );
+  });
+
+  it('a call after the database was closed is CK_STORE_CLOSED, not an internal error', async () => {
+    const closing = await openDatabase({ dataDir: 'memory://' });
+    const late = await startMcpHttpServer({
+      handler: createMcpHttpHandler({
+        tasks: new TaskStore(closing.db),
+        authenticate: staticTokens([{ userId: 'alice', token: TOKEN }]),
+      }),
+    });
+    try {
+      await callListTasks(late.url);
+      await closing.close();
+      expect(await callListTasks(late.url)).toBe('CK_STORE_CLOSED: The store is closed');
+    } finally {
+      await late.close();
+    }
+  });
+
+  it('JSON-RPC batches: a small one is answered, an empty or oversized one is 400', async () => {
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    const listCall = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
+    const small = await post(JSON.stringify([listCall(1), listCall(2)]), auth);
+    expect(small.status).toBe(200);
+    expect(((await small.json()) as { id: number }[]).map((m) => m.id).sort()).toEqual([1, 2]);
+    for (const [batch, message] of [
+      [[], /empty batch/],
+      [
+        Array.from({ length: 21 }, (_, i) => listCall(i)),
+        /at most 20 messages in a batch \(21 sent\)/,
+      ],
+    ] as const) {
+      const response = await post(JSON.stringify(batch), auth);
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: { code: number; message: string } };
+      expect(body.error.code).toBe(-32600);
+      expect(body.error.message).toMatch(message);
+    }
+  });
+
+  it('an authenticate that returns an empty user id is a 401, not a server for nobody', async () => {
+    const nobody = await startMcpHttpServer({
+      handler: createMcpHttpHandler({ tasks: new TaskStore(database.db), authenticate: () => ' ' }),
+    });
+    try {
+      const response = await fetch(nobody.url, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          Authorization: `Bearer ${TOKEN}`,
+        },
+        body: listTools,
+      });
+      expect(response.status).toBe(401);
+    } finally {
+      await nobody.close();
+    }
   });
 
   it('static tokens: parsing, and refusing weak or duplicate tokens', async () => {

@@ -179,6 +179,12 @@ for (const backend of BACKENDS) {
           // Text PostgreSQL refuses. (An unpaired surrogate never arrives: the MCP transport's UTF-8 turns it into U+FFFD first.)
           ['add_task', { title: 'a\u0000b' }, 'title'],
           ['add_task', { title: 'ok', description: 'd\u0000' }, 'description'],
+          // Nothing visible: zero-width and format characters, which trim() keeps, or controls.
+          ['add_task', { title: '\u200b\u2060' }, 'title'],
+          ['add_task', { title: 'ok', category: ' \u200b ' }, 'category'],
+          ['update_task', { task_id: id, title: '\u0007' }, 'title'],
+          ['list_tasks', { limit: -1.5 }, 'limit'],
+          ['complete_task', { task_id: 1e300 }, 'task_id'],
           ['list_tasks', { status: 'done' }, 'status'],
           ['list_tasks', { limit: 0 }, 'limit'],
           ['list_tasks', { user_id: 'bob' }, 'user_id'],
@@ -204,6 +210,8 @@ for (const backend of BACKENDS) {
             const outcome = await alice.call(tool, args);
             expect(outcome.isError, `${tool} ${JSON.stringify(args)}`).toBe(true);
             expect(outcome.text, `${tool} ${JSON.stringify(args)}`).toContain(field);
+            // One problem, said once (the SDK joins every issue zod reports with a newline).
+            expect(outcome.text, `${tool} ${JSON.stringify(args)}`).not.toContain('\n');
           }
         });
         const after = await session.inspect(

@@ -9,6 +9,7 @@ import {
   checkToolsRole,
   createMcpHttpHandler,
   ensureToolsRole,
+  hostnameOf,
   parseTokenList,
   serveStdio,
   staticTokens,
@@ -33,6 +34,7 @@ interface McpOptions {
   readonly user?: string;
   readonly port: number;
   readonly host: string;
+  readonly allowedHost?: readonly string[];
   readonly hostSchema: string;
   readonly role: string;
 }
@@ -65,6 +67,11 @@ export function registerMcp(program: Command, output: Output): Command {
     .option('--user <id>', 'stdio: the user this process acts for (required with stdio)')
     .option('--port <port>', 'http: port to listen on (0 picks a free one)', parsePort, 3001)
     .option('--host <address>', 'http: address to listen on', '127.0.0.1')
+    .option(
+      '--allowed-host <name>',
+      'http: a host name the Host header may name (repeatable; default on a loopback --host: localhost, 127.0.0.1, [::1]; elsewhere no check)',
+      collectHostName,
+    )
     .option(
       '--host-schema <name>',
       "schema of the host app's tasks and categories tables",
@@ -186,6 +193,9 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
   const version = packageVersion();
   const onToolError = (tool: string, error: unknown): void =>
     log(`${tool} failed: ${describe(error)}`);
+  // Only the kind: the message of a JSON parse error quotes the input.
+  const onProtocolError = (error: Error): void =>
+    log(`ignored input that is not a valid MCP message (${error.name})`);
 
   await withDatabase(globals, async (database) => {
     // Embedded PGlite has one user (this process), so the role is set up on
@@ -198,7 +208,14 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
       if (authenticate === undefined) {
         const userId = options.user ?? '';
         log(`serving task tools for user "${userId}" over stdio; ${where(database, options)}`);
-        await serveStdio({ tasks, userId, version, onToolError, signal: stop.signal });
+        await serveStdio({
+          tasks,
+          userId,
+          version,
+          onToolError,
+          onProtocolError,
+          signal: stop.signal,
+        });
       } else {
         const handler = createMcpHttpHandler({
           tasks,
@@ -211,6 +228,7 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
           handler,
           host: options.host,
           port: options.port,
+          ...(options.allowedHost !== undefined ? { allowedHosts: options.allowedHost } : {}),
           onError: (e) => log(`request failed: ${describe(e)}`),
         });
         output.line(
@@ -271,4 +289,13 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError('expected a port number from 0 to 65535');
   }
   return Number(value);
+}
+
+/** `--allowed-host`, repeatable: a bare host name or address (IPv6 in brackets), no port, lower-cased. */
+function collectHostName(value: string, previous: readonly string[] | undefined): readonly string[] {
+  const name = hostnameOf(value);
+  if (name === undefined || name !== value.toLowerCase()) {
+    throw new InvalidArgumentError('expected a host name or address without scheme or port, e.g. mcp.internal or [::1]');
+  }
+  return [...(previous ?? []), name];
 }
