@@ -85,6 +85,11 @@ export function wrapDriverError(error: unknown): unknown {
       const field = CONSTRAINT_FIELDS[constraint] ?? pg.column ?? constraint ?? 'input';
       return new ValidationError(field || 'input', `rejected by the database (${pg.code}${constraint ? ` ${constraint}` : ''})`, { cause: error });
     }
+    // A deadlock's victim or a serialization failure: the transaction was rolled back whole, so the
+    // call wrote nothing and may simply be sent again.
+    case '40P01':
+    case '40001':
+      return new ConflictError('A concurrent change to the same rows got in the way; nothing was written, retry', { sqlState: pg.code }, { cause: error });
     case '08000':
     case '08001':
     case '08003':
@@ -97,8 +102,14 @@ export function wrapDriverError(error: unknown): unknown {
   }
 }
 
-/** What pg's pool and PGlite throw at a query after they were ended or while they close. */
-const CLOSED_MESSAGES = new Set(['Cannot use a pool after calling end on the pool', 'PGlite is closing', 'PGlite is closed']);
+/** What pg's pool, PGlite and Kysely (once its driver was destroyed) throw at a query after they were closed or while they close. */
+const CLOSED_MESSAGES = new Set([
+  'Cannot use a pool after calling end on the pool',
+  'PGlite is closing',
+  'PGlite is closed',
+  'PGlite instance is already closed.',
+  'driver has already been destroyed',
+]);
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 

@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
-import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
+import { ChatkeepError, NotFoundError, pgErrorFields, ValidationError, wrapDriverError } from '../errors/index.js';
+import type { ChatkeepTables } from '../db/index.js';
 import { toOnboardingSession, type JsonObject, type OnboardingSession, type OnboardingStatus } from './rows.js';
 import { guarded, type StoreContext } from './store-context.js';
-import { jsonCheck, limitSchema, metadataSchema, NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
+import { jsonCheck, jsonProblem, limitSchema, metadataSchema, NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
 export interface StartOnboardingInput {
   /** Which flow: lower-case letters, digits, `_ . -` (e.g. `running-coach`). */
@@ -158,7 +159,7 @@ export class Onboarding {
       ...(data.goals !== undefined ? { goals: JSON.stringify(data.goals) } : {}),
       ...(data.context !== undefined ? { context: sql`context || ${JSON.stringify(data.context)}::jsonb` } : {}),
       ...(data.conversationId !== undefined ? { conversation_id: data.conversationId } : {}),
-    });
+    }, mergedFields(data));
   }
 
   /** Marks an active session completed (progress 100). */
@@ -171,7 +172,7 @@ export class Onboarding {
       progress: 100,
       completed_at: sql`now()`,
       ...(data.context !== undefined ? { context: sql`context || ${JSON.stringify(data.context)}::jsonb` } : {}),
-    });
+    }, mergedFields(data));
   }
 
   /** Marks an active session abandoned; a later `start` begins a new one. */
@@ -181,16 +182,42 @@ export class Onboarding {
     return this.#transition(user, id, { status: 'abandoned', abandoned_at: sql`now()` });
   }
 
-  async #transition(user: string, id: string, changes: Record<string, unknown>): Promise<OnboardingSession> {
-    const row = await this.#guard(() =>
-      this.#ctx.db
+  /**
+   * Applies `changes` to the session if it is still active: one UPDATE …
+   * WHERE status = 'active', so an advance racing a complete either lands
+   * before it or gets CK_SESSION_NOT_ACTIVE, never both.
+   *
+   * `steps` and `context` are merged (`||`) in the database, so each advance
+   * may add up to 64 KiB to what is there: checking only the input would let
+   * a session grow without bound. When a merge happens, the UPDATE runs in a
+   * transaction and the merged value, as stored, is checked against the same
+   * 64 KiB rule as the input before committing; over it is CK_VALIDATION
+   * naming the field and the transaction rolls back (nothing written).
+   */
+  async #transition(user: string, id: string, changes: Record<string, unknown>, merged: readonly ('steps' | 'context')[] = []): Promise<OnboardingSession> {
+    const update = (db: Kysely<ChatkeepTables>) =>
+      db
         .updateTable('onboarding_sessions')
         .set({ ...changes, updated_at: sql`now()` } as never)
         .where('user_id', '=', user)
         .where('id', '=', id)
         .where('status', '=', 'active')
         .returningAll()
-        .executeTakeFirst(),
+        .executeTakeFirst();
+    const row = await this.#guard(() =>
+      merged.length === 0
+        ? update(this.#ctx.db)
+        : this.#ctx.db.transaction().execute(async (trx) => {
+            const updated = await update(trx);
+            if (updated !== undefined) {
+              const session = toOnboardingSession(updated);
+              for (const field of merged) {
+                const problem = jsonProblem(session[field], 'object');
+                if (problem !== undefined) throw new ValidationError(field, `${problem} once merged with the stored value`);
+              }
+            }
+            return updated;
+          }),
     );
     if (row !== undefined) return toOnboardingSession(row);
     const existing = await this.get(user, id);
@@ -213,4 +240,9 @@ export class Onboarding {
     this.#ctx.assertOpen();
     return parse(this.#ctx.rules.userId, userId, 'userId');
   }
+}
+
+/** Which of `steps` and `context` an input merges into the stored value. */
+function mergedFields(data: { readonly steps?: unknown; readonly context?: unknown }): ('steps' | 'context')[] {
+  return (['steps', 'context'] as const).filter((field) => data[field] !== undefined);
 }

@@ -45,6 +45,13 @@ const optionsSchema = z
  * writing to every other conversation meanwhile. A conversation that gets a
  * new message while the purge runs is kept (the cut-off is re-checked in the
  * deleting statement itself).
+ *
+ * A conversation with a streamed turn still `streaming` is in use, however
+ * old its last message: beginning a turn does not touch the conversation's
+ * activity (the user's message is held outside history until commit), so
+ * without this check the purge deleted the conversation under a live stream,
+ * its commit failed with CK_NOT_FOUND and the user's message was lost. An
+ * abandoned stream stops protecting it once the sweeper aborts it.
  */
 export class Retention {
   readonly #ctx: StoreContext;
@@ -61,6 +68,7 @@ export class Retention {
     this.#ctx.assertOpen();
     const { before, batchSize = 100, pauseMs = 0, signal } = parse(optionsSchema, options);
     const table = sql.id(this.#ctx.schema, 'conversations');
+    const turns = sql.id(this.#ctx.schema, 'streamed_turns');
     let last: [string, string] | undefined;
     let report: PurgeReport = { conversations: 0, messages: 0, batches: 0 };
     while (signal?.aborted !== true) {
@@ -70,12 +78,14 @@ export class Retention {
           with candidates as (
             select user_id, id from ${table}
              where coalesce(last_message_at, created_at) < ${before.toISOString()}::timestamptz ${after}
+               and not exists (select 1 from ${turns} t where t.user_id = ${table}.user_id and t.conversation_id = ${table}.id and t.state = 'streaming')
              order by user_id, id
              limit ${batchSize}
           ), gone as (
             delete from ${table} c using candidates d
              where c.user_id = d.user_id and c.id = d.id
                and coalesce(c.last_message_at, c.created_at) < ${before.toISOString()}::timestamptz
+               and not exists (select 1 from ${turns} t where t.user_id = c.user_id and t.conversation_id = c.id and t.state = 'streaming')
             returning c.user_id, c.id, c.message_count
           )
           select d.user_id, d.id, coalesce(g.message_count, 0) as message_count, g.id is not null as deleted
@@ -94,8 +104,22 @@ export class Retention {
       };
       options.onProgress?.(report);
       if (batch.length < batchSize) break;
-      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      if (pauseMs > 0) await pause(pauseMs, signal);
     }
     return report;
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts meanwhile: a pause of up to a minute must not delay an abort. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

@@ -337,13 +337,25 @@ async function finish(
   content: string | null,
   keepPartial: boolean,
 ): Promise<Row | undefined> {
+  // The conversation is locked before the turn: the order in which deleting
+  // a conversation (the user's delete, a retention purge, an erase) takes
+  // them, the turn going by cascade. Locking the turn first, then the
+  // conversation in append_turn, deadlocked against such a delete
+  // (test/store/streamed-turn-lock-order.test.ts). The CTE's row lock is
+  // taken when the join reads it, before the turn row is updated.
   const result = await sql<Row>`
-    update ${sql.id(schema, 'streamed_turns')}
+    with c as (
+      select c.id from ${sql.id(schema, 'conversations')} c
+       where c.user_id = ${user}
+         and c.id = (select conversation_id from ${sql.id(schema, 'streamed_turns')} where user_id = ${user} and id = ${id})
+         for no key update)
+    update ${sql.id(schema, 'streamed_turns')} t
        set state = ${state}, finished_at = now(), updated_at = now(),
-           assistant_content = coalesce(${content}, assistant_content),
-           kept_partial = ${keepPartial} and coalesce(${content}, assistant_content) ~ '\\S'
-     where user_id = ${user} and id = ${id} and state = 'streaming'
-    returning *`.execute(trx);
+           assistant_content = coalesce(${content}, t.assistant_content),
+           kept_partial = ${keepPartial} and coalesce(${content}, t.assistant_content) ~ '\\S'
+      from c
+     where t.user_id = ${user} and t.id = ${id} and t.state = 'streaming' and t.conversation_id = c.id
+    returning t.*`.execute(trx);
   return result.rows[0];
 }
 

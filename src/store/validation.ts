@@ -34,12 +34,38 @@ export const uuidSchema = z.string().regex(UUID, 'expected a UUID');
 
 
 /**
+ * How deep a stored JSON value may nest. Without a stated limit the limit was
+ * the stack of whichever process serialised the value (JSON.stringify
+ * recurses: about 3,000 levels in a worker thread, more on the main thread),
+ * so a value one process stored could be one another could not send back.
+ */
+const MAX_JSON_DEPTH = 1000;
+const TOO_DEEP = `must be nested at most ${MAX_JSON_DEPTH} levels deep`;
+
+/** The deepest nesting of objects and arrays in JSON `text`, by one scan (no recursion). */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
+/**
  * Why `value` cannot be stored as a JSON `kind` of at most 64 KiB, or
  * undefined. It is serialised exactly as the store will send it, so values
  * with `toJSON` (a Date) are judged by what they turn into; every key and
  * string is checked for what PostgreSQL's jsonb refuses.
  */
-function jsonProblem(value: unknown, kind: 'object' | 'array'): string | undefined {
+export function jsonProblem(value: unknown, kind: 'object' | 'array'): string | undefined {
   let bad = false;
   let text: string | undefined;
   try {
@@ -47,14 +73,17 @@ function jsonProblem(value: unknown, kind: 'object' | 'array'): string | undefin
       if (!storable(key) || (typeof v === 'string' && !storable(v))) bad = true;
       return v;
     });
-  } catch {
-    return 'expected a JSON-serialisable value';
+  } catch (error) {
+    // JSON.stringify recurses: a value nested thousands of levels deep overflows the stack (a RangeError).
+    return error instanceof RangeError && /call stack/i.test(error.message) ? TOO_DEEP : 'expected a JSON-serialisable value';
   }
   if (bad) return `keys and strings ${NOT_STORABLE}`;
   if (text === undefined || !text.startsWith(kind === 'object' ? '{' : '[')) return `expected a JSON ${kind}`;
   if (text.length > 65_536) return 'must be at most 64 KiB as JSON';
+  if (nestingDepth(text) > MAX_JSON_DEPTH) return TOO_DEEP;
   return undefined;
 }
+
 
 /** A zod check that `value` is storable as a JSON `kind` (see jsonProblem). */
 export function jsonCheck(kind: 'object' | 'array') {
@@ -87,13 +116,24 @@ export interface Rules {
 export function rulesFor(settings: SchemaSettings): Rules {
   const max = settings.maxContentLength;
   const type = settings.users?.type ?? 'text';
+  // uuid and integer ids are returned in the one spelling the database stores (`7`, not `007`; lower-case
+  // hex): every spelling is the same row to SQL, but not to code that uses the id as a string — a flag's
+  // rollout bucket hashes it, and the flag cache keys overrides by it (test/store/audit-flag-user-ids.test.ts).
   const userId =
     type === 'uuid'
-      ? uuidSchema
+      ? uuidSchema.transform((v) => v.toLowerCase())
       : type === 'integer'
-        ? z.string().regex(/^-?\d{1,10}$/, 'expected an integer user id').refine((v) => Math.abs(Number(v)) <= 2_147_483_647, 'out of range for integer')
+        ? z
+            .string()
+            .regex(/^-?\d{1,10}$/, 'expected an integer user id')
+            .refine((v) => Math.abs(Number(v)) <= 2_147_483_647, 'out of range for integer')
+            .transform((v) => BigInt(v).toString())
         : type === 'bigint'
-          ? z.string().regex(/^-?\d{1,19}$/, 'expected an integer user id')
+          ? z
+              .string()
+              .regex(/^-?\d{1,19}$/, 'expected an integer user id')
+              .refine((v) => BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n, 'out of range for bigint')
+              .transform((v) => BigInt(v).toString())
           : z.string().regex(new RegExp(USER_ID_PATTERN), 'expected 1–128 printable characters without spaces');
   const content = z
     .string({ error: 'expected a string' })

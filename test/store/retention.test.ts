@@ -63,5 +63,37 @@ for (const backend of BACKENDS) {
       const size = await caught(() => fixture.get().retention.purge({ before: new Date(), batchSize: 0 }));
       expect(size.details?.['field']).toBe('batchSize');
     });
+
+    it('an old conversation with a turn still streaming is kept, and the turn commits', async () => {
+      const store = fixture.get();
+      const user = newUser('streaming');
+      const [live, idle] = [await store.conversations.create(user), await store.conversations.create(user)];
+      await store.turns.append(user, live.id, { user: 'long ago', assistant: 'indeed' });
+      await age([live.id, idle.id], 400);
+      const turn = await store.turns.begin(user, live.id, 'back after a year');
+      const report = await store.retention.purge({ before: new Date(Date.now() - 365 * 86_400_000), batchSize: 1 });
+      expect(report.conversations).toBeGreaterThanOrEqual(1);
+      expect((await caught(() => store.conversations.get(user, idle.id))).code).toBe('CK_NOT_FOUND');
+      const committed = await store.turns.commit(user, turn.id, { content: 'welcome back' });
+      expect(committed.assistantMessage.content).toBe('welcome back');
+      expect((await store.conversations.get(user, live.id)).messageCount).toBe(4);
+    });
+
+    it('an abort during the pause between batches ends the purge then, not after the pause', async () => {
+      const store = fixture.get();
+      const user = newUser('abort');
+      const ids = (await Promise.all(Array.from({ length: 3 }, () => store.conversations.create(user)))).map((c) => c.id);
+      await age(ids, 800);
+      const controller = new AbortController();
+      // A minute-long pause, aborted right after the first batch: without an abortable pause the test times out.
+      const report = await store.retention.purge({
+        before: new Date(Date.now() - 700 * 86_400_000),
+        batchSize: 1,
+        pauseMs: 60_000,
+        signal: controller.signal,
+        onProgress: () => controller.abort(),
+      });
+      expect(report.batches).toBe(1);
+    });
   });
 }
