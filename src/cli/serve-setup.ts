@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly openaiModel?: string;
   readonly openaiApiKey?: string;
   readonly rateLimit: number;
+  readonly authFailureLimit: number;
+  readonly trustProxy?: readonly string[];
   readonly bodyLimit: number;
   readonly logLevel: string;
   readonly abandonAfter: number;
@@ -47,6 +49,8 @@ export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'clu
     },
     agent: serverAgent(options),
     rateLimit: { max: options.rateLimit, windowMs: 60_000, scope },
+    authFailureLimit: { max: options.authFailureLimit, windowMs: 60_000, scope },
+    ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
     bodyLimit: options.bodyLimit,
     abandonAfterMs: options.abandonAfter,
     shutdownGraceMs: options.shutdownGrace,

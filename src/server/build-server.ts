@@ -5,6 +5,7 @@ import Fastify, { LogController } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ChatkeepError } from '../errors/index.js';
 import type { Store } from '../store/index.js';
+import { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { sendError } from './error-reply.js';
 import { httpSchemas } from './http-schemas.js';
@@ -21,6 +22,7 @@ import { onboardingRoutes } from './routes/onboarding-routes.js';
 import { streamedTurnRoutes } from './routes/streamed-turn-routes.js';
 import { turnRoutes } from './routes/turn-routes.js';
 import { SERVER_DEFAULTS, type ServerOptions } from './server-options.js';
+import { invalidTrustedProxy } from './trusted-proxies.js';
 
 /** A chatkeep HTTP server, built but not listening (Fastify's testing guide). */
 export interface ChatkeepServer {
@@ -52,6 +54,8 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   const inflight = new InflightTurns();
   let closing = false;
   const rateLimit = options.rateLimit ?? SERVER_DEFAULTS.rateLimit;
+  const failureLimiter = authFailureLimiter(options);
+  const trustProxy = trustedProxies(options);
 
   const app: App = Fastify({
     logger: options.logger ?? { level: 'info' },
@@ -76,6 +80,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     // One log line per request (below), not Fastify's two ("incoming request" + "request completed").
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    ...(trustProxy !== undefined ? { trustProxy } : {}),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -93,15 +98,37 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     const config = request.routeOptions.config as { public?: boolean; admin?: boolean };
     if (closing && config.public !== true) throw new ChatkeepError('CK_SHUTTING_DOWN');
     if (config.public === true || request.routeOptions.url === undefined) return;
+    // An address over its failed-authentication limit is refused before its
+    // token is looked at, whatever the token: a valid one too, so the answer
+    // tells a guesser nothing, and the refusal costs no lookup or verification.
+    const waitMs = failureLimiter?.refusedFor(request.ip) ?? 0;
+    if (failureLimiter !== undefined && waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      // The headers @fastify/rate-limit sends with its 429s, so a client handles both alike.
+      void reply.headers({ 'x-ratelimit-limit': failureLimiter.max, 'x-ratelimit-remaining': 0, 'x-ratelimit-reset': seconds, 'retry-after': seconds });
+      throw new ChatkeepError('CK_RATE_LIMITED', `Too many failed authentications from this address; retry in ${seconds} seconds`, { retryAfterSeconds: seconds });
+    }
+    const refuse = async (message?: string): Promise<ChatkeepError> => {
+      // A count that fails (the cluster primary did not answer) must not turn the 401 into a 500.
+      const refusalMs = await failureLimiter?.failed(request.ip).catch((error: unknown) => {
+        request.log.warn({ err: error }, 'failed authentication not counted');
+        return 0;
+      });
+      // The one line an operator needs to spot guessing (or a misconfigured client behind one address).
+      if (refusalMs !== undefined && refusalMs > 0) {
+        request.log.warn({ ip: request.ip, failures: failureLimiter?.max, refusedForSeconds: Math.ceil(refusalMs / 1000) }, 'address refused after repeated failed authentications');
+      }
+      return new ChatkeepError('CK_UNAUTHENTICATED', message);
+    };
     const match = /^Bearer ([^\s]+)$/i.exec(request.headers.authorization ?? '');
     // Admin routes take the admin credential, never a user token; checked
     // here, before body validation, so an unauthenticated caller learns nothing.
     if (config.admin === true) {
-      if (match?.[1] === undefined || !auth.admin(match[1])) throw new ChatkeepError('CK_UNAUTHENTICATED', 'The admin credential is required');
+      if (match?.[1] === undefined || !auth.admin(match[1])) throw await refuse('The admin credential is required');
       return;
     }
     const principal = match?.[1] === undefined ? undefined : await auth.user(match[1]);
-    if (principal === undefined) throw new ChatkeepError('CK_UNAUTHENTICATED');
+    if (principal === undefined) throw await refuse();
     request.principal = principal;
   });
 
@@ -181,4 +208,24 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
       return { finishedInFlight: finished };
     },
   };
+}
+
+/** The limiter for failed authentications, or undefined when it is off (`false` or `max: 0`). */
+function authFailureLimiter(options: ServerOptions): AuthFailureLimiter | undefined {
+  const limit = options.authFailureLimit ?? SERVER_DEFAULTS.authFailureLimit;
+  if (limit === false || limit.max === 0) return undefined;
+  if (!Number.isInteger(limit.max) || limit.max < 0 || !Number.isInteger(limit.windowMs) || limit.windowMs < 1) {
+    throw new ChatkeepError('CK_CONFIG', 'authFailureLimit: max must be a whole number >= 0 and windowMs one >= 1', { field: 'authFailureLimit' });
+  }
+  return new AuthFailureLimiter(limit);
+}
+
+/** `trustProxy` as Fastify takes it, checked so a typo names itself. */
+function trustedProxies(options: ServerOptions): string[] | undefined {
+  if (options.trustProxy === undefined) return undefined;
+  const invalid = invalidTrustedProxy(options.trustProxy);
+  if (invalid !== undefined) {
+    throw new ChatkeepError('CK_CONFIG', `trustProxy: "${invalid}" is not an IP address, a CIDR range, or loopback, linklocal or uniquelocal`, { field: 'trustProxy' });
+  }
+  return [...options.trustProxy];
 }

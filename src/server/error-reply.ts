@@ -14,7 +14,7 @@ export interface ErrorBody {
  * the field; anything else is a 500 whose cause is logged, not sent.
  */
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const known = toChatkeepError(error);
+  const known = toChatkeepError(error, request);
   if (known.code === 'CK_INTERNAL') request.log.error({ err: error }, 'request failed');
   else if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
   if (known.code === 'CK_UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer');
@@ -22,7 +22,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   return reply.code(known.status).type('application/json; charset=utf-8').send(body);
 }
 
-function toChatkeepError(error: unknown): ChatkeepError {
+function toChatkeepError(error: unknown, request: FastifyRequest): ChatkeepError {
   if (isChatkeepError(error)) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     const first = error.validation[0];
@@ -33,9 +33,15 @@ function toChatkeepError(error: unknown): ChatkeepError {
     const unknownKey = first?.keyword === 'unrecognized_keys' ? (first.params as { keys?: string[] }).keys?.[0] : undefined;
     if (unknownKey !== undefined) {
       segments.push(unknownKey);
-      message = 'unknown field';
+      message = unknownKey === '' ? 'a parameter without a name (e.g. `?=5`)' : 'unknown field';
     }
     const field = segments.join('.') || (context === 'body' ? 'body' : (context ?? 'input'));
+    // The query-string parser turns `?limit=5&limit=6` into an array; say so
+    // plainly instead of zod's "expected number" or "invalid option" about a
+    // value the client never wrote as one.
+    if (context === 'querystring' && segments.length === 1 && Array.isArray((request.query as Record<string, unknown> | undefined)?.[field])) {
+      message = 'given more than once; send it once';
+    }
     return new ChatkeepError('CK_VALIDATION', `${field}: ${message}`, { field });
   }
   const fastify = error as Partial<FastifyError>;

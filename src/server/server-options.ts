@@ -1,4 +1,5 @@
 import type { Agent, StreamingAgent } from '../store/index.js';
+import type { AuthFailureLimitOptions } from './auth-failure-limiter.js';
 
 /** How the server tells who is calling (issue 3 "Auth"). Every mode requires a token. */
 export interface AuthOptions {
@@ -36,6 +37,26 @@ export interface ServerOptions {
    * its workers (the primary must answer: see `answerRateLimitHits`).
    */
   readonly rateLimit?: { readonly max: number; readonly windowMs: number; readonly scope?: 'process' | 'cluster' };
+  /**
+   * Failed authentications (401s) per client address per window (default 100
+   * per 60,000 ms); an address that reaches it gets 429 CK_RATE_LIMITED, with
+   * Retry-After, on every route that needs a token — before the token is
+   * looked at — until the window ends. `false` or `max: 0` turns it off.
+   * `scope` as for `rateLimit` (docs/http.md, "Failed authentication").
+   *
+   * @example
+   * buildServer(store, { auth, agent, authFailureLimit: { max: 20, windowMs: 60_000 } })
+   */
+  readonly authFailureLimit?: false | AuthFailureLimitOptions;
+  /**
+   * The reverse proxies whose `X-Forwarded-For` tells the client's address
+   * (IP addresses, CIDR ranges, or `loopback`, `linklocal`, `uniquelocal`).
+   * Unset, the client is the connection's peer: behind a proxy, every client
+   * then shares the proxy's address, also for `authFailureLimit`. Never
+   * trust a range that clients can connect from: they would choose their own
+   * address.
+   */
+  readonly trustProxy?: readonly string[];
   /** Agent time limit for run/stream (default 60,000 ms). */
   readonly agentTimeoutMs?: number;
   /** A streamed turn with no news for this long is aborted by the sweeper (default 120,000 ms). */
@@ -49,6 +70,7 @@ export interface ServerOptions {
 export const SERVER_DEFAULTS = {
   bodyLimit: 1_048_576,
   rateLimit: { max: 600, windowMs: 60_000 },
+  authFailureLimit: { max: 100, windowMs: 60_000 },
   agentTimeoutMs: 60_000,
   abandonAfterMs: 120_000,
   shutdownGraceMs: 30_000,

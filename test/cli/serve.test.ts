@@ -50,6 +50,23 @@ describe('chatkeep serve: usage', () => {
     }
   });
 
+  it('a bad --auth-failure-limit or --trust-proxy (flag or environment) is a usage error naming the option; nothing is created', async () => {
+    assertBuilt();
+    const data = join(tmpdir(), `chatkeep-never-created-${process.pid}`);
+    const serveWith = async (name: string, args: string[], env: Record<string, string> = {}) => ({ name, run: await chatkeep(['--data-dir', data, 'serve', ...args], env) });
+    const runs = await Promise.all([
+      ...['x', '-1', '1.5', '1000001'].map((value) => serveWith('--auth-failure-limit', ['--auth-failure-limit', value])),
+      serveWith('--auth-failure-limit', [], { CHATKEEP_AUTH_FAILURE_LIMIT: 'many' }),
+      ...['10.0.0.0/33', 'proxy.example', ',', 'loopback,::1/129'].map((value) => serveWith('--trust-proxy', ['--trust-proxy', value])),
+      serveWith('--trust-proxy', [], { CHATKEEP_TRUST_PROXY: '10.0.0.1/8/8' }),
+    ]);
+    for (const { name, run } of runs) {
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`${name}: `);
+    }
+    expect(existsSync(data), 'the data folder was created for a usage error').toBe(false);
+  });
+
   it('a port that is taken is refused with a sentence naming --port (exit 1), not an internal error', async () => {
     assertBuilt();
     const blocker = createServer();

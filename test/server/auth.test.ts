@@ -283,3 +283,54 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+/**
+ * A verified API key is remembered for `apiKeyCacheMs`; a revoke or an erase
+ * through the same server forgets it at once, so an erased user's key cannot
+ * write new data for them in the seconds after the erase.
+ */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: remembered API keys are forgotten on revoke and erase`, () => {
+    const f = useServer(backend.name, {
+      auth: { jwtSecret: JWT_SECRET, issuer: ISSUER, audience: AUDIENCE, adminToken: ADMIN_TOKEN, apiKeyCacheMs: 600_000 },
+    });
+
+    async function rememberedKey(user: string): Promise<{ id: string; secret: string }> {
+      const issued = await f.call('POST', `/v1/admin/users/${user}/api-keys`, { token: ADMIN_TOKEN, body: {} });
+      const key = { id: issued.body.apiKey.id as string, secret: issued.body.secret as string };
+      // Used once: from now on it is remembered for ten minutes.
+      expect((await f.call('GET', '/v1/me', { token: key.secret })).status).toBe(200);
+      return key;
+    }
+
+    it('revoked by its user or by the admin, a remembered key is refused on the next request', async () => {
+      const user = newUser('cached');
+      const own = await rememberedKey(user);
+      expect((await f.call('DELETE', `/v1/me/api-keys/${own.id}`, { token: own.secret })).status).toBe(200);
+      expect((await f.call('GET', '/v1/me', { token: own.secret })).status).toBe(401);
+
+      const other = await rememberedKey(user);
+      expect((await f.call('DELETE', `/v1/admin/users/${user}/api-keys/${other.id}`, { token: ADMIN_TOKEN })).status).toBe(200);
+      expect((await f.call('GET', '/v1/me', { token: other.secret })).status).toBe(401);
+    });
+
+    it('after DELETE /v1/me or an admin erase, the erased keys write nothing more for the user', async () => {
+      for (const erase of ['self', 'admin'] as const) {
+        const user = newUser(`erased-${erase}`);
+        const key = await rememberedKey(user);
+        const spare = await rememberedKey(user);
+        const erased =
+          erase === 'self'
+            ? await f.call('DELETE', '/v1/me', { token: key.secret })
+            : await f.call('DELETE', `/v1/admin/users/${user}`, { token: ADMIN_TOKEN });
+        expect(erased.status, erase).toBe(200);
+        expect(erased.body.apiKeys, erase).toBe(2);
+        for (const secret of [key.secret, spare.secret]) {
+          const write = await f.call('POST', '/v1/conversations', { token: secret, body: { title: 'after erase' } });
+          expect(write.status, erase).toBe(401);
+        }
+        expect((await f.store().conversations.list(user)).conversations, erase).toEqual([]);
+      }
+    });
+  });
+}

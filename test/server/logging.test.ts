@@ -59,3 +59,40 @@ describe('request logs', () => {
     expect(raw).not.toContain(token);
   });
 });
+
+describe('failed-authentication log', () => {
+  it('an address that reaches the failed-authentication limit is logged once, at warn, with its address and never the tokens', async () => {
+    const lines: Record<string, unknown>[] = [];
+    let raw = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        raw += chunk.toString();
+        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const store = await openStore({ dataDir: 'memory://' });
+    const server = await buildServer(store, {
+      auth: { jwtSecret: JWT_SECRET },
+      agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent({ delayMs: 0 }) },
+      logger: { level: 'info', stream: sink },
+      authFailureLimit: { max: 3, windowMs: 60_000 },
+    });
+    try {
+      const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const reply = await fetch(`${url}/v1/me`, { headers: { authorization: `Bearer ck_guess${i}_secretish` } });
+        statuses.push(reply.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      const refusals = lines.filter((l) => l['msg'] === 'address refused after repeated failed authentications');
+      expect(refusals).toHaveLength(1);
+      expect(refusals[0]).toMatchObject({ level: 40, ip: '127.0.0.1', failures: 3, refusedForSeconds: 60 });
+      expect(raw).not.toContain('secretish');
+    } finally {
+      await server.close();
+      await store.close();
+    }
+  });
+});

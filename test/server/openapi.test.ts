@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../../src/errors/index.js';
@@ -81,7 +82,15 @@ const adminRateLimited: Driver = async (t, route) => {
   return probe(t.limited, route, ADMIN_TOKEN);
 };
 const adminTooLarge: Driver = (t, route) =>
-  t.main.call(route.method, probePath(route), { token: ADMIN_TOKEN, body: { padding: 'x'.repeat(1_100_000) } });
+  t.main.call(route.method, probePath(route), {
+    token: ADMIN_TOKEN,
+    body: { padding: 'x'.repeat(1_100_000) },
+  });
+/** A body that is not JSON, on a route that takes no body: Fastify still reads it (POST, PUT, PATCH, DELETE). */
+const notJson: Driver = (t, route) =>
+  t.main.call(route.method, probePath(route), { token: t.token, body: '{"unterminated' });
+const adminNotJson: Driver = (t, route) =>
+  t.main.call(route.method, probePath(route), { token: ADMIN_TOKEN, body: '{"unterminated' });
 
 async function conversation(t: Tools, f: ServerFixture = t.main): Promise<string> {
   return (await f.store().conversations.create(t.user, { title: 'driven' })).id;
@@ -184,6 +193,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
     drivers: {
       ...conversationTable('DELETE', ''),
       204: async (t) => t.main.call('DELETE', `/v1/conversations/${await conversation(t)}`, as(t)),
+      413: tooLarge,
     },
   },
   'GET /v1/conversations/{conversationId}/messages': {
@@ -517,6 +527,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
           `/v1/onboarding-sessions/${await session(t, 'completed')}/abandon`,
           as(t),
         ),
+      413: tooLarge,
       429: rateLimited,
     },
   },
@@ -534,7 +545,9 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
         await conversation(t);
         return t.main.call('DELETE', '/v1/me', as(t));
       },
+      400: notJson,
       401: unauthenticated,
+      413: tooLarge,
       429: rateLimited,
     },
   },
@@ -568,6 +581,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       400: (t) => t.main.call('DELETE', '/v1/me/api-keys/not-a-uuid', as(t)),
       401: unauthenticated,
       404: (t) => t.main.call('DELETE', `/v1/me/api-keys/${randomUUID()}`, as(t)),
+      413: tooLarge,
       429: rateLimited,
     },
   },
@@ -606,6 +620,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       401: unauthenticated,
       404: (t) =>
         t.main.call('DELETE', `/v1/admin/users/${t.user}/api-keys/${randomUUID()}`, admin()),
+      413: adminTooLarge,
       429: adminRateLimited,
     },
   },
@@ -617,6 +632,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       },
       400: (t) => t.main.call('DELETE', '/v1/admin/users/has%20space', admin()),
       401: unauthenticated,
+      413: adminTooLarge,
       429: adminRateLimited,
     },
   },
@@ -666,6 +682,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       400: (t) => t.main.call('DELETE', '/v1/admin/flags/Not_A_Flag', admin()),
       401: unauthenticated,
       404: (t) => t.main.call('DELETE', `/v1/admin/flags/${flagName(t)}`, admin()),
+      413: adminTooLarge,
       429: adminRateLimited,
     },
   },
@@ -707,6 +724,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       401: unauthenticated,
       404: (t) =>
         t.main.call('DELETE', `/v1/admin/flags/${flagName(t)}/overrides/${t.user}`, admin()),
+      413: adminTooLarge,
       429: adminRateLimited,
     },
   },
@@ -720,7 +738,9 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
   'POST /v1/admin/sweep': {
     drivers: {
       200: (t) => t.main.call('POST', '/v1/admin/sweep', admin()),
+      400: adminNotJson,
       401: unauthenticated,
+      413: adminTooLarge,
       429: adminRateLimited,
     },
   },
@@ -858,6 +878,30 @@ function violations(schema: Record<string, any>, value: unknown, at = '$'): stri
     }
   }
   return found;
+}
+
+/** A GET with a JSON body of `bytes` bytes and its Content-Length (which fetch refuses to send); resolves to the status. */
+function getWithBody(base: string, path: string, token: string, bytes: number): Promise<number> {
+  const body = JSON.stringify({ padding: 'x'.repeat(bytes) });
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${base}${path}`,
+      {
+        method: 'GET',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
@@ -1011,6 +1055,83 @@ for (const backend of BACKENDS) {
           types: [Number(status) >= 400 ? 'application/json' : 'text/event-stream'],
         });
       }
+    });
+
+    // Fastify reads a body on POST, PUT, PATCH and DELETE whatever the route
+    // declares, so a body that is not JSON (400) or is over bodyLimit (413)
+    // reaches every such route; the drivers above send both to each. Every
+    // /v1 route authenticates (401), counts against the rate limit (429) and
+    // refuses new requests while draining (503).
+    it('documents 400 and 413 on every route whose method carries a body, and 401, 429, 503 on every /v1 route', () => {
+      const missing = documented().flatMap(({ route, operation }) => {
+        const [method, path] = route.split(' ') as [string, string];
+        const expected = [
+          ...(['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) ? ['400', '413'] : []),
+          ...(path.startsWith('/v1/') ? ['401', '429', '503'] : []),
+        ];
+        return expected
+          .filter((s) => operation.responses[s] === undefined)
+          .map((s) => `${route} → ${s}`);
+      });
+      expect(missing).toEqual([]);
+    });
+
+    // Why the GET routes list no 413: their bodies are never read (fetch will not even send one).
+    it('a GET route ignores a body over bodyLimit, so no GET lists 413', async () => {
+      const user = newUser('openapi');
+      const status = await getWithBody(main.url(), '/v1/me', await jwtFor(user), 1_100_000);
+      expect(status).toBe(200);
+      for (const { route, operation } of documented()) {
+        if (route.startsWith('GET '))
+          expect({ route, has413: '413' in operation.responses }).toEqual({ route, has413: false });
+      }
+    });
+
+    // The router refuses a path it cannot decode before any route runs; the
+    // refusal is a documented 400 (in the one error shape, naming url) of
+    // every route with a path parameter.
+    it('a malformed %-escape in any path parameter is a documented 400 naming url, on every route that has one', async () => {
+      const answers: Record<string, unknown> = {};
+      const expected: Record<string, unknown> = {};
+      const token = await jwtFor(newUser('openapi'));
+      for (const { route, operation } of documented()) {
+        const [method, path] = route.split(' ') as [string, string];
+        for (const [param] of path.matchAll(/\{\w+\}/g)) {
+          const url = probePath({ method, path: path.replace(param, '%E0%A4%A') });
+          const reply = await main.call(method, url, {
+            token: path.startsWith('/v1/admin/') ? ADMIN_TOKEN : token,
+          });
+          const key = `${method} ${path} with ${param} = %E0%A4%A`;
+          answers[key] = {
+            documented: operation.responses['400'] !== undefined,
+            status: reply.status,
+            code: reply.body?.error?.code,
+            field: reply.body?.error?.details?.field,
+          };
+          expected[key] = { documented: true, status: 400, code: 'CK_VALIDATION', field: 'url' };
+        }
+      }
+      expect(Object.keys(expected).length).toBeGreaterThan(20);
+      expect(answers).toEqual(expected);
+    });
+
+    it('documents every integer query parameter as an integer with its bounds', () => {
+      const integers = documented().flatMap(({ route, operation }) =>
+        (
+          (operation as { parameters?: { in: string; name: string; schema: { type?: string } }[] })
+            .parameters ?? []
+        )
+          .filter((p) => p.in === 'query' && p.schema.type === 'integer')
+          .map((p) => [`${route} ?${p.name}`, p.schema] as const),
+      );
+      expect(Object.fromEntries(integers)).toEqual({
+        'GET /v1/conversations ?limit': { type: 'integer', minimum: 1, maximum: 100 },
+        'GET /v1/conversations/{conversationId}/messages ?limit': {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000,
+        },
+      });
     });
 
     // A request body the document marks required must really be required, or clients are told wrong.

@@ -114,6 +114,30 @@ const CASES: readonly Case[] = [
     field: 'limit',
   },
   {
+    name: 'limit in hexadecimal (Number() would read 16)',
+    method: 'GET',
+    path: () => '/v1/conversations?limit=0x10',
+    field: 'limit',
+  },
+  {
+    name: 'an empty limit (Number() would read 0)',
+    method: 'GET',
+    path: () => '/v1/conversations?limit=',
+    field: 'limit',
+  },
+  {
+    name: 'limit given twice',
+    method: 'GET',
+    path: () => '/v1/conversations?limit=5&limit=6',
+    field: 'limit',
+  },
+  {
+    name: 'a cursor given twice',
+    method: 'GET',
+    path: () => '/v1/conversations?cursor=a&cursor=b',
+    field: 'cursor',
+  },
+  {
     name: 'a cursor chatkeep never issued',
     method: 'GET',
     path: () => '/v1/conversations?cursor=forged',
@@ -172,6 +196,12 @@ const CASES: readonly Case[] = [
     name: 'history limit 0',
     method: 'GET',
     path: (ids) => `${c(ids)}/messages?limit=0`,
+    field: 'limit',
+  },
+  {
+    name: 'history limit in exponent form (Number() would read 100)',
+    method: 'GET',
+    path: (ids) => `${c(ids)}/messages?limit=1e2`,
     field: 'limit',
   },
   {

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { buildServer } from '../../server/index.js';
+import { invalidTrustedProxy } from '../../server/trusted-proxies.js';
 import { openStore } from '../../store/index.js';
 import { UsageError } from '../exit-codes.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
@@ -41,6 +42,17 @@ export function registerServe(program: Command, output: Output): Command {
     .addOption(new Option('--openai-model <model>', 'model name for --agent openai').env('CHATKEEP_OPENAI_MODEL'))
     .addOption(new Option('--openai-api-key <key>', 'API key for --agent openai').env('OPENAI_API_KEY'))
     .addOption(new Option('--rate-limit <n>', 'requests per user per minute').env('CHATKEEP_RATE_LIMIT').default(600).argParser(parseInteger('--rate-limit', 1, 1_000_000)))
+    .addOption(
+      new Option('--auth-failure-limit <n>', 'failed authentications per client address per minute before it gets 429 (0: no limit)')
+        .env('CHATKEEP_AUTH_FAILURE_LIMIT')
+        .default(100)
+        .argParser(parseInteger('--auth-failure-limit', 0, 1_000_000)),
+    )
+    .addOption(
+      new Option('--trust-proxy <addresses>', 'reverse proxies whose X-Forwarded-For names the client: comma-separated addresses, CIDR ranges, loopback, linklocal, uniquelocal')
+        .env('CHATKEEP_TRUST_PROXY')
+        .argParser(parseTrustedProxies),
+    )
     .addOption(new Option('--body-limit <bytes>', 'largest request body').env('CHATKEEP_BODY_LIMIT').default(1_048_576).argParser(parseInteger('--body-limit', 1024, 104_857_600)))
     .addOption(new Option('--abandon-after <ms>', 'abort a streamed turn that hears nothing for this long').env('CHATKEEP_ABANDON_AFTER_MS').default(120_000).argParser(parseInteger('--abandon-after', 1000, 86_400_000)))
     .addOption(new Option('--shutdown-grace <ms>', 'on SIGTERM, how long in-flight turns may take to finish before they are aborted').env('CHATKEEP_SHUTDOWN_GRACE_MS').default(30_000).argParser(parseInteger('--shutdown-grace', 0, 3_600_000)))
@@ -83,6 +95,19 @@ function parseWorkers(value: string): number | 'auto' {
     throw new InvalidArgumentError('--workers: expected a whole number from 1 to 64, or "auto"');
   }
   return Number(value);
+}
+
+/**
+ * `--trust-proxy`: a comma-separated list, checked entry by entry here so a
+ * typo is a usage error naming the option, before the database is opened.
+ */
+function parseTrustedProxies(value: string): readonly string[] {
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const invalid = entries.length === 0 ? value : invalidTrustedProxy(entries);
+  if (invalid !== undefined) {
+    throw new InvalidArgumentError(`--trust-proxy: "${invalid}" is not an IP address, a CIDR range (e.g. 10.0.0.0/8), or loopback, linklocal or uniquelocal`);
+  }
+  return entries;
 }
 
 /**

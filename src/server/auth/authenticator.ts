@@ -9,6 +9,12 @@ import type { Principal } from './principal.js';
 export interface Authenticator {
   user(token: string): Promise<Principal | undefined>;
   admin(token: string): boolean;
+  /**
+   * Drops what this process remembers of `userId`'s API keys, so a key
+   * revoked or erased through this server stops working at once rather than
+   * after `apiKeyCacheMs` (other processes of a cluster still wait that long).
+   */
+  forget(userId: string): void;
   /** Which user-token modes are on, for the startup banner and /readyz. */
   readonly modes: readonly ('jwt' | 'api-key')[];
 }
@@ -22,24 +28,33 @@ export interface Authenticator {
 export function createAuthenticator(store: Store, options: AuthOptions): Authenticator {
   const verifyJwt = jwtVerifier(options);
   const cacheMs = options.apiKeyCacheMs ?? SERVER_DEFAULTS.apiKeyCacheMs;
-  const cache = new Map<string, { userId: string; until: number }>();
+  const cache = new Map<string, { userId: string; checkedAt: number; until: number }>();
+  // userId → when its keys were last forgotten: a lookup that started before
+  // then (and may have read a key the erase or revoke then deleted) is not trusted.
+  const forgotten = new Map<string, number>();
   const adminDigest = options.adminToken === undefined ? undefined : digest(options.adminToken);
   const userIdRule = rulesFor(store.settings).userId;
-  const validUserId = (id: string) => userIdRule.safeParse(id).success;
+  // The id in the one spelling the store uses (`7` for `007` with an integer users table), or undefined.
+  const canonical = (id: string) => {
+    const parsed = userIdRule.safeParse(id);
+    return parsed.success ? parsed.data : undefined;
+  };
+  const stale = (userId: string, checkedAt: number) => (forgotten.get(userId) ?? -Infinity) >= checkedAt;
   return {
     modes: verifyJwt === undefined ? ['api-key'] : ['jwt', 'api-key'],
     async user(token) {
       if (token.startsWith('ck_')) {
         const hit = cache.get(token);
-        if (hit !== undefined && hit.until > Date.now()) return { userId: hit.userId, method: 'api-key' };
+        if (hit !== undefined && hit.until > Date.now() && !stale(hit.userId, hit.checkedAt)) return { userId: hit.userId, method: 'api-key' };
+        const checkedAt = performance.now();
         const userId = await store.apiKeys.authenticate(token);
         if (userId === undefined) {
           cache.delete(token);
           return undefined;
         }
-        if (cacheMs > 0) {
+        if (cacheMs > 0 && !stale(userId, checkedAt)) {
           if (cache.size > 10_000) cache.clear();
-          cache.set(token, { userId, until: Date.now() + cacheMs });
+          cache.set(token, { userId, checkedAt, until: Date.now() + cacheMs });
         }
         return { userId, method: 'api-key' };
       }
@@ -47,7 +62,16 @@ export function createAuthenticator(store: Store, options: AuthOptions): Authent
       const sub = await verifyJwt(token);
       // A signed token whose sub is no user id this store accepts acts for nobody: refused like any bad
       // token, rather than a 400 on every route but /v1/me, which would answer for it.
-      return sub === undefined || !validUserId(sub) ? undefined : { userId: sub, method: 'jwt' };
+      const userId = sub === undefined ? undefined : canonical(sub);
+      return userId === undefined ? undefined : { userId, method: 'jwt' };
+    },
+    forget(userId) {
+      const id = canonical(userId) ?? userId;
+      const now = performance.now();
+      forgotten.set(id, now);
+      for (const [token, entry] of cache) if (entry.userId === id) cache.delete(token);
+      // Only lookups still in flight can be older than a forget; once a lookup takes longer than this, it is no longer guarded.
+      for (const [user, at] of forgotten) if (at < now - 60_000) forgotten.delete(user);
     },
     admin(token) {
       // Compare digests in constant time so response timing reveals nothing about the admin token.

@@ -10,7 +10,9 @@ interface Window {
 /**
  * Fixed-window request counts per key, kept by the primary of a cluster for
  * all its workers — the same counting as @fastify/rate-limit's in-memory
- * store, so a cluster limits exactly like one process does.
+ * store, so a cluster limits exactly like one process does. One process
+ * also counts its failed authentications here (AuthFailureLimiter); in a
+ * cluster those reach the primary's counts too, keyed `auth-failure:…`.
  */
 export class RateLimitCounts {
   readonly #windows = new Map<string, Window>();

@@ -3,7 +3,7 @@ import { errorResponses } from '../http-schemas.js';
 import { actingUser, type App, type RouteContext } from '../route-context.js';
 
 /** The acting user's own account: who am I, my API keys, erase my data (SPEC R-CHAT-5). */
-export function accountRoutes(app: App, { store, schemas: s }: RouteContext): void {
+export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContext): void {
   const tags = ['account'];
   const eraseReport = z.object({
     conversations: z.number().int(),
@@ -25,9 +25,14 @@ export function accountRoutes(app: App, { store, schemas: s }: RouteContext): vo
     schema: {
       tags,
       summary: 'Erase all my data: conversations, messages, onboarding sessions, API keys',
-      response: { 200: eraseReport, ...errorResponses(s, 401, 429) },
+      response: { 200: eraseReport, ...errorResponses(s, 400, 401, 413, 429) },
     },
-    handler: async (request) => store.eraseUser(actingUser(request)),
+    handler: async (request) => {
+      const report = await store.eraseUser(actingUser(request));
+      // The erased keys stop working here at once, not after the API-key cache time.
+      auth.forget(actingUser(request));
+      return report;
+    },
   });
 
   app.get('/v1/me/api-keys', {
@@ -53,8 +58,12 @@ export function accountRoutes(app: App, { store, schemas: s }: RouteContext): vo
       tags,
       summary: 'Revoke one of my API keys',
       params: z.object({ keyId: z.string() }),
-      response: { 200: s.apiKey, ...errorResponses(s, 400, 401, 404, 429) },
+      response: { 200: s.apiKey, ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
-    handler: async (request) => store.apiKeys.revoke(actingUser(request), request.params.keyId),
+    handler: async (request) => {
+      const revoked = await store.apiKeys.revoke(actingUser(request), request.params.keyId);
+      auth.forget(actingUser(request));
+      return revoked;
+    },
   });
 }

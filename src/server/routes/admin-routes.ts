@@ -8,7 +8,7 @@ import type { App, RouteContext } from '../route-context.js';
  * `config.admin`): issue and revoke any user's API keys, erase any user,
  * sweep abandoned turns now. With no admin token configured they all answer 401.
  */
-export function adminRoutes(app: App, { store, schemas: s }: RouteContext): void {
+export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext): void {
   const tags = ['admin'];
   const security = [{ adminToken: [] }];
   const userParams = z.object({ userId: z.string() });
@@ -75,9 +75,13 @@ export function adminRoutes(app: App, { store, schemas: s }: RouteContext): void
       security,
       summary: "Revoke a user's API key",
       params: userParams.extend({ keyId: z.string() }),
-      response: { 200: s.apiKey, ...errorResponses(s, 400, 401, 404, 429) },
+      response: { 200: s.apiKey, ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
-    handler: async (request) => store.apiKeys.revoke(request.params.userId, request.params.keyId),
+    handler: async (request) => {
+      const revoked = await store.apiKeys.revoke(request.params.userId, request.params.keyId);
+      auth.forget(request.params.userId);
+      return revoked;
+    },
   });
 
   app.delete('/v1/admin/users/:userId', {
@@ -89,10 +93,14 @@ export function adminRoutes(app: App, { store, schemas: s }: RouteContext): void
       params: userParams,
       response: {
         200: z.object({ conversations: z.number().int(), messages: z.number().int(), onboardingSessions: z.number().int(), apiKeys: z.number().int() }),
-        ...errorResponses(s, 400, 401, 429),
+        ...errorResponses(s, 400, 401, 413, 429),
       },
     },
-    handler: async (request) => store.eraseUser(request.params.userId),
+    handler: async (request) => {
+      const report = await store.eraseUser(request.params.userId);
+      auth.forget(request.params.userId);
+      return report;
+    },
   });
 
   app.post('/v1/admin/sweep', {
@@ -101,7 +109,7 @@ export function adminRoutes(app: App, { store, schemas: s }: RouteContext): void
       tags,
       security,
       summary: 'Abort abandoned streamed turns and purge old finished turn records now',
-      response: { 200: z.object({ abandoned: z.number().int(), purged: z.number().int() }), ...errorResponses(s, 401, 429) },
+      response: { 200: z.object({ abandoned: z.number().int(), purged: z.number().int() }), ...errorResponses(s, 400, 401, 413, 429) },
     },
     handler: async () => store.turns.sweep(),
   });

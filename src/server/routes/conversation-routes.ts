@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorResponses } from '../http-schemas.js';
+import { errorResponses, queryInt } from '../http-schemas.js';
 import { actingUser, compact, type App, type RouteContext } from '../route-context.js';
 
 /** Conversations of the acting user: create, list (newest activity first), get, update, delete. */
@@ -24,7 +24,7 @@ export function conversationRoutes(app: App, { store, schemas: s }: RouteContext
     schema: {
       tags,
       summary: 'List conversations, most recent activity first',
-      querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: z.string().optional() }).strict(),
+      querystring: z.object({ limit: queryInt(1, 100).optional(), cursor: z.string().optional() }).strict(),
       response: {
         200: z.object({ conversations: z.array(s.conversation).readonly(), nextCursor: z.string().nullable() }),
         ...errorResponses(s, 400, 401, 429),
@@ -59,7 +59,7 @@ export function conversationRoutes(app: App, { store, schemas: s }: RouteContext
       tags,
       summary: 'Delete a conversation and all its messages',
       params: s.conversationParams,
-      response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 429) },
+      response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request, reply) => {
       await store.conversations.delete(actingUser(request), request.params.conversationId);
@@ -73,7 +73,7 @@ export function conversationRoutes(app: App, { store, schemas: s }: RouteContext
       summary: 'A page of history in chronological order (latest, or before/after a cursor)',
       params: s.conversationParams,
       querystring: z
-        .object({ limit: z.coerce.number().int().min(1).max(1000).optional(), before: z.string().optional(), after: z.string().optional() })
+        .object({ limit: queryInt(1, 1000).optional(), before: z.string().optional(), after: z.string().optional() })
         .strict(),
       response: {
         200: z.object({

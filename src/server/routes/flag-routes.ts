@@ -65,7 +65,7 @@ export function flagRoutes(app: App, { store, schemas: s }: RouteContext): void 
 
   app.delete('/v1/admin/flags/:name', {
     config,
-    schema: { ...admin, summary: 'Delete a flag and its overrides (evaluations then say off)', params: flagParams, response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 429) } },
+    schema: { ...admin, summary: 'Delete a flag and its overrides (evaluations then say off)', params: flagParams, response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 413, 429) } },
     handler: async (request, reply) => {
       await store.flags.delete(request.params.name);
       return reply.code(204).send(null);
@@ -90,7 +90,7 @@ export function flagRoutes(app: App, { store, schemas: s }: RouteContext): void 
       ...admin,
       summary: "Remove a user's override, so the rollout decides again (also when there was none)",
       params: overrideParams,
-      response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 429) },
+      response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request, reply) => {
       await store.flags.clearOverride(request.params.userId, request.params.name);

@@ -89,7 +89,7 @@ export function onboardingRoutes(app: App, { store, schemas: s }: RouteContext):
   });
 
   app.post('/v1/onboarding-sessions/:sessionId/abandon', {
-    schema: { tags, summary: 'Abandon a session', params: s.sessionParams, response: { 200: session, ...errorResponses(s, 400, 401, 404, 409, 429) } },
+    schema: { tags, summary: 'Abandon a session', params: s.sessionParams, response: { 200: session, ...errorResponses(s, 400, 401, 404, 409, 413, 429) } },
     handler: async (request) => store.onboarding.abandon(actingUser(request), request.params.sessionId),
   });
 }

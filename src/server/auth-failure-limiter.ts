@@ -1,0 +1,128 @@
+import { isIPv6 } from 'node:net';
+import { RateLimitCounts } from './cluster/rate-limit-counts.js';
+import { WorkerRateLimitStore } from './cluster/worker-rate-limit-store.js';
+
+/** How many failed authentications a client address may have per window before it is refused. */
+export interface AuthFailureLimitOptions {
+  /** Failed authentications (401s) allowed per address per window; 0 turns the limit off. */
+  readonly max: number;
+  readonly windowMs: number;
+  /** Who counts: this process, or the primary of `chatkeep serve --workers` for all workers. */
+  readonly scope?: 'process' | 'cluster';
+}
+
+/** Counts one failure for `key` in its window: the count so far, this one included, and the ms left in the window. */
+type CountFailure = (
+  key: string,
+  windowMs: number,
+) => Promise<{ readonly current: number; readonly ttl: number }>;
+
+/**
+ * Throttles credential guessing and the work it costs: every failed
+ * authentication (a 401, on user and admin routes) is counted per client
+ * address, and an address with `max` failures in a window is refused — 429
+ * before its token is even looked at, so no API-key lookup, JWT verification
+ * or JWKS fetch — until that window ends (docs/http.md, "Failed
+ * authentication"). A request that authenticates costs nothing here: only
+ * failures are counted, and the check is a look in a local map.
+ *
+ * Under `chatkeep serve --workers` the failures are counted by the primary
+ * (the per-user rate limit's shared counts, under their own keys), while
+ * each worker keeps its own list of refused addresses, filled when one of
+ * its own failures meets the limit. A worker that has not seen the address
+ * fail since the limit was met still tries one more token, so an address
+ * gets at most `max + workers − 1` failed attempts per window, instead of a
+ * round trip to the primary on every request.
+ */
+export class AuthFailureLimiter {
+  readonly #max: number;
+  readonly #windowMs: number;
+  readonly #count: CountFailure;
+  /** Address key → when its refusal ends (epoch ms). */
+  readonly #refused = new Map<string, number>();
+  #nextPrune = 0;
+
+  constructor(options: AuthFailureLimitOptions) {
+    this.#max = options.max;
+    this.#windowMs = options.windowMs;
+    this.#count =
+      options.scope === 'cluster'
+        ? countInPrimary(new WorkerRateLimitStore())
+        : countHere(new RateLimitCounts());
+  }
+
+  get max(): number {
+    return this.#max;
+  }
+
+  /** Milliseconds until `ip` may try a token again; 0 when it may now. */
+  refusedFor(ip: string): number {
+    const now = Date.now();
+    this.#prune(now);
+    const until = this.#refused.get(addressKey(ip));
+    return until === undefined ? 0 : Math.max(0, until - now);
+  }
+
+  /**
+   * Counts a failed authentication from `ip`; the one that meets the limit
+   * starts the refusal. Returns how long the refusal lasts (ms) when this
+   * failure started it, else 0.
+   */
+  async failed(ip: string): Promise<number> {
+    const key = addressKey(ip);
+    const { current, ttl } = await this.#count(`auth-failure:${key}`, this.#windowMs);
+    if (current < this.#max || ttl <= 0) return 0;
+    const now = Date.now();
+    const started = (this.#refused.get(key) ?? 0) <= now;
+    this.#refused.set(key, now + ttl);
+    return started ? ttl : 0;
+  }
+
+  // Ended refusals are dropped at most once a second, as RateLimitCounts drops ended windows.
+  #prune(now: number): void {
+    if (now < this.#nextPrune) return;
+    this.#nextPrune = now + 1000;
+    for (const [key, until] of this.#refused) if (until <= now) this.#refused.delete(key);
+  }
+}
+
+function countHere(counts: RateLimitCounts): CountFailure {
+  return async (key, windowMs) => counts.hit(key, windowMs);
+}
+
+function countInPrimary(store: WorkerRateLimitStore): CountFailure {
+  return (key, windowMs) =>
+    new Promise((resolve, reject) => {
+      store.incr(
+        key,
+        (error, result) =>
+          error !== null || result === undefined
+            ? reject(error ?? new Error('no count'))
+            : resolve(result),
+        windowMs,
+      );
+    });
+}
+
+/**
+ * The address a failure is counted against. An IPv6 client usually holds a
+ * whole /64 (RFC 6177 recommends at least that much per site), so IPv6
+ * addresses are counted by their /64, as @fastify/rate-limit does by
+ * default; anything else (IPv4, an IPv4-mapped ::ffff:a.b.c.d) as is.
+ *
+ * @example
+ * addressKey('2001:db8::1') === addressKey('2001:db8:0:0:ffff::2') // '2001:db8:0:0::/64'
+ */
+export function addressKey(ip: string): string {
+  if (!isIPv6(ip) || /^::ffff:\d/i.test(ip)) return ip;
+  const [head = '', tail] = ip.toLowerCase().replace(/%.*$/, '').split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  // `::` stands for as many zero groups as make eight; a dotted IPv4 tail is two.
+  const zeros = 8 - left.length - right.reduce((n, group) => n + (group.includes('.') ? 2 : 1), 0);
+  const groups = tail === undefined ? left : [...left, ...Array<string>(zeros).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
