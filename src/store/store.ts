@@ -147,6 +147,7 @@ export class Store {
  */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
+  assertFlagCacheOptions(options.flagCache);
   const database = options.database ?? (await openDatabase(options));
   const owns = options.database === undefined;
   try {
@@ -175,4 +176,20 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     if (owns) await database.close().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Checked before anything is opened: `ttlMs: Infinity` (a cache never
+ * refreshed, so flags changed by other processes are never seen) or `NaN`
+ * (compared false with everything) would otherwise be taken silently.
+ */
+function assertFlagCacheOptions(options: FlagCacheOptions | undefined): void {
+  const bounded = (field: 'ttlMs' | 'maxOverrides', max: number) => {
+    const value = options?.[field];
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= max)) {
+      throw new ChatkeepError('CK_CONFIG', `flagCache.${field}: expected a whole number from 0 to ${max.toLocaleString('en')}`, { field: `flagCache.${field}` });
+    }
+  };
+  bounded('ttlMs', 86_400_000);
+  bounded('maxOverrides', 10_000_000);
 }

@@ -1,7 +1,10 @@
 import { SignJWT } from 'jose';
+import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BACKENDS } from '../support/backends.js';
+import { demoAgent, demoStreamingAgent, openStore } from '../../src/index.js';
+import { buildServer } from '../../src/server/index.js';
+import { BACKENDS, scratchDatabase } from '../support/backends.js';
 import {
   ADMIN_TOKEN,
   JWT_SECRET,
@@ -334,3 +337,36 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+/** With an integer users table, a JWT's sub is used in the store's one spelling: `007` acts as user `7`. */
+describe('pglite: a JWT sub is used as the store spells the user', () => {
+  it('007 is user 7 on /v1/me and in what it writes; a sub that is no integer is refused', async () => {
+    const scratch = await scratchDatabase('pglite');
+    try {
+      await sql`create table public.users (id integer primary key)`.execute(scratch.database.db);
+      await sql`insert into public.users values (7)`.execute(scratch.database.db);
+      const store = await openStore({ database: scratch.database, users: { table: 'public.users', column: 'id', type: 'integer' } });
+      const server = await buildServer(store, {
+        auth: { jwtSecret: JWT_SECRET, issuer: ISSUER, audience: AUDIENCE },
+        agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent({ delayMs: 0 }) },
+        logger: false,
+      });
+      try {
+        const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+        const as = async (sub: string) => ({ authorization: `Bearer ${await jwtFor(sub)}`, 'content-type': 'application/json' });
+        const me = await fetch(`${url}/v1/me`, { headers: await as('007') });
+        expect(await me.json()).toEqual({ userId: '7', authMethod: 'jwt' });
+        const created = await fetch(`${url}/v1/conversations`, { method: 'POST', headers: await as('007'), body: '{}' });
+        expect(((await created.json()) as { userId: string }).userId).toBe('7');
+        const listed = await fetch(`${url}/v1/conversations`, { headers: await as('7') });
+        expect(((await listed.json()) as { conversations: unknown[] }).conversations).toHaveLength(1);
+        expect((await fetch(`${url}/v1/me`, { headers: await as('0x7') })).status).toBe(401);
+      } finally {
+        await server.close();
+        await store.close();
+      }
+    } finally {
+      await scratch.drop();
+    }
+  });
+});

@@ -1131,6 +1131,7 @@ for (const backend of BACKENDS) {
           minimum: 1,
           maximum: 1000,
         },
+        'GET /v1/onboarding-sessions ?limit': { type: 'integer', minimum: 1, maximum: 100 },
       });
     });
 

@@ -105,9 +105,10 @@ for (const backend of BACKENDS) {
           'GET /v1/conversations/{conversationId}/messages ?before',
           'GET /v1/conversations/{conversationId}/messages ?limit',
           'GET /v1/onboarding-sessions ?flow',
+          'GET /v1/onboarding-sessions ?limit',
           'GET /v1/onboarding-sessions ?status',
         ]);
-        expect(integers.map((p) => `${p.route} ?${p.name}`)).toHaveLength(2);
+        expect(integers.map((p) => `${p.route} ?${p.name}`)).toHaveLength(3);
       });
 
       it('every integer query parameter refuses what is not plain decimal digits, naming it', async () => {

@@ -427,6 +427,8 @@ for (const backend of BACKENDS) {
       const done = ok(await call('GET', '/v1/onboarding-sessions?flow=coach&status=completed'));
       expect(done.sessions.map((s: { id: string }) => s.id)).toEqual([session.id]);
       expect(ok(await call('GET', '/v1/onboarding-sessions?flow=other')).sessions).toEqual([]);
+      const newest = ok(await call('GET', '/v1/onboarding-sessions?limit=1'));
+      expect(newest.sessions.map((s: { id: string }) => s.id)).toEqual([again.session.id]);
     });
 
     it('DELETE /v1/me erases all of my data and reports what it removed', async () => {

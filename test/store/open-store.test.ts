@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -147,3 +147,31 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('flagCache options', () => {
+  it('a ttlMs or maxOverrides that is not a whole number in range is CK_CONFIG naming it, before any data folder is made', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ck-flag-cache-'));
+    try {
+      const cases: [Record<string, number>, string][] = [
+        [{ ttlMs: Number.POSITIVE_INFINITY }, 'flagCache.ttlMs'],
+        [{ ttlMs: Number.NaN }, 'flagCache.ttlMs'],
+        [{ ttlMs: -1 }, 'flagCache.ttlMs'],
+        [{ ttlMs: 1.5 }, 'flagCache.ttlMs'],
+        [{ maxOverrides: -5 }, 'flagCache.maxOverrides'],
+        [{ maxOverrides: Number.POSITIVE_INFINITY }, 'flagCache.maxOverrides'],
+      ];
+      for (const [flagCache, field] of cases) {
+        const dataDir = join(root, 'data');
+        const error = await caught(() => openStore({ dataDir, flagCache }));
+        expect(error.code, JSON.stringify(flagCache)).toBe('CK_CONFIG');
+        expect(error.details?.['field']).toBe(field);
+        expect(error.message).toMatch(/expected a whole number from 0 to/);
+        expect(existsSync(dataDir)).toBe(false);
+      }
+      const store = await openStore({ dataDir: 'memory://', flagCache: { ttlMs: 0, maxOverrides: 0 } });
+      await store.close();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorResponses } from '../http-schemas.js';
+import { errorResponses, queryInt } from '../http-schemas.js';
 import { actingUser, compact, type App, type RouteContext } from '../route-context.js';
 
 /** Onboarding sessions of the acting user (SPEC R-ONB-1/2). */
@@ -45,8 +45,10 @@ export function onboardingRoutes(app: App, { store, schemas: s }: RouteContext):
   app.get('/v1/onboarding-sessions', {
     schema: {
       tags,
-      summary: "The user's onboarding sessions, newest first",
-      querystring: z.object({ flow: z.string().optional(), status: z.enum(['active', 'completed', 'abandoned']).optional() }).strict(),
+      summary: "The user's onboarding sessions, newest first (the newest 50 unless `limit` says otherwise)",
+      querystring: z
+        .object({ flow: z.string().optional(), status: z.enum(['active', 'completed', 'abandoned']).optional(), limit: queryInt(1, 100).optional() })
+        .strict(),
       response: { 200: z.object({ sessions: z.array(session).readonly() }), ...errorResponses(s, 400, 401, 429) },
     },
     handler: async (request) => ({ sessions: await store.onboarding.list(actingUser(request), compact(request.query)) }),
