@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { v7 as uuidV7 } from 'uuid';
 import { z } from 'zod';
-import { NotFoundError } from '../errors/index.js';
+import { ConflictError, NotFoundError } from '../errors/index.js';
 import { guarded, type StoreContext } from './store-context.js';
 import { NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
@@ -30,6 +30,13 @@ const nameSchema = z
   .max(100, 'must be at most 100 characters')
   .refine(storable, NOT_STORABLE);
 
+/**
+ * Live (unrevoked) keys one user may hold. Without a cap, a token holder
+ * could issue keys without end (each a row and a credential to leak); a
+ * person or a deployment needs a handful.
+ */
+export const MAX_ACTIVE_API_KEYS = 100;
+
 /** How stale `last_used_at` may get before a use writes it again: one write per key per minute, not per request. */
 const LAST_USED_RESOLUTION_SECONDS = 60;
 
@@ -54,11 +61,24 @@ export class ApiKeys {
     const prefix = `ck_${randomBytes(4).toString('hex')}`;
     const secret = `${prefix}_${randomBytes(32).toString('base64url')}`;
     const row = await guarded(() =>
-      this.#ctx.db
-        .insertInto('api_keys')
-        .values({ user_id: user, id: uuidV7(), name, prefix, secret_hash: hashSecret(secret) })
-        .returningAll()
-        .executeTakeFirstOrThrow(),
+      this.#ctx.db.transaction().execute(async (trx) => {
+        // Creates of one user queue here, so two at once cannot both pass the count below at 99.
+        await sql`select pg_advisory_xact_lock(hashtextextended(${`chatkeep.api_keys:${this.#ctx.schema}:${user}`}, 0))`.execute(trx);
+        const live = await trx
+          .selectFrom('api_keys')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('user_id', '=', user)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirstOrThrow();
+        if (Number(live.n) >= MAX_ACTIVE_API_KEYS) {
+          throw new ConflictError(`A user may hold at most ${MAX_ACTIVE_API_KEYS} unrevoked API keys; revoke one first`, { field: 'userId', limit: MAX_ACTIVE_API_KEYS });
+        }
+        return trx
+          .insertInto('api_keys')
+          .values({ user_id: user, id: uuidV7(), name, prefix, secret_hash: hashSecret(secret) })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      }),
     );
     return { apiKey: toApiKey(row as unknown as Record<string, unknown>), secret };
   }

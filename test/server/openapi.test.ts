@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../../src/errors/index.js';
 import type { Agent, StreamingAgent } from '../../src/index.js';
+import { MAX_ACTIVE_API_KEYS } from '../../src/store/api-keys.js';
 import { BACKENDS } from '../support/backends.js';
 import { ADMIN_TOKEN, jwtFor, useServer, type ServerFixture } from '../support/server-fixture.js';
 import { newUser } from '../support/store-fixture.js';
@@ -91,6 +92,13 @@ const notJson: Driver = (t, route) =>
   t.main.call(route.method, probePath(route), { token: t.token, body: '{"unterminated' });
 const adminNotJson: Driver = (t, route) =>
   t.main.call(route.method, probePath(route), { token: ADMIN_TOKEN, body: '{"unterminated' });
+
+/** A fresh user already holding as many live API keys as a user may. */
+async function userWithAllKeys(t: Tools): Promise<string> {
+  const user = newUser('all-keys');
+  for (let i = 0; i < MAX_ACTIVE_API_KEYS; i++) await t.main.store().apiKeys.create(user);
+  return user;
+}
 
 async function conversation(t: Tools, f: ServerFixture = t.main): Promise<string> {
   return (await f.store().conversations.create(t.user, { title: 'driven' })).id;
@@ -565,6 +573,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
     drivers: {
       201: (t) => t.main.call('POST', '/v1/me/api-keys', as(t, { name: 'laptop' })),
       400: (t) => t.main.call('POST', '/v1/me/api-keys', as(t, { name: 'x'.repeat(101) })),
+      409: async (t) => t.main.call('POST', '/v1/me/api-keys', { token: await jwtFor(await userWithAllKeys(t)), body: {} }),
       401: unauthenticated,
       413: tooLarge,
       429: rateLimited,
@@ -592,6 +601,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
         t.main.call('POST', `/v1/admin/users/${t.user}/api-keys`, admin({ name: 'issued' })),
       400: (t) =>
         t.main.call('POST', `/v1/admin/users/${t.user}/api-keys`, admin({ name: 'x'.repeat(101) })),
+      409: async (t) => t.main.call('POST', `/v1/admin/users/${await userWithAllKeys(t)}/api-keys`, admin({})),
       401: unauthenticated,
       413: adminTooLarge,
       429: adminRateLimited,

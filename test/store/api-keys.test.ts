@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { MAX_ACTIVE_API_KEYS } from '../../src/store/api-keys.js';
 import { BACKENDS } from '../support/backends.js';
 import { caught, newUser, useStore } from '../support/store-fixture.js';
 
@@ -44,6 +45,31 @@ for (const backend of BACKENDS) {
       const error = await caught(() => store.apiKeys.revoke(bob, apiKey.id));
       expect([error.code, error.message]).toEqual(['CK_NOT_FOUND', 'API key not found']);
       expect((await store.apiKeys.list(alice))[0]?.revokedAt).toBeNull();
+    });
+
+    it(`a user holds at most ${MAX_ACTIVE_API_KEYS} unrevoked keys, also when creating many at once; revoking one makes room`, async () => {
+      const store = fixture.get();
+      const user = newUser('many-keys');
+      // Concurrent creates, more than the cap: exactly the cap succeed, the rest are CK_CONFLICT.
+      const outcomes = await Promise.all(
+        Array.from({ length: MAX_ACTIVE_API_KEYS + 10 }, () =>
+          store.apiKeys.create(user).then(
+            () => 'created',
+            (error: { code?: string }) => error.code,
+          ),
+        ),
+      );
+      expect(outcomes.filter((o) => o === 'created')).toHaveLength(MAX_ACTIVE_API_KEYS);
+      expect(outcomes.filter((o) => o === 'CK_CONFLICT')).toHaveLength(10);
+      const keys = await store.apiKeys.list(user);
+      expect(keys).toHaveLength(MAX_ACTIVE_API_KEYS);
+      const refused = await caught(() => store.apiKeys.create(user, { name: 'one more' }));
+      expect(refused.code).toBe('CK_CONFLICT');
+      expect(refused.message).toContain(`at most ${MAX_ACTIVE_API_KEYS} unrevoked API keys`);
+      await store.apiKeys.revoke(user, keys[0]!.id);
+      expect((await store.apiKeys.create(user, { name: 'after a revoke' })).apiKey.name).toBe('after a revoke');
+      // Another user is not affected.
+      expect((await store.apiKeys.create(newUser('few-keys'))).apiKey.revokedAt).toBeNull();
     });
 
     it('names over 100 characters are refused naming the field', async () => {

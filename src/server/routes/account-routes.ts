@@ -45,7 +45,7 @@ export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContex
       tags,
       summary: 'Issue another API key for me; the secret is in this response only',
       body: z.object({ name: z.string().max(100).optional() }).strict().nullish(),
-      response: { 201: z.object({ apiKey: s.apiKey, secret: z.string() }), ...errorResponses(s, 400, 401, 413, 429) },
+      response: { 201: z.object({ apiKey: s.apiKey, secret: z.string() }), ...errorResponses(s, 400, 401, 409, 413, 429) },
     },
     handler: async (request, reply) => {
       const name = request.body?.name;

@@ -22,7 +22,7 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
       summary: "Issue an API key for a user; the secret is in this response only",
       params: userParams,
       body: z.object({ name: z.string().max(100).optional() }).strict().nullish(),
-      response: { 201: z.object({ apiKey: s.apiKey, secret: z.string() }), ...errorResponses(s, 400, 401, 413, 429) },
+      response: { 201: z.object({ apiKey: s.apiKey, secret: z.string() }), ...errorResponses(s, 400, 401, 409, 413, 429) },
     },
     handler: async (request, reply) => {
       const name = request.body?.name;
