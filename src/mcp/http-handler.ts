@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ChatkeepError } from '../errors/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { bearerToken, type Authenticate } from './authenticate.js';
 import { DEFAULT_MAX_BATCH, batchProblem } from './batch-limit.js';
 import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
 import { readJsonBody, RequestBodyError } from './read-json-body.js';
+import { DEFAULT_TOOL_CALL_LIMIT, ToolCallLimit, toolCallsIn, type ToolCallLimitOptions } from './tool-call-limit.js';
 import type { TaskStore } from './task-store.js';
 
 /** What the streamable HTTP front door needs. */
@@ -15,6 +17,12 @@ export interface McpHttpHandlerOptions extends McpServerOptions {
   readonly maxBodyBytes?: number;
   /** Most messages a JSON-RPC batch may hold (default 20); larger or empty batches get 400. */
   readonly maxBatch?: number;
+  /**
+   * Tool calls per user per window (default 600 per minute; `max: 0` = no
+   * limit). A request that would pass it gets 429 with Retry-After, and none
+   * of its calls run.
+   */
+  readonly toolCallLimit?: ToolCallLimitOptions;
   /** Called when `authenticate` throws (the request gets a 500). */
   readonly onError?: (error: unknown) => void;
 }
@@ -41,6 +49,7 @@ export type McpHttpHandler = (
  */
 export function createMcpHttpHandler(options: McpHttpHandlerOptions): McpHttpHandler {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const limit = toolCallLimit(options.toolCallLimit ?? DEFAULT_TOOL_CALL_LIMIT);
   return async (req, res, parsedBody) => {
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
@@ -76,6 +85,12 @@ export function createMcpHttpHandler(options: McpHttpHandlerOptions): McpHttpHan
     }
     const refused = batchProblem(body, options.maxBatch ?? DEFAULT_MAX_BATCH);
     if (refused !== undefined) return sendError(res, 400, -32600, refused);
+    const waitMs = limit.take(userId, toolCallsIn(body));
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      res.setHeader('Retry-After', String(seconds));
+      return sendError(res, 429, -32000, `Rate limited: at most ${limit.max} tool calls per user per window; retry in ${seconds} s`);
+    }
     const server = buildMcpServer(options.tasks, userId, options);
     // No sessionIdGenerator: stateless mode (the SDK's own spelling is
     // `sessionIdGenerator: undefined`, which exactOptionalPropertyTypes refuses).
@@ -94,4 +109,12 @@ function sendError(res: ServerResponse, status: number, code: number, message: s
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json');
   res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+/** The limiter for `options`, checked so a bad setting names itself instead of limiting nothing. */
+function toolCallLimit(options: ToolCallLimitOptions): ToolCallLimit {
+  if (!Number.isInteger(options.max) || options.max < 0 || !Number.isInteger(options.windowMs) || options.windowMs < 1) {
+    throw new ChatkeepError('CK_CONFIG', 'toolCallLimit: max must be a whole number >= 0 and windowMs one >= 1', { field: 'toolCallLimit' });
+  }
+  return new ToolCallLimit(options);
 }

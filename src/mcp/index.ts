@@ -30,6 +30,7 @@ export {
   type McpHttpServerOptions,
 } from './http-server.js';
 export { LOOPBACK_HOSTS, hostnameOf, isLoopbackAddress } from './allowed-hosts.js';
+export { DEFAULT_TOOL_CALL_LIMIT, type ToolCallLimitOptions } from './tool-call-limit.js';
 export {
   MIN_TOKEN_LENGTH,
   bearerToken,

@@ -13,7 +13,7 @@ describe('chatkeep mcp: usage', () => {
   });
   afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
-  it('stdio without --user, http with --user, http without tokens, a bad transport, port or allowed host: exit 2', async () => {
+  it('stdio without --user, http with --user, http without tokens, a bad transport, port, allowed host or rate limit: exit 2', async () => {
     const cases: readonly (readonly [string[], RegExp])[] = [
       [['mcp'], /--user <id> is required/],
       [['mcp', '--transport', 'http', '--user', 'alice'], /--user is for stdio/],
@@ -27,6 +27,8 @@ describe('chatkeep mcp: usage', () => {
       [['mcp', '--transport', 'http', '--allowed-host', 'http://mcp.internal'], /--allowed-host.*without scheme or port/],
       [['mcp', '--transport', 'http', '--allowed-host', 'mcp.internal:8080'], /--allowed-host.*without scheme or port/],
       [['mcp', '--transport', 'http', '--allowed-host', ''], /--allowed-host.*without scheme or port/],
+      [['mcp', '--transport', 'http', '--rate-limit', 'many'], /--rate-limit: expected a whole number from 0 to 1000000/],
+      [['mcp', '--transport', 'http', '--rate-limit', '-1'], /--rate-limit/],
     ];
     for (const [args, message] of cases) {
       const run = await chatkeep(['--data-dir', dataDir, ...args], { CHATKEEP_MCP_TOKENS: '' });

@@ -355,3 +355,74 @@ describe('MCP streamable HTTP front door', () => {
     expect(bearerToken(`Bearer a b`)).toBeUndefined();
   });
 });
+
+/**
+ * Tool calls are limited per user (`toolCallLimit`, `chatkeep mcp
+ * --rate-limit`): a model stuck in a loop must not turn into unbounded
+ * transactions on the host's tables. Only `tools/call` messages count.
+ */
+describe('MCP streamable HTTP: tool calls per user', () => {
+  const ALICE = 'alice-token-0123456789abcdef';
+  const BOB = 'bob-token-0123456789abcdefgh';
+  let database: Database;
+  let server: McpHttpServer;
+  let shortWindow: McpHttpServer;
+
+  beforeAll(async () => {
+    database = await openDatabase({ dataDir: 'memory://' });
+    const tokens = staticTokens([
+      { userId: 'alice', token: ALICE },
+      { userId: 'bob', token: BOB },
+    ]);
+    server = await startMcpHttpServer({
+      handler: createMcpHttpHandler({ tasks: new TaskStore(database.db), authenticate: tokens, toolCallLimit: { max: 3, windowMs: 600_000 } }),
+    });
+    shortWindow = await startMcpHttpServer({
+      handler: createMcpHttpHandler({ tasks: new TaskStore(database.db), authenticate: tokens, toolCallLimit: { max: 1, windowMs: 2000 } }),
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await shortWindow?.close();
+    await database?.close();
+  });
+
+  const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'list_tasks', arguments: {} } });
+  const send = (url: string, token: string, body: unknown) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+
+  it('past the limit a request is 429 with Retry-After and a JSON-RPC error; other users and other methods are not affected', async () => {
+    expect((await send(server.url, ALICE, call(1))).status).toBe(200);
+    expect((await send(server.url, ALICE, call(2))).status).toBe(200);
+    // A batch that would pass the limit runs none of its calls and uses none of the window.
+    const batch = await send(server.url, ALICE, [call(3), call(4)]);
+    expect(batch.status).toBe(429);
+    expect(Number(batch.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await batch.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000, message: expect.stringMatching(/at most 3 tool calls per user/) } });
+    expect((await send(server.url, ALICE, call(5))).status).toBe(200);
+    expect((await send(server.url, ALICE, call(6))).status).toBe(429);
+    // tools/list is no tool call; bob has a window of his own.
+    expect((await send(server.url, ALICE, { jsonrpc: '2.0', id: 7, method: 'tools/list' })).status).toBe(200);
+    expect((await send(server.url, BOB, call(8))).status).toBe(200);
+  });
+
+  it('once the window has passed, calls are allowed again', async () => {
+    expect((await send(shortWindow.url, ALICE, call(1))).status).toBe(200);
+    const refused = await send(shortWindow.url, ALICE, call(2));
+    expect(refused.status).toBe(429);
+    await new Promise((resolve) => setTimeout(resolve, Number(refused.headers.get('retry-after')) * 1000 + 100));
+    expect((await send(shortWindow.url, ALICE, call(3))).status).toBe(200);
+  });
+
+  it('a limit that is not a whole number is CK_CONFIG naming it', async () => {
+    for (const toolCallLimit of [{ max: -1, windowMs: 1000 }, { max: 1.5, windowMs: 1000 }, { max: 1, windowMs: 0 }]) {
+      const error = await caught(async () => createMcpHttpHandler({ tasks: new TaskStore(database.db), authenticate: staticTokens([{ userId: 'a', token: ALICE }]), toolCallLimit }));
+      expect(error.code).toBe('CK_CONFIG');
+      expect(error.details?.['field']).toBe('toolCallLimit');
+    }
+  });
+});

@@ -18,6 +18,7 @@ import {
 } from '../../mcp/index.js';
 import { assertIdentifier } from '../../schema/index.js';
 import { UsageError } from '../exit-codes.js';
+import { parseInteger } from '../option-parsers.js';
 import { databaseOptions, globalOptions, type GlobalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import type { Output } from '../output.js';
@@ -35,6 +36,7 @@ interface McpOptions {
   readonly port: number;
   readonly host: string;
   readonly allowedHost?: readonly string[];
+  readonly rateLimit: number;
   readonly hostSchema: string;
   readonly role: string;
 }
@@ -67,6 +69,12 @@ export function registerMcp(program: Command, output: Output): Command {
     .option('--user <id>', 'stdio: the user this process acts for (required with stdio)')
     .option('--port <port>', 'http: port to listen on (0 picks a free one)', parsePort, 3001)
     .option('--host <address>', 'http: address to listen on', '127.0.0.1')
+    .addOption(
+      new Option('--rate-limit <n>', 'http: tool calls per user per minute (0 = no limit)')
+        .env('CHATKEEP_MCP_RATE_LIMIT')
+        .default(600)
+        .argParser(parseInteger('--rate-limit', 0, 1_000_000)),
+    )
     .option(
       '--allowed-host <name>',
       'http: a host name the Host header may name (repeatable; default on a loopback --host: localhost, 127.0.0.1, [::1]; elsewhere no check)',
@@ -222,6 +230,7 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
           authenticate,
           version,
           onToolError,
+          toolCallLimit: { max: options.rateLimit, windowMs: 60_000 },
           onError: (e) => log(`authentication failed: ${describe(e)}`),
         });
         const server = await startMcpHttpServer({
