@@ -3,6 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Store } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
+import { waitingLocks } from '../support/pg-locks.js';
 import { newUser, useStore } from '../support/store-fixture.js';
 
 /**
@@ -52,14 +53,7 @@ describe.skipIf(postgres.skip)('postgres: erasing a user while the user writes',
       const erasing = store.eraseUser(user);
       erasing.catch(() => undefined);
       // Wait until the erase is queued behind our lock.
-      for (;;) {
-        const { rows } = await side.query<{ n: number }>(
-          `select count(*)::int as n from pg_locks where not granted and pid <> pg_backend_pid()
-              and pid in (select pid from pg_stat_activity where datname = current_database())`,
-        );
-        if (rows[0]!.n > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await waitingLocks(side);
       await during();
       await side.query('commit');
       return await erasing;
@@ -118,11 +112,7 @@ describe.skipIf(postgres.skip)('postgres: erasing a user while the user writes',
       await side.query(`update chatkeep.streamed_turns set updated_at = now() where user_id = $1 and id = $2`, [user, turn.id]);
       const erasing = store.eraseUser(user);
       erasing.catch(() => undefined);
-      for (;;) {
-        const { rows } = await side.query<{ n: number }>(`select count(*)::int as n from pg_locks where not granted and pid <> pg_backend_pid()`);
-        if (rows[0]!.n > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await waitingLocks(side);
       await side.query(`update chatkeep.conversations set updated_at = now() where user_id = $1 and id = $2`, [user, conversation.id]);
       await side.query('commit');
       const report = await erasing;
@@ -150,11 +140,7 @@ describe.skipIf(postgres.skip)('postgres: erasing a user while the user writes',
       await side.query(`update chatkeep.conversations set updated_at = now() where user_id = $1 and id = $2`, [user, conversation.id]);
       const erasing = store.eraseUser(user);
       erasing.catch(() => undefined);
-      for (;;) {
-        const { rows } = await side.query<{ n: number }>(`select count(*)::int as n from pg_locks where not granted and pid <> pg_backend_pid()`);
-        if (rows[0]!.n > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await waitingLocks(side);
       await side.query(`delete from chatkeep.streamed_turns where user_id = $1 and id = $2`, [user, turn.id]);
       await side.query(`delete from chatkeep.conversations where user_id = $1 and id = $2`, [user, conversation.id]);
       await side.query('commit');

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ChatkeepError, type Store } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
+import { waitingLocks } from '../support/pg-locks.js';
 import { newUser, useStore } from '../support/store-fixture.js';
 
 /**
@@ -20,14 +21,6 @@ const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
 
 describe.skipIf(postgres.skip)('postgres: a streamed turn finishing while its conversation is deleted', () => {
   const fixture = useStore('postgres');
-
-  async function waitingLocks(side: pg.Client, atLeast: number): Promise<void> {
-    for (;;) {
-      const { rows } = await side.query<{ n: number }>(`select count(*)::int as n from pg_locks where not granted and pid <> pg_backend_pid()`);
-      if (rows[0]!.n >= atLeast) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
 
   /** Runs `finish` and then `remove` against one turn held by a side connection; returns both outcomes once it lets go. */
   async function race(store: Store, user: string, finish: (turnId: string) => Promise<unknown>, remove: (conversationId: string) => Promise<unknown>) {
