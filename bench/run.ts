@@ -18,7 +18,9 @@ import { cpuSnapshot, otherCpuPercent } from './lib/interference.js';
 import { cpus, gitDescribe, memory, osName, packageVersion } from './lib/machine.js';
 import { loadPlan, type Plan } from './lib/plan.js';
 import { DISTURBED_PCT, renderMachine, renderMarkdown } from './lib/report.js';
+import { dropRlsRole, prepareRlsRole, RLS_ROLE } from './lib/rls-role.js';
 import {
+  CHATKEEP_RLS_TARGET,
   WORKLOADS,
   type Backend,
   type BackendInfo,
@@ -311,6 +313,25 @@ async function postgresPhase(versions: {
   log(
     `PostgreSQL: chatkeep seeded ${messages['chatkeep']} messages in ${seedSeconds['chatkeep']} s`,
   );
+  assertRowLevelSecurity(chatkeep, false);
+
+  // The same store, opened as a plain role the policies bind: it reads the
+  // rows just seeded, so it needs grants, not a seed of its own.
+  log(`PostgreSQL: ${CHATKEEP_RLS_TARGET} — granting role ${RLS_ROLE} on chatkeep's schema`);
+  const rlsUrl = await prepareRlsRole(adminUrl, url);
+  const chatkeepRls = await ChatkeepTarget.open({
+    url: rlsUrl,
+    poolSize: 10,
+    migrate: false,
+    name: CHATKEEP_RLS_TARGET,
+  });
+  try {
+    assertRowLevelSecurity(chatkeepRls, true);
+  } catch (error) {
+    await chatkeepRls.close();
+    await dropRlsRole(adminUrl, url, log);
+    throw error;
+  }
 
   log('PostgreSQL: raw SQL floor — seeding');
   const rawPool = new pg.Pool({ connectionString: url, max: 10 });
@@ -342,6 +363,7 @@ async function postgresPhase(versions: {
   });
   const measurements = await measure('PostgreSQL', shape, [
     { target: chatkeep, appends: true, reads: boundedReads(plan) },
+    { target: chatkeepRls, appends: true, reads: boundedReads(plan) },
     { target: raw, appends: true, reads: boundedReads(plan) },
     { target: rawOnChatkeep, appends: true, reads: boundedReads(plan) },
     { target: langchain, appends: true, reads: lcCaps },
@@ -372,8 +394,10 @@ async function postgresPhase(versions: {
     ])),
   );
 
-  for (const t of [chatkeep, raw, rawOnChatkeep, langchain, indexed]) await t.close();
+  for (const t of [chatkeep, chatkeepRls, raw, rawOnChatkeep, langchain, indexed]) await t.close();
   await seeder.end();
+  // The role is cluster-wide; the database stays for `npm run probe`, the role does not.
+  await dropRlsRole(adminUrl, url, log);
   return {
     info: {
       backend: 'PostgreSQL',
@@ -385,6 +409,22 @@ async function postgresPhase(versions: {
     },
     measurements,
   };
+}
+
+/**
+ * Fails the run unless row-level security binds the store exactly when it
+ * should: the RLS target would otherwise measure the owner's path twice (or
+ * the owner's column would include the scope's round trip).
+ */
+function assertRowLevelSecurity(target: ChatkeepTarget, expected: boolean): void {
+  if (target.rowLevelSecurity !== expected) {
+    throw new Error(
+      `${target.name}: store.rowLevelSecurity is ${target.rowLevelSecurity}, expected ${expected}` +
+        (expected
+          ? ` (role ${RLS_ROLE} must neither own chatkeep's tables nor be a superuser or BYPASSRLS)`
+          : " (the owner of chatkeep's tables, or a superuser, is not bound by the policies)"),
+    );
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Summary } from './stats.js';
 import {
+  CHATKEEP_RLS_TARGET,
   WORKLOADS,
   type Backend,
   type Measurement,
@@ -26,7 +27,7 @@ function cell(m: Measurement | undefined): string {
   return `${int.format(s.opsPerSec)}/s · ${ms(s.p50Ms)} / ${ms(s.p99Ms)} ms${few}${disturbed}`;
 }
 
-/** chatkeep relative to another target: >1 means chatkeep is faster. */
+/** chatkeep (or the first summary given) relative to another target: >1 means chatkeep is faster. */
 export interface Ratio {
   /** chatkeep ops/s ÷ other ops/s. */
   readonly throughput: number;
@@ -106,7 +107,9 @@ export function renderMarkdown(result: RunResult): string {
       out.push(`| ${w.label} | ${cells.join(' | ')} |`);
     }
     out.push('');
-    const peers = targets.filter((t) => t !== 'chatkeep' && info?.notApplicable[t] === undefined);
+    const peers = targets.filter(
+      (t) => t !== 'chatkeep' && t !== CHATKEEP_RLS_TARGET && info?.notApplicable[t] === undefined,
+    );
     out.push(
       `Ratios, chatkeep ÷ peer (throughput) and peer ÷ chatkeep (latency): above 1 means chatkeep is faster. ` +
         `Target: ≥ 0.8× raw SQL, > 1× LangChain, on throughput and p50.`,
@@ -129,8 +132,41 @@ export function renderMarkdown(result: RunResult): string {
       out.push(`| ${w.label} | ${cells.join(' | ')} | ${verdicts.join(', ')} |`);
     }
     out.push('');
+    if (targets.includes(CHATKEEP_RLS_TARGET)) out.push(...rowLevelSecurityTable(result, backend));
   }
   return out.join('\n');
+}
+
+/**
+ * chatkeep opened as a role the row-level security policies bind, against
+ * chatkeep opened as the owner (whom they do not bind): the cost of the
+ * policies and of setting the acting user on each reserved connection.
+ */
+function rowLevelSecurityTable(result: RunResult, backend: Backend): string[] {
+  const out = [
+    `Row-level security: chatkeep as a role bound by the policies ÷ chatkeep as the owner. ` +
+      `RLS role ops ÷ owner ops (throughput) and owner ÷ RLS role (latency): below 1 means row-level security costs; ` +
+      `"p50 added" is RLS role p50 − owner p50 (one more round trip per call sets the acting user).`,
+    '',
+    `| workload | ops, RLS ÷ owner | p50, owner ÷ RLS | p99, owner ÷ RLS | p50 added |`,
+    `|---|---|---|---|---|`,
+  ];
+  for (const w of WORKLOADS) {
+    const owner = find(result.measurements, backend, w.id, 'chatkeep');
+    const bound = find(result.measurements, backend, w.id, CHATKEEP_RLS_TARGET);
+    if (owner === undefined || bound === undefined) {
+      out.push(`| ${w.label} | | | | |`);
+      continue;
+    }
+    const r = ratio(bound, owner);
+    const added = bound.p50Ms - owner.p50Ms;
+    const sign = added < 0 ? '−' : '+';
+    out.push(
+      `| ${w.label} | ${x(r.throughput)} | ${x(r.p50)} | ${x(r.p99)} | ${sign}${ms(Math.abs(added))} ms |`,
+    );
+  }
+  out.push('');
+  return out;
 }
 
 /** The machine and versions block. */

@@ -15,6 +15,13 @@ export const WORKLOADS = [
 
 export type WorkloadId = (typeof WORKLOADS)[number]['id'];
 
+/**
+ * chatkeep opened as a plain role that row-level security binds
+ * (PostgreSQL only, lib/rls-role.ts). Not a peer: the report sets it against
+ * chatkeep opened as the owner, to show what the policies cost.
+ */
+export const CHATKEEP_RLS_TARGET = 'chatkeep, RLS role';
+
 /** One measured cell: a workload on one target of one backend. */
 export interface Measurement {
   readonly backend: Backend;

@@ -1,17 +1,29 @@
 import { openStore, type Store, type StoreOptions } from 'chatkeep';
 import type { ConversationRef, Target } from './target.js';
 
+export interface ChatkeepTargetOptions extends StoreOptions {
+  /** Column label in the results (default `chatkeep`); set when one run measures two chatkeep stores. */
+  readonly name?: string;
+}
+
 /** chatkeep through its public API, exactly as an application calls it. */
 export class ChatkeepTarget implements Target {
-  readonly name = 'chatkeep';
+  readonly name: string;
   readonly #store: Store;
 
-  private constructor(store: Store) {
+  private constructor(store: Store, name: string) {
     this.#store = store;
+    this.name = name;
   }
 
-  static async open(options: StoreOptions): Promise<ChatkeepTarget> {
-    return new ChatkeepTarget(await openStore(options));
+  static async open(options: ChatkeepTargetOptions): Promise<ChatkeepTarget> {
+    const { name = 'chatkeep', ...storeOptions } = options;
+    return new ChatkeepTarget(await openStore(storeOptions), name);
+  }
+
+  /** Whether the database's row-level security policies bind the store's role (`Store.rowLevelSecurity`). */
+  get rowLevelSecurity(): boolean {
+    return this.#store.rowLevelSecurity;
   }
 
   async newConversation(userId: string): Promise<ConversationRef> {

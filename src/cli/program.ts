@@ -5,6 +5,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerMcp } from './commands/mcp.js';
 import { registerMigrateDown } from './commands/migrate-down.js';
 import { registerMigratePlan } from './commands/migrate-plan.js';
+import { registerMigrateGrant } from './commands/migrate-grant.js';
 import { registerMigrateStatus } from './commands/migrate-status.js';
 import { registerMigrateUp } from './commands/migrate-up.js';
 import { registerServe } from './commands/serve.js';
@@ -61,7 +62,7 @@ export function buildProgram(output: Output, version: string, options: ProgramOp
 
   const migrate = program
     .command('migrate')
-    .description("manage chatkeep's schema: up, down, status, plan")
+    .description("manage chatkeep's schema: up, down, status, plan, grant")
     .addHelpText(
       'after',
       helpEpilog('chatkeep migrate status', 'chatkeep migrate plan', 'chatkeep migrate up'),
@@ -70,6 +71,7 @@ export function buildProgram(output: Output, version: string, options: ProgramOp
   registerMigrateDown(migrate, output, options);
   registerMigrateStatus(migrate, output, options);
   registerMigratePlan(migrate, output, options);
+  registerMigrateGrant(migrate, output, options);
 
   registerServe(program, output);
   registerKeys(program, output);

@@ -157,6 +157,13 @@ export async function printBanner(output: Output, store: Store, address: string,
   output.line(`  OpenAPI document: ${address}/openapi.json   health: ${address}/healthz   readiness: ${address}/readyz`);
   const modes = [options.auth.jwtSecret || options.auth.jwksUrl ? 'JWT' : undefined, 'API keys'].filter(Boolean).join(' and ');
   output.line(`  auth: every /v1 route needs "Authorization: Bearer <token>" (${modes})${options.auth.adminToken ? '; admin routes: the admin token' : '; admin routes disabled (no --admin-token)'}`);
+  if (store.kind === 'postgres') {
+    output.line(
+      store.rowLevelSecurity
+        ? '  row-level security: on (this role is bound by the policies: a query sees one user\'s rows)'
+        : '  row-level security: off for this connection (it owns the tables or is a superuser; see `chatkeep migrate grant --help`)',
+    );
+  }
   if (!(await store.apiKeys.anyIssued())) {
     const { secret } = await store.apiKeys.create(DEMO_USER, { name: 'first run of chatkeep serve' });
     output.line('');

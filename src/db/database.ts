@@ -5,6 +5,7 @@ import pg from 'pg';
 import { ChatkeepError } from '../errors/index.js';
 import { lockDataDir, prepareDataDir } from './data-dir.js';
 import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOptions } from './database-options.js';
+import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
@@ -32,6 +33,18 @@ export interface Database {
    * Never open a second PGlite on the same folder: it would corrupt it.
    */
   readonly pglite?: PGlite;
+  /**
+   * Whether every reservation of a connection first sets the call's row
+   * scope (db/row-scope.ts) for chatkeep's row-level security policies.
+   */
+  readonly rowScopeEnforced: boolean;
+  /**
+   * Turns that on, for good: the store calls it when the database applies
+   * the policies to the role it connects as (PostgreSQL only; on PGlite the
+   * role is a superuser, which no policy binds). Costs one round trip per
+   * reservation, so it stays off where no policy applies.
+   */
+  enforceRowScope(): void;
   close(): Promise<void>;
 }
 
@@ -72,7 +85,15 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
   // An idle client that loses its server emits 'error' on the pool; without a
   // listener Node would crash the host process. The next query reports it.
   pool.on('error', () => undefined);
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  let enforced = false;
+  const db = new Kysely<any>({
+    dialect: new PostgresDialect({
+      pool,
+      onReserveConnection: async (connection) => {
+        if (enforced) await connection.executeQuery(CompiledQuery.raw(ROW_SCOPE_SQL, rowScopeParams()));
+      },
+    }),
+  });
   const description = `PostgreSQL at ${redactUrl(url)}`;
   try {
     await sql`select 1`.execute(db);
@@ -90,8 +111,26 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     kind: 'postgres',
     description,
     db,
-    hot: async <R>(statement: HotStatement, params: readonly unknown[]) =>
-      (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[],
+    hot: async <R>(statement: HotStatement, params: readonly unknown[]) => {
+      if (!enforced) return (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[];
+      const client = await pool.connect();
+      try {
+        await client.query({ name: 'ck_row_scope', text: ROW_SCOPE_SQL, values: rowScopeParams() });
+        const { rows } = await client.query({ name: statement.name, text: statement.text, values: [...params] });
+        client.release();
+        return rows as R[];
+      } catch (error) {
+        // As pool.query does: a client that failed a query is not trusted again.
+        client.release(error as Error);
+        throw error;
+      }
+    },
+    get rowScopeEnforced() {
+      return enforced;
+    },
+    enforceRowScope: () => {
+      enforced = true;
+    },
     close: async () => {
       await settled(pool, CLOSE_DRAIN_MS);
       await db.destroy();
@@ -120,7 +159,16 @@ async function openPGlite(dataDir: string): Promise<Database> {
   if (dataDir === MEMORY_DATA_DIR) {
     const pglite = await PGlite.create();
     const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
-    return { kind: 'pglite', description: 'PGlite in memory', db, hot: viaKysely(db), pglite, close: () => closePGlite(db, pglite) };
+    return {
+      kind: 'pglite',
+      description: 'PGlite in memory',
+      db,
+      hot: viaKysely(db),
+      pglite,
+      rowScopeEnforced: false,
+      enforceRowScope: pgliteHasNoRowScope,
+      close: () => closePGlite(db, pglite),
+    };
   }
   const dir = await prepareDataDir(dataDir);
   const unlock = lockDataDir(dir);
@@ -139,6 +187,8 @@ async function openPGlite(dataDir: string): Promise<Database> {
     db,
     hot: viaKysely(db),
     pglite,
+    rowScopeEnforced: false,
+    enforceRowScope: pgliteHasNoRowScope,
     close: async () => {
       if (closed) return;
       closed = true;
@@ -160,6 +210,12 @@ async function openPGlite(dataDir: string): Promise<Database> {
 async function closePGlite(db: Kysely<any>, pglite: PGlite): Promise<void> {
   await db.destroy();
   if (!pglite.closed) await pglite.close();
+}
+
+function pgliteHasNoRowScope(): never {
+  throw new ChatkeepError('CK_CONFIG', 'Row-level security is enforced on PostgreSQL only: PGlite connects as a superuser, which no policy binds', {
+    field: 'url',
+  });
 }
 
 function viaKysely(db: Kysely<any>): Database['hot'] {

@@ -8,3 +8,4 @@ export {
   type ResolvedDatabaseOptions,
 } from './database-options.js';
 export type * from './tables.js';
+export { ALL_USERS, runInRowScope, type RowScope } from './row-scope.js';

@@ -5,6 +5,7 @@ import { onboardingSessionsMigration } from './0003-onboarding-sessions.js';
 import { streamedTurnsMigration } from './0004-streamed-turns.js';
 import { apiKeysMigration } from './0005-api-keys.js';
 import { featureFlagsMigration } from './0006-feature-flags.js';
+import { rowLevelSecurityMigration } from './0007-row-level-security.js';
 
 /** chatkeep's own migrations, the single source of its schema, in order. */
 export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
@@ -14,4 +15,5 @@ export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
   streamedTurnsMigration,
   apiKeysMigration,
   featureFlagsMigration,
+  rowLevelSecurityMigration,
 ];

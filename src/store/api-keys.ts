@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { v7 as uuidV7 } from 'uuid';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors/index.js';
-import { guarded, type StoreContext } from './store-context.js';
+import { forAllUsers, forUser, type StoreContext } from './store-context.js';
 import { NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
 /** An API key as listed: never the secret, which only its creator ever sees. */
@@ -60,7 +60,7 @@ export class ApiKeys {
     const name = parse(z.object({ name: nameSchema.optional() }).strict(), options).name ?? '';
     const prefix = `ck_${randomBytes(4).toString('hex')}`;
     const secret = `${prefix}_${randomBytes(32).toString('base64url')}`;
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db.transaction().execute(async (trx) => {
         // Creates of one user queue here, so two at once cannot both pass the count below at 99.
         await sql`select pg_advisory_xact_lock(hashtextextended(${`chatkeep.api_keys:${this.#ctx.schema}:${user}`}, 0))`.execute(trx);
@@ -86,7 +86,7 @@ export class ApiKeys {
   /** The user's keys, newest first, revoked ones included (marked). */
   async list(userId: string): Promise<ApiKey[]> {
     const user = this.#user(userId);
-    const rows = await guarded(() =>
+    const rows = await forUser(this.#ctx, user, () =>
       this.#ctx.db.selectFrom('api_keys').selectAll().where('user_id', '=', user).orderBy('id', 'desc').execute(),
     );
     return rows.map((r) => toApiKey(r as unknown as Record<string, unknown>));
@@ -96,7 +96,7 @@ export class ApiKeys {
   async revoke(userId: string, keyId: string): Promise<ApiKey> {
     const user = this.#user(userId);
     const id = parse(uuidSchema, keyId, 'keyId');
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db
         .updateTable('api_keys')
         .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` })
@@ -117,7 +117,7 @@ export class ApiKeys {
     this.#ctx.assertOpen();
     if (typeof secret !== 'string' || !KEY_PATTERN.test(secret)) return undefined;
     const hash = hashSecret(secret);
-    const row = await guarded(async () => {
+    const row = await forAllUsers(this.#ctx, async () => {
       const result = await sql<{ user_id: string; stale: boolean }>`
         select user_id, (last_used_at is null or last_used_at < now() - make_interval(secs => ${LAST_USED_RESOLUTION_SECONDS})) as stale
           from ${sql.id(this.#ctx.schema, 'api_keys')}
@@ -126,7 +126,7 @@ export class ApiKeys {
     });
     if (row === undefined) return undefined;
     if (row.stale) {
-      await guarded(() =>
+      await forAllUsers(this.#ctx, () =>
         sql`update ${sql.id(this.#ctx.schema, 'api_keys')} set last_used_at = now() where secret_hash = ${hash}`.execute(this.#ctx.db),
       );
     }
@@ -136,7 +136,7 @@ export class ApiKeys {
   /** System scope: whether any key was ever issued (the server's first-run check). */
   async anyIssued(): Promise<boolean> {
     this.#ctx.assertOpen();
-    const row = await guarded(() => this.#ctx.db.selectFrom('api_keys').select('id').limit(1).executeTakeFirst());
+    const row = await forAllUsers(this.#ctx, () => this.#ctx.db.selectFrom('api_keys').select('id').limit(1).executeTakeFirst());
     return row !== undefined;
   }
 

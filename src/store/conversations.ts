@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../errors/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { toConversation, type Conversation, type JsonObject } from './rows.js';
-import { guarded, type StoreContext } from './store-context.js';
+import { forUser, type StoreContext } from './store-context.js';
 import { v7 as uuidV7 } from 'uuid';
 import { limitSchema, metadataSchema, parse, summarySchema, titleSchema, uuidSchema } from './validation.js';
 
@@ -65,7 +65,7 @@ export class Conversations {
   async create(userId: string, input: CreateConversationInput = {}): Promise<Conversation> {
     const user = this.#user(userId);
     const data = parse(createSchema, input);
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db
         .insertInto('conversations')
         .values({
@@ -87,7 +87,7 @@ export class Conversations {
   async get(userId: string, conversationId: string): Promise<Conversation> {
     const user = this.#user(userId);
     const id = parse(uuidSchema, conversationId, 'conversationId');
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db.selectFrom('conversations').selectAll().where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
     );
     if (row === undefined) throw new NotFoundError('conversation');
@@ -109,7 +109,7 @@ export class Conversations {
       }
       after = position;
     }
-    const rows = await guarded(() => {
+    const rows = await forUser(this.#ctx, user, () => {
       let query = this.#ctx.db.selectFrom('conversations').selectAll().where('user_id', '=', user);
       if (after !== undefined) query = query.where('activity', '<', after);
       return query.orderBy('activity', 'desc').limit(limit + 1).execute();
@@ -128,7 +128,7 @@ export class Conversations {
     const id = parse(uuidSchema, conversationId, 'conversationId');
     const data = parse(updateSchema, input);
     const s = this.#ctx.schema;
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db
         .updateTable('conversations')
         .set((eb) => ({
@@ -159,7 +159,7 @@ export class Conversations {
   async delete(userId: string, conversationId: string): Promise<void> {
     const user = this.#user(userId);
     const id = parse(uuidSchema, conversationId, 'conversationId');
-    const result = await guarded(() =>
+    const result = await forUser(this.#ctx, user, () =>
       this.#ctx.db.deleteFrom('conversations').where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
     );
     if (Number(result.numDeletedRows) === 0) throw new NotFoundError('conversation');

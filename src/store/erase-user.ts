@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { ChatkeepTables } from '../db/index.js';
 import { ChatkeepError, pgErrorFields } from '../errors/index.js';
-import { guarded, type StoreContext } from './store-context.js';
+import { forUser, type StoreContext } from './store-context.js';
 import { parse } from './validation.js';
 
 /** What `eraseUser` removed. */
@@ -43,7 +43,7 @@ const MAX_PASSES = 20;
 export async function eraseUser(ctx: StoreContext, userId: string): Promise<EraseReport> {
   ctx.assertOpen();
   const user = parse(ctx.rules.userId, userId, 'userId');
-  return guarded(() =>
+  return forUser(ctx, user, () =>
     retryDeadlocks(() =>
       ctx.db.transaction().execute(async (trx) => {
         let report: EraseReport = {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError, pgErrorFields, wrapDriverError } from '../errors/index.js';
 import { FlagCache, FLAG_CACHE_DEFAULTS, type FlagCacheOptions, type FlagRule, type FlagSnapshot } from './flag-cache.js';
 import { inRollout, rolloutBucket } from './rollout-bucket.js';
+import { ALL_USERS, type RowScope } from '../db/index.js';
 import type { StoreContext } from './store-context.js';
 import { charLength, NOT_STORABLE, parse, storable } from './validation.js';
 
@@ -157,7 +158,7 @@ export class FeatureFlags {
     const flag = parse(flagNameSchema, name, 'name');
     const data = parse(defineSchema, input);
     const changes = changesOf(data);
-    const row = await this.#guard(() =>
+    const row = await this.#guard(ALL_USERS, () =>
       this.#ctx.db
         .insertInto('feature_flags')
         .values({
@@ -185,7 +186,7 @@ export class FeatureFlags {
     this.#ctx.assertOpen();
     const flag = parse(flagNameSchema, name, 'name');
     const changes = changesOf(parse(defineSchema, input));
-    const row = await this.#guard(() =>
+    const row = await this.#guard(ALL_USERS, () =>
       this.#ctx.db
         .updateTable('feature_flags')
         .set({ ...changes, updated_at: sql<Date>`now()` })
@@ -217,7 +218,7 @@ export class FeatureFlags {
   async get(name: string): Promise<FeatureFlag> {
     this.#ctx.assertOpen();
     const flag = parse(flagNameSchema, name, 'name');
-    const row = await this.#guard(() => this.#ctx.db.selectFrom('feature_flags').selectAll().where('name', '=', flag).executeTakeFirst());
+    const row = await this.#guard(ALL_USERS, () => this.#ctx.db.selectFrom('feature_flags').selectAll().where('name', '=', flag).executeTakeFirst());
     if (row === undefined) throw new NotFoundError('feature flag');
     return toFeatureFlag(row);
   }
@@ -225,7 +226,7 @@ export class FeatureFlags {
   /** System scope: every flag, by name. */
   async list(): Promise<FeatureFlag[]> {
     this.#ctx.assertOpen();
-    const rows = await this.#guard(() => this.#ctx.db.selectFrom('feature_flags').selectAll().orderBy('name').execute());
+    const rows = await this.#guard(ALL_USERS, () => this.#ctx.db.selectFrom('feature_flags').selectAll().orderBy('name').execute());
     return rows.map(toFeatureFlag);
   }
 
@@ -233,7 +234,7 @@ export class FeatureFlags {
   async delete(name: string): Promise<void> {
     this.#ctx.assertOpen();
     const flag = parse(flagNameSchema, name, 'name');
-    const result = await this.#guard(() => this.#ctx.db.deleteFrom('feature_flags').where('name', '=', flag).executeTakeFirst());
+    const result = await this.#guard(ALL_USERS, () => this.#ctx.db.deleteFrom('feature_flags').where('name', '=', flag).executeTakeFirst());
     if (result.numDeletedRows === 0n) throw new NotFoundError('feature flag');
     this.#cache.invalidate();
   }
@@ -247,7 +248,7 @@ export class FeatureFlags {
     const user = this.#user(userId);
     const flag = parse(flagNameSchema, name, 'name');
     const on = parse(z.boolean({ error: 'expected a boolean' }), enabled, 'enabled');
-    await this.#guard(() =>
+    await this.#guard({ user }, () =>
       this.#ctx.db
         .insertInto('feature_flag_overrides')
         .values({ user_id: user, flag, enabled: on })
@@ -266,7 +267,7 @@ export class FeatureFlags {
     const user = this.#user(userId);
     const flag = parse(flagNameSchema, name, 'name');
     // One statement answers both questions: did the flag exist, and did the user have an override.
-    const row = await this.#guard(async () => {
+    const row = await this.#guard({ user }, async () => {
       const result = await sql<{ known: boolean; removed: boolean }>`
         with removed as (
           delete from ${sql.id(this.#ctx.schema, 'feature_flag_overrides')} where user_id = ${user} and flag = ${flag} returning 1
@@ -290,7 +291,7 @@ export class FeatureFlags {
   }
 
   async #loadSnapshot(): Promise<FlagSnapshot> {
-    const [flagRows, overrideRows] = await this.#guard(() =>
+    const [flagRows, overrideRows] = await this.#guard(ALL_USERS, () =>
       Promise.all([
         this.#ctx.db.selectFrom('feature_flags').select(['name', 'enabled', 'rollout_percent', 'salt']).execute(),
         this.#ctx.db.selectFrom('feature_flag_overrides').select(['user_id', 'flag', 'enabled']).limit(this.#maxOverrides + 1).execute(),
@@ -310,7 +311,7 @@ export class FeatureFlags {
 
   /** The uncached path: every flag (or one) with the user's override, in one query over the flags and the user's key range. */
   async #evaluationRows(user: string, flag?: string): Promise<{ name: string; rule: FlagRule; override: boolean | undefined }[]> {
-    const rows = await this.#guard(() => {
+    const rows = await this.#guard({ user }, () => {
       let q = this.#ctx.db
         .selectFrom('feature_flags as f')
         .leftJoin('feature_flag_overrides as o', (join) => join.onRef('o.flag', '=', 'f.name').on('o.user_id', '=', user))
@@ -321,9 +322,10 @@ export class FeatureFlags {
     return rows.map((r) => ({ name: r.name, rule: toRule(r), override: r.override ?? undefined }));
   }
 
-  async #guard<T>(work: () => Promise<T>): Promise<T> {
+  /** Flags are configuration (no policy); overrides are user rows, read per user or, for the cache, for all. */
+  async #guard<T>(scope: RowScope, work: () => Promise<T>): Promise<T> {
     try {
-      return await work();
+      return await this.#ctx.scoped(scope, work);
     } catch (error) {
       const pg = pgErrorFields(error);
       if (pg?.code === '23503' && pg.constraint === 'feature_flag_overrides_flag_fk') throw new NotFoundError('feature flag', { cause: error });

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors/index.js';
 import { decodeSeqCursor, seqCursor } from './cursor.js';
 import { MESSAGE_COLUMNS, toMessage, type Message } from './rows.js';
-import { guarded, type StoreContext } from './store-context.js';
+import { forUser, type StoreContext } from './store-context.js';
 import { limitSchema, parse, uuidSchema } from './validation.js';
 
 export interface HistoryOptions {
@@ -110,7 +110,7 @@ export class Messages {
     const params: unknown[] = [q.user, q.id, q.limit + 1];
     if (q.cursorSeq !== undefined) params.push(q.cursorSeq);
     const statement = q.forward ? this.#pageSql.after : q.cursorSeq !== undefined ? this.#pageSql.before : this.#pageSql.latest;
-    const result = await guarded(() => this.#ctx.hot<Record<string, unknown>>(statement, params));
+    const result = await forUser(this.#ctx, q.user, () => this.#ctx.hot<Record<string, unknown>>(statement, params));
     const rows = this.#ctx.kind === 'pglite' ? jsonPage(result[0]?.['page']) : result;
     const otherSide = rows.length === 0 || q.cursorSeq !== undefined ? await this.#otherSide(q) : false;
     const more = rows.length > q.limit;
@@ -144,7 +144,7 @@ export class Messages {
     const params: unknown[] = [q.user, q.id, q.limit + 1, q.limit];
     if (q.cursorSeq !== undefined) params.push(q.cursorSeq);
     const statement = q.forward ? this.#jsonSql.after : q.cursorSeq !== undefined ? this.#jsonSql.before : this.#jsonSql.latest;
-    const [row] = await guarded(() => this.#ctx.hot<Record<string, unknown>>(statement, params));
+    const [row] = await forUser(this.#ctx, q.user, () => this.#ctx.hot<Record<string, unknown>>(statement, params));
     const n = Number(row?.['n'] ?? 0);
     const otherSide = n === 0 || q.cursorSeq !== undefined ? await this.#otherSide(q) : false;
     const more = row?.['more'] === true;
@@ -171,7 +171,7 @@ export class Messages {
    * exist on the other side of the cursor.
    */
   async #otherSide(q: PageRequest): Promise<boolean> {
-    const flags = await guarded(() =>
+    const flags = await forUser(this.#ctx, q.user, () =>
       sql<{ owned: boolean; other_side: boolean }>`
         select exists (select 1 from ${sql.id(this.#ctx.schema, 'conversations')} where user_id = ${q.user} and id = ${q.id}) as owned,
                ${

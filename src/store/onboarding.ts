@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ChatkeepError, NotFoundError, pgErrorFields, ValidationError, wrapDriverError } from '../errors/index.js';
 import type { ChatkeepTables } from '../db/index.js';
 import { toOnboardingSession, type JsonObject, type OnboardingSession, type OnboardingStatus } from './rows.js';
-import { guarded, type StoreContext } from './store-context.js';
+import { forUser, type StoreContext } from './store-context.js';
 import { jsonCheck, jsonProblem, limitSchema, metadataSchema, NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
 export interface StartOnboardingInput {
@@ -80,7 +80,7 @@ export class Onboarding {
     // A concurrent complete/abandon can end the session between our insert
     // attempt and our read; then the next attempt inserts. Three is plenty.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const inserted = await this.#guard(() =>
+      const inserted = await this.#guard(user, () =>
         this.#ctx.db
           .insertInto('onboarding_sessions')
           .values({
@@ -108,7 +108,7 @@ export class Onboarding {
   async get(userId: string, sessionId: string): Promise<OnboardingSession> {
     const user = this.#user(userId);
     const id = parse(uuidSchema, sessionId, 'sessionId');
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db.selectFrom('onboarding_sessions').selectAll().where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
     );
     if (row === undefined) throw new NotFoundError('onboarding session');
@@ -119,7 +119,7 @@ export class Onboarding {
   async active(userId: string, flow: string): Promise<OnboardingSession | null> {
     const user = this.#user(userId);
     const f = parse(flowSchema, flow, 'flow');
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db
         .selectFrom('onboarding_sessions')
         .selectAll()
@@ -138,7 +138,7 @@ export class Onboarding {
   ): Promise<OnboardingSession[]> {
     const user = this.#user(userId);
     const { flow, status, limit = 50 } = parse(listSchema, options);
-    const rows = await guarded(() => {
+    const rows = await forUser(this.#ctx, user, () => {
       let q = this.#ctx.db.selectFrom('onboarding_sessions').selectAll().where('user_id', '=', user);
       if (flow !== undefined) q = q.where('flow', '=', flow);
       if (status !== undefined) q = q.where('status', '=', status);
@@ -204,7 +204,7 @@ export class Onboarding {
         .where('status', '=', 'active')
         .returningAll()
         .executeTakeFirst();
-    const row = await this.#guard(() =>
+    const row = await this.#guard(user, () =>
       merged.length === 0
         ? update(this.#ctx.db)
         : this.#ctx.db.transaction().execute(async (trx) => {
@@ -224,9 +224,9 @@ export class Onboarding {
     throw new ChatkeepError('CK_SESSION_NOT_ACTIVE', `The onboarding session is ${existing.status}`, { status: existing.status });
   }
 
-  async #guard<T>(work: () => Promise<T>): Promise<T> {
+  async #guard<T>(user: string, work: () => Promise<T>): Promise<T> {
     try {
-      return await work();
+      return await this.#ctx.scoped({ user }, work);
     } catch (error) {
       const pg = pgErrorFields(error);
       if (pg?.code === '23503' && pg.constraint === 'onboarding_sessions_conversation_fk') {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { guarded, type StoreContext } from './store-context.js';
+import { forAllUsers, type StoreContext } from './store-context.js';
 import { parse } from './validation.js';
 
 export interface PurgeOptions {
@@ -73,7 +73,7 @@ export class Retention {
     let report: PurgeReport = { conversations: 0, messages: 0, batches: 0 };
     while (signal?.aborted !== true) {
       const after = last === undefined ? sql`` : sql`and (user_id, id) > (${last[0]}, ${last[1]}::uuid)`;
-      const batch = await guarded(async () => {
+      const batch = await forAllUsers(this.#ctx, async () => {
         const { rows } = await sql<{ user_id: string; id: string; message_count: number | string; deleted: boolean }>`
           with candidates as (
             select user_id, id from ${table}

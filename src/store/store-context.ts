@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChatkeepTables, Database, DatabaseKind } from '../db/index.js';
+import { ALL_USERS, type ChatkeepTables, type Database, type DatabaseKind, type RowScope } from '../db/index.js';
 import { wrapDriverError } from '../errors/index.js';
 import type { SchemaSettings } from '../schema/index.js';
 import type { Rules } from './validation.js';
@@ -20,6 +20,22 @@ export interface StoreContext {
   readonly rules: Rules;
   /** Throws CK_STORE_CLOSED once the store is closed. */
   assertOpen(): void;
+  /**
+   * Runs `work` in a row scope: under row-level security (migration 0007)
+   * the database shows it that scope's rows only. Free where no policy
+   * binds the store's role. Every database call of the store runs in one.
+   */
+  scoped<T>(scope: RowScope, work: () => Promise<T>): Promise<T>;
+}
+
+/** A database call on behalf of one user (in the store's spelling of the id), errors typed. */
+export function forUser<T>(ctx: StoreContext, user: string, work: () => Promise<T>): Promise<T> {
+  return guarded(() => ctx.scoped({ user }, work));
+}
+
+/** A database call of a system-scope operation, which sees every user's rows. */
+export function forAllUsers<T>(ctx: StoreContext, work: () => Promise<T>): Promise<T> {
+  return guarded(() => ctx.scoped(ALL_USERS, work));
 }
 
 /** Runs a database call and turns driver errors into typed chatkeep errors. */

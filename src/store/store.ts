@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { openDatabase, type Database, type DatabaseKind, type DatabaseOptions } from '../db/index.js';
+import { openDatabase, runInRowScope, type Database, type DatabaseKind, type DatabaseOptions } from '../db/index.js';
 import { ChatkeepError } from '../errors/index.js';
 import type { MigrationEventListener } from '../migrate/migration-event.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
@@ -18,7 +18,7 @@ import { FeatureFlags } from './feature-flags.js';
 import type { FlagCacheOptions } from './flag-cache.js';
 import { Messages } from './messages.js';
 import { Onboarding } from './onboarding.js';
-import { guarded, type StoreContext } from './store-context.js';
+import { forAllUsers, guarded, type StoreContext } from './store-context.js';
 import { Turns } from './turns.js';
 import { rulesFor } from './validation.js';
 
@@ -65,6 +65,14 @@ export class Store {
   readonly description: string;
   /** The settings chatkeep's schema was installed with. */
   readonly settings: SchemaSettings;
+  /**
+   * Whether the database's row-level security policies bind the role this
+   * store connects as (PostgreSQL, a role that neither owns chatkeep's
+   * tables nor is a superuser: docs/security.md). Then the store tells the
+   * database the acting user on every call, and a query can see no other
+   * user's rows even if its own filter were wrong.
+   */
+  readonly rowLevelSecurity: boolean;
   readonly #ctx: StoreContext;
   readonly #database: Database;
   readonly #ownsDatabase: boolean;
@@ -77,6 +85,7 @@ export class Store {
     this.kind = database.kind;
     this.description = database.description;
     this.settings = settings;
+    this.rowLevelSecurity = database.rowScopeEnforced;
     this.#ctx = {
       db: database.db.withSchema(schema),
       schema,
@@ -87,6 +96,7 @@ export class Store {
       assertOpen: () => {
         if (this.#closed) throw new ChatkeepError('CK_STORE_CLOSED');
       },
+      scoped: (scope, work) => (database.rowScopeEnforced ? runInRowScope(scope, work) : work()),
     };
     this.conversations = new Conversations(this.#ctx);
     this.messages = new Messages(this.#ctx);
@@ -116,7 +126,7 @@ export class Store {
    */
   async schemaStatus(): Promise<MigrationStatus> {
     this.#ctx.assertOpen();
-    return guarded(() => chatkeepMigrator(this.#database.db, { schema: this.#ctx.schema, settings: this.settings }).status());
+    return forAllUsers(this.#ctx, () => chatkeepMigrator(this.#database.db, { schema: this.#ctx.schema, settings: this.settings }).status());
   }
 
   /** Throws (CK_DB_UNAVAILABLE, CK_STORE_CLOSED) unless the database answers a trivial query; for readiness probes. */
@@ -171,6 +181,10 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
       const result = await migrator.up();
       if (result.error !== undefined) throw result.error;
     }
+    // Policies bind a role that neither owns the tables nor is a superuser
+    // (migration 0007); only then is the row scope worth its round trip.
+    const { rows } = await sql<{ active: boolean }>`select row_security_active(format('%I.messages', ${schema}::text)) as active`.execute(database.db);
+    if (rows[0]?.active === true && !database.rowScopeEnforced) database.enforceRowScope();
     return new Store(database, schema, settings, owns, options.flagCache);
   } catch (error) {
     if (owns) await database.close().catch(() => undefined);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { ChatkeepTables } from '../db/index.js';
 import { ChatkeepError, NotFoundError } from '../errors/index.js';
 import { MESSAGE_COLUMNS, toMessage, type JsonObject, type Turn } from './rows.js';
-import { guarded, type StoreContext } from './store-context.js';
+import { forAllUsers, forUser, type StoreContext } from './store-context.js';
 import { messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
 import { charLength, idempotencyKeySchema, metadataSchema, NOT_STORABLE, parse, storable, uuidSchema } from './validation.js';
 
@@ -127,7 +127,7 @@ export class StreamedTurns {
       if (earlier !== undefined) return earlier;
     }
     const s = this.#ctx.schema;
-    const rows = await guarded(async () => {
+    const rows = await forUser(this.#ctx, user, async () => {
       const result = await sql<Row>`
         insert into ${sql.id(s, 'streamed_turns')}
           (user_id, id, conversation_id, user_message_id, assistant_message_id, user_content, user_metadata,
@@ -155,7 +155,7 @@ export class StreamedTurns {
     const user = this.#user(userId);
     const id = parse(uuidSchema, turnId, 'turnId');
     const delta = parse(textSchema, text, 'text');
-    const rows = await guarded(async () => {
+    const rows = await forUser(this.#ctx, user, async () => {
       const result = await sql<Row>`
         update ${sql.id(this.#ctx.schema, 'streamed_turns')}
            set assistant_content = assistant_content || ${delta}, updated_at = now(),
@@ -172,7 +172,7 @@ export class StreamedTurns {
   async get(userId: string, turnId: string): Promise<StreamedTurn> {
     const user = this.#user(userId);
     const id = parse(uuidSchema, turnId, 'turnId');
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db.selectFrom('streamed_turns').selectAll().where('user_id', '=', user).where('id', '=', id).executeTakeFirst(),
     );
     if (row === undefined) throw new NotFoundError('turn');
@@ -188,7 +188,7 @@ export class StreamedTurns {
     const id = parse(uuidSchema, turnId, 'turnId');
     const { content, metadata } = parse(commitSchema, input);
     if (content !== undefined) parse(this.#ctx.rules.content, content, 'content');
-    const committed = await guarded(() =>
+    const committed = await forUser(this.#ctx, user, () =>
       this.#ctx.db.transaction().execute(async (trx) => {
         const row = await finish(trx, this.#ctx.schema, user, id, 'committed', content ?? null, false);
         if (row === undefined) return undefined;
@@ -213,7 +213,7 @@ export class StreamedTurns {
     const { keepPartial = false, content } = parse(abortSchema, input);
     // Not kept, the text is still recorded on the turn, so it must be storable even when it is not a valid reply.
     if (content !== undefined) parse(keepPartial ? this.#ctx.rules.content : this.#partial, content, 'content');
-    const result = await guarded(() =>
+    const result = await forUser(this.#ctx, user, () =>
       this.#ctx.db.transaction().execute(async (trx) => {
         const row = await finish(trx, this.#ctx.schema, user, id, 'aborted', content ?? null, keepPartial);
         if (row === undefined) return undefined;
@@ -241,7 +241,7 @@ export class StreamedTurns {
     const retainSchema = z.number().int().min(0).max(3_155_760_000_000, 'must be at most 100 years');
     const retain = parse(z.object({ retainFinishedMs: retainSchema.optional() }).strict(), options).retainFinishedMs ?? 86_400_000;
     const table = sql.id(this.#ctx.schema, 'streamed_turns');
-    return guarded(async () => {
+    return forAllUsers(this.#ctx, async () => {
       const abandoned = await sql`
         update ${table} set state = 'aborted', finished_at = now(), updated_at = now()
          where state = 'streaming' and expires_at < now()`.execute(this.#ctx.db);
@@ -266,12 +266,12 @@ export class StreamedTurns {
    */
   async #storedByKey(user: string, key: string, hash: string, abandonAfterMs: number): Promise<StreamedTurn | undefined> {
     const s = this.#ctx.schema;
-    const stored = await guarded(() =>
+    const stored = await forUser(this.#ctx, user, () =>
       this.#ctx.db.selectFrom('idempotency_keys').select('request_hash').where('user_id', '=', user).where('key', '=', key).executeTakeFirst(),
     );
     if (stored === undefined) return undefined;
     if (stored.request_hash !== hash) throw new ChatkeepError('CK_IDEMPOTENCY_MISMATCH', undefined, { field: 'idempotencyKey' });
-    const rows = await guarded(async () => {
+    const rows = await forUser(this.#ctx, user, async () => {
       const result = await sql<Row>`
         insert into ${sql.id(s, 'streamed_turns')}
           (user_id, id, conversation_id, state, user_message_id, assistant_message_id, user_content, user_metadata,
@@ -292,7 +292,7 @@ export class StreamedTurns {
   }
 
   async #byKey(user: string, key: string, hash: string): Promise<StreamedTurn | undefined> {
-    const row = await guarded(() =>
+    const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db.selectFrom('streamed_turns').selectAll().where('user_id', '=', user).where('idempotency_key', '=', key).executeTakeFirst(),
     );
     if (row === undefined) return undefined;
@@ -302,7 +302,7 @@ export class StreamedTurns {
 
   /** The two stored messages of a committed turn (or an aborted one whose partial reply was kept), as a replayed Turn. */
   async stored(turn: StreamedTurn): Promise<Turn> {
-    const rows = await guarded(async () => {
+    const rows = await forUser(this.#ctx, turn.userId, async () => {
       const result = await sql<Row>`
         select ${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(c)))} from ${sql.id(this.#ctx.schema, 'messages')}
          where user_id = ${turn.userId} and id in (${turn.userMessageId}, ${turn.assistantMessageId})

@@ -217,7 +217,7 @@ export class Turns {
     let rows: readonly Record<string, unknown>[];
     try {
       this.#ctx.assertOpen();
-      rows = await this.#ctx.hot<Record<string, unknown>>(this.#appendStatement, params);
+      rows = await this.#ctx.scoped({ user }, () => this.#ctx.hot<Record<string, unknown>>(this.#appendStatement, params));
     } catch (error) {
       const pg = pgErrorFields(error);
       if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey' && key !== undefined && hash !== null) {
@@ -238,7 +238,7 @@ export class Turns {
     const s = this.#ctx.schema;
     let rows: Record<string, unknown>[];
     try {
-      ({ rows } = await sql<Record<string, unknown>>`
+      ({ rows } = await this.#ctx.scoped({ user }, () => sql<Record<string, unknown>>`
         select k.request_hash as k_request_hash, k.conversation_id as k_conversation_id,
                ${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(`m.${c}`)))}
           from ${sql.id(s, 'idempotency_keys')} k
@@ -246,7 +246,7 @@ export class Turns {
             on m.user_id = k.user_id and m.conversation_id = k.conversation_id
            and m.seq between k.first_seq and k.first_seq + 1
          where k.user_id = ${user} and k.key = ${key}
-         order by m.seq`.execute(this.#ctx.db));
+         order by m.seq`.execute(this.#ctx.db)));
     } catch (error) {
       throw wrapDriverError(error);
     }

@@ -9,7 +9,8 @@ beforeAll(assertBuilt);
 /** Every command, with options its --help must mention. */
 const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
   [[], ['--database-url', '--data-dir', '--schema', '--version', 'migrate', 'demo', 'serve', 'keys', 'mcp', 'retention']],
-  [['migrate'], ['up', 'down', 'status', 'plan']],
+  [['migrate'], ['up', 'down', 'status', 'plan', 'grant']],
+  [['migrate', 'grant'], ['<role>', 'PostgreSQL only']],
   [
     ['migrate', 'up'],
     ['--to', '--lock-wait', '--allow-lint-errors', '--json'],

@@ -1,0 +1,50 @@
+import { sql, type Kysely } from 'kysely';
+import { ChatkeepError, sqlState, wrapDriverError } from '../errors/index.js';
+import { assertIdentifier } from '../migrate/identifier.js';
+
+/** Tables the store only reads: its install record and the migration bookkeeping. */
+const READ_ONLY_TABLES = ['install', 'schema_migrations', 'schema_migrations_log'] as const;
+
+/**
+ * Gives an existing PostgreSQL role exactly what a chatkeep store needs on
+ * chatkeep's schema, and nothing to change the schema itself: USAGE on the
+ * schema; SELECT, INSERT, UPDATE, DELETE on its data tables; SELECT on the
+ * install record and migration history; USAGE on its sequences. A store
+ * connecting as that role (and not owning the tables, nor a superuser) is
+ * bound by the row-level security policies of migration 0007, and
+ * `Store.rowLevelSecurity` is true (docs/security.md). Run it as the owner
+ * of chatkeep's schema after `migrate up`; idempotent, and run it again after
+ * a later chatkeep adds tables. The store's role cannot migrate: run
+ * migrations as the owner and open the store with `migrate: false`.
+ *
+ * @example
+ * await grantStoreRole(database.db, { role: 'chat_app' });
+ */
+export async function grantStoreRole(db: Kysely<any>, options: { readonly role: string; readonly schema?: string }): Promise<void> {
+  const role = assertIdentifier('role', options.role);
+  const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
+  try {
+    await db.transaction().execute(async (trx) => {
+      const { rows } = await sql<{ role: boolean; schema: boolean; superuser: boolean | null }>`
+        select exists (select from pg_catalog.pg_roles where rolname = ${role}) as role,
+               exists (select from pg_catalog.pg_namespace where nspname = ${schema}) as schema,
+               (select rolsuper or rolbypassrls from pg_catalog.pg_roles where rolname = ${role}) as superuser`.execute(trx);
+      const found = rows[0];
+      if (found?.role !== true) throw new ChatkeepError('CK_CONFIG', `Role "${role}" does not exist: create it first (create role ${role} login password '…')`, { field: 'role' });
+      if (found.schema !== true) throw new ChatkeepError('CK_CONFIG', `Schema "${schema}" does not exist: run \`chatkeep migrate up\` first`, { field: 'schema' });
+      if (found.superuser === true) {
+        throw new ChatkeepError('CK_CONFIG', `Role "${role}" is a superuser or has BYPASSRLS: no row-level security policy binds it; use a plain role`, { field: 'role' });
+      }
+      await sql.raw(`grant usage on schema ${schema} to ${role}`).execute(trx);
+      await sql.raw(`grant select, insert, update, delete on all tables in schema ${schema} to ${role}`).execute(trx);
+      await sql.raw(`revoke insert, update, delete on ${READ_ONLY_TABLES.map((t) => `${schema}.${t}`).join(', ')} from ${role}`).execute(trx);
+      await sql.raw(`grant usage on all sequences in schema ${schema} to ${role}`).execute(trx);
+    });
+  } catch (error) {
+    if (error instanceof ChatkeepError) throw error;
+    if (sqlState(error) === '42501') {
+      throw new ChatkeepError('CK_CONFIG', `The current user may not grant on schema "${schema}": run this as the owner of chatkeep's schema`, { field: 'role', sqlState: '42501' }, { cause: error });
+    }
+    throw wrapDriverError(error);
+  }
+}

@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/index.js';
+import { openStore } from '../../src/index.js';
+import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { assertBuilt, chatkeep } from './cli-process.js';
+
+beforeAll(assertBuilt);
+
+/** `chatkeep migrate grant <role>` as an operator runs it: the built CLI against a real server. */
+describe.skipIf(!PG_AVAILABLE)('chatkeep migrate grant (PostgreSQL)', () => {
+  const role = `ck_grant_cli_${process.pid}`;
+  let created: Awaited<ReturnType<typeof createPgDatabase>>;
+
+  beforeAll(async () => {
+    created = await createPgDatabase();
+    const admin = await openDatabase({ url: created.url });
+    await sql.raw(`create role ${role} login`).execute(admin.db);
+    await admin.close();
+  });
+
+  afterAll(async () => {
+    const inDb = await openDatabase({ url: created.url });
+    await sql.raw(`drop owned by ${role}`).execute(inDb.db);
+    await inDb.close();
+    await created.drop();
+    const admin = await openDatabase({ url: PG_ADMIN_URL });
+    await sql.raw(`drop role if exists ${role}`).execute(admin.db);
+    await admin.close();
+  });
+
+  it('refuses while migrations are pending, then grants; the role then works as a store bound by row-level security', async () => {
+    const early = await chatkeep(['--database-url', created.url, 'migrate', 'grant', role]);
+    expect([early.code, early.stderr]).toEqual([1, expect.stringContaining('error [CK_SCHEMA_NOT_READY]')]);
+    expect((await chatkeep(['--database-url', created.url, 'migrate', 'up'])).code).toBe(0);
+    const granted = await chatkeep(['--database-url', created.url, 'migrate', 'grant', role]);
+    expect(granted.code, granted.stderr).toBe(0);
+    expect(granted.stdout).toContain(`Granted role "${role}"`);
+    const again = await chatkeep(['--database-url', created.url, 'migrate', 'grant', role]);
+    expect(again.code, 'idempotent').toBe(0);
+
+    const url = new URL(created.url);
+    url.username = role;
+    const key = await chatkeep(['--database-url', url.toString(), 'keys', 'create', '--user', 'alice', '--json']);
+    expect(key.code, key.stderr).toBe(0);
+    const store = await openStore({ url: url.toString() });
+    try {
+      expect(store.rowLevelSecurity).toBe(true);
+      expect(await store.apiKeys.authenticate((JSON.parse(key.stdout) as { secret: string }).secret)).toBe('alice');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a missing role is a usage error naming it', async () => {
+    const run = await chatkeep(['--database-url', created.url, 'migrate', 'grant', 'ck_nobody_here']);
+    expect([run.code, run.stderr]).toEqual([2, expect.stringContaining('error [CK_CONFIG]: Role "ck_nobody_here" does not exist')]);
+  });
+});
+
+describe('chatkeep migrate grant (PGlite)', () => {
+  it('is refused on the embedded database, which no policy can bind (exit 2), creating no data folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chatkeep-grant-'));
+    try {
+      const run = await chatkeep(['--data-dir', join(dir, 'data'), 'migrate', 'grant', 'chat_app']);
+      expect([run.code, run.stderr]).toEqual([2, expect.stringContaining('error [CK_CONFIG]: migrate grant is for PostgreSQL')]);
+      expect(existsSync(join(dir, 'data'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
