@@ -3,6 +3,7 @@ import { ChatkeepError } from '../errors/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { bearerToken, type Authenticate } from './authenticate.js';
 import { DEFAULT_MAX_BATCH, batchProblem } from './batch-limit.js';
+import { ParamsCheckingTransport } from './params-check.js';
 import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
 import { readJsonBody, RequestBodyError } from './read-json-body.js';
 import { DEFAULT_TOOL_CALL_LIMIT, ToolCallLimit, toolCallsIn, type ToolCallLimitOptions } from './tool-call-limit.js';
@@ -99,7 +100,7 @@ export function createMcpHttpHandler(options: McpHttpHandlerOptions): McpHttpHan
       void transport.close();
       void server.close();
     });
-    await server.connect(transport);
+    await server.connect(new ParamsCheckingTransport(transport));
     await transport.handleRequest(req, res, body);
   };
 }

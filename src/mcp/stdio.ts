@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { ParamsCheckingTransport } from './params-check.js';
 import { DrainingTransport } from './draining-transport.js';
 import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
 import type { TaskStore } from './task-store.js';
@@ -34,9 +35,10 @@ const DEFAULT_DRAIN_MS = 30_000;
 export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   const stdin = options.stdin ?? process.stdin;
   const server = buildMcpServer(options.tasks, options.userId, options);
-  const transport = new DrainingTransport(
+  const draining = new DrainingTransport(
     new StdioServerTransport(stdin, options.stdout ?? process.stdout),
   );
+  const transport = new ParamsCheckingTransport(draining);
   const done = new Promise<void>((resolve) => {
     transport.onclose = () => resolve();
     stdin.once('end', () => resolve());
@@ -46,6 +48,6 @@ export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   });
   await server.connect(transport);
   await done;
-  await transport.drained(options.drainMs ?? DEFAULT_DRAIN_MS);
+  await draining.drained(options.drainMs ?? DEFAULT_DRAIN_MS);
   await server.close();
 }

@@ -303,6 +303,38 @@ describe('MCP streamable HTTP front door', () => {
     }
   });
 
+  it('a request whose params do not fit its method is -32602 Invalid params naming the field, in one line, with its id', async () => {
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    for (const [method, params, field] of [
+      ['tools/call', { name: 'add_task', arguments: null }, 'params.arguments'],
+      ['tools/call', { arguments: {} }, 'params.name'],
+      ['tools/call', undefined, 'params'],
+      ['initialize', { protocolVersion: 7 }, 'params.protocolVersion'],
+    ] as const) {
+      const response = await post(JSON.stringify({ jsonrpc: '2.0', id: 9, method, ...(params !== undefined ? { params } : {}) }), auth);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { id: number; error: { code: number; message: string } };
+      expect({ method, field, body }).toMatchObject({
+        method,
+        field,
+        body: { id: 9, error: { code: -32602, message: expect.stringMatching(new RegExp(`^Invalid params: ${field.replace('.', '\\.')}: `)) } },
+      });
+      // The SDK alone answered -32603 Internal error with the whole zod report as the message.
+      expect(body.error.message).not.toContain('\n');
+    }
+    // A batch: the bad message is answered alone, the good one runs.
+    const batch = await post(
+      JSON.stringify([
+        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'list_tasks', arguments: null } },
+        { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+      ]),
+      auth,
+    );
+    const answers = (await batch.json()) as { id: number; error?: { code: number }; result?: { tools: unknown[] } }[];
+    expect(answers.find((a) => a.id === 1)?.error?.code).toBe(-32602);
+    expect(answers.find((a) => a.id === 2)?.result?.tools.length).toBeGreaterThan(0);
+  });
+
   it('an authenticate that returns an empty user id is a 401, not a server for nobody', async () => {
     const nobody = await startMcpHttpServer({
       handler: createMcpHttpHandler({ tasks: new TaskStore(database.db), authenticate: () => ' ' }),

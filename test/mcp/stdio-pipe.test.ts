@@ -96,4 +96,27 @@ describe('chatkeep mcp over stdio, fed by a pipe', () => {
     expect(run.stderr).toMatch(/ignored input that is not a valid MCP message \(SyntaxError\)/);
     expect(run.stderr).not.toContain(secret);
   });
+
+  it('answers a call whose arguments are not an object with -32602 naming them, and adds nothing', async () => {
+    const run = await pipeThrough(
+      location,
+      line({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'pipe', version: '1' } },
+      }) +
+        line({ jsonrpc: '2.0', method: 'notifications/initialized' }) +
+        line({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add_task', arguments: null } }) +
+        line({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'list_tasks', arguments: {} } }),
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const answers = run.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { id: number; error?: { code: number; message: string }; result?: { structuredContent?: { tasks?: unknown[] } } });
+    expect(answers.map((a) => a.id).sort()).toEqual([0, 1, 2]);
+    expect(answers.find((a) => a.id === 1)?.error).toEqual({ code: -32602, message: expect.stringMatching(/^Invalid params: params\.arguments: /) });
+    expect(JSON.stringify(answers.find((a) => a.id === 2))).not.toContain('"title":null');
+  });
 });
