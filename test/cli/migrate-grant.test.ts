@@ -7,6 +7,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { openStore } from '../../src/index.js';
 import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
 import { assertBuilt, chatkeep } from './cli-process.js';
+import { bannerAndAfter, call, killLeftoverServers, serve } from './serve-process.js';
 
 beforeAll(assertBuilt);
 
@@ -23,6 +24,7 @@ describe.skipIf(!PG_AVAILABLE)('chatkeep migrate grant (PostgreSQL)', () => {
   });
 
   afterAll(async () => {
+    killLeftoverServers();
     const inDb = await openDatabase({ url: created.url });
     await sql.raw(`drop owned by ${role}`).execute(inDb.db);
     await inDb.close();
@@ -52,6 +54,29 @@ describe.skipIf(!PG_AVAILABLE)('chatkeep migrate grant (PostgreSQL)', () => {
       expect(await store.apiKeys.authenticate((JSON.parse(key.stdout) as { secret: string }).secret)).toBe('alice');
     } finally {
       await store.close();
+    }
+  });
+
+  it('`chatkeep serve` as the granted role says row-level security is on and serves its users; as the owner it says off', async () => {
+    const url = new URL(created.url);
+    url.username = role;
+    const key = await chatkeep(['--database-url', url.toString(), 'keys', 'create', '--user', 'bob', '--json']);
+    const { secret } = JSON.parse(key.stdout) as { secret: string };
+    for (const [location, line] of [
+      [url.toString(), '  row-level security: on (this role is bound by the policies: a query sees one user\'s rows)'],
+      [created.url, '  row-level security: off for this connection (it owns the tables or is a superuser; see `chatkeep migrate grant --help`)'],
+    ] as const) {
+      const server = await serve(['--database-url', location]);
+      try {
+        expect(bannerAndAfter(server.stdout()).banner).toContain(line);
+        const conversation = await call(server.url, 'POST', '/v1/conversations', secret, { title: 'from serve' });
+        expect(conversation.status).toBe(201);
+        const listed = await call(server.url, 'GET', '/v1/conversations', secret);
+        expect(listed.body.conversations.map((c: { id: string }) => c.id)).toContain(conversation.body.id);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
     }
   });
 
