@@ -52,11 +52,22 @@ export interface Database {
 export interface HotStatement {
   readonly name: string;
   readonly text: string;
+  /**
+   * The statement sets the row scope's two settings itself, before anything
+   * it reads or writes (e.g. as a function argument, evaluated before the
+   * function runs), so `hot` sends it without the round trip that sets the
+   * scope first.
+   */
+  readonly setsRowScope?: boolean;
 }
 
 /** Names the statement after its text, so equal texts share one prepared statement per connection. */
-export function hotStatement(text: string): HotStatement {
-  return { name: `ck_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text };
+export function hotStatement(text: string, options: { readonly setsRowScope?: boolean } = {}): HotStatement {
+  return {
+    name: `ck_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`,
+    text,
+    ...(options.setsRowScope === true ? { setsRowScope: true } : {}),
+  };
 }
 
 /**
@@ -112,7 +123,9 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     description,
     db,
     hot: async <R>(statement: HotStatement, params: readonly unknown[]) => {
-      if (!enforced) return (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[];
+      if (!enforced || statement.setsRowScope === true) {
+        return (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[];
+      }
       const client = await pool.connect();
       try {
         await client.query({ name: 'ck_row_scope', text: ROW_SCOPE_SQL, values: rowScopeParams() });

@@ -26,6 +26,8 @@ export interface StoreContext {
    * binds the store's role. Every database call of the store runs in one.
    */
   scoped<T>(scope: RowScope, work: () => Promise<T>): Promise<T>;
+  /** Whether the row scope is sent to the database (the policies bind the store's role). */
+  readonly rowScopeEnforced: boolean;
 }
 
 /** A database call on behalf of one user (in the store's spelling of the id), errors typed. */

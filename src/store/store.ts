@@ -97,6 +97,9 @@ export class Store {
         if (this.#closed) throw new ChatkeepError('CK_STORE_CLOSED');
       },
       scoped: (scope, work) => (database.rowScopeEnforced ? runInRowScope(scope, work) : work()),
+      get rowScopeEnforced() {
+        return database.rowScopeEnforced;
+      },
     };
     this.conversations = new Conversations(this.#ctx);
     this.messages = new Messages(this.#ctx);

@@ -192,6 +192,33 @@ describe.skipIf(!PG_AVAILABLE)('postgres: row-level security', () => {
     });
   });
 
+  it('an append sets its scope inside its one statement, and leaves none for the next holder of the connection', async () => {
+    // One connection, so every call below runs on the session the append used.
+    const single = await openDatabase({ url: appUrl, poolSize: 1 });
+    const store = await openStore({ database: single, migrate: false });
+    try {
+      expect(store.rowLevelSecurity).toBe(true);
+      const alice = newUser('alice');
+      const bob = newUser('bob');
+      const c = await store.conversations.create(alice);
+      const turn = await store.turns.append(alice, c.id, { user: 'mine', assistant: 'yours' });
+      expect(turn.assistantMessage.seq).toBe(2);
+      const count = hotStatement('select count(*)::int as n from chatkeep.messages');
+      expect(await single.hot(count, []), 'a prepared statement after the append, outside any scope').toEqual([{ n: 0 }]);
+      await store.turns.append(alice, c.id, { user: 'again', assistant: 'ok' });
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from chatkeep.messages`.execute(single.db);
+      expect(rows, 'a Kysely query after the append, outside any scope').toEqual([{ n: 0 }]);
+      await store.turns.append(alice, c.id, { user: 'third', assistant: 'ok' });
+      expect(await runInRowScope({ user: bob }, () => single.hot(count, [])), 'bob right after alice’s append').toEqual([{ n: 0 }]);
+      expect((await store.messages.list(alice, c.id)).messages).toHaveLength(6);
+      // Another user's conversation is still out of reach of the self-scoping statement.
+      expect((await caught(() => store.turns.append(bob, c.id, { user: 'x', assistant: 'y' }))).code).toBe('CK_NOT_FOUND');
+    } finally {
+      await store.close();
+      await single.close();
+    }
+  });
+
   it('leaves the role unable to change the schema or its history', async () => {
     const drop = await caught(() => runInRowScope(ALL_USERS, () => sql`drop table chatkeep.messages`.execute(raw.db)));
     expect(drop.message).toMatch(/must be owner/);
