@@ -136,6 +136,8 @@ describe('MCP streamable HTTP front door', () => {
       Accept: 'application/json, text/event-stream',
       Authorization: `Bearer ${TOKEN}`,
     };
+    const fromHost = (host: string, origin: string | undefined) =>
+      rawPost(server.url, { ...headers, Host: host, ...(origin !== undefined ? { Origin: origin } : {}) }, listTools);
     const before = authenticateCalls;
     for (const [host, origin] of [
       [`evil.example:${port}`, undefined],
@@ -144,11 +146,7 @@ describe('MCP streamable HTTP front door', () => {
       [`127.0.0.1:${port}`, 'null'],
       [`localhost:${port}`, `http://localhost.evil.example:${port}`],
     ] as const) {
-      const response = await rawPost(
-        server.url,
-        { ...headers, Host: host, ...(origin !== undefined ? { Origin: origin } : {}) },
-        listTools,
-      );
+      const response = await fromHost(host, origin);
       expect(response.status, `${host} ${origin}`).toBe(403);
       expect(JSON.parse(response.body)).toMatchObject({ error: { code: -32000 }, id: null });
     }
@@ -159,11 +157,7 @@ describe('MCP streamable HTTP front door', () => {
       [`LocalHost:${port}`, 'http://localhost:6274'],
       [`[::1]:${port}`, undefined],
     ] as const) {
-      const response = await rawPost(
-        server.url,
-        { ...headers, Host: host, ...(origin !== undefined ? { Origin: origin } : {}) },
-        listTools,
-      );
+      const response = await fromHost(host, origin);
       expect(response.status, `${host} ${origin}`).toBe(200);
     }
   });

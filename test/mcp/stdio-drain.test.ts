@@ -11,17 +11,7 @@ import {
   type TodoLocation,
 } from './fixtures/todo-location.js';
 
-const initialize = {
-  jsonrpc: '2.0',
-  id: 0,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 't', version: '1' },
-  },
-};
-const initialized = { jsonrpc: '2.0', method: 'notifications/initialized' };
+import { INITIALIZE as initialize, INITIALIZED as initialized } from './fixtures/handshake.js';
 const call = (id: number, name: string, args: Record<string, unknown>) => ({
   jsonrpc: '2.0',
   id,

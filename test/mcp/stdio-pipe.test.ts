@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, assertBuilt, target } from '../cli/cli-process.js';
+import { INITIALIZE, INITIALIZED } from './fixtures/handshake.js';
 import { HOST_SCHEMA, createTodoLocation, type TodoLocation } from './fixtures/todo-location.js';
 
 /** Runs the built `chatkeep mcp --user alice` with `input` piped to stdin, as `printf … | chatkeep mcp` would. */
@@ -62,17 +63,8 @@ describe('chatkeep mcp over stdio, fed by a pipe', () => {
     const run = await pipeThrough(
       location,
       `${secret}\n` +
-        line({
-          jsonrpc: '2.0',
-          id: 0,
-          method: 'initialize',
-          params: {
-            protocolVersion: '2025-06-18',
-            capabilities: {},
-            clientInfo: { name: 'pipe', version: '1' },
-          },
-        }) +
-        line({ jsonrpc: '2.0', method: 'notifications/initialized' }) +
+        line(INITIALIZE) +
+        line(INITIALIZED) +
         line({
           jsonrpc: '2.0',
           id: 1,
@@ -100,13 +92,8 @@ describe('chatkeep mcp over stdio, fed by a pipe', () => {
   it('answers a call whose arguments are not an object with -32602 naming them, and adds nothing', async () => {
     const run = await pipeThrough(
       location,
-      line({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'pipe', version: '1' } },
-      }) +
-        line({ jsonrpc: '2.0', method: 'notifications/initialized' }) +
+      line(INITIALIZE) +
+        line(INITIALIZED) +
         line({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add_task', arguments: null } }) +
         line({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'list_tasks', arguments: {} } }),
     );
