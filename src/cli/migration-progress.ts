@@ -14,7 +14,20 @@ export interface MigrationProgressOptions {
    * says so in its own report, so it turns this off.
    */
   readonly acceptedLintErrors?: boolean;
+  /**
+   * `'all'` (default): a line when each phase starts and ends. `'slow'`: a
+   * phase's lines only once it has run for {@link SLOW_PHASE_MS}, or as soon
+   * as it has something to say (backfill progress, a lock retry, a rebuilt
+   * index, invariants, a failure); when any phase printed nothing, the
+   * migration's closing line counts the phases it ran. For commands that migrate on the way to something else (`serve`,
+   * `demo`): a first start would otherwise print two lines for each of
+   * migration 0007's fourteen millisecond phases.
+   */
+  readonly phases?: 'all' | 'slow';
 }
+
+/** How long a phase runs before `phases: 'slow'` announces it. */
+export const SLOW_PHASE_MS = 1000;
 
 /**
  * Turns the migrator's events into output as they happen: the lock wait,
@@ -35,9 +48,11 @@ export function migrationProgress(output: Output, options: MigrationProgressOpti
   const print = (text: string): void => (options.toStderr ? output.warn(text) : output.line(text));
   let waited = false;
   const backfill = backfillReporter(output, print);
+  const phases = phaseLines(print, options.phases ?? 'all');
   return (event) => {
     const label =
       event.version === undefined ? '' : `${formatVersion(event.version)} ${event.name ?? ''}`;
+    if (IN_PHASE_EVENTS.has(event.type)) phases.announce();
     switch (event.type) {
       case 'lock-wait':
         waited = true;
@@ -63,11 +78,14 @@ export function migrationProgress(output: Output, options: MigrationProgressOpti
       case 'migration-start':
         print(`${event.direction === 'down' ? 'reverting' : 'applying'} ${label}…`);
         break;
-      case 'migration-end':
+      case 'migration-end': {
+        const quiet = phases.quietCount();
+        const counted = quiet > 0 ? `${quiet} ${quiet === 1 ? 'phase' : 'phases'} run, ` : '';
         print(
-          `${event.direction === 'down' ? 'reverted' : 'applied'}  ${label} (${event.durationMs ?? 0} ms)`,
+          `${event.direction === 'down' ? 'reverted' : 'applied'}  ${label} (${counted}${event.durationMs ?? 0} ms)`,
         );
         break;
+      }
       case 'migration-failed': {
         backfill.stop();
         output.warn(`FAILED   ${label} after ${event.durationMs ?? 0} ms`);
@@ -76,14 +94,14 @@ export function migrationProgress(output: Output, options: MigrationProgressOpti
         break;
       }
       case 'phase-start':
-        print(`  phase ${(event.phase ?? 0) + 1}/${event.phases ?? '?'}: ${event.description ?? ''}…`);
+        phases.start(`  phase ${(event.phase ?? 0) + 1}/${event.phases ?? '?'}: ${event.description ?? ''}…`);
         break;
       case 'phase-skipped':
         print(`  phase ${(event.phase ?? 0) + 1}/${event.phases ?? '?'}: ${event.description ?? ''} (done in an earlier run)`);
         break;
       case 'phase-end':
         backfill.stop();
-        print(`  phase ${(event.phase ?? 0) + 1}/${event.phases ?? '?'} done (${event.durationMs ?? 0} ms)`);
+        phases.end(`  phase ${(event.phase ?? 0) + 1}/${event.phases ?? '?'} done (${event.durationMs ?? 0} ms)`);
         break;
       case 'backfill-progress':
         backfill.update(event);
@@ -108,6 +126,71 @@ export function migrationProgress(output: Output, options: MigrationProgressOpti
         if (event.invariant !== undefined) print(`  ${outcomeLine(event.invariant)}`);
         break;
     }
+  };
+}
+
+/** Events that belong to the running phase: its start line must come before them. */
+const IN_PHASE_EVENTS: ReadonlySet<MigrationEvent['type']> = new Set([
+  'migration-failed',
+  'backfill-progress',
+  'lock-retry',
+  'index-rebuilt',
+  'invariants-measuring',
+  'invariants-checking',
+  'invariant-checked',
+]);
+
+/**
+ * A phase's start and done lines: printed as they come (`'all'`), or
+ * (`'slow'`) the start line held back until the phase has run for
+ * SLOW_PHASE_MS or {@link announce} is called, and the done line printed
+ * only after a start line was. Phases that never showed are counted for the
+ * migration's closing line.
+ */
+function phaseLines(print: (text: string) => void, mode: 'all' | 'slow') {
+  let pending: string | undefined;
+  let shown = false;
+  let timer: NodeJS.Timeout | undefined;
+  let quiet = 0;
+  let run = 0;
+  const announce = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (pending === undefined) return;
+    print(pending);
+    pending = undefined;
+    shown = true;
+  };
+  return {
+    start(line: string): void {
+      if (mode === 'all') return print(line);
+      announce();
+      pending = line;
+      shown = false;
+      // unref: a progress line must never keep the process alive.
+      timer = setTimeout(announce, SLOW_PHASE_MS).unref();
+    },
+    end(line: string): void {
+      if (mode === 'all') return print(line);
+      run += 1;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      if (shown) print(line);
+      else if (pending !== undefined) quiet += 1;
+      pending = undefined;
+      shown = false;
+    },
+    announce,
+    /**
+     * Phases run by the migration that just ended, if any of them printed
+     * nothing (else 0, its lines having said it); resets the count.
+     */
+    quietCount(): number {
+      const count = quiet > 0 ? run : 0;
+      quiet = 0;
+      run = 0;
+      return count;
+    },
   };
 }
 

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { migrationProgress } from '../../src/cli/migration-progress.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SLOW_PHASE_MS, migrationProgress } from '../../src/cli/migration-progress.js';
 import { Output } from '../../src/cli/output.js';
 import { ChatkeepError } from '../../src/errors/index.js';
 import { check, notNull, rowCountPreserved, tableChecksum, type MigrationEvent } from '../../src/migrate/index.js';
@@ -128,5 +128,86 @@ describe('migration progress output (not a terminal)', () => {
     });
     expect(err).toBe('warning: 0007 messages-preview (statement 2) [checkpoint-pressure]: backfilling app.messages (4,200 MB on disk) writes roughly 8,400 MB of WAL\n');
     expect(out).toBe('');
+  });
+});
+
+/** `serve` and `demo` migrate on the way to their real job: fast phases stay quiet there. */
+describe("migration progress output with phases: 'slow'", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function listener() {
+    const sink = { out: '' };
+    const output = new Output({ write: (t: string) => (sink.out += t) }, { write: (t: string) => (sink.out += `stderr: ${t}`) });
+    return { sink, listen: migrationProgress(output, { toStderr: false, phases: 'slow' }) };
+  }
+
+  it('prints nothing for phases that end within the threshold, and counts them in the closing line', () => {
+    vi.useFakeTimers();
+    const { sink, listen } = listener();
+    const base = { version: 7, name: 'row-level-security', direction: 'up' as const, phases: 3 };
+    listen({ type: 'migration-start', ...base });
+    for (const phase of [0, 1, 2]) {
+      listen({ type: 'phase-start', ...base, phase, description: `step ${phase}` });
+      vi.advanceTimersByTime(SLOW_PHASE_MS - 1);
+      listen({ type: 'phase-end', ...base, phase, durationMs: SLOW_PHASE_MS - 1 });
+    }
+    listen({ type: 'migration-end', ...base, durationMs: 3000 });
+    expect(sink.out.split('\n')).toEqual(['applying 0007 row-level-security…', 'applied  0007 row-level-security (3 phases run, 3000 ms)', '']);
+    // Nothing is left to fire later.
+    vi.advanceTimersByTime(10 * SLOW_PHASE_MS);
+    expect(sink.out.split('\n')).toHaveLength(3);
+  });
+
+  it('announces a phase once it has run for the threshold, and then its end', () => {
+    vi.useFakeTimers();
+    const { sink, listen } = listener();
+    const base = { version: 8, name: 'messages-preview', direction: 'up' as const, phases: 2 };
+    listen({ type: 'migration-start', ...base });
+    listen({ type: 'phase-start', ...base, phase: 0, description: 'quick' });
+    listen({ type: 'phase-end', ...base, phase: 0, durationMs: 2 });
+    listen({ type: 'phase-start', ...base, phase: 1, description: 'index messages_preview_idx (concurrently)' });
+    vi.advanceTimersByTime(SLOW_PHASE_MS - 1);
+    expect(sink.out).toBe('applying 0008 messages-preview…\n');
+    vi.advanceTimersByTime(1);
+    listen({ type: 'phase-end', ...base, phase: 1, durationMs: 4000 });
+    listen({ type: 'migration-end', ...base, durationMs: 4100 });
+    expect(sink.out.split('\n')).toEqual([
+      'applying 0008 messages-preview…',
+      '  phase 2/2: index messages_preview_idx (concurrently)…',
+      '  phase 2/2 done (4000 ms)',
+      // One phase said nothing: the count says there were more.
+      'applied  0008 messages-preview (2 phases run, 4100 ms)',
+      '',
+    ]);
+  });
+
+  it('announces a phase at once when it has something to say: backfill progress, a lock retry, a failure', () => {
+    vi.useFakeTimers();
+    const { sink, listen } = listener();
+    const base = { version: 9, name: 'notes', direction: 'up' as const, phases: 3 };
+    listen({ type: 'migration-start', ...base });
+    listen({ type: 'phase-start', ...base, phase: 0, description: 'backfill app.notes' });
+    listen({ type: 'backfill-progress', ...base, phase: 0, rowsDone: 10, rowsTotal: 10, rowsPerSecond: 100, etaMs: 0 });
+    listen({ type: 'phase-end', ...base, phase: 0, durationMs: 100 });
+    listen({ type: 'phase-start', ...base, phase: 1, description: 'add a constraint' });
+    listen({ type: 'lock-retry', ...base, phase: 1, attempt: 1, delayMs: 50 });
+    listen({ type: 'phase-end', ...base, phase: 1, durationMs: 60 });
+    listen({ type: 'phase-start', ...base, phase: 2, description: 'verify: app.notes is valid' });
+    listen({ type: 'migration-failed', ...base, durationMs: 200, error: new ChatkeepError('CK_MIGRATION_FAILED', 'check failed') });
+    expect(sink.out.split('\n')).toEqual([
+      'applying 0009 notes…',
+      '  phase 1/3: backfill app.notes…',
+      '  backfill: 10/10 rows (100%), 100 rows/s, ETA 0 s',
+      '  phase 1/3 done (100 ms)',
+      '  phase 2/3: add a constraint…',
+      '  lock_timeout: the table is busy; retry 1 in 50 ms',
+      '  phase 2/3 done (60 ms)',
+      // The failing phase is named before the failure.
+      '  phase 3/3: verify: app.notes is valid…',
+      'stderr: FAILED   0009 notes after 200 ms',
+      '',
+    ]);
   });
 });

@@ -61,7 +61,7 @@ export function registerDemo(program: Command, output: Output): Command {
       const store = await openStore({
         ...(options.memory === true ? { dataDir: MEMORY_DATA_DIR } : databaseOptions(globals)),
         schema: globals.schema,
-        onMigrationEvent: migrationProgress(output, { toStderr: json }),
+        onMigrationEvent: migrationProgress(output, { toStderr: json, phases: 'slow' }),
       });
       try {
         const result = await runDemo(store);

@@ -79,9 +79,9 @@ export function registerServe(program: Command, output: Output): Command {
       }
       if (options.workers > 1) {
         if (cluster.isWorker) return serveWorker(options, storeOptions);
-        return servePrimary(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false }) });
+        return servePrimary(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false, phases: 'slow' }) });
       }
-      return serveOneProcess(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false }) });
+      return serveOneProcess(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false, phases: 'slow' }) });
     });
 }
 
