@@ -178,14 +178,27 @@ function urlOf(address: Address): string {
 export async function serveWorker(options: ServeOptions, storeOptions: StoreOptions): Promise<void> {
   // Before anything else: a SIGTERM from the primary that arrives while this
   // worker is still opening the store must start a drain, not be missed.
-  // (If the primary dies, Node.js's cluster ends the worker at once, like a
-  // killed server: streamed turns in flight stay invisible and are swept.)
   process.on('SIGINT', () => undefined);
   // `on`, not `once`: a SIGTERM sent to the whole process group (systemd's
   // default KillMode=control-group, `kill -- -<pgid>`, `timeout`) reaches the
   // worker directly and then again from the primary; with `once` the second
   // one would kill it in the middle of its drain. Every later one is a no-op.
-  const stop = new Promise<void>((resolve) => process.on('SIGTERM', () => resolve()));
+  let primaryGone = false;
+  const stop = new Promise<void>((resolve) => {
+    process.on('SIGTERM', () => resolve());
+    // The primary died (killed outright: it would have sent SIGTERM
+    // otherwise). Node.js's cluster then exits the worker at once, cutting
+    // the turns it is serving, unless the disconnect counts as expected: this
+    // listener runs before that check, so the worker drains like on SIGTERM
+    // and exits once its in-flight turns are stored. No new connection
+    // reaches it: the listening socket was the primary's.
+    cluster.worker?.on('disconnect', () => {
+      if (cluster.worker === undefined || cluster.worker.exitedAfterDisconnect === true) return;
+      cluster.worker.exitedAfterDisconnect = true;
+      primaryGone = true;
+      resolve();
+    });
+  });
   try {
     const store = await openStore({ ...storeOptions, migrate: false });
     try {
@@ -203,6 +216,7 @@ export async function serveWorker(options: ServeOptions, storeOptions: StoreOpti
       } finally {
         process.off('message', onMessage);
       }
+      if (primaryGone) server.app.log.warn('the primary process is gone: finishing the in-flight turns, then exiting');
       const { finishedInFlight } = await server.close();
       const report: Drained = { chatkeep: 'drained', finishedInFlight };
       if (process.connected) process.send?.(report);

@@ -242,13 +242,31 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     expect(server.stderr()).toContain('stopped; every in-flight turn finished');
   });
 
-  it('the workers of a primary killed with SIGKILL exit on their own', async () => {
-    const server = await serve(location, ['--workers', '2']);
+  it('a primary killed with SIGKILL: its workers finish and store their in-flight streamed turns, then exit on their own', async () => {
+    const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
+    const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
+    const path = `/v1/conversations/${conversation}/turns/stream`;
+    const streams = Array.from({ length: 6 }, (_, i) => openEventStream(`${server.url}${path}`, { token: key, body: { message: `orphaned ${i}` } }));
+    await Promise.all(streams.map((s) => s.next('begin')));
     const workers = childPids(server.child.pid!);
     expect(workers).toHaveLength(2);
     server.child.kill('SIGKILL');
     await server.exited;
+    // Without the drain, Node.js's cluster ends a worker the moment its primary is gone, and these streams break off.
+    const results = await Promise.all(streams.map((s) => s.done));
+    for (const events of results) expect(events.at(-1)?.event).toBe('commit');
     await expect.poll(() => workers.filter(alive), { timeout: 15_000, interval: 100 }).toEqual([]);
+    expect(server.stdout()).toContain('the primary process is gone: finishing the in-flight turns, then exiting');
+    // Both workers had turns in flight, and the port is free again.
+    expect(servingPids(server, path).size).toBe(2);
+    const again = await serve(location, ['--port', new URL(server.url).port]);
+    try {
+      const history = await call(again.url, 'GET', `/v1/conversations/${conversation}/messages?limit=100`, key);
+      expect(history.body.messages).toHaveLength(12);
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
   });
 
   it('SIGTERM under load: every in-flight streamed turn on either worker finishes and is stored', async () => {

@@ -28,6 +28,10 @@ export class WorkerRateLimitStore {
   }
 
   incr(key: string, callback: Callback, timeWindow: number): void {
+    // The primary is gone and this worker is draining (serve-cluster.ts): a
+    // request that got past the drain's 503 just before it began is served
+    // uncounted; a send on the closed channel would crash the worker.
+    if (!process.connected) return callback(null, { current: 0, ttl: timeWindow });
     const id = WorkerRateLimitStore.#nextId++;
     const timer = setTimeout(() => {
       WorkerRateLimitStore.#pending.delete(id);
