@@ -29,8 +29,11 @@ export interface HttpPlan {
  * - `jwt-2-workers`: the real CLI, `chatkeep serve --workers 2` (a cluster primary and two
  *   workers sharing the port, rate limits counted by the primary), JWT, info log to stdout.
  *   PostgreSQL only.
+ * - `jwt-db-limit`: as `jwt`, with the per-user rate limit counted in the database
+ *   (`--rate-limit-scope database`: one more statement per request), what several machines
+ *   behind a load balancer use to share one limit.
  */
-export const VARIANTS = ['floor', 'jwt', 'api-key', 'jwt-no-log', 'jwt-2-workers'] as const;
+export const VARIANTS = ['floor', 'jwt', 'api-key', 'jwt-no-log', 'jwt-2-workers', 'jwt-db-limit'] as const;
 export type VariantId = (typeof VARIANTS)[number];
 
 /** Variants that need PostgreSQL: `serve --workers` refuses the embedded database, which lives in one process. */

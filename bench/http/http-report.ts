@@ -29,6 +29,7 @@ export const VARIANT_LABELS: Readonly<Record<VariantId, string>> = {
   'api-key': 'API key, info log',
   'jwt-no-log': 'JWT, log off',
   'jwt-2-workers': 'JWT, info log, 2 workers (serve --workers 2)',
+  'jwt-db-limit': 'JWT, info log, rate limit counted in the database',
 };
 
 /** The production paths the verdict lines are about: one server process, and the CLI's cluster. */

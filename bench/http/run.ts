@@ -414,6 +414,7 @@ function startServer(
       jwtSecret: JWT_SECRET,
       log: variant === 'jwt-no-log' || variant === 'floor' ? 'off' : { level: 'info', file: LOG_FILE },
       rateLimitMax: RATE_LIMIT_MAX,
+      ...(variant === 'jwt-db-limit' ? { rateLimitScope: 'database' as const } : {}),
     },
     variant === 'floor' ? 'floor-process.ts' : 'server-process.ts',
   );

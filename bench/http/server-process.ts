@@ -19,6 +19,8 @@ export interface ServerProcessConfig {
   readonly log: { readonly level: 'info'; readonly file: string } | 'off';
   /** Requests per user per minute: the rate limiter stays on, with a limit the load never reaches. */
   readonly rateLimitMax: number;
+  /** Who counts the per-user limit: this process (default) or the database (`--rate-limit-scope database`). */
+  readonly rateLimitScope?: 'process' | 'database';
 }
 
 const raw = process.env['BENCH_HTTP_SERVER'];
@@ -29,7 +31,7 @@ const store = await openStore(config.store);
 const server = await buildServer(store, {
   auth: { jwtSecret: config.jwtSecret },
   agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent() },
-  rateLimit: { max: config.rateLimitMax, windowMs: 60_000 },
+  rateLimit: { max: config.rateLimitMax, windowMs: 60_000, scope: config.rateLimitScope ?? 'process' },
   // Fastify hands `file` to pino.destination(): the same synchronous JSON
   // writer as the default stdout logger, pointed at a file (or /dev/null).
   logger: config.log === 'off' ? false : { level: config.log.level, file: config.log.file },

@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly openaiModel?: string;
   readonly openaiApiKey?: string;
   readonly rateLimit: number;
+  /** Who counts the limits: this server (its one process, or the primary for its workers) or the database. */
+  readonly rateLimitScope: 'server' | 'database';
   readonly authFailureLimit: number;
   readonly trustProxy?: readonly string[];
   readonly bodyLimit: number;
@@ -32,13 +34,15 @@ export interface ServeOptions {
 
 /**
  * The server's options from the command line; `scope` says who counts the
- * rate limit. Cluster workers log through `process.stdout` rather than
+ * rate limit, unless `--rate-limit-scope database` has the database count
+ * it. Cluster workers log through `process.stdout` rather than
  * pino's default synchronous writer: the workers share one stdout, and when
  * it is a pipe that writer met a full pipe by sleeping 100 ms at a time,
  * stalling requests for up to half a second (bench/README.md, HTTP server).
  */
 export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'cluster'): ServerOptions {
   checkServeOptions(options);
+  const countedBy = options.rateLimitScope === 'database' ? 'database' : scope;
   return {
     auth: {
       ...(options.jwtSecret ? { jwtSecret: options.jwtSecret } : {}),
@@ -48,8 +52,8 @@ export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'clu
       ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     },
     agent: serverAgent(options),
-    rateLimit: { max: options.rateLimit, windowMs: 60_000, scope },
-    authFailureLimit: { max: options.authFailureLimit, windowMs: 60_000, scope },
+    rateLimit: { max: options.rateLimit, windowMs: 60_000, scope: countedBy },
+    authFailureLimit: { max: options.authFailureLimit, windowMs: 60_000, scope: countedBy },
     ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
     bodyLimit: options.bodyLimit,
     abandonAfterMs: options.abandonAfter,
@@ -157,6 +161,10 @@ export async function printBanner(output: Output, store: Store, address: string,
   output.line(`  OpenAPI document: ${address}/openapi.json   health: ${address}/healthz   readiness: ${address}/readyz`);
   const modes = [options.auth.jwtSecret || options.auth.jwksUrl ? 'JWT' : undefined, 'API keys'].filter(Boolean).join(' and ');
   output.line(`  auth: every /v1 route needs "Authorization: Bearer <token>" (${modes})${options.auth.adminToken ? '; admin routes: the admin token' : '; admin routes disabled (no --admin-token)'}`);
+  const limit = options.rateLimit;
+  if (limit !== undefined && 'scope' in limit && limit.scope === 'database') {
+    output.line(`  rate limits: ${limit.max} requests per user per minute, counted in the database for every server on it`);
+  }
   if (store.kind === 'postgres') {
     output.line(
       store.rowLevelSecurity

@@ -53,20 +53,21 @@ export interface HotStatement {
   readonly name: string;
   readonly text: string;
   /**
-   * The statement sets the row scope's two settings itself, before anything
-   * it reads or writes (e.g. as a function argument, evaluated before the
-   * function runs), so `hot` sends it without the round trip that sets the
-   * scope first.
+   * `hot` sends the statement without the round trip that sets the row scope
+   * first, because it needs none: it sets the scope's two settings itself,
+   * before anything it reads or writes (e.g. as a function argument,
+   * evaluated before the function runs), or it touches no table a policy
+   * protects. Every other use of the connection still sets the scope first.
    */
-  readonly setsRowScope?: boolean;
+  readonly skipsRowScope?: boolean;
 }
 
 /** Names the statement after its text, so equal texts share one prepared statement per connection. */
-export function hotStatement(text: string, options: { readonly setsRowScope?: boolean } = {}): HotStatement {
+export function hotStatement(text: string, options: { readonly skipsRowScope?: boolean } = {}): HotStatement {
   return {
     name: `ck_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`,
     text,
-    ...(options.setsRowScope === true ? { setsRowScope: true } : {}),
+    ...(options.skipsRowScope === true ? { skipsRowScope: true } : {}),
   };
 }
 
@@ -123,7 +124,7 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     description,
     db,
     hot: async <R>(statement: HotStatement, params: readonly unknown[]) => {
-      if (!enforced || statement.setsRowScope === true) {
+      if (!enforced || statement.skipsRowScope === true) {
         return (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[];
       }
       const client = await pool.connect();

@@ -6,6 +6,7 @@ import { streamedTurnsMigration } from './0004-streamed-turns.js';
 import { apiKeysMigration } from './0005-api-keys.js';
 import { featureFlagsMigration } from './0006-feature-flags.js';
 import { rowLevelSecurityMigration } from './0007-row-level-security.js';
+import { rateLimitsMigration } from './0008-rate-limits.js';
 
 /** chatkeep's own migrations, the single source of its schema, in order. */
 export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
@@ -16,4 +17,5 @@ export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
   apiKeysMigration,
   featureFlagsMigration,
   rowLevelSecurityMigration,
+  rateLimitsMigration,
 ];

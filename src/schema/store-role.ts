@@ -48,3 +48,28 @@ export async function grantStoreRole(db: Kysely<any>, options: { readonly role: 
     throw wrapDriverError(error);
   }
 }
+
+/**
+ * Refuses a store whose role lacks a privilege `grantStoreRole` gives, naming
+ * the tables: the usual cause is a `migrate up` that added a table after the
+ * role was granted. Without this the store would open and fail later, on the
+ * first call that reaches the new table, with a bare "permission denied".
+ */
+export async function assertStorePrivileges(db: Kysely<any>, schema: string): Promise<void> {
+  const { rows } = await sql<{ role: string; missing: string[] }>`
+    select current_user as role, coalesce(array_agg(c.relname::text order by c.relname) filter (where not (
+             case when c.relkind = 'S' then has_sequence_privilege(c.oid, 'usage')
+                  when c.relname = any(${[...READ_ONLY_TABLES]}::text[]) then has_table_privilege(c.oid, 'select')
+                  -- Each privilege on its own: a list is true when any one of them is held.
+                  else has_table_privilege(c.oid, 'select') and has_table_privilege(c.oid, 'insert')
+                   and has_table_privilege(c.oid, 'update') and has_table_privilege(c.oid, 'delete') end)), '{}'::text[]) as missing
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = ${schema} and c.relkind in ('r', 'p', 'S')`.execute(db);
+  const found = rows[0];
+  if (found === undefined || found.missing.length === 0) return;
+  throw new ChatkeepError(
+    'CK_CONFIG',
+    `Role "${found.role}" lacks privileges on ${found.missing.map((t) => `${schema}.${t}`).join(', ')}: run \`chatkeep migrate grant ${found.role}\` as the owner of chatkeep's schema (again after every \`migrate up\` that adds tables)`,
+    { field: 'role', tables: found.missing },
+  );
+}

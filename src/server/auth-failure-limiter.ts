@@ -1,4 +1,6 @@
 import { isIPv6 } from 'node:net';
+import { ChatkeepError } from '../errors/index.js';
+import type { RateLimits } from '../store/index.js';
 import { RateLimitCounts } from './cluster/rate-limit-counts.js';
 import { WorkerRateLimitStore } from './cluster/worker-rate-limit-store.js';
 
@@ -7,8 +9,11 @@ export interface AuthFailureLimitOptions {
   /** Failed authentications (401s) allowed per address per window; 0 turns the limit off. */
   readonly max: number;
   readonly windowMs: number;
-  /** Who counts: this process, or the primary of `chatkeep serve --workers` for all workers. */
-  readonly scope?: 'process' | 'cluster';
+  /**
+   * Who counts: this process, the primary of `chatkeep serve --workers` for
+   * all workers, or the database for every server on it.
+   */
+  readonly scope?: 'process' | 'cluster' | 'database';
 }
 
 /** Counts one failure for `key` in its window: the count so far, this one included, and the ms left in the window. */
@@ -26,6 +31,10 @@ type CountFailure = (
  * authentication"). A request that authenticates costs nothing here: only
  * failures are counted, and the check is a look in a local map.
  *
+ * With `scope: 'database'` the failures are counted in the database
+ * (`store.rateLimits`) for every server on it, and each server keeps its own
+ * list of refused addresses in the same way as a worker below.
+ *
  * Under `chatkeep serve --workers` the failures are counted by the primary
  * (the per-user rate limit's shared counts, under their own keys), while
  * each worker keeps its own list of refused addresses, filled when one of
@@ -42,13 +51,19 @@ export class AuthFailureLimiter {
   readonly #refused = new Map<string, number>();
   #nextPrune = 0;
 
-  constructor(options: AuthFailureLimitOptions) {
+  /** `rateLimits` counts for `scope: 'database'`. */
+  constructor(options: AuthFailureLimitOptions, rateLimits?: RateLimits) {
     this.#max = options.max;
     this.#windowMs = options.windowMs;
+    if (options.scope === 'database' && rateLimits === undefined) {
+      throw new ChatkeepError('CK_CONFIG', 'authFailureLimit.scope "database" needs the store to count in', { field: 'authFailureLimit.scope' });
+    }
     this.#count =
       options.scope === 'cluster'
         ? countInPrimary(new WorkerRateLimitStore())
-        : countHere(new RateLimitCounts());
+        : options.scope === 'database'
+          ? (key, windowMs) => rateLimits!.hit(key, windowMs)
+          : countHere(new RateLimitCounts());
   }
 
   get max(): number {

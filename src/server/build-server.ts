@@ -10,6 +10,7 @@ import { createAuthenticator } from './auth/authenticator.js';
 import { sendError } from './error-reply.js';
 import { httpSchemas } from './http-schemas.js';
 import { WorkerRateLimitStore } from './cluster/worker-rate-limit-store.js';
+import { databaseRateLimitStore } from './database-rate-limit-store.js';
 import { InflightTurns } from './inflight-turns.js';
 import { finishDocument, openApiInfo, type RouteFacts } from './openapi-document.js';
 import type { App, RouteContext } from './route-context.js';
@@ -54,7 +55,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   const inflight = new InflightTurns();
   let closing = false;
   const rateLimit = options.rateLimit ?? SERVER_DEFAULTS.rateLimit;
-  const failureLimiter = authFailureLimiter(options);
+  const failureLimiter = authFailureLimiter(options, store);
   const trustProxy = trustedProxies(options);
 
   const app: App = Fastify({
@@ -150,6 +151,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     max: rateLimit.max,
     timeWindow: rateLimit.windowMs,
     ...('scope' in rateLimit && rateLimit.scope === 'cluster' ? { store: WorkerRateLimitStore } : {}),
+    ...('scope' in rateLimit && rateLimit.scope === 'database' ? { store: databaseRateLimitStore(store.rateLimits) } : {}),
     keyGenerator: (request) => (request.principal !== undefined ? `user:${request.principal.userId}` : `ip:${request.ip}`),
     errorResponseBuilder: (_request, context) =>
       new ChatkeepError('CK_RATE_LIMITED', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}`, {
@@ -184,13 +186,20 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
 
   // The sweeper aborts streamed turns whose client (or an earlier server process) went away.
   let sweeper: NodeJS.Timeout | undefined;
+  // Counts in the database leave a row per key and window; ended windows go with each sweep.
+  const authLimit = options.authFailureLimit ?? SERVER_DEFAULTS.authFailureLimit;
+  const countsInDatabase =
+    ('scope' in rateLimit && rateLimit.scope === 'database') || (authLimit !== false && 'scope' in authLimit && authLimit.scope === 'database');
   const sweep = () =>
-    store.turns.sweep().then(
-      (report) => {
-        if (report.abandoned > 0) app.log.info({ abandoned: report.abandoned }, 'aborted abandoned streamed turns');
-      },
-      (error: unknown) => app.log.warn({ err: error }, 'sweep failed'),
-    );
+    Promise.all([
+      store.turns.sweep().then(
+        (report) => {
+          if (report.abandoned > 0) app.log.info({ abandoned: report.abandoned }, 'aborted abandoned streamed turns');
+        },
+        (error: unknown) => app.log.warn({ err: error }, 'sweep failed'),
+      ),
+      countsInDatabase ? store.rateLimits.prune().catch((error: unknown) => app.log.warn({ err: error }, 'pruning rate-limit windows failed')) : undefined,
+    ]);
   app.addHook('onReady', async () => {
     await sweep();
     const every = Math.min(30_000, Math.max(1000, (options.abandonAfterMs ?? SERVER_DEFAULTS.abandonAfterMs) / 4));
@@ -211,13 +220,13 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
 }
 
 /** The limiter for failed authentications, or undefined when it is off (`false` or `max: 0`). */
-function authFailureLimiter(options: ServerOptions): AuthFailureLimiter | undefined {
+function authFailureLimiter(options: ServerOptions, store: Store): AuthFailureLimiter | undefined {
   const limit = options.authFailureLimit ?? SERVER_DEFAULTS.authFailureLimit;
   if (limit === false || limit.max === 0) return undefined;
   if (!Number.isInteger(limit.max) || limit.max < 0 || !Number.isInteger(limit.windowMs) || limit.windowMs < 1) {
     throw new ChatkeepError('CK_CONFIG', 'authFailureLimit: max must be a whole number >= 0 and windowMs one >= 1', { field: 'authFailureLimit' });
   }
-  return new AuthFailureLimiter(limit);
+  return new AuthFailureLimiter(limit, store.rateLimits);
 }
 
 /** `trustProxy` as Fastify takes it, checked so a typo names itself. */

@@ -32,11 +32,13 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   /**
    * Requests per user per window (default 600 per 60,000 ms); over it, 429
-   * with Retry-After. Counted in this process, or with `scope: 'cluster'` in a
+   * with Retry-After. Counted in this process; with `scope: 'cluster'` in a
    * worker of `chatkeep serve --workers`, by the cluster's primary for all
-   * its workers (the primary must answer: see `answerRateLimitHits`).
+   * its workers (the primary must answer: see `answerRateLimitHits`); with
+   * `scope: 'database'`, in the database (`store.rateLimits`) for every
+   * server on it, one statement per request.
    */
-  readonly rateLimit?: { readonly max: number; readonly windowMs: number; readonly scope?: 'process' | 'cluster' };
+  readonly rateLimit?: { readonly max: number; readonly windowMs: number; readonly scope?: 'process' | 'cluster' | 'database' };
   /**
    * Failed authentications (401s) per client address per window (default 100
    * per 60,000 ms); an address that reaches it gets 429 CK_RATE_LIMITED, with

@@ -5,12 +5,14 @@ import type { MigrationEventListener } from '../migrate/migration-event.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
 import {
   assertIdentifier,
+  assertStorePrivileges,
   chatkeepMigrator,
   settingsForDatabase,
   type RequestedSettings,
   type SchemaSettings,
 } from '../schema/index.js';
 import { ApiKeys } from './api-keys.js';
+import { RateLimits } from './rate-limits.js';
 import { Retention } from './retention.js';
 import { Conversations } from './conversations.js';
 import { eraseUser, type EraseReport } from './erase-user.js';
@@ -59,6 +61,8 @@ export class Store {
   readonly retention: Retention;
   /** Feature flags with per-user percentage rollout (docs/flags.md). */
   readonly flags: FeatureFlags;
+  /** Request counts shared by every server on this database (`--rate-limit-scope database`; system scope). */
+  readonly rateLimits: RateLimits;
   /** Which database is underneath. */
   readonly kind: DatabaseKind;
   /** Printable location of the database (no password). */
@@ -108,6 +112,7 @@ export class Store {
     this.apiKeys = new ApiKeys(this.#ctx);
     this.retention = new Retention(this.#ctx);
     this.flags = new FeatureFlags(this.#ctx, flagCache);
+    this.rateLimits = new RateLimits(this.#ctx);
   }
 
   /**
@@ -187,7 +192,10 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     // Policies bind a role that neither owns the tables nor is a superuser
     // (migration 0007); only then is the row scope worth its round trip.
     const { rows } = await sql<{ active: boolean }>`select row_security_active(format('%I.messages', ${schema}::text)) as active`.execute(database.db);
-    if (rows[0]?.active === true && !database.rowScopeEnforced) database.enforceRowScope();
+    if (rows[0]?.active === true) {
+      await assertStorePrivileges(database.db, schema);
+      if (!database.rowScopeEnforced) database.enforceRowScope();
+    }
     return new Store(database, schema, settings, owns, options.flagCache);
   } catch (error) {
     if (owns) await database.close().catch(() => undefined);

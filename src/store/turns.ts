@@ -73,7 +73,7 @@ export class Turns {
       `select seq, id, created_at from ${ctx.schema}.append_turn(
   (set_config('chatkeep.user_id', $1::text, false) || left(set_config('chatkeep.all_users', 'off', false), 0))::${uid},
   $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      { setsRowScope: true },
+      { skipsRowScope: true },
     );
   }
 

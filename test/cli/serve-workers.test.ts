@@ -227,6 +227,25 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     }
   });
 
+  it('--rate-limit-scope database: two servers on the database (one of them with two workers) share a user\'s limit', async () => {
+    const limits = ['--rate-limit', '4', '--rate-limit-scope', 'database'];
+    const one = await serve(location, limits);
+    const two = await serve(location, ['--workers', '2', ...limits]);
+    try {
+      for (const server of [one, two]) expect(server.stdout()).toContain('  rate limits: 4 requests per user per minute, counted in the database for every server on it\n');
+      const created = await chatkeep([...location, 'keys', 'create', '--user', 'spread-over-servers', '--json']);
+      const token = (JSON.parse(created.stdout) as { secret: string }).secret;
+      // Fresh connections, so the second server's cluster hands them to both of its workers.
+      const statuses = [];
+      for (const url of [one.url, two.url, two.url, one.url, two.url, one.url]) statuses.push((await freshGet(url, '/v1/me', token)).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    } finally {
+      for (const server of [one, two]) server.child.kill('SIGTERM');
+      expect(await one.exited).toBe(0);
+      expect(await two.exited).toBe(0);
+    }
+  });
+
   it('SIGTERM to the whole process group (systemd, kill -- -pgid): the workers still drain their turns and the server exits 0', async () => {
     const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
     const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;

@@ -50,7 +50,7 @@ describe('chatkeep serve: usage', () => {
     }
   });
 
-  it('a bad --auth-failure-limit or --trust-proxy (flag or environment) is a usage error naming the option; nothing is created', async () => {
+  it('a bad --auth-failure-limit, --trust-proxy or --rate-limit-scope (flag or environment) is a usage error naming the option; nothing is created', async () => {
     assertBuilt();
     const data = join(tmpdir(), `chatkeep-never-created-${process.pid}`);
     const serveWith = async (name: string, args: string[], env: Record<string, string> = {}) => ({ name, run: await chatkeep(['--data-dir', data, 'serve', ...args], env) });
@@ -63,6 +63,13 @@ describe('chatkeep serve: usage', () => {
     for (const { name, run } of runs) {
       expect(run.code, run.stderr).toBe(2);
       expect(run.stderr).toContain(`${name}: `);
+    }
+    for (const run of [
+      await chatkeep(['--data-dir', data, 'serve', '--rate-limit-scope', 'cluster']),
+      await chatkeep(['--data-dir', data, 'serve'], { CHATKEEP_RATE_LIMIT_SCOPE: 'machine' }),
+    ]) {
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(/option '--rate-limit-scope <scope>' (argument|value) '\w+'.* is invalid\. Allowed choices are server, database/);
     }
     expect(existsSync(data), 'the data folder was created for a usage error').toBe(false);
   });

@@ -219,6 +219,24 @@ describe.skipIf(!PG_AVAILABLE)('postgres: row-level security', () => {
     }
   });
 
+  it('refuses to open for a role that lacks a privilege (a table added after the grant), naming the table and the command', async () => {
+    await sql.raw(`revoke insert on chatkeep.rate_limit_windows from ${role}`).execute(scratch.database.db);
+    await sql.raw(`revoke usage on all sequences in schema chatkeep from ${role}`).execute(scratch.database.db);
+    try {
+      const refused = await caught(() => openStore({ url: appUrl, migrate: false }));
+      expect(refused).toMatchObject({ code: 'CK_CONFIG', details: { field: 'role' } });
+      expect(refused.message).toContain(`Role "${role}" lacks privileges on chatkeep.`);
+      expect(refused.message).toContain('chatkeep.rate_limit_windows');
+      expect(refused.message).toContain(`run \`chatkeep migrate grant ${role}\``);
+      expect((refused.details as { tables: string[] }).tables).toContain('rate_limit_windows');
+    } finally {
+      await grantStoreRole(scratch.database.db, { role });
+    }
+    const again = await openStore({ url: appUrl, migrate: false });
+    expect(again.rowLevelSecurity).toBe(true);
+    await again.close();
+  });
+
   it('leaves the role unable to change the schema or its history', async () => {
     const drop = await caught(() => runInRowScope(ALL_USERS, () => sql`drop table chatkeep.messages`.execute(raw.db)));
     expect(drop.message).toMatch(/must be owner/);

@@ -43,6 +43,12 @@ export function registerServe(program: Command, output: Output): Command {
     .addOption(new Option('--openai-api-key <key>', 'API key for --agent openai').env('OPENAI_API_KEY'))
     .addOption(new Option('--rate-limit <n>', 'requests per user per minute').env('CHATKEEP_RATE_LIMIT').default(600).argParser(parseInteger('--rate-limit', 1, 1_000_000)))
     .addOption(
+      new Option('--rate-limit-scope <scope>', 'who counts --rate-limit and --auth-failure-limit: "server" (this server\'s processes) or "database" (every server on the database, one statement per request)')
+        .choices(['server', 'database'])
+        .env('CHATKEEP_RATE_LIMIT_SCOPE')
+        .default('server'),
+    )
+    .addOption(
       new Option('--auth-failure-limit <n>', 'failed authentications per client address per minute before it gets 429 (0: no limit)')
         .env('CHATKEEP_AUTH_FAILURE_LIMIT')
         .default(100)
