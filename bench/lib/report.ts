@@ -146,7 +146,7 @@ function rowLevelSecurityTable(result: RunResult, backend: Backend): string[] {
   const out = [
     `Row-level security: chatkeep as a role bound by the policies ÷ chatkeep as the owner. ` +
       `RLS role ops ÷ owner ops (throughput) and owner ÷ RLS role (latency): below 1 means row-level security costs; ` +
-      `"p50 added" is RLS role p50 − owner p50 (one more round trip per call sets the acting user).`,
+      `"p50 added" is RLS role p50 − owner p50 (appends and history pages set the acting user inside their one statement; the cost left is the policy check on every row).`,
     '',
     `| workload | ops, RLS ÷ owner | p50, owner ÷ RLS | p99, owner ÷ RLS | p50 added |`,
     `|---|---|---|---|---|`,

@@ -8,4 +8,4 @@ export {
   type ResolvedDatabaseOptions,
 } from './database-options.js';
 export type * from './tables.js';
-export { ALL_USERS, runInRowScope, type RowScope } from './row-scope.js';
+export { ALL_USERS, runInRowScope, selfScopingUser, type RowScope } from './row-scope.js';

@@ -18,6 +18,18 @@ export const ALL_USERS: RowScope = Object.freeze({ allUsers: true });
 export const ROW_SCOPE_SQL = `select set_config('chatkeep.user_id', $1, false), set_config('chatkeep.all_users', $2, false)`;
 
 /**
+ * SQL for the user in parameter `param` that, when evaluated, makes it the
+ * row scope (and turns the all-users scope off), cast to the users' id type
+ * `type`. For a statement that must set its own scope before the policies
+ * read it, in one round trip: as a function argument (evaluated before the
+ * function runs), or as a scalar subquery compared with an index key (an
+ * InitPlan, run when the scan starts, before any row is read or checked).
+ */
+export function selfScopingUser(param: string, type: string): string {
+  return `(set_config('chatkeep.user_id', ${param}::text, false) || left(set_config('chatkeep.all_users', 'off', false), 0))::${type}`;
+}
+
+/**
  * The scope travels with the async call, not as an argument, because it
  * must reach the connection pool's reservation hook below Kysely. Only ever
  * entered while row-level security is enforced: on Node 20 a first `run`

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { hotStatement, type HotStatement } from '../db/index.js';
+import { hotStatement, selfScopingUser, type HotStatement } from '../db/index.js';
 import { z } from 'zod';
 import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
 import type { Agent, AgentReply, StreamingAgent } from './agent.js';
@@ -70,9 +70,7 @@ export class Turns {
     // the owner's append, instead of two (bench/README.md, row-level security).
     const uid = ctx.settings.users?.type ?? 'text';
     this.#scopedAppendStatement = hotStatement(
-      `select seq, id, created_at from ${ctx.schema}.append_turn(
-  (set_config('chatkeep.user_id', $1::text, false) || left(set_config('chatkeep.all_users', 'off', false), 0))::${uid},
-  $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      `select seq, id, created_at from ${ctx.schema}.append_turn(${selfScopingUser('$1', uid)}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       { skipsRowScope: true },
     );
   }

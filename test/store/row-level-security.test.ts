@@ -103,6 +103,11 @@ describe.skipIf(!PG_AVAILABLE)('postgres: row-level security', () => {
     expect(await app.flags.isEnabled(alice, 'rls-check')).toBe(true);
     expect(await app.flags.isEnabled(bob, 'rls-check')).toBe(false);
 
+    // Rate-limit counts (--rate-limit-scope database) hold no user data and need no scope.
+    expect((await app.rateLimits.hit(`user:${alice}`, 60_000)).current).toBe(1);
+    expect((await app.rateLimits.hit(`user:${alice}`, 60_000)).current).toBe(2);
+    expect(await app.rateLimits.prune()).toBeGreaterThanOrEqual(0);
+
     // Another user's ids still answer exactly like missing ones.
     const foreign = await caught(() => app.messages.list(bob, c.id));
     const missing = await caught(() => app.messages.list(bob, randomUUID()));
@@ -235,6 +240,39 @@ describe.skipIf(!PG_AVAILABLE)('postgres: row-level security', () => {
     const again = await openStore({ url: appUrl, migrate: false });
     expect(again.rowLevelSecurity).toBe(true);
     await again.close();
+  });
+
+  it('a history page sets its scope inside its one statement, whatever scope the connection had before', async () => {
+    // One connection, left in bob's scope (and then in the system scope) before each read of alice's.
+    const single = await openDatabase({ url: appUrl, poolSize: 1 });
+    const store = await openStore({ database: single, migrate: false });
+    try {
+      const alice = newUser('alice');
+      const bob = newUser('bob');
+      const c = await store.conversations.create(alice);
+      for (let i = 0; i < 3; i++) await store.turns.append(alice, c.id, { user: `q${i}`, assistant: `a${i}` });
+      const count = hotStatement('select count(*)::int as n from chatkeep.messages');
+      for (const before of [{ user: bob }, ALL_USERS] as const) {
+        const [seen] = await runInRowScope(before, () => single.hot<{ n: number }>(count, []));
+        expect(seen!.n > 0, 'the scope the connection is left in sees rows only for the system').toBe(before === ALL_USERS);
+        const page = await store.messages.list(alice, c.id, { limit: 4 });
+        expect(page.messages.map((m) => m.content)).toEqual(['q1', 'a1', 'q2', 'a2']);
+        expect(page.hasOlder).toBe(true);
+        await runInRowScope(before, () => single.hot(count, []));
+        const older = await store.messages.list(alice, c.id, { before: page.olderCursor! });
+        expect(older.messages.map((m) => m.content)).toEqual(['q0', 'a0']);
+        await runInRowScope(before, () => single.hot(count, []));
+        expect(JSON.parse(await store.messages.pageJson(alice, c.id, { limit: 2 })).messages.map((m: { content: string }) => m.content)).toEqual(['q2', 'a2']);
+        // What the page leaves behind is alice's scope alone, and the next reservation resets it.
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from chatkeep.messages`.execute(single.db);
+        expect(rows, 'a Kysely query after the page, outside any scope').toEqual([{ n: 0 }]);
+      }
+      // Bob, holding alice's conversation id, still gets nothing of it.
+      expect((await caught(() => store.messages.list(bob, c.id))).code).toBe('CK_NOT_FOUND');
+    } finally {
+      await store.close();
+      await single.close();
+    }
   });
 
   it('leaves the role unable to change the schema or its history', async () => {
