@@ -19,9 +19,10 @@ export interface MigrationProgressOptions {
    * phase's lines only once it has run for {@link SLOW_PHASE_MS}, or as soon
    * as it has something to say (backfill progress, a lock retry, a rebuilt
    * index, invariants, a failure); when any phase printed nothing, the
-   * migration's closing line counts the phases it ran. For commands that migrate on the way to something else (`serve`,
-   * `demo`): a first start would otherwise print two lines for each of
-   * migration 0007's fourteen millisecond phases.
+   * migration's closing line counts the phases it ran. For commands that
+   * migrate on the way to something else (`serve`, `demo`): a first start
+   * would otherwise print two lines for each of migration 0007's fourteen
+   * millisecond phases.
    */
   readonly phases?: 'all' | 'slow';
 }

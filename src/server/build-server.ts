@@ -4,7 +4,7 @@ import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ChatkeepError } from '../errors/index.js';
-import type { Store } from '../store/index.js';
+import { MAX_RATE_LIMIT_WINDOW_MS, type Store } from '../store/index.js';
 import { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { sendError } from './error-reply.js';
@@ -54,7 +54,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   const schemas = httpSchemas(store.settings);
   const inflight = new InflightTurns();
   let closing = false;
-  const rateLimit = options.rateLimit ?? SERVER_DEFAULTS.rateLimit;
+  const rateLimit = checkedRateLimit(options);
   const failureLimiter = authFailureLimiter(options, store);
   const trustProxy = trustedProxies(options);
 
@@ -217,6 +217,19 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
       return { finishedInFlight: finished };
     },
   };
+}
+
+/**
+ * `rateLimit`, refused at build time when counting in the database could
+ * never work: `store.rateLimits` takes windows of 1 ms to a day, and every
+ * request would otherwise fail with that error instead of being counted.
+ */
+function checkedRateLimit(options: ServerOptions): NonNullable<ServerOptions['rateLimit']> {
+  const limit = options.rateLimit ?? SERVER_DEFAULTS.rateLimit;
+  if ('scope' in limit && limit.scope === 'database' && !(Number.isInteger(limit.windowMs) && limit.windowMs >= 1 && limit.windowMs <= MAX_RATE_LIMIT_WINDOW_MS)) {
+    throw new ChatkeepError('CK_CONFIG', `rateLimit.windowMs: with scope "database", a whole number of milliseconds from 1 to ${MAX_RATE_LIMIT_WINDOW_MS} (a day)`, { field: 'rateLimit.windowMs' });
+  }
+  return limit;
 }
 
 /** The limiter for failed authentications, or undefined when it is off (`false` or `max: 0`). */

@@ -36,7 +36,7 @@ export interface ServerOptions {
    * worker of `chatkeep serve --workers`, by the cluster's primary for all
    * its workers (the primary must answer: see `answerRateLimitHits`); with
    * `scope: 'database'`, in the database (`store.rateLimits`) for every
-   * server on it, one statement per request.
+   * server on it, one statement per request (windows of 1 ms to a day).
    */
   readonly rateLimit?: { readonly max: number; readonly windowMs: number; readonly scope?: 'process' | 'cluster' | 'database' };
   /**

@@ -14,4 +14,4 @@ export type { ApiKeys, ApiKey, CreatedApiKey } from './api-keys.js';
 export type { FeatureFlags, FeatureFlag, DefineFlagInput, FlagOverride } from './feature-flags.js';
 export type { FlagCacheOptions } from './flag-cache.js';
 export type { Retention, PurgeOptions, PurgeReport } from './retention.js';
-export type { RateLimits, RateLimitHit } from './rate-limits.js';
+export { MAX_RATE_LIMIT_WINDOW_MS, type RateLimits, type RateLimitHit } from './rate-limits.js';

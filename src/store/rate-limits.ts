@@ -13,11 +13,11 @@ export interface RateLimitHit {
 /** Longest key accepted; the server's keys (`user:<id>`, `auth-failure:<address>`) are far shorter. */
 const MAX_KEY_LENGTH = 1000;
 /** Longest window accepted: a day. */
-const MAX_WINDOW_MS = 86_400_000;
+export const MAX_RATE_LIMIT_WINDOW_MS = 86_400_000;
 
 const hitInput = z.object({
   key: z.string().min(1, 'must not be empty').max(MAX_KEY_LENGTH, `must be at most ${MAX_KEY_LENGTH} characters`),
-  windowMs: z.number().int('must be a whole number of milliseconds').min(1, 'must be at least 1').max(MAX_WINDOW_MS, `must be at most ${MAX_WINDOW_MS} (a day)`),
+  windowMs: z.number().int('must be a whole number of milliseconds').min(1, 'must be at least 1').max(MAX_RATE_LIMIT_WINDOW_MS, `must be at most ${MAX_RATE_LIMIT_WINDOW_MS} (a day)`),
 });
 
 /**

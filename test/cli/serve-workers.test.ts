@@ -246,11 +246,30 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     }
   });
 
+  /** `count` streamed turns on a new conversation of `server`, each past its `begin` event. */
+  async function streamsInFlight(server: RunningServer, count: number, label: string) {
+    const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
+    const path = `/v1/conversations/${conversation}/turns/stream`;
+    const streams = Array.from({ length: count }, (_, i) => openEventStream(`${server.url}${path}`, { token: key, body: { message: `${label} ${i}` } }));
+    await Promise.all(streams.map((s) => s.next('begin')));
+    return { conversation, path, streams };
+  }
+
+  /** The seqs of `conversation`'s stored messages, read through a fresh server (on `port`, when given). */
+  async function storedSeqs(conversation: string, port?: string): Promise<number[]> {
+    const again = await serve(location, port === undefined ? [] : ['--port', port]);
+    try {
+      const history = await call(again.url, 'GET', `/v1/conversations/${conversation}/messages?limit=100`, key);
+      return (history.body.messages as { seq: number }[]).map((m) => m.seq);
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  }
+
   it('SIGTERM to the whole process group (systemd, kill -- -pgid): the workers still drain their turns and the server exits 0', async () => {
     const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
-    const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
-    const streams = Array.from({ length: 4 }, (_, i) => openEventStream(`${server.url}/v1/conversations/${conversation}/turns/stream`, { token: key, body: { message: `group ${i}` } }));
-    await Promise.all(streams.map((s) => s.next('begin')));
+    const { streams } = await streamsInFlight(server, 4, 'group');
     const workers = childPids(server.child.pid!);
     expect(workers).toHaveLength(2);
     // What a signal to the group does: every process gets it, and the primary then sends its own.
@@ -263,10 +282,7 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
 
   it('a primary killed with SIGKILL: its workers finish and store their in-flight streamed turns, then exit on their own', async () => {
     const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
-    const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
-    const path = `/v1/conversations/${conversation}/turns/stream`;
-    const streams = Array.from({ length: 6 }, (_, i) => openEventStream(`${server.url}${path}`, { token: key, body: { message: `orphaned ${i}` } }));
-    await Promise.all(streams.map((s) => s.next('begin')));
+    const { conversation, path, streams } = await streamsInFlight(server, 6, 'orphaned');
     const workers = childPids(server.child.pid!);
     expect(workers).toHaveLength(2);
     server.child.kill('SIGKILL');
@@ -278,22 +294,12 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     expect(server.stdout()).toContain('the primary process is gone: finishing the in-flight turns, then exiting');
     // Both workers had turns in flight, and the port is free again.
     expect(servingPids(server, path).size).toBe(2);
-    const again = await serve(location, ['--port', new URL(server.url).port]);
-    try {
-      const history = await call(again.url, 'GET', `/v1/conversations/${conversation}/messages?limit=100`, key);
-      expect(history.body.messages).toHaveLength(12);
-    } finally {
-      again.child.kill('SIGTERM');
-      await again.exited;
-    }
+    expect(await storedSeqs(conversation, new URL(server.url).port)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
   });
 
   it('SIGTERM under load: every in-flight streamed turn on either worker finishes and is stored', async () => {
     const server = await serve(location, ['--workers', '2', '--log-level', 'info']);
-    const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
-    const path = `/v1/conversations/${conversation}/turns/stream`;
-    const streams = Array.from({ length: 8 }, (_, i) => openEventStream(`${server.url}${path}`, { token: key, body: { message: `question ${i}` } }));
-    await Promise.all(streams.map((s) => s.next('begin')));
+    const { conversation, path, streams } = await streamsInFlight(server, 8, 'question');
     server.child.kill('SIGTERM');
     const results = await Promise.all(streams.map((s) => s.done));
     for (const events of results) expect(events.at(-1)?.event).toBe('commit');
@@ -301,14 +307,6 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     expect(server.stderr()).toContain('stopped; every in-flight turn finished');
     // The turns were spread over both workers, and both drained theirs.
     expect(servingPids(server, path).size).toBe(2);
-    const again = await serve(location);
-    try {
-      const history = await call(again.url, 'GET', `/v1/conversations/${conversation}/messages?limit=100`, key);
-      expect(history.body.messages).toHaveLength(16);
-      expect(history.body.messages.map((m: any) => m.seq)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
-    } finally {
-      again.child.kill('SIGTERM');
-      await again.exited;
-    }
+    expect(await storedSeqs(conversation)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
   });
 });

@@ -5,7 +5,7 @@ import { demoAgent, demoStreamingAgent, openStore, type Store } from '../../src/
 import { buildServer, type ChatkeepServer, type ServerOptions } from '../../src/server/index.js';
 import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
 import { JWT_SECRET, jwtFor } from '../support/server-fixture.js';
-import { newUser } from '../support/store-fixture.js';
+import { caught, newUser } from '../support/store-fixture.js';
 
 /**
  * `rateLimit: { scope: 'database' }` (`chatkeep serve --rate-limit-scope
@@ -93,6 +93,22 @@ for (const backend of BACKENDS) {
       expect((await get(b, bad)).status).toBe(429);
       // Refused before the token is looked at: a valid one from the address too.
       expect((await get(a, await jwtFor(newUser('same-address')))).status).toBe(429);
+    });
+
+    it('refuses at build time a window the database cannot count, naming the field', async () => {
+      const store = await openStore({ database: scratch.database });
+      stores.push(store);
+      for (const windowMs of [0, 1.5, 86_400_001]) {
+        const refused = await caught(() =>
+          buildServer(store, {
+            auth: { jwtSecret: JWT_SECRET },
+            agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent({ delayMs: 5 }) },
+            logger: false,
+            rateLimit: { max: 5, windowMs, scope: 'database' },
+          }),
+        );
+        expect(refused, String(windowMs)).toMatchObject({ code: 'CK_CONFIG', details: { field: 'rateLimit.windowMs' } });
+      }
     });
 
     it('a server that counts in the database deletes ended windows as it sweeps', async () => {

@@ -20,7 +20,7 @@ export function registerMigrateGrant(migrate: Command, output: Output, program: 
     .command('grant')
     .argument('<role>', 'an existing PostgreSQL role that neither owns chatkeep\'s tables nor is a superuser')
     .description(
-      "give <role> exactly what the store needs (read/write chatkeep's data, read its migration history, nothing to change the schema), so row-level security binds a server that connects as it; PostgreSQL only; run as the schema's owner after `migrate up`",
+      "give <role> exactly what the store needs (read/write chatkeep's data, read its migration history, nothing to change the schema), so row-level security binds a server that connects as it; PostgreSQL only; run as the schema's owner after every `migrate up` that adds tables (a store opened as the role refuses to open until then, naming the tables)",
     )
     .addHelpText(
       'after',
