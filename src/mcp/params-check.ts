@@ -10,18 +10,25 @@ import {
   type JSONRPCRequest,
   type MessageExtraInfo,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
+import { firstIssue, issueText } from '../errors/index.js';
 
 interface ParseOutcome {
   readonly success: boolean;
-  readonly error?: { readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[] };
+  readonly error?: { readonly issues: readonly z.core.$ZodIssue[] };
+}
+
+/** The SDK's schemas are zod 4's, which take chatkeep's wording as the per-parse error map. */
+interface RequestSchema {
+  safeParse(value: unknown, params: { error: typeof issueText }): ParseOutcome;
 }
 
 /** The SDK's own schemas for the requests this server answers. */
-const REQUEST_SCHEMAS = new Map<string, { safeParse(value: unknown): ParseOutcome }>([
-  ['initialize', InitializeRequestSchema as { safeParse(value: unknown): ParseOutcome }],
-  ['ping', PingRequestSchema as { safeParse(value: unknown): ParseOutcome }],
-  ['tools/list', ListToolsRequestSchema as { safeParse(value: unknown): ParseOutcome }],
-  ['tools/call', CallToolRequestSchema as { safeParse(value: unknown): ParseOutcome }],
+const REQUEST_SCHEMAS = new Map<string, RequestSchema>([
+  ['initialize', InitializeRequestSchema as RequestSchema],
+  ['ping', PingRequestSchema as RequestSchema],
+  ['tools/list', ListToolsRequestSchema as RequestSchema],
+  ['tools/call', CallToolRequestSchema as RequestSchema],
 ]);
 
 /**
@@ -31,10 +38,10 @@ const REQUEST_SCHEMAS = new Map<string, { safeParse(value: unknown): ParseOutcom
  * null`: a client bug reported as a server bug, in a paragraph of JSON.
  */
 export function paramsProblem(request: JSONRPCRequest): string | undefined {
-  const parsed = REQUEST_SCHEMAS.get(request.method)?.safeParse(request);
+  const parsed = REQUEST_SCHEMAS.get(request.method)?.safeParse(request, { error: issueText });
   if (parsed === undefined || parsed.success) return undefined;
-  const issue = parsed.error?.issues[0];
-  const where = issue === undefined || issue.path.length === 0 ? 'params' : issue.path.map(String).join('.');
+  const issue = firstIssue(parsed.error?.issues ?? []);
+  const where = issue === undefined || issue.path.length === 0 ? 'params' : issue.path.join('.');
   return `Invalid params: ${where}: ${issue?.message ?? 'does not match the method'}`;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NOT_STORABLE, storable } from '../db/storable-text.js';
-import { ValidationError } from '../errors/index.js';
+import { firstIssue, issueText, ValidationError } from '../errors/index.js';
 
 /**
  * The task tools' arguments: one zod schema per tool, used twice, by the MCP
@@ -155,17 +155,13 @@ export type UpdateTaskInput = z.input<typeof updateTaskInput>;
  * field at fault (`title: must not be empty`, `user_id: not an argument …`).
  */
 export function parseTaskInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input ?? {});
+  const result = schema.safeParse(input ?? {}, { error: issueText });
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const issue = firstIssue(result.error.issues);
   if (issue === undefined) throw new ValidationError('input', 'invalid');
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0] ?? 'input';
-    throw new ValidationError(
-      key,
-      'not an argument of this tool (the tools always act for the calling user)',
-    );
+  const field = issue.path.join('.');
+  if (issue.unknownKey) {
+    throw new ValidationError(field === '' ? 'input' : field, 'not an argument of this tool (the tools always act for the calling user)');
   }
-  const field = issue.path.map(String).join('.');
   throw new ValidationError(field === '' ? 'input' : field, issue.message);
 }

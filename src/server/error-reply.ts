@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ChatkeepError, isChatkeepError, type ErrorCode } from '../errors/index.js';
+import { ChatkeepError, firstIssue, isChatkeepError, type ErrorCode } from '../errors/index.js';
+import { RequestValidationError } from './request-validation.js';
 
 /** The body of every error response: `{ error: { code, message, details, requestId } }`. */
 export interface ErrorBody {
@@ -24,20 +24,15 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
 
 function toChatkeepError(error: unknown, request: FastifyRequest): ChatkeepError {
   if (isChatkeepError(error)) return error;
-  if (hasZodFastifySchemaValidationErrors(error)) {
-    const first = error.validation[0];
-    const context = (error as { validationContext?: string }).validationContext;
-    const segments = (first?.instancePath ?? '').split('/').filter((s) => s !== '');
-    let message = first?.message ?? 'invalid';
-    // An unknown key is named itself, so a typo ("colour") points at the culprit.
-    const unknownKey = first?.keyword === 'unrecognized_keys' ? (first.params as { keys?: string[] }).keys?.[0] : undefined;
-    if (unknownKey !== undefined) {
-      segments.push(unknownKey);
-      message = unknownKey === '' ? 'a parameter without a name (e.g. `?=5`)' : 'unknown field';
-    }
-    const field = segments.join('.') || (context === 'body' ? 'body' : (context ?? 'input'));
+  if (error instanceof RequestValidationError) {
+    const context = error.validationContext;
+    const issue = firstIssue(error.issues);
+    const segments = [...(issue?.path ?? [])];
+    let message = issue?.message ?? 'invalid';
+    if (issue?.unknownKey === true && segments.at(-1) === '') message = 'a parameter without a name (e.g. `?=5`)';
+    const field = segments.filter((s) => s !== '').join('.') || (context === 'body' ? 'body' : (context ?? 'input'));
     // The query-string parser turns `?limit=5&limit=6` into an array; say so
-    // plainly instead of zod's "expected number" or "invalid option" about a
+    // plainly instead of "expected a number, received an array" about a
     // value the client never wrote as one.
     if (context === 'querystring' && segments.length === 1 && Array.isArray((request.query as Record<string, unknown> | undefined)?.[field])) {
       message = 'given more than once; send it once';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NOT_STORABLE, storable } from '../db/storable-text.js';
-import { ValidationError } from '../errors/index.js';
+import { firstIssue, issueText, ValidationError } from '../errors/index.js';
 import { USER_ID_PATTERN, type SchemaSettings } from '../schema/index.js';
 
 /** What PostgreSQL text stores as given; the rule lives in db/ so the MCP task tools share it. */
@@ -14,18 +14,11 @@ export { NOT_STORABLE, storable };
 
 /** Parses `input` or throws a ValidationError naming the first bad field. */
 export function parse<T extends z.ZodType>(schema: T, input: unknown, root?: string): z.output<T> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, { error: issueText });
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const segments = (issue?.path ?? []).map(String);
-  let message = issue?.message ?? 'invalid';
-  // An unknown key is named itself, so a typo ("colour") points at the culprit.
-  if (issue?.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
-    segments.push(issue.keys[0]);
-    message = 'unknown field';
-  }
-  const path = [root, ...segments].filter((p) => p !== undefined && p !== '').join('.');
-  throw new ValidationError(path || 'input', message);
+  const issue = firstIssue(result.error.issues);
+  const path = [root, ...(issue?.path ?? [])].filter((p) => p !== undefined && p !== '').join('.');
+  throw new ValidationError(path || 'input', issue?.message ?? 'invalid');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -26,6 +26,8 @@ interface Case {
   readonly headers?: Record<string, string>;
   readonly admin?: boolean;
   readonly field: string;
+  /** The whole message, where its wording is the point of the case. */
+  readonly says?: string;
   /** Set when the case fails because of a known product bug (it then runs as it.fails). */
   readonly knownBug?: string;
 }
@@ -41,6 +43,7 @@ const CASES: readonly Case[] = [
     path: () => '/v1/conversations',
     body: { title: 42 },
     field: 'title',
+    says: 'title: expected a string, received a number',
   },
   {
     name: 'title longer than 200',
@@ -62,6 +65,7 @@ const CASES: readonly Case[] = [
     path: () => '/v1/conversations',
     body: { metadata: ['a'] },
     field: 'metadata',
+    says: 'metadata: expected a JSON object, received an array',
   },
   {
     name: 'malformed JSON',
@@ -252,6 +256,7 @@ const CASES: readonly Case[] = [
     path: (ids) => `${c(ids)}/turns`,
     body: { user: 7, assistant: 'a' },
     field: 'user',
+    says: 'user: expected a string or an object, received a number',
   },
   {
     name: 'a missing assistant message',
@@ -259,6 +264,7 @@ const CASES: readonly Case[] = [
     path: (ids) => `${c(ids)}/turns`,
     body: { user: 'q' },
     field: 'assistant',
+    says: 'assistant: required',
   },
   {
     name: 'a turn with an unknown field',
@@ -287,6 +293,15 @@ const CASES: readonly Case[] = [
     path: (ids) => `${c(ids)}/turns/run`,
     body: { message: '' },
     field: 'message',
+    says: 'message: must not be empty',
+  },
+  {
+    name: 'a misspelt message field',
+    method: 'POST',
+    path: (ids) => `${c(ids)}/turns/run`,
+    body: { text: 'q' },
+    field: 'message',
+    says: 'message: required (the unknown field "text" was given: misspelt?)',
   },
   {
     name: 'a run message over 100000 chars',
@@ -301,6 +316,7 @@ const CASES: readonly Case[] = [
     path: (ids) => `${c(ids)}/turns/run`,
     body: { message: 'q', historyLimit: 0 },
     field: 'historyLimit',
+    says: 'historyLimit: must be at least 1',
   },
   {
     name: 'a fractional token budget',
@@ -308,6 +324,7 @@ const CASES: readonly Case[] = [
     path: (ids) => `${c(ids)}/turns/run`,
     body: { message: 'q', historyTokenBudget: 1.5 },
     field: 'historyTokenBudget',
+    says: 'historyTokenBudget: expected a whole number, received 1.5',
   },
   {
     name: 'an empty message to stream',
@@ -570,6 +587,10 @@ for (const backend of BACKENDS) {
             },
           });
           expect(reply.body.error.message).toMatch(new RegExp(`^${k.field.replace('.', '\\.')}: `));
+          // zod's defaults describe the schema ("Invalid input", "Too small: expected string to have >=1
+          // characters"); every message says what to send instead.
+          expect(reply.body.error.message).not.toMatch(/Invalid input|Invalid option|Too small|Too big|Unrecognized key/);
+          if (k.says !== undefined) expect(reply.body.error.message).toBe(k.says);
           expect(await snapshot(f, user, ids)).toEqual(before);
         },
       );

@@ -40,6 +40,7 @@ for (const backend of BACKENDS) {
         expect(error.code, JSON.stringify(input).slice(0, 60)).toBe('CK_VALIDATION');
         expect(error.details?.['field']).toBe(field);
         expect(error.message.startsWith(`${field}:`)).toBe(true);
+        expect(error.message).not.toMatch(/Invalid input|Invalid option|Too small|Too big|Unrecognized key/);
       }
       // 1000 characters is allowed, counted as characters (emoji are one each).
       await store.turns.append(user, id, { user: '😀'.repeat(1000), assistant: 'ok' });
@@ -60,12 +61,16 @@ for (const backend of BACKENDS) {
         [() => store.conversations.create(user, { colour: 'red' } as never), 'colour'],
         [() => store.onboarding.start(user, { flow: 'Bad Flow', phase: 'a' }), 'flow'],
         [() => store.onboarding.start(user, { flow: 'ok', phase: 'a', progress: 101 }), 'progress'],
+        [() => store.onboarding.start(user, { flw: 'ok', phase: 'a' } as never), 'flow'],
+        [() => store.messages.list(user, id, { limit: 2.5 }), 'limit'],
       ];
       for (const [call, field] of checks) {
         const error = await caught(call);
         expect(error.code).toBe('CK_VALIDATION');
         expect(error.details?.['field']).toBe(field);
+        expect(error.message).not.toMatch(/Invalid input|Invalid option|Too small|Too big|Unrecognized key/);
       }
+      expect((await caught(checks.at(-2)![0])).message).toBe('flow: required (the unknown field "flw" was given: misspelt?)');
       expect((await store.conversations.list(user)).conversations).toHaveLength(1);
       expect(await store.onboarding.list(user)).toEqual([]);
     });

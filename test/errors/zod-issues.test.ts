@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { firstIssue, issueText } from '../../src/errors/index.js';
+
+/**
+ * R-SEC-3: bad input gets a clear error naming the field. Every front door
+ * words zod's findings through errors/zod-issues.ts; these are the words.
+ */
+
+/** The message chatkeep reports for `input`, as "<field>: <message>". */
+function report(schema: z.ZodType, input: unknown): string {
+  const result = schema.safeParse(input, { error: issueText });
+  if (result.success) throw new Error(`expected ${JSON.stringify(input)} to be refused`);
+  const issue = firstIssue(result.error.issues);
+  return `${issue?.path.join('.') || 'input'}: ${issue?.message}`;
+}
+
+const content = z.string().min(1).max(10);
+const body = z
+  .object({
+    message: z.union([content, z.object({ content }).strict()]),
+    limit: z.number().int().min(1).max(100).optional(),
+    above: z.number().gt(0).optional(),
+    tags: z.array(z.string()).min(1).max(2).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    kind: z.enum(['a', 'b']).optional(),
+    only: z.literal('x').optional(),
+    id: z.uuid().optional(),
+    at: z.iso.datetime({ offset: true }).optional(),
+    named: z.string().min(1, 'give it a name').optional(),
+  })
+  .strict();
+
+describe('issueText: zod defaults in plain words', () => {
+  it.each([
+    [{}, 'message: required'],
+    [{ message: null }, 'message: expected a string or an object, received null'],
+    [{ message: 5 }, 'message: expected a string or an object, received a number'],
+    [{ message: '' }, 'message: must not be empty'],
+    [{ message: 'x'.repeat(11) }, 'message: must be at most 10 characters'],
+    [{ message: { content: '' } }, 'message.content: must not be empty'],
+    [{ message: 'x', limit: 0 }, 'limit: must be at least 1'],
+    [{ message: 'x', limit: 101 }, 'limit: must be at most 100'],
+    [{ message: 'x', limit: 1.5 }, 'limit: expected a whole number, received 1.5'],
+    [{ message: 'x', limit: '5' }, 'limit: expected a number, received a string'],
+    [{ message: 'x', above: 0 }, 'above: must be greater than 0'],
+    [{ message: 'x', tags: [] }, 'tags: must not be empty'],
+    [{ message: 'x', tags: ['a', 'b', 'c'] }, 'tags: must have at most 2 items'],
+    [{ message: 'x', tags: 'a' }, 'tags: expected an array, received a string'],
+    [{ message: 'x', metadata: ['a'] }, 'metadata: expected a JSON object, received an array'],
+    [{ message: 'x', kind: 'c' }, 'kind: expected one of "a", "b"'],
+    [{ message: 'x', only: 'y' }, 'only: must be "x"'],
+    [{ message: 'x', id: 'nope' }, 'id: expected a UUID'],
+    [{ message: 'x', at: 'yesterday' }, 'at: expected an ISO 8601 date and time with a time zone (e.g. 2026-01-31T12:00:00Z)'],
+  ])('%j → %s', (input, expected) => {
+    expect(report(body, input)).toBe(expected);
+  });
+
+  it("keeps a message the schema words itself", () => {
+    expect(report(body, { message: 'x', named: '' })).toBe('named: give it a name');
+  });
+
+  it('leaves a union whose alternatives fail for different reasons to zod, which reports the closest one', () => {
+    const either = z.union([z.string().min(3), z.number().int()]);
+    expect(issueText({ code: 'invalid_union', input: 5, errors: [], path: [] } as never)).toBeUndefined();
+    expect(report(z.object({ v: either }), { v: 'ab' })).toBe('v: must be at least 3 characters');
+  });
+});
+
+describe('firstIssue: which finding to report', () => {
+  it('names an unknown key itself, below its parent', () => {
+    expect(report(body, { message: { content: 'x', colour: 'red' } })).toBe('message.colour: unknown field');
+    const issue = firstIssue(body.safeParse({ message: 'x', colour: 'red' }, { error: issueText }).error?.issues ?? []);
+    expect(issue).toEqual({ path: ['colour'], message: 'unknown field', unknownKey: true });
+  });
+
+  it('says when a missing field sits next to an unknown one (a misspelt name)', () => {
+    expect(report(body, { mesage: 'hi' })).toBe('message: required (the unknown field "mesage" was given: misspelt?)');
+  });
+
+  it('does not pair a missing field with an unknown key of another object', () => {
+    const nested = z.object({ a: z.object({ b: z.string() }).strict(), c: z.string().optional() }).strict();
+    expect(report(nested, { a: {}, d: 1 })).toBe('a.b: required');
+  });
+
+  it('is undefined for no issues', () => {
+    expect(firstIssue([])).toBeUndefined();
+  });
+});
