@@ -22,6 +22,7 @@ export {
   chatkeepMigrator,
   ALL_ROLES,
   DEFAULT_SCHEMA_SETTINGS,
+  extendStoreRoles,
   grantStoreRole,
   type MessageRole,
   type SchemaSettings,

@@ -13,9 +13,11 @@ export async function reportRun(
     readonly direction: 'up' | 'down';
     readonly error: ChatkeepError | undefined;
     readonly results: readonly MigrationResult[];
+    /** `up`: the store roles whose grants were extended to the tables it added (schema/store-role.ts). */
+    readonly grantedRoles?: readonly string[];
   },
 ): Promise<void> {
-  const { error, results } = run;
+  const { error, results, grantedRoles = [] } = run;
   const { current } = await run.migrator.status();
   if (run.json) {
     output.json({
@@ -23,11 +25,15 @@ export async function reportRun(
       direction: run.direction,
       current,
       results,
+      ...(run.direction === 'up' ? { grantedRoles } : {}),
       ...(error ? { error: errorJson(error) } : {}),
     });
   } else {
     printOutcome(output, run.direction === 'up' ? 'applied' : 'reverted', results, current, error === undefined);
     printChecks(output, results);
+    if (grantedRoles.length > 0) {
+      output.line(`Granted the store's privileges on the new tables to ${grantedRoles.map((r) => `"${r}"`).join(', ')} (roles \`migrate grant\` had set up).`);
+    }
   }
   if (error !== undefined) output.error(error);
 }

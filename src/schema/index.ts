@@ -20,4 +20,4 @@ export {
 } from './schema-settings.js';
 export { USER_ID_PATTERN } from './sql-fragments.js';
 export { assertIdentifier } from '../migrate/identifier.js';
-export { assertStorePrivileges, grantStoreRole } from './store-role.js';
+export { assertStorePrivileges, extendStoreRoles, grantStoreRole } from './store-role.js';

@@ -13,8 +13,9 @@ const READ_ONLY_TABLES = ['install', 'schema_migrations', 'schema_migrations_log
  * connecting as that role (and not owning the tables, nor a superuser) is
  * bound by the row-level security policies of migration 0007, and
  * `Store.rowLevelSecurity` is true (docs/security.md). Run it as the owner
- * of chatkeep's schema after `migrate up`; idempotent, and run it again after
- * a later chatkeep adds tables. The store's role cannot migrate: run
+ * of chatkeep's schema after `migrate up`; idempotent. A later `migrate up`
+ * that adds tables extends these grants to them itself
+ * ({@link extendStoreRoles}). The store's role cannot migrate: run
  * migrations as the owner and open the store with `migrate: false`.
  *
  * @example
@@ -50,6 +51,50 @@ export async function grantStoreRole(db: Kysely<any>, options: { readonly role: 
 }
 
 /**
+ * Grants what {@link grantStoreRole} gives, on every table and sequence of
+ * `schema` as it is now, to each role that already holds the store's
+ * privileges on its messages table — SELECT, INSERT, UPDATE and DELETE,
+ * granted to the role itself (not through a role it belongs to) — and is
+ * not the owner, a superuser or BYPASSRLS. That is how `grantStoreRole`
+ * left them, and no other role of chatkeep's has them (the MCP tools' role
+ * has no grant in this schema; a read-only role has SELECT alone). Run after
+ * an `up` that applied migrations, so a table a new chatkeep adds reaches
+ * the roles that serve from it instead of a refusal at their next start.
+ * Returns the roles granted; none when the current user does not own the
+ * schema (the store's role then refuses to open, naming `migrate grant`).
+ */
+export async function extendStoreRoles(db: Kysely<any>, schema: string): Promise<string[]> {
+  // A user with some privileges but no grant option would get warnings, not
+  // errors ("no privileges were granted"): ask first whether it owns the schema.
+  const { rows: owner } = await sql<{ owns: boolean }>`
+    select pg_has_role(n.nspowner, 'USAGE') or (select rolsuper from pg_catalog.pg_roles where rolname = current_user) as owns
+      from pg_catalog.pg_namespace n where n.nspname = ${schema}`.execute(db);
+  if (owner[0]?.owns !== true) return [];
+  const { rows } = await sql<{ role: string }>`
+    select r.rolname as role
+      from pg_catalog.pg_class c
+     cross join lateral aclexplode(c.relacl) g
+      join pg_catalog.pg_roles r on r.oid = g.grantee
+     where c.oid = to_regclass(format('%I.messages', ${schema}::text))
+       and g.grantee <> c.relowner and not r.rolsuper and not r.rolbypassrls
+     group by r.rolname
+    having array_agg(g.privilege_type::text) @> array['SELECT', 'INSERT', 'UPDATE', 'DELETE']
+     order by r.rolname`.execute(db);
+  const granted: string[] = [];
+  for (const { role } of rows) {
+    try {
+      await grantStoreRole(db, { role, schema });
+      granted.push(role);
+    } catch (error) {
+      // Not the owner (42501, as CK_CONFIG), or a name grantStoreRole would not
+      // have granted: leave that role to `migrate grant`, which says why.
+      if (!(error instanceof ChatkeepError && error.code === 'CK_CONFIG')) throw error;
+    }
+  }
+  return granted;
+}
+
+/**
  * Refuses a store whose role lacks a privilege `grantStoreRole` gives, naming
  * the tables: the usual cause is a `migrate up` that added a table after the
  * role was granted. Without this the store would open and fail later, on the
@@ -69,7 +114,7 @@ export async function assertStorePrivileges(db: Kysely<any>, schema: string): Pr
   if (found === undefined || found.missing.length === 0) return;
   throw new ChatkeepError(
     'CK_CONFIG',
-    `Role "${found.role}" lacks privileges on ${found.missing.map((t) => `${schema}.${t}`).join(', ')}: run \`chatkeep migrate grant ${found.role}\` as the owner of chatkeep's schema (again after every \`migrate up\` that adds tables)`,
+    `Role "${found.role}" lacks privileges on ${found.missing.map((t) => `${schema}.${t}`).join(', ')}: run \`chatkeep migrate grant ${found.role}\` as the owner of chatkeep's schema`,
     { field: 'role', tables: found.missing },
   );
 }

@@ -7,6 +7,7 @@ import {
   assertIdentifier,
   assertStorePrivileges,
   chatkeepMigrator,
+  extendStoreRoles,
   settingsForDatabase,
   type RequestedSettings,
   type SchemaSettings,
@@ -188,6 +189,8 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     } else {
       const result = await migrator.up();
       if (result.error !== undefined) throw result.error;
+      // Tables added just now reach the roles that serve stores from this schema.
+      if (result.results.some((r) => r.status === 'applied')) await extendStoreRoles(database.db, schema);
     }
     // Policies bind a role that neither owns the tables nor is a superuser
     // (migration 0007); only then is the row scope worth its round trip.

@@ -80,6 +80,23 @@ describe.skipIf(!PG_AVAILABLE)('chatkeep migrate grant (PostgreSQL)', () => {
     }
   });
 
+  it('`migrate up` that adds tables grants them to the roles `migrate grant` set up, and says so (text and JSON)', async () => {
+    const url = new URL(created.url);
+    url.username = role;
+    for (const json of [false, true]) {
+      expect((await chatkeep(['--database-url', created.url, 'migrate', 'down', '--to', '7', '--yes'])).code).toBe(0);
+      const up = await chatkeep(['--database-url', created.url, 'migrate', 'up', ...(json ? ['--json'] : [])]);
+      expect(up.code, up.stderr).toBe(0);
+      if (json) expect((JSON.parse(up.stdout) as { grantedRoles: string[] }).grantedRoles).toEqual([role]);
+      else expect(up.stdout).toContain(`Granted the store's privileges on the new tables to "${role}"`);
+      const store = await openStore({ url: url.toString(), migrate: false });
+      expect(store.rowLevelSecurity).toBe(true);
+      await store.close();
+    }
+    const nothing = await chatkeep(['--database-url', created.url, 'migrate', 'up', '--json']);
+    expect((JSON.parse(nothing.stdout) as { grantedRoles: string[] }).grantedRoles, 'nothing applied, nothing granted').toEqual([]);
+  });
+
   it('a missing role is a usage error naming it', async () => {
     const run = await chatkeep(['--database-url', created.url, 'migrate', 'grant', 'ck_nobody_here']);
     expect([run.code, run.stderr]).toEqual([2, expect.stringContaining('error [CK_CONFIG]: Role "ck_nobody_here" does not exist')]);

@@ -20,7 +20,7 @@ export function registerMigrateGrant(migrate: Command, output: Output, program: 
     .command('grant')
     .argument('<role>', 'an existing PostgreSQL role that neither owns chatkeep\'s tables nor is a superuser')
     .description(
-      "give <role> exactly what the store needs (read/write chatkeep's data, read its migration history, nothing to change the schema), so row-level security binds a server that connects as it; PostgreSQL only; run as the schema's owner after every `migrate up` that adds tables (a store opened as the role refuses to open until then, naming the tables)",
+      "give <role> exactly what the store needs (read/write chatkeep's data, read its migration history, nothing to change the schema), so row-level security binds a server that connects as it; PostgreSQL only; run as the schema's owner after `migrate up`; a later `migrate up` run as the owner grants the tables it adds to the roles granted here",
     )
     .addHelpText(
       'after',
@@ -51,7 +51,7 @@ export function registerMigrateGrant(migrate: Command, output: Output, program: 
           await grantStoreRole(database.db, { role, schema });
           output.line(`Database: ${where}`);
           output.line(`Granted role "${role}" what a chatkeep store needs; row-level security binds it.`);
-          output.line(`Serve as "${role}" (its own DATABASE_URL); keep migrating as the owner, and grant again after a \`migrate up\` that adds tables.`);
+          output.line(`Serve as "${role}" (its own DATABASE_URL); keep migrating as the owner: \`migrate up\` grants "${role}" the tables it adds.`);
         },
         program,
       );

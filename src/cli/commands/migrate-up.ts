@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CHATKEEP_MIGRATIONS, extendStoreRoles } from '../../schema/index.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { withMigrationSession } from '../migration-session.js';
@@ -46,7 +47,7 @@ export function registerMigrateUp(migrate: Command, output: Output, program: Pro
       await withMigrationSession(
         globalOptions(command),
         output,
-        async ({ migrator, where }) => {
+        async ({ migrator, where, database, schema, migrations }) => {
           if (!json)
             output.line(
               `Migrating ${where}${options.to === undefined ? '' : ` up to version ${options.to}`}`,
@@ -57,7 +58,10 @@ export function registerMigrateUp(migrate: Command, output: Output, program: Pro
             // Rule ids were checked by the option parser, before the database was opened.
             ...(allow === undefined ? {} : { allowLintErrors: allow }),
           });
-          await reportRun(output, { migrator, where, json, direction: 'up', error, results });
+          // Tables added just now reach the roles `migrate grant` gave chatkeep's store privileges.
+          const applied = results.some((r) => r.status === 'applied');
+          const grantedRoles = applied && migrations === CHATKEEP_MIGRATIONS ? await extendStoreRoles(database.db, schema) : [];
+          await reportRun(output, { migrator, where, json, direction: 'up', error, results, grantedRoles });
         },
         { progressToStderr: json, lockWaitMs: options.lockWait, ...program, target: { direction: 'up', to: options.to } },
       );
