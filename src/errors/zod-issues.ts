@@ -58,6 +58,15 @@ function sizeRule(issue: Extract<RawIssue, { code: 'too_small' | 'too_big' }>): 
 }
 
 /**
+ * `required` when nothing was given, else `expected <expected>, received
+ * <what it is>`: for a rule a schema words itself, such as the message
+ * input's `a string or { content, metadata }`.
+ */
+export function wrongValue(expected: string, input: unknown): string {
+  return input === undefined ? 'required' : `expected ${expected}, received ${received(input)}`;
+}
+
+/**
  * Plain words for an issue whose schema did not word it, or undefined for
  * zod's default. Pass it as the per-parse error map, which zod consults only
  * where the schema gave no message of its own:
@@ -77,10 +86,10 @@ export function issueText(issue: RawIssue): string | undefined {
       const expected: string[] = [];
       for (const branch of issue.errors) {
         const only = branch.length === 1 ? branch[0] : undefined;
-        if (only?.code !== 'invalid_type' || only.path.length > 0) return undefined;
+        if (only?.code !== 'invalid_type' || only.path.length > 0) return 'matches none of the forms this field may take';
         expected.push(typeName(only.expected));
       }
-      return expected.length === 0 ? undefined : `expected ${expected.join(' or ')}, received ${received(issue.input)}`;
+      return `expected ${expected.join(' or ')}, received ${received(issue.input)}`;
     }
     case 'too_small':
     case 'too_big':

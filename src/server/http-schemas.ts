@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ERROR_CATALOGUE } from '../errors/index.js';
+import { ERROR_CATALOGUE, wrongValue } from '../errors/index.js';
+import { MESSAGE_INPUT } from '../store/turn-parts.js';
 import type { SchemaSettings } from '../schema/index.js';
 
 /**
@@ -20,7 +21,10 @@ export function httpSchemas(settings: SchemaSettings) {
     .codec(z.iso.datetime({ offset: true }), z.date(), { decode: (text) => new Date(text), encode: (date) => date.toISOString() })
     .describe('ISO 8601 timestamp');
   const content = z.string().min(1).max(settings.maxContentLength);
-  const messageInput = z.union([content, z.object({ content, metadata: json.optional() }).strict()]);
+  // Worded as the store words it, so both front doors say the same.
+  const messageInput = z.union([content, z.object({ content, metadata: json.optional() }).strict()], {
+    error: (issue) => (issue.code === 'invalid_union' ? wrongValue(MESSAGE_INPUT, issue.input) : undefined),
+  });
   const idempotencyKey = z.string().min(1).max(200).describe('Retries with the same key return the stored result and write nothing');
 
   const conversation = z.object({

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ChatkeepError, ValidationError } from '../errors/index.js';
+import { ChatkeepError, ValidationError, wrongValue } from '../errors/index.js';
 import type { JsonObject, Message, Turn } from './rows.js';
 import { z } from 'zod';
 import { idempotencyKeySchema, limitSchema, metadataSchema, parse, type Rules } from './validation.js';
@@ -10,6 +10,9 @@ export interface MessageInput {
   readonly metadata?: JsonObject;
 }
 
+/** What a message may be given as, in error messages (the HTTP schema says the same). */
+export const MESSAGE_INPUT = 'a string or { content, metadata }';
+
 /**
  * Validates a message given as text or `{ content, metadata }`; errors name
  * `field`. A caller's object may hold nothing else: a misplaced key (`role`,
@@ -19,7 +22,7 @@ export interface MessageInput {
 export function messageInput(rules: Rules, input: string | MessageInput, field: string, strict = true): Required<MessageInput> {
   if (typeof input === 'string') return { content: parse(rules.content, input, field), metadata: {} };
   if (typeof input !== 'object' || input === null) {
-    throw new ChatkeepError('CK_VALIDATION', `${field}: expected a string or { content, metadata }`, { field });
+    throw new ValidationError(field, wrongValue(MESSAGE_INPUT, input));
   }
   const unknown = strict ? Object.keys(input).find((key) => key !== 'content' && key !== 'metadata') : undefined;
   if (unknown !== undefined) throw new ValidationError(`${field}.${unknown}`, 'unknown field');

@@ -256,7 +256,7 @@ const CASES: readonly Case[] = [
     path: (ids) => `${c(ids)}/turns`,
     body: { user: 7, assistant: 'a' },
     field: 'user',
-    says: 'user: expected a string or an object, received a number',
+    says: 'user: expected a string or { content, metadata }, received a number',
   },
   {
     name: 'a missing assistant message',

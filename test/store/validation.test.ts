@@ -71,6 +71,11 @@ for (const backend of BACKENDS) {
         expect(error.message).not.toMatch(/Invalid input|Invalid option|Too small|Too big|Unrecognized key/);
       }
       expect((await caught(checks.at(-2)![0])).message).toBe('flow: required (the unknown field "flw" was given: misspelt?)');
+      // The same words as the HTTP API's (test/server/validation.test.ts).
+      expect((await caught(() => store.turns.append(user, id, { user: 7, assistant: 'a' } as never))).message).toBe(
+        'user: expected a string or { content, metadata }, received a number',
+      );
+      expect((await caught(() => store.turns.append(user, id, { user: 'q' } as never))).message).toBe('assistant: required');
       expect((await store.conversations.list(user)).conversations).toHaveLength(1);
       expect(await store.onboarding.list(user)).toEqual([]);
     });
