@@ -85,6 +85,22 @@ describe.skipIf(!PG_AVAILABLE)('postgres: an up that adds tables extends the sto
     await store.close();
   });
 
+  it('concurrent grants of the same role all succeed (PostgreSQL refuses concurrent GRANTs on one object unless they take turns)', async () => {
+    const connections = await Promise.all(Array.from({ length: 8 }, () => openDatabase({ url: scratch.url!, poolSize: 1 })));
+    try {
+      for (let round = 0; round < 5; round++) {
+        const outcomes = await Promise.allSettled([
+          ...connections.slice(1).map((c) => grantStoreRole(c.db, { role: app })),
+          extendStoreRoles(connections[0]!.db, 'chatkeep'),
+        ]);
+        expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual([]);
+      }
+    } finally {
+      await Promise.all(connections.map((c) => c.close()));
+    }
+    expect(await may(app, 'rate_limit_windows', 'insert')).toBe(true);
+  });
+
   it('grants nothing when the current user does not own the schema, and says so by returning no role', async () => {
     await sql.raw(`revoke insert on chatkeep.rate_limit_windows from ${app}`).execute(scratch.database.db);
     for (const role of [other, reader]) {
