@@ -32,6 +32,12 @@ function received(input: unknown): string {
   if (input === null) return 'null';
   if (Array.isArray(input)) return 'an array';
   if (typeof input === 'number' && Number.isNaN(input)) return 'NaN';
+  // "received an object" would puzzle whoever passed a Map or a Date where a plain object goes.
+  const prototype: unknown = typeof input === 'object' ? Object.getPrototypeOf(input) : null;
+  if (prototype !== null && prototype !== Object.prototype) {
+    const name: unknown = (prototype as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof name === 'string' && name !== '') return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+  }
   return typeName(typeof input);
 }
 
@@ -104,6 +110,8 @@ export function issueText(issue: RawIssue): string | undefined {
       return `expected ${issue.format} format`;
     case 'unrecognized_keys':
       return 'unknown field';
+    case 'invalid_key':
+      return 'keys must be strings';
     default:
       return undefined;
   }
@@ -116,6 +124,8 @@ export interface FirstIssue {
   readonly message: string;
   /** The issue was a key the schema does not have (the path ends with it). */
   readonly unknownKey: boolean;
+  /** The issue was an unknown key with an empty name: the path names the object holding it. */
+  readonly namelessKey?: true;
 }
 
 /**
@@ -129,6 +139,8 @@ export function firstIssue(issues: readonly Issue[]): FirstIssue | undefined {
   const path = first.path.map(String);
   if (first.code === 'unrecognized_keys') {
     const key = first.keys[0] ?? '';
+    // A key "" cannot be named by a path: the object holding it is at fault.
+    if (key === '') return { path, message: 'has a field with an empty name ("")', unknownKey: false, namelessKey: true };
     return { path: [...path, key], message: 'unknown field', unknownKey: true };
   }
   if (first.message === 'required') {

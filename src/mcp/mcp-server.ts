@@ -1,6 +1,20 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { addTaskInput, listTasksInput, taskIdInput, updateTaskInput } from './task-input.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  McpError,
+  type CallToolResult,
+} from '@modelcontextprotocol/sdk/types.js';
+import {
+  addTaskInput,
+  listTasksInput,
+  taskIdInput,
+  updateTaskInput,
+  type AddTaskInput,
+  type ListTasksInput,
+  type TaskIdInput,
+  type UpdateTaskInput,
+} from './task-input.js';
 import type { TaskStore } from './task-store.js';
 import { toolError, toolResult } from './tool-result.js';
 
@@ -31,6 +45,8 @@ export const TASK_TOOLS = [
   'delete_task',
 ] as const;
 
+type TaskTool = (typeof TASK_TOOLS)[number];
+
 /**
  * Builds an MCP server whose five task tools act for exactly one user,
  * `userId`, fixed here: the stdio front door builds one per process (the
@@ -56,6 +72,14 @@ export function buildMcpServer(
     },
   );
   if (options.onProtocolError !== undefined) server.server.onerror = options.onProtocolError;
+  // The arguments as the client sent them: TaskStore parses them (task-input.ts).
+  const calls: Record<TaskTool, (args: unknown) => Promise<Record<string, unknown>>> = {
+    list_tasks: async (args) => ({ tasks: await tasks.list(userId, args as ListTasksInput) }),
+    add_task: async (args) => ({ task: await tasks.add(userId, args as AddTaskInput) }),
+    complete_task: async (args) => ({ task: await tasks.complete(userId, args as TaskIdInput) }),
+    update_task: async (args) => ({ task: await tasks.update(userId, args as UpdateTaskInput) }),
+    delete_task: async (args) => ({ task: await tasks.delete(userId, args as TaskIdInput) }),
+  };
   const run = async (
     tool: string,
     work: () => Promise<Record<string, unknown>>,
@@ -81,7 +105,7 @@ export function buildMcpServer(
       inputSchema: listTasksInput,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args) => run('list_tasks', async () => ({ tasks: await tasks.list(userId, args) })),
+    (args) => run('list_tasks', () => calls.list_tasks(args)),
   );
   server.registerTool(
     'add_task',
@@ -96,7 +120,7 @@ export function buildMcpServer(
         openWorldHint: false,
       },
     },
-    (args) => run('add_task', async () => ({ task: await tasks.add(userId, args) })),
+    (args) => run('add_task', () => calls.add_task(args)),
   );
   server.registerTool(
     'complete_task',
@@ -111,7 +135,7 @@ export function buildMcpServer(
         openWorldHint: false,
       },
     },
-    (args) => run('complete_task', async () => ({ task: await tasks.complete(userId, args) })),
+    (args) => run('complete_task', () => calls.complete_task(args)),
   );
   server.registerTool(
     'update_task',
@@ -127,7 +151,7 @@ export function buildMcpServer(
         openWorldHint: false,
       },
     },
-    (args) => run('update_task', async () => ({ task: await tasks.update(userId, args) })),
+    (args) => run('update_task', () => calls.update_task(args)),
   );
   server.registerTool(
     'delete_task',
@@ -142,7 +166,21 @@ export function buildMcpServer(
         openWorldHint: false,
       },
     },
-    (args) => run('delete_task', async () => ({ task: await tasks.delete(userId, args) })),
+    (args) => run('delete_task', () => calls.delete_task(args)),
   );
+
+  // The SDK would check the arguments against the tool's schema itself and
+  // word the failure its own way: every issue zod found, one per line, in
+  // zod's default words ("Unrecognized key: \"user_id\""), as a tool error
+  // with no code or field. TaskStore parses the same schemas and reports the
+  // first fault as a ValidationError naming its field, so calls go straight
+  // to it; the schemas registered above are still what tools/list shows.
+  server.server.setRequestHandler(CallToolRequestSchema, (request) => {
+    const name = request.params.name;
+    if (!Object.hasOwn(calls, name)) {
+      throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    }
+    return run(name, () => calls[name as TaskTool](request.params.arguments ?? {}));
+  });
   return server;
 }

@@ -29,7 +29,7 @@ function toChatkeepError(error: unknown, request: FastifyRequest): ChatkeepError
     const issue = firstIssue(error.issues);
     const segments = [...(issue?.path ?? [])];
     let message = issue?.message ?? 'invalid';
-    if (issue?.unknownKey === true && segments.at(-1) === '') message = 'a parameter without a name (e.g. `?=5`)';
+    if (issue?.namelessKey === true && context === 'querystring') message = 'a parameter without a name (e.g. `?=5`)';
     const field = segments.filter((s) => s !== '').join('.') || (context === 'body' ? 'body' : (context ?? 'input'));
     // The query-string parser turns `?limit=5&limit=6` into an array; say so
     // plainly instead of "expected a number, received an array" about a

@@ -48,6 +48,11 @@ describe('issueText: zod defaults in plain words', () => {
     [{ message: 'x', tags: ['a', 'b', 'c'] }, 'tags: must have at most 2 items'],
     [{ message: 'x', tags: 'a' }, 'tags: expected an array, received a string'],
     [{ message: 'x', metadata: ['a'] }, 'metadata: expected a JSON object, received an array'],
+    [{ message: 'x', metadata: new Map([['a', 1]]) }, 'metadata: expected a JSON object, received a Map'],
+    [{ message: 'x', metadata: new Date(0) }, 'metadata: expected a JSON object, received a Date'],
+    [{ message: 'x', metadata: { [Symbol('s')]: 1 } }, 'metadata.Symbol(s): keys must be strings'],
+    [{ message: 'x', metadata: new (class Options {})() }, 'metadata: expected a JSON object, received an Options'],
+    [{ message: 'x', metadata: Object.create(null) as object, limit: 1.5 }, 'limit: expected a whole number, received 1.5'],
     [{ message: 'x', kind: 'c' }, 'kind: expected one of "a", "b"'],
     [{ message: 'x', only: 'y' }, 'only: must be "x"'],
     [{ message: 'x', id: 'nope' }, 'id: expected a UUID'],
@@ -72,6 +77,11 @@ describe('firstIssue: which finding to report', () => {
     expect(report(body, { message: { content: 'x', colour: 'red' } })).toBe('message.colour: unknown field');
     const issue = firstIssue(body.safeParse({ message: 'x', colour: 'red' }, { error: issueText }).error?.issues ?? []);
     expect(issue).toEqual({ path: ['colour'], message: 'unknown field', unknownKey: true });
+  });
+
+  it('blames the object for a key with an empty name, which no path can name', () => {
+    expect(report(body, { message: 'x', '': 1 })).toBe('input: has a field with an empty name ("")');
+    expect(report(body, { message: { content: 'x', '': 1 } })).toBe('message: has a field with an empty name ("")');
   });
 
   it('says when a missing field sits next to an unknown one (a misspelt name)', () => {

@@ -96,7 +96,15 @@ for (const backend of BACKENDS) {
               await call('list_tasks', { limit: payload });
               for (const tool of ['complete_task', 'delete_task'])
                 await call(tool, { task_id: payload });
-              await call(payload.slice(0, 60), { title: payload });
+              // A tool name the server does not have is a protocol error (MCP: "Unknown tool").
+              const unknownTool = await alice.client
+                .callTool({ name: payload.slice(0, 60), arguments: { title: payload } })
+                .then(
+                  () => 'answered',
+                  (error: Error) => error.message,
+                );
+              seen.push(unknownTool);
+              expect(unknownTool).toContain('Unknown tool: ');
             }
             await call('list_tasks', { limit: 200 });
             expect(

@@ -61,6 +61,37 @@ for (const backend of BACKENDS) {
         });
       });
 
+      it('a tool it does not have is a JSON-RPC invalid-params error naming it, not a tool result', async () => {
+        await fixture.session().withClient('alice', async ({ client, transportErrors }) => {
+          await expect(
+            client.callTool({ name: 'drop_tables', arguments: {} }),
+          ).rejects.toMatchObject({
+            code: -32602,
+            message: expect.stringContaining('Unknown tool: drop_tables'),
+          });
+          expect(transportErrors).toEqual([]);
+        });
+      });
+
+      it('several faults in one call are reported as one: the first, naming its field', async () => {
+        await fixture.session().withClient('alice', async (alice) => {
+          const outcome = await alice.call('add_task', {
+            title: '',
+            due_date: 'soon',
+            user_id: 'bob',
+          });
+          expect(outcome).toMatchObject({
+            isError: true,
+            text: 'CK_VALIDATION: title: must not be empty',
+            structured: { error: { code: 'CK_VALIDATION', field: 'title' } },
+          });
+          const unknown = await alice.call('delete_task', { task_id: 1, user_id: 'bob' });
+          expect(unknown.text).toBe(
+            'CK_VALIDATION: user_id: not an argument of this tool (the tools always act for the calling user)',
+          );
+        });
+      });
+
       it('adds, lists, completes, updates and deletes the calling user’s tasks', async () => {
         await fixture.session().withClient('alice', async (alice) => {
           const added = await task(alice, 'add_task', {
@@ -210,6 +241,7 @@ for (const backend of BACKENDS) {
             const outcome = await alice.call(tool, args);
             expect(outcome.isError, `${tool} ${JSON.stringify(args)}`).toBe(true);
             expect(outcome.text, `${tool} ${JSON.stringify(args)}`).toContain(field);
+            expect(outcome.text, `${tool} ${JSON.stringify(args)}`).toMatch(/^CK_VALIDATION: \w+: /);
             // One problem, said once (the SDK joins every issue zod reports with a newline).
             expect(outcome.text, `${tool} ${JSON.stringify(args)}`).not.toContain('\n');
           }

@@ -60,6 +60,14 @@ const CASES: readonly Case[] = [
     field: 'colour',
   },
   {
+    name: 'a field with an empty name',
+    method: 'POST',
+    path: () => '/v1/conversations',
+    body: { title: 'ok', '': 1 },
+    field: 'body',
+    says: 'body: has a field with an empty name ("")',
+  },
+  {
     name: 'metadata that is not an object',
     method: 'POST',
     path: () => '/v1/conversations',

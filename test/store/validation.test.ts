@@ -62,6 +62,8 @@ for (const backend of BACKENDS) {
         [() => store.onboarding.start(user, { flow: 'Bad Flow', phase: 'a' }), 'flow'],
         [() => store.onboarding.start(user, { flow: 'ok', phase: 'a', progress: 101 }), 'progress'],
         [() => store.onboarding.start(user, { flw: 'ok', phase: 'a' } as never), 'flow'],
+        [() => store.conversations.create(user, { title: 'ok', '': 1 } as never), 'input'],
+        [() => store.conversations.create(user, { metadata: new Map() as never }), 'metadata'],
         [() => store.messages.list(user, id, { limit: 2.5 }), 'limit'],
       ];
       for (const [call, field] of checks) {
@@ -70,7 +72,9 @@ for (const backend of BACKENDS) {
         expect(error.details?.['field']).toBe(field);
         expect(error.message).not.toMatch(/Invalid input|Invalid option|Too small|Too big|Unrecognized key/);
       }
-      expect((await caught(checks.at(-2)![0])).message).toBe('flow: required (the unknown field "flw" was given: misspelt?)');
+      expect((await caught(checks.at(-4)![0])).message).toBe('flow: required (the unknown field "flw" was given: misspelt?)');
+      expect((await caught(checks.at(-3)![0])).message).toBe('input: has a field with an empty name ("")');
+      expect((await caught(checks.at(-2)![0])).message).toBe('metadata: expected a JSON object, received a Map');
       // The same words as the HTTP API's (test/server/validation.test.ts).
       expect((await caught(() => store.turns.append(user, id, { user: 7, assistant: 'a' } as never))).message).toBe(
         'user: expected a string or { content, metadata }, received a number',
