@@ -1,4 +1,4 @@
-import { ChatkeepError, ConflictError, ValidationError } from './chatkeep-error.js';
+import { ChatkeepError, ConflictError, NotFoundError, ValidationError } from './chatkeep-error.js';
 
 /** The fields of a PostgreSQL error that both `pg` and PGlite expose. */
 export interface PgErrorFields {
@@ -20,6 +20,14 @@ export function pgErrorFields(error: unknown): PgErrorFields | undefined {
 export function sqlState(error: unknown): string | undefined {
   return pgErrorFields(error)?.code;
 }
+
+/** The foreign keys from chatkeep's tables to its conversations (src/schema 0002–0004). */
+const CONVERSATION_REFERENCES: ReadonlySet<string> = new Set([
+  'messages_conversation_fk',
+  'idempotency_keys_conversation_fk',
+  'onboarding_sessions_conversation_fk',
+  'streamed_turns_conversation_fk',
+]);
 
 /**
  * Maps constraint names to the API field they protect, so a rule enforced only
@@ -73,6 +81,13 @@ export function wrapDriverError(error: unknown): unknown {
     return error;
   }
   const constraint = pg.constraint ?? '';
+  // A row pointing at a conversation that is not there: the store checks first,
+  // but a delete committed between that check and the insert (READ COMMITTED)
+  // reaches the foreign key instead. To the caller it is what the check would
+  // have said, a missing conversation.
+  if (pg.code === '23503' && CONVERSATION_REFERENCES.has(constraint)) {
+    return new NotFoundError('conversation', { cause: error });
+  }
   switch (pg.code) {
     case '23505':
       return new ConflictError(`Duplicate value violates ${constraint || 'a unique rule'}`, { constraint }, { cause: error });

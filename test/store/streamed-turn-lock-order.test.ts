@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ChatkeepError, type Store } from '../../src/index.js';
@@ -88,6 +89,35 @@ describe.skipIf(postgres.skip)('postgres: a streamed turn finishing while its co
     );
     expect(finished.ok ? 'committed' : (finished.error as ChatkeepError).code).toBe('committed');
     expect(removed.ok ? removed.value : (removed.error as ChatkeepError).code).toMatchObject({ conversations: 1, messages: 2 });
+  });
+
+  it('a begin that meets a delete of its conversation, committed under it, is CK_NOT_FOUND with nothing written (was CK_VALIDATION naming the foreign key)', async () => {
+    const store = fixture.get();
+    const user = newUser('lock-order');
+    const conversation = await store.conversations.create(user);
+    // The side deletes the conversation and holds the commit: the begin still
+    // sees the row in its snapshot, and its foreign key check waits on the
+    // delete's lock; once the delete commits, the key is gone.
+    const side = new pg.Client({ connectionString: fixture.scratch().url });
+    await side.connect();
+    try {
+      await side.query('begin');
+      await side.query(`delete from chatkeep.conversations where user_id = $1 and id = $2`, [user, conversation.id]);
+      const beginning = store.turns.begin(user, conversation.id, 'too late').then(
+        () => 'begun',
+        (error: ChatkeepError) => error,
+      );
+      await waitingLocks(side, 1);
+      await side.query('commit');
+      const outcome = await beginning;
+      expect(outcome).toBeInstanceOf(ChatkeepError);
+      expect((outcome as ChatkeepError).code).toBe('CK_NOT_FOUND');
+      expect((outcome as ChatkeepError).details).toEqual({ resource: 'conversation' });
+    } finally {
+      await side.end();
+    }
+    const { rows } = await sql`select id from chatkeep.streamed_turns where user_id = ${user}`.execute(fixture.scratch().database.db);
+    expect(rows).toEqual([]);
   });
 
   it('a store call that loses a deadlock to a writer of another lock order is CK_CONFLICT (nothing written, retry), not CK_INTERNAL', async () => {
