@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import { near, TRICKY_STRINGS, type JsonSchema } from '../support/schema-arbitraries.js';
+import { near, TRICKY_STRINGS, valid, type JsonSchema } from '../support/schema-arbitraries.js';
 import { ADMIN_TOKEN, jwtFor, useServer } from '../support/server-fixture.js';
 import { seedUser, userSnapshot, type SeededUser } from '../support/seeded-user.js';
 
@@ -107,6 +107,10 @@ function resolve(parameter: string, choice: Pick, own: SeededUser, other: Seeded
   return segment(ids[parameter] ?? (choice.of === 'own' ? 'beta' : 'gamma'));
 }
 
+/** Stand for a seeded user's conversation id in a generated body, filled in at send time. */
+const OWN_CONVERSATION = '@own-conversation';
+const OTHER_CONVERSATION = '@other-conversation';
+
 type Credential = 'valid' | 'none' | 'garbage';
 
 interface GeneratedRequest {
@@ -129,6 +133,17 @@ function requestsFor(op: Operation): fc.Arbitrary<GeneratedRequest> {
       : op.body !== undefined
         ? fc.oneof(
             { weight: 12, arbitrary: near(op.body).map((json) => ({ json })) },
+            // A body field that names a conversation gets the caller's own or another user's.
+            ...('conversationId' in (op.body.properties ?? {})
+              ? [
+                  {
+                    weight: 4,
+                    arbitrary: fc
+                      .tuple(valid(op.body), fc.constantFrom(OWN_CONVERSATION, OTHER_CONVERSATION))
+                      .map(([json, id]) => ({ json: { ...(json as object), conversationId: id } })),
+                  },
+                ]
+              : []),
             {
               weight: 1,
               arbitrary: fc
@@ -242,7 +257,15 @@ for (const backend of BACKENDS) {
                         body:
                           'raw' in request.body
                             ? request.body.raw
-                            : JSON.stringify(request.body.json),
+                            : JSON.stringify(request.body.json)
+                                .replace(
+                                  JSON.stringify(OWN_CONVERSATION),
+                                  JSON.stringify(own.conversationId),
+                                )
+                                .replace(
+                                  JSON.stringify(OTHER_CONVERSATION),
+                                  JSON.stringify(other.conversationId),
+                                ),
                       }
                     : {}),
                 });

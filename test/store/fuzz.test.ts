@@ -119,12 +119,34 @@ const conversationInput = input({
   summary: field(text),
   metadata: field(metadata),
 });
+const OWN_CONVERSATION = '@own-conversation';
+const OTHER_CONVERSATION = '@other-conversation';
+
+/** `value` with a conversation placeholder among its fields replaced by the real id. */
+function withConversations(value: unknown, own: SeededUser, other: SeededUser): unknown {
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    Object.getPrototypeOf(value) !== Object.prototype
+  )
+    return value;
+  const ids: Record<string, string> = {
+    [OWN_CONVERSATION]: own.conversationId,
+    [OTHER_CONVERSATION]: other.conversationId,
+  };
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, typeof v === 'string' ? (ids[v] ?? v) : v]),
+  );
+}
+
 const onboardingFields = {
   phase: field(text),
   progress: field(fc.integer({ min: 0, max: 100 })),
   steps: field(metadata),
   goals: field(fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 })),
   context: field(metadata),
+  // Stands for the caller's own conversation or another user's, filled in at call time.
+  conversationId: field(fc.constantFrom(OWN_CONVERSATION, OTHER_CONVERSATION, null)),
 };
 const agentReply = fc.oneof({ weight: 4, arbitrary: text }, { weight: 1, arbitrary: odd });
 
@@ -248,7 +270,7 @@ for (const backend of BACKENDS) {
                     : arg === 'other'
                       ? other[m.slots[i]!]
                       : (arg as { made: unknown }).made
-                  : arg,
+                  : withConversations(arg, own, other),
               );
               const user = oddActor === undefined ? own.userId : oddActor;
               const ownBefore = await userSnapshot(store, own);
