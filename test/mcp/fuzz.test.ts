@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
+import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
 import { near, TRICKY_STRINGS, type JsonSchema } from '../support/schema-arbitraries.js';
 import type { McpSession, UserClient } from './fixtures/mcp-session.js';
 import { useMcpSession } from './fixtures/use-mcp-session.js';
@@ -30,9 +31,6 @@ import { useMcpSession } from './fixtures/use-mcp-session.js';
  * alice meets the server's limit of 600 tool calls a minute); FUZZ_SEED
  * replays a failure.
  */
-
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
-const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : undefined;
 
 /** One user's tasks and categories, as text that changes when any of their rows does. */
 async function rowsOf(session: McpSession, user: string): Promise<string> {
@@ -68,7 +66,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name} over http: generated tool calls`, () => {
     const fixture = useMcpSession(backend.name, 'http');
 
-    it(`${RUNS} generated calls per tool: an answer, never an internal failure; errors name the field and write nothing; bob untouched`, async () => {
+    it(`${FUZZ_RUNS} generated calls per tool: an answer, never an internal failure; errors name the field and write nothing; bob untouched`, async () => {
       const session = fixture.session();
       const marker = `bob-private-${Date.now()}`;
       const bobsTask = await session.withClient('bob', (bob) =>
@@ -142,13 +140,10 @@ for (const backend of BACKENDS) {
                   bobBefore,
                 );
               }),
-              { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+              FUZZ_OPTIONS,
             );
           } catch (error) {
-            const cause = (error as Error).cause as Error | undefined;
-            failures.push(
-              `${tool.name}: ${(error as Error).message.split('\n').slice(0, 3).join(' ')}\n  ${cause?.message.split('\n').slice(0, 4).join(' ') ?? ''}`,
-            );
+            failures.push(failureReport(tool.name, error));
           }
         }
       });

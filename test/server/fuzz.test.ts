@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
+import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
 import { near, TRICKY_STRINGS, valid, type JsonSchema } from '../support/schema-arbitraries.js';
 import { ADMIN_TOKEN, jwtFor, useServer } from '../support/server-fixture.js';
 import { seedUser, userSnapshot, type SeededUser } from '../support/seeded-user.js';
@@ -27,9 +28,6 @@ import { seedUser, userSnapshot, type SeededUser } from '../support/seeded-user.
  * FUZZ_RUNS (default 25) sets the requests per operation and backend;
  * FUZZ_SEED replays a failure fast-check reported.
  */
-
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
-const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : undefined;
 
 interface Operation {
   readonly method: string;
@@ -215,7 +213,7 @@ for (const backend of BACKENDS) {
         expect(operations.filter((op) => op.body !== undefined).length).toBeGreaterThanOrEqual(14);
       });
 
-      it(`${RUNS} generated requests per operation: documented status, one error shape, nothing written on error, no other user touched`, async () => {
+      it(`${FUZZ_RUNS} generated requests per operation: documented status, one error shape, nothing written on error, no other user touched`, async () => {
         const failures: string[] = [];
         for (const op of operations) {
           const admin = op.path.startsWith('/v1/admin/');
@@ -313,14 +311,10 @@ for (const backend of BACKENDS) {
                     `${described}: the other user's data changed`,
                   ).toEqual(otherBefore);
               }),
-              { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+              FUZZ_OPTIONS,
             );
           } catch (error) {
-            // fast-check keeps the failing assertion as the cause; its message has the request and the answer.
-            const cause = (error as Error).cause as Error | undefined;
-            failures.push(
-              `${op.method} ${op.path}: ${(error as Error).message.split('\n').slice(0, 3).join(' ')}\n  ${cause?.message.split('\n')[0] ?? ''}`,
-            );
+            failures.push(failureReport(`${op.method} ${op.path}`, error));
           }
         }
         expect(failures).toEqual([]);

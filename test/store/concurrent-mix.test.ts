@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { isChatkeepError, type Message, type Store, type Turn } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
+import { FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
 import { newUser, useStore } from '../support/store-fixture.js';
 
 /**
@@ -28,9 +29,6 @@ import { newUser, useStore } from '../support/store-fixture.js';
  *
  * FUZZ_RUNS (default 25) sets the batches per backend; FUZZ_SEED replays one.
  */
-
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
-const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : undefined;
 
 /** What may stop a script part-way when others run at the same time. */
 const ACCEPTABLE = new Set(['CK_NOT_FOUND', 'CK_CONFLICT']);
@@ -155,7 +153,7 @@ for (const backend of BACKENDS) {
       const fixture = useStore(backend.name);
       let batch = 0;
 
-      it(`${RUNS} generated batches run at once: nothing lost, nothing half-written, histories gap-free and paired`, async () => {
+      it(`${FUZZ_RUNS} generated batches run at once: nothing lost, nothing half-written, histories gap-free and paired`, async () => {
         const store = fixture.get();
         await fc.assert(
           fc.asyncProperty(fc.array(script, { minLength: 2, maxLength: 16 }), async (scripts) => {
@@ -229,7 +227,7 @@ for (const backend of BACKENDS) {
               }
             }
           }),
-          { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+          FUZZ_OPTIONS,
         );
       }, 600_000);
     },

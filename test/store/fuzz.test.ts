@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isChatkeepError, type Store } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
+import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
 import { HOSTILE_STRINGS, TRICKY_STRINGS } from '../support/schema-arbitraries.js';
 import { seedUser, userSnapshot, type SeededUser } from '../support/seeded-user.js';
 import { useStore } from '../support/store-fixture.js';
@@ -24,9 +25,6 @@ import { useStore } from '../support/store-fixture.js';
  * FUZZ_RUNS (default 25) sets the calls per method and backend; FUZZ_SEED
  * replays a failure fast-check reported.
  */
-
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
-const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : undefined;
 
 /** What a method may answer with besides a result: the caller's own mistakes, never the store's. */
 const EXPECTED_CODES = new Set([
@@ -249,7 +247,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: generated calls to every store method`, () => {
     const fixture = useStore(backend.name);
 
-    it(`${RUNS} generated calls per method: a result or an expected ChatkeepError; nothing written on error; no other user touched`, async () => {
+    it(`${FUZZ_RUNS} generated calls per method: a result or an expected ChatkeepError; nothing written on error; no other user touched`, async () => {
       const store = fixture.get();
       const failures: string[] = [];
       for (const m of METHODS) {
@@ -306,13 +304,10 @@ for (const backend of BACKENDS) {
                 `${described}: another user's rows changed`,
               ).toEqual(otherBefore);
             }),
-            { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+            FUZZ_OPTIONS,
           );
         } catch (error) {
-          const cause = (error as Error).cause as Error | undefined;
-          failures.push(
-            `${m.name}: ${(error as Error).message.split('\n').slice(0, 3).join(' ')}\n  ${cause?.message.split('\n').slice(0, 4).join(' ') ?? ''}`,
-          );
+          failures.push(failureReport(m.name, error));
         }
       }
       expect(failures).toEqual([]);

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isChatkeepError, type Store } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
+import { FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
 import { newUser, useStore } from '../support/store-fixture.js';
 
 /**
@@ -24,9 +25,6 @@ import { newUser, useStore } from '../support/store-fixture.js';
  * FUZZ_RUNS (default 25) sets the sequences per backend; FUZZ_SEED replays
  * a failure fast-check reported.
  */
-
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
-const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : undefined;
 
 type Actor = 0 | 1;
 
@@ -358,7 +356,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: the store behaves like its model`, () => {
     const fixture = useStore(backend.name);
 
-    it(`${RUNS} random sequences of calls by two users: every outcome and every history as the model says`, async () => {
+    it(`${FUZZ_RUNS} random sequences of calls by two users: every outcome and every history as the model says`, async () => {
       await fc.assert(
         fc.asyncProperty(
           fc.commands(commands, { maxCommands: 60, size: '+2' }),
@@ -376,7 +374,7 @@ for (const backend of BACKENDS) {
             await fc.asyncModelRun(() => ({ model, real }), sequence);
           },
         ),
-        { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+        FUZZ_OPTIONS,
       );
     }, 600_000);
   });

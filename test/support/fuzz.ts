@@ -1,0 +1,23 @@
+/**
+ * What the generated-input suites share: how many cases to run and how to
+ * replay one, and how a failure is reported. FUZZ_RUNS (default 25) sets the
+ * cases per property; FUZZ_SEED replays the seed a failure printed.
+ */
+export const FUZZ_RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
+
+/** fast-check's run options for FUZZ_RUNS and FUZZ_SEED. */
+export const FUZZ_OPTIONS = {
+  numRuns: FUZZ_RUNS,
+  ...(process.env['FUZZ_SEED'] !== undefined ? { seed: Number(process.env['FUZZ_SEED']) } : {}),
+};
+
+/**
+ * A few lines of what `fc.assert` threw for `name`: the seed and shrunk
+ * counterexample, then the failed assertion, which fast-check keeps as the
+ * cause (its message holds the request and the answer).
+ */
+export function failureReport(name: string, error: unknown): string {
+  const cause = (error as Error).cause as Error | undefined;
+  const head = (error as Error).message.split('\n').slice(0, 3).join(' ');
+  return `${name}: ${head}\n  ${cause?.message.split('\n').slice(0, 4).join(' ') ?? ''}`;
+}
