@@ -14,6 +14,11 @@ export { NOT_STORABLE, storable };
 
 /** Parses `input` or throws a ValidationError naming the first bad field. */
 export function parse<T extends z.ZodType>(schema: T, input: unknown, root?: string): z.output<T> {
+  const valid = schema.safeParse(input);
+  if (valid.success) return valid.data;
+  // Our wording is asked for only once the input failed: with an error map
+  // zod 4 leaves its compiled fast path, and a valid call paid ~10× for the
+  // parse (0.66 against 0.06 µs for a one-field object, on every call).
   const result = schema.safeParse(input, { error: issueText });
   if (result.success) return result.data;
   const issue = firstIssue(result.error.issues);
