@@ -7,6 +7,7 @@ import { lockDataDir, prepareDataDir } from './data-dir.js';
 import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOptions } from './database-options.js';
 import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
+import { HOT_PATH_TYPES } from './timestamps.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
 
@@ -24,7 +25,9 @@ export interface Database {
    * Runs one statement of a hot path. On PostgreSQL it is sent as a named
    * prepared statement (parsed and planned once per connection, then only
    * bound and executed); on PGlite, which has no named statements, it goes
-   * through Kysely like any other query. Outside any transaction.
+   * through Kysely like any other query. Outside any transaction. On
+   * PostgreSQL a timestamptz comes back a Date read by `parseTimestamptz`
+   * (timestamps.ts), the same Date the driver's slower parser makes.
    */
   hot<R>(statement: HotStatement, params: readonly unknown[]): Promise<R[]>;
   /**
@@ -125,12 +128,12 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     db,
     hot: async <R>(statement: HotStatement, params: readonly unknown[]) => {
       if (!enforced || statement.skipsRowScope === true) {
-        return (await pool.query({ name: statement.name, text: statement.text, values: [...params] })).rows as R[];
+        return (await pool.query({ name: statement.name, text: statement.text, values: [...params], types: HOT_PATH_TYPES })).rows as R[];
       }
       const client = await pool.connect();
       try {
         await client.query({ name: 'ck_row_scope', text: ROW_SCOPE_SQL, values: rowScopeParams() });
-        const { rows } = await client.query({ name: statement.name, text: statement.text, values: [...params] });
+        const { rows } = await client.query({ name: statement.name, text: statement.text, values: [...params], types: HOT_PATH_TYPES });
         client.release();
         return rows as R[];
       } catch (error) {
