@@ -8,4 +8,4 @@ export {
   type ErrorDetails,
 } from './chatkeep-error.js';
 export { pgErrorFields, sqlState, wrapDriverError, type PgErrorFields } from './driver-error.js';
-export { firstIssue, issueText, wrongValue, type FirstIssue } from './zod-issues.js';
+export { firstIssue, issueText, wordedParse, wrongValue, type FirstIssue } from './zod-issues.js';

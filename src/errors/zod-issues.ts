@@ -73,6 +73,21 @@ export function wrongValue(expected: string, input: unknown): string {
 }
 
 /**
+ * `schema.safeParse(input)` with chatkeep's wording for the issues of a
+ * failure. Valid input is parsed without the error map: with one, zod 4
+ * leaves its compiled fast path, and a valid parse cost ~10× (0.83 against
+ * 0.13 µs for a UUID), on every call at every front door. Only a failed
+ * parse is parsed again, for the words.
+ *
+ * @example
+ * const result = wordedParse(schema, input); // result.error.issues in plain words
+ */
+export function wordedParse<T extends z.ZodType>(schema: T, input: unknown): z.ZodSafeParseResult<z.output<T>> {
+  const valid = schema.safeParse(input);
+  return valid.success ? valid : schema.safeParse(input, { error: issueText });
+}
+
+/**
  * Plain words for an issue whose schema did not word it, or undefined for
  * zod's default. Pass it as the per-parse error map, which zod consults only
  * where the schema gave no message of its own:

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NOT_STORABLE, storable } from '../db/storable-text.js';
-import { firstIssue, issueText, ValidationError } from '../errors/index.js';
+import { firstIssue, ValidationError, wordedParse } from '../errors/index.js';
 
 /**
  * The task tools' arguments: one zod schema per tool, used twice, by the MCP
@@ -155,7 +155,7 @@ export type UpdateTaskInput = z.input<typeof updateTaskInput>;
  * field at fault (`title: must not be empty`, `user_id: not an argument …`).
  */
 export function parseTaskInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input ?? {}, { error: issueText });
+  const result = wordedParse(schema, input ?? {});
   if (result.success) return result.data;
   const issue = firstIssue(result.error.issues);
   if (issue === undefined) throw new ValidationError('input', 'invalid');

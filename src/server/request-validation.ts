@@ -1,6 +1,6 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
-import { issueText } from '../errors/index.js';
+import { wordedParse } from '../errors/index.js';
 
 /**
  * A request part (params, querystring, body) that its route's zod schema
@@ -26,9 +26,6 @@ export class RequestValidationError extends Error {
 export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
   ({ schema }) =>
   (data) => {
-    // Valid requests skip the error map, which takes zod off its compiled fast path (store/validation.ts).
-    const valid = schema.safeParse(data);
-    if (valid.success) return { value: valid.data };
-    const result = schema.safeParse(data, { error: issueText });
+    const result = wordedParse(schema, data);
     return result.success ? { value: result.data } : { error: new RequestValidationError(result.error.issues) };
   };

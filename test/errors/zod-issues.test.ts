@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { firstIssue, issueText } from '../../src/errors/index.js';
+import { firstIssue, issueText, wordedParse } from '../../src/errors/index.js';
 
 /**
  * R-SEC-3: bad input gets a clear error naming the field. Every front door
@@ -95,5 +95,21 @@ describe('firstIssue: which finding to report', () => {
 
   it('is undefined for no issues', () => {
     expect(firstIssue([])).toBeUndefined();
+  });
+});
+
+describe('wordedParse: valid input as zod parses it, failures in plain words', () => {
+  const schema = z.object({ limit: z.number().int().max(100), title: z.string().transform((t) => t.trim()) }).strict();
+
+  it('returns what zod returns for valid input, transforms applied', () => {
+    expect(wordedParse(schema, { limit: 5, title: '  hi ' })).toEqual({ success: true, data: { limit: 5, title: 'hi' } });
+  });
+
+  it('words a failure as issueText does, not in zod’s default words', () => {
+    const result = wordedParse(schema, { limit: 'five', title: 'x' });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toBe('expected a number, received a string');
+    expect(result.error?.issues[0]?.message).toBe(schema.safeParse({ limit: 'five', title: 'x' }, { error: issueText }).error?.issues[0]?.message);
+    expect(schema.safeParse({ limit: 'five', title: 'x' }).error?.issues[0]?.message).not.toBe(result.error?.issues[0]?.message);
   });
 });

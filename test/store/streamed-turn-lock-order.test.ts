@@ -23,31 +23,46 @@ const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
 describe.skipIf(postgres.skip)('postgres: a streamed turn finishing while its conversation is deleted', () => {
   const fixture = useStore('postgres');
 
+  /** Runs `body` with a second connection to the store's database (the side that holds locks), closed after. */
+  async function withSide<T>(body: (side: pg.Client) => Promise<T>): Promise<T> {
+    const side = new pg.Client({ connectionString: fixture.scratch().url });
+    await side.connect();
+    try {
+      return await body(side);
+    } finally {
+      await side.end();
+    }
+  }
+
+  /** The ChatkeepError a settled call was refused with; fails the test if it succeeded or threw anything else. */
+  function refusal(outcome: { ok: boolean; error?: unknown }): ChatkeepError {
+    expect(outcome.ok).toBe(false);
+    expect(outcome.error).toBeInstanceOf(ChatkeepError);
+    return outcome.error as ChatkeepError;
+  }
+
+  /** The call's outcome, its value or its error, without rejecting: it is awaited after the side lets go. */
+  const settle = <T>(call: Promise<T>) =>
+    call.then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+
   /** Runs `finish` and then `remove` against one turn held by a side connection; returns both outcomes once it lets go. */
   async function race(store: Store, user: string, finish: (turnId: string) => Promise<unknown>, remove: (conversationId: string) => Promise<unknown>) {
     const conversation = await store.conversations.create(user);
     const turn = await store.turns.begin(user, conversation.id, 'almost there');
     await store.turns.appendText(user, turn.id, 'partial reply');
-    const side = new pg.Client({ connectionString: fixture.scratch().url });
-    await side.connect();
-    try {
+    return withSide(async (side) => {
       await side.query('begin');
       await side.query(`select 1 from chatkeep.streamed_turns where user_id = $1 and id = $2 for share`, [user, turn.id]);
-      const finishing = finish(turn.id).then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      );
+      const finishing = settle(finish(turn.id));
       await waitingLocks(side, 1);
-      const removing = remove(conversation.id).then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      );
+      const removing = settle(remove(conversation.id));
       await waitingLocks(side, 2);
       await side.query('commit');
       return { conversationId: conversation.id, finished: await finishing, removed: await removing };
-    } finally {
-      await side.end();
-    }
+    });
   }
 
   it('a commit and a conversation delete queue one behind the other: the commit lands, then the delete takes it all', async () => {
@@ -98,24 +113,17 @@ describe.skipIf(postgres.skip)('postgres: a streamed turn finishing while its co
     // The side deletes the conversation and holds the commit: the begin still
     // sees the row in its snapshot, and its foreign key check waits on the
     // delete's lock; once the delete commits, the key is gone.
-    const side = new pg.Client({ connectionString: fixture.scratch().url });
-    await side.connect();
-    try {
+    const outcome = await withSide(async (side) => {
       await side.query('begin');
       await side.query(`delete from chatkeep.conversations where user_id = $1 and id = $2`, [user, conversation.id]);
-      const beginning = store.turns.begin(user, conversation.id, 'too late').then(
-        () => 'begun',
-        (error: ChatkeepError) => error,
-      );
+      const beginning = settle(store.turns.begin(user, conversation.id, 'too late'));
       await waitingLocks(side, 1);
       await side.query('commit');
-      const outcome = await beginning;
-      expect(outcome).toBeInstanceOf(ChatkeepError);
-      expect((outcome as ChatkeepError).code).toBe('CK_NOT_FOUND');
-      expect((outcome as ChatkeepError).details).toEqual({ resource: 'conversation' });
-    } finally {
-      await side.end();
-    }
+      return beginning;
+    });
+    const error = refusal(outcome);
+    expect(error.code).toBe('CK_NOT_FOUND');
+    expect(error.details).toEqual({ resource: 'conversation' });
     const { rows } = await sql`select id from chatkeep.streamed_turns where user_id = ${user}`.execute(fixture.scratch().database.db);
     expect(rows).toEqual([]);
   });
@@ -127,26 +135,19 @@ describe.skipIf(postgres.skip)('postgres: a streamed turn finishing while its co
     const turn = await store.turns.begin(user, conversation.id, 'held');
     // The side locks the turn, then the conversation; the delete locks the conversation, then the turn.
     // The side looks for a deadlock after 10 s, the store's session after 1 s: the delete is the victim.
-    const side = new pg.Client({ connectionString: fixture.scratch().url });
-    await side.connect();
-    try {
+    const outcome = await withSide(async (side) => {
       await side.query(`set deadlock_timeout = '10s'`);
       await side.query('begin');
       await side.query(`select 1 from chatkeep.streamed_turns where user_id = $1 and id = $2 for update`, [user, turn.id]);
-      const deleting = store.conversations.delete(user, conversation.id).then(
-        () => 'deleted',
-        (error: ChatkeepError) => error,
-      );
+      const deleting = settle(store.conversations.delete(user, conversation.id));
       await waitingLocks(side, 1);
       await side.query(`update chatkeep.conversations set updated_at = now() where user_id = $1 and id = $2`, [user, conversation.id]);
       await side.query('commit');
-      const outcome = await deleting;
-      expect(outcome).toBeInstanceOf(ChatkeepError);
-      expect((outcome as ChatkeepError).code).toBe('CK_CONFLICT');
-      expect((outcome as ChatkeepError).details).toMatchObject({ sqlState: '40P01' });
-    } finally {
-      await side.end();
-    }
+      return deleting;
+    });
+    const error = refusal(outcome);
+    expect(error.code).toBe('CK_CONFLICT');
+    expect(error.details).toMatchObject({ sqlState: '40P01' });
     // Rolled back whole: the conversation and its turn are still there, and a retry deletes them.
     expect((await store.conversations.get(user, conversation.id)).id).toBe(conversation.id);
     await store.conversations.delete(user, conversation.id);
