@@ -19,7 +19,7 @@ const layers = {
 };
 
 export default tseslint.config(
-  { ignores: ['.scratch*/**', 'dist/**', 'node_modules/**', 'bench/**', 'coverage/**', '.chatkeep/**'] },
+  { ignores: ['.scratch*/**', 'dist/**', 'node_modules/**', 'bench/**', 'coverage/**', '.chatkeep/**', '.test-build/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

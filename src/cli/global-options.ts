@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { DEFAULT_DATA_DIR, type DatabaseOptions } from '../db/index.js';
+// The module itself, not db/index.js: the command tree must not load the drivers (see program.ts).
+import { DEFAULT_DATA_DIR, type DatabaseOptions } from '../db/database-options.js';
 
 /** The options every command accepts, wherever they appear on the command line. */
 export interface GlobalOptions {

@@ -1,9 +1,10 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { openDatabase, type Database } from '../db/index.js';
-import { Migrator, type Migration, type MigrationContext } from '../migrate/index.js';
-import { assertTarget, type MigrationTarget } from '../migrate/select-steps.js';
-import { assertIdentifier, CHATKEEP_MIGRATIONS, settingsForDatabase, settingsToJson, type SchemaSettings } from '../schema/index.js';
+import type { Database } from '../db/index.js';
+import type { Migration, MigrationContext, Migrator } from '../migrate/index.js';
+import type { MigrationTarget } from '../migrate/select-steps.js';
+import type { SchemaSettings } from '../schema/index.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
+import { loadDb, loadMigrate, loadSchema } from './lazy-modules.js';
 import { migrationProgress } from './migration-progress.js';
 import type { Output } from './output.js';
 
@@ -48,6 +49,8 @@ export async function withMigrationSession<T>(
     readonly target?: MigrationTarget;
   } = {},
 ): Promise<T> {
+  const [{ openDatabase }, { Migrator }, { assertTarget }, { assertIdentifier, CHATKEEP_MIGRATIONS, settingsForDatabase, settingsToJson }] =
+    await Promise.all([loadDb(), loadMigrate(), import('../migrate/select-steps.js'), loadSchema()]);
   const schema = assertIdentifier('schema', options.schema);
   if (migratorOptions.target !== undefined) assertTarget(migratorOptions.migrations ?? CHATKEEP_MIGRATIONS, migratorOptions.target);
   const database = await openDatabase(databaseOptions(options));

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { RULE_IDS } from '../migrate/index.js';
+// The rule list itself, not migrate/index.js: the command tree must not load the drivers (see program.ts).
+import { RULE_IDS } from '../migrate/lint/rules/index.js';
 
 /** `--to <version>`: a migration version, 0 meaning "before the first migration". */
 export function parseVersion(value: string): number {

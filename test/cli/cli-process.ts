@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { childScript } from '../support/child-scripts.js';
 
 /** The built executable: these tests run what users run, not the sources. */
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -31,20 +32,20 @@ export function chatkeep(
   return runNode([CLI_PATH], args, env, 30_000);
 }
 
-/** The CLI over a host's migrations with invariants (fixtures/host-cli.ts), run from source with tsx. */
+/** The CLI over a host's migrations with invariants (fixtures/host-cli.ts, over dist/). */
 export const HOST_CLI_PATH = fileURLToPath(new URL('./fixtures/host-cli.ts', import.meta.url));
 
 /**
  * Runs the real CLI (`runCli`) over the migration set of
  * fixtures/host-migrations.ts, from source: chatkeep's own migrations
- * declare no invariants. Slower to start than the built CLI (tsx compiles
- * the sources), hence the longer timeout.
+ * declare no invariants. The fixture runs transpiled (support/child-scripts.ts);
+ * it loads the host's migrations besides the CLI, hence the longer timeout.
  */
 export function hostChatkeep(
   args: readonly string[],
   env: Readonly<Record<string, string>> = {},
 ): Promise<CliRun> {
-  return runNode(['--import', 'tsx', HOST_CLI_PATH], args, env, 120_000);
+  return runNode([childScript(HOST_CLI_PATH)], args, env, 120_000);
 }
 
 function runNode(

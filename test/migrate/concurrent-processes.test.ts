@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { childScript } from '../support/child-scripts.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/run-migrator.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -18,7 +19,7 @@ interface Runner {
 
 /** Starts the fixture runner and collects its JSON lines. */
 function startRunner(url: string, schema: string): Runner {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, url, schema], { cwd: REPO });
+  const child = spawn(process.execPath, [childScript(FIXTURE), url, schema], { cwd: REPO });
   const messages: Record<string, unknown>[] = [];
   let buffered = '';
   let markReady!: () => void;

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { backfill, concurrentIndex, Migrator, verify, type Migration } from '../../src/migrate/index.js';
 import { openStore } from '../../src/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { childScript } from '../support/child-scripts.js';
 
 /**
  * Online means the application keeps working: a writer appending turns at a
@@ -26,7 +27,7 @@ describe.skipIf(BACKENDS[1]!.skip)('postgres: a phased migration under a steady 
         for (let i = 0; i < 100; i++) await store.turns.append('seed-user', id, { user: `q ${i}`, assistant: `a ${i}` });
       }),
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', writer, scratch.url!, '5'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [childScript(writer), scratch.url!, '5'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise<void>((resolve) => {

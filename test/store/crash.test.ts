@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/index.js';
 import { BACKENDS, processTarget, type BackendName } from '../support/backends.js';
+import { childScript } from '../support/child-scripts.js';
 
 /**
  * A process killed (SIGKILL: no cleanup, no rollback from our side) while it
@@ -14,7 +15,7 @@ import { BACKENDS, processTarget, type BackendName } from '../support/backends.j
 const writer = fileURLToPath(new URL('./fixtures/turn-writer.ts', import.meta.url));
 
 function startWriter(target: string, conversationId: string, mode: 'append' | 'hang') {
-  const child = spawn(process.execPath, ['--import', 'tsx', writer, target, conversationId, mode], {
+  const child = spawn(process.execPath, [childScript(writer), target, conversationId, mode], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { childScript } from './child-scripts.js';
 
 /** A TypeScript script running in its own process, so a test can kill it (SIGKILL) at any moment. */
 export interface ChildRun {
@@ -9,9 +10,9 @@ export interface ChildRun {
   output(): string;
 }
 
-/** `node --import tsx <script> ...args`, stdout collected. */
+/** `node <script> ...args` (the script transpiled, see child-scripts.ts), stdout collected. */
 export function runScript(script: string, args: readonly string[]): ChildRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [childScript(script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { demoAgent } from '../../agents/index.js';
-import { MEMORY_DATA_DIR } from '../../db/index.js';
-import { openStore, type Message, type OnboardingSession, type Store } from '../../store/index.js';
+import { MEMORY_DATA_DIR } from '../../db/database-options.js';
+import type { Message, OnboardingSession, Store } from '../../store/index.js';
+import { loadAgents, loadStore } from '../lazy-modules.js';
 import { UsageError } from '../exit-codes.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
@@ -58,6 +58,7 @@ export function registerDemo(program: Command, output: Output): Command {
         );
       }
       const json = options.json === true;
+      const { openStore } = await loadStore();
       const store = await openStore({
         ...(options.memory === true ? { dataDir: MEMORY_DATA_DIR } : databaseOptions(globals)),
         schema: globals.schema,
@@ -81,6 +82,7 @@ interface DemoResult {
 }
 
 async function runDemo(store: Store): Promise<DemoResult> {
+  const { demoAgent } = await loadAgents();
   const conversation = await store.conversations.create(DEMO_USER, {
     title: 'chatkeep demo',
     metadata: { source: 'chatkeep demo' },

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { openStore } from '../../store/index.js';
+import type { Store } from '../../store/index.js';
+import { loadStore } from '../lazy-modules.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import type { Output } from '../output.js';
@@ -63,8 +64,9 @@ export function registerKeys(program: Command, output: Output): void {
     });
 }
 
-async function withStore(command: Command, work: (store: Awaited<ReturnType<typeof openStore>>) => Promise<void>): Promise<void> {
+async function withStore(command: Command, work: (store: Store) => Promise<void>): Promise<void> {
   const globals = globalOptions(command);
+  const { openStore } = await loadStore();
   const store = await openStore({ ...databaseOptions(globals), schema: globals.schema });
   try {
     await work(store);

@@ -1,22 +1,12 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { openDatabase, type Database } from '../../db/index.js';
+import type { Database } from '../../db/index.js';
 import { isChatkeepError, sqlState } from '../../errors/index.js';
-import {
-  DEFAULT_HOST_SCHEMA,
-  DEFAULT_TOOLS_ROLE,
-  TaskStore,
-  assertToolsRole,
-  checkToolsRole,
-  createMcpHttpHandler,
-  ensureToolsRole,
-  hostnameOf,
-  parseTokenList,
-  serveStdio,
-  staticTokens,
-  startMcpHttpServer,
-  type ToolsRoleOptions,
-} from '../../mcp/index.js';
-import { assertIdentifier } from '../../schema/index.js';
+import type { ToolsRoleOptions } from '../../mcp/index.js';
+// The modules themselves, not mcp/index.js: the command tree must not load the MCP SDK (lazy-modules.ts).
+import { hostnameOf } from '../../mcp/allowed-hosts.js';
+import { DEFAULT_HOST_SCHEMA, DEFAULT_TOOLS_ROLE } from '../../mcp/task-tools-config.js';
+import { assertIdentifier } from '../../migrate/identifier.js';
+import { loadDb, loadMcp } from '../lazy-modules.js';
 import { UsageError } from '../exit-codes.js';
 import { parseInteger } from '../option-parsers.js';
 import { databaseOptions, globalOptions, type GlobalOptions } from '../global-options.js';
@@ -151,6 +141,7 @@ async function setUpRole(
     ...(options.grantTo !== undefined ? { grantTo: options.grantTo } : {}),
     ...(password !== undefined ? { password } : {}),
   };
+  const { ensureToolsRole, checkToolsRole } = await loadMcp();
   await withDatabase(globals, async (database) => {
     await ensureToolsRole(database.db, roleOptions);
     // The admin running this need not be the user that will SET ROLE.
@@ -189,6 +180,8 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
       '--transport http needs bearer tokens: set CHATKEEP_MCP_TOKENS="alice=<token>,bob=<token>" (tokens of at least 16 characters, e.g. `openssl rand -hex 16`)',
     );
   }
+  const { TaskStore, assertToolsRole, createMcpHttpHandler, ensureToolsRole, parseTokenList, serveStdio, staticTokens, startMcpHttpServer } =
+    await loadMcp();
   const authenticate =
     options.transport === 'http'
       ? staticTokens(parseTokenList(tokenList, TOKENS_VARIABLE), { source: TOKENS_VARIABLE })
@@ -278,6 +271,7 @@ async function withDatabase(
   globals: GlobalOptions,
   work: (database: Database) => Promise<void>,
 ): Promise<void> {
+  const { openDatabase } = await loadDb();
   const database = await openDatabase(databaseOptions(globals));
   try {
     await work(database);

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { ChatkeepError } from '../../errors/index.js';
-import { grantStoreRole } from '../../schema/index.js';
-import { resolveDatabaseOptions } from '../../db/index.js';
+import { resolveDatabaseOptions } from '../../db/database-options.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
+import { loadSchema } from '../lazy-modules.js';
 import { withMigrationSession } from '../migration-session.js';
 import type { Output } from '../output.js';
 import type { ProgramOptions } from '../program.js';
@@ -48,6 +48,7 @@ export function registerMigrateGrant(migrate: Command, output: Output, program: 
               pending: status.pending.map((m) => m.version),
             });
           }
+          const { grantStoreRole } = await loadSchema();
           await grantStoreRole(database.db, { role, schema });
           output.line(`Database: ${where}`);
           output.line(`Granted role "${role}" what a chatkeep store needs; row-level security binds it.`);

@@ -1,22 +1,18 @@
 import type { Command } from 'commander';
-import {
-  DEFAULT_MAX_LOCK_MS,
-  DEFAULT_SAMPLE_INTERVAL_MS,
-  pgliteClone,
-  postgresDumpCopy,
-  postgresScratch,
-  rehearse,
-  type LintFinding,
-  type LintReport,
-  type PlannedMigration,
-  type PlanOptions,
-  type RehearsalCopy,
-  type RehearsalReport,
+import type {
+  LintFinding,
+  LintReport,
+  PlannedMigration,
+  PlanOptions,
+  RehearsalCopy,
+  RehearsalReport,
 } from '../../migrate/index.js';
+import { DEFAULT_MAX_LOCK_MS, DEFAULT_SAMPLE_INTERVAL_MS } from '../../migrate/rehearse/rehearse-defaults.js';
 import { planInvariants, type PlannedInvariants } from '../../migrate/planned-migration.js';
 import { EXIT_CODES, UsageError } from '../exit-codes.js';
 import { globalOptions, type GlobalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
+import { loadMigrate } from '../lazy-modules.js';
 import { plannedInvariantLines } from '../invariant-lines.js';
 import { migrationProgress } from '../migration-progress.js';
 import { withMigrationSession, type MigrationSession } from '../migration-session.js';
@@ -197,6 +193,7 @@ async function rehearsePlan(
   plan: readonly PlannedMigration[],
   output: Output,
 ): Promise<RehearsalReport> {
+  const { pgliteClone, postgresDumpCopy, postgresScratch, rehearse } = await loadMigrate();
   const copy: RehearsalCopy =
     session.pglite !== undefined
       ? pgliteClone(session.pglite, session.database.description)

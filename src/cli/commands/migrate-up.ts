@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { CHATKEEP_MIGRATIONS, extendStoreRoles } from '../../schema/index.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
+import { loadSchema } from '../lazy-modules.js';
 import { withMigrationSession } from '../migration-session.js';
 import { parseLintRuleIds, parseMilliseconds, parseVersion } from '../option-parsers.js';
 import type { Output } from '../output.js';
@@ -60,6 +60,7 @@ export function registerMigrateUp(migrate: Command, output: Output, program: Pro
           });
           // Tables added just now reach the roles `migrate grant` gave chatkeep's store privileges.
           const applied = results.some((r) => r.status === 'applied');
+          const { CHATKEEP_MIGRATIONS, extendStoreRoles } = await loadSchema();
           const grantedRoles = applied && migrations === CHATKEEP_MIGRATIONS ? await extendStoreRoles(database.db, schema) : [];
           await reportRun(output, { migrator, where, json, direction: 'up', error, results, grantedRoles });
         },

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { openStore } from '../../store/index.js';
+import { loadStore } from '../lazy-modules.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { parseInteger } from '../option-parsers.js';
@@ -40,6 +40,7 @@ export function registerRetention(program: Command, output: Output): void {
     .addHelpText('after', helpEpilog('chatkeep retention purge --older-than 365d', 'chatkeep retention purge --older-than 90d --batch-size 500 --pause 50'))
     .action(async (options: PurgeCliOptions, command: Command) => {
       const globals = globalOptions(command);
+      const { openStore } = await loadStore();
       const store = await openStore({ ...databaseOptions(globals), schema: globals.schema });
       try {
         const before = new Date(Date.now() - options.olderThan);

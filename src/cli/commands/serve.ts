@@ -1,16 +1,15 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { buildServer } from '../../server/index.js';
 import { invalidTrustedProxy } from '../../server/trusted-proxies.js';
-import { openStore } from '../../store/index.js';
+import type { StoreOptions } from '../../store/index.js';
 import { UsageError } from '../exit-codes.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
+import { loadServer, loadStore } from '../lazy-modules.js';
 import { migrationProgress } from '../migration-progress.js';
 import { parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
-import { servePrimary, serveWorker } from '../serve-cluster.js';
 import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
 
 export { DEMO_USER } from '../serve-setup.js';
@@ -84,6 +83,7 @@ export function registerServe(program: Command, output: Output): Command {
         output.warn(`chatkeep serve: ${given}: serving from one process, as the embedded database lives in one process; use PostgreSQL (--database-url or DATABASE_URL) for workers`);
       }
       if (options.workers > 1) {
+        const { servePrimary, serveWorker } = await import('../serve-cluster.js');
         if (cluster.isWorker) return serveWorker(options, storeOptions);
         return servePrimary(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false, phases: 'slow' }) });
       }
@@ -130,7 +130,8 @@ function workerCount(workers: number | 'auto', postgres: boolean): number {
 }
 
 /** One process: migrates, serves until SIGINT/SIGTERM, drains in-flight turns, exits 0. */
-async function serveOneProcess(output: Output, options: ServeOptions, storeOptions: Parameters<typeof openStore>[0]): Promise<void> {
+async function serveOneProcess(output: Output, options: ServeOptions, storeOptions: StoreOptions): Promise<void> {
+  const [{ openStore }, { buildServer }] = await Promise.all([loadStore(), loadServer()]);
   const store = await openStore(storeOptions);
   try {
     const serverOptions = serverOptionsFrom(options, 'process');

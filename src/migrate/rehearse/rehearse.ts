@@ -17,10 +17,9 @@ import type { OpenedCopy, RehearsalCopy } from './rehearsal-copy.js';
 import type { HeldLock, RehearsalReport, RehearsedMigration, RehearsedStep } from './rehearsal-report.js';
 import { StepTimeline, type TimedStep } from './step-timeline.js';
 
-/** A write-blocking lock held longer than this flags its step unless told otherwise: the issue's bound on a writer's stall. */
-export const DEFAULT_MAX_LOCK_MS = 200;
-/** Time between two `pg_locks` samples unless told otherwise. */
-export const DEFAULT_SAMPLE_INTERVAL_MS = 5;
+// In a module of their own, so `chatkeep migrate plan --help` can print them without loading the drivers.
+import { DEFAULT_MAX_LOCK_MS, DEFAULT_SAMPLE_INTERVAL_MS } from './rehearse-defaults.js';
+export { DEFAULT_MAX_LOCK_MS, DEFAULT_SAMPLE_INTERVAL_MS };
 
 export interface RehearseOptions {
   /** Where to rehearse: `pgliteClone(…)`, `postgresDumpCopy(…)` or `postgresScratch(…)`. */
