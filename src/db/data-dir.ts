@@ -2,6 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { dirname, join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { ChatkeepError } from '../errors/index.js';
+import { cachedClusterImage, saveClusterImage } from './cluster-image.js';
 
 const LOCK_FILE = 'chatkeep.lock';
 
@@ -34,7 +35,9 @@ export async function prepareDataDir(dataDir: string): Promise<string> {
   try {
     mkdirSync(dirname(dir), { recursive: true });
     rmSync(staging, { recursive: true, force: true });
-    const fresh = await PGlite.create(staging);
+    const image = cachedClusterImage();
+    const fresh = await PGlite.create(staging, image === undefined ? {} : { loadDataDir: image });
+    if (image === undefined) await saveClusterImage(fresh);
     await fresh.close();
     renameSync(staging, dir);
   } catch (cause) {

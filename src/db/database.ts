@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { ChatkeepError } from '../errors/index.js';
+import { cachedClusterImage, saveClusterImage } from './cluster-image.js';
 import { lockDataDir, prepareDataDir } from './data-dir.js';
 import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOptions } from './database-options.js';
 import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
@@ -183,7 +184,9 @@ async function settled(pool: pg.Pool, limitMs: number): Promise<void> {
 
 async function openPGlite(dataDir: string): Promise<Database> {
   if (dataDir === MEMORY_DATA_DIR) {
-    const pglite = await PGlite.create();
+    const image = cachedClusterImage();
+    const pglite = await PGlite.create(image === undefined ? {} : { loadDataDir: image });
+    if (image === undefined) await saveClusterImage(pglite);
     const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
     return {
       kind: 'pglite',
