@@ -55,7 +55,11 @@ export async function saveClusterImage(fresh: PGlite, env: NodeJS.ProcessEnv = p
     writeFileSync(temp, Buffer.concat([Buffer.from(`${sha256(image)}\n`, 'latin1'), image]));
     renameSync(temp, file);
   } catch {
-    rmSync(`${file}.${process.pid}.tmp`, { force: true });
+    try {
+      rmSync(`${file}.${process.pid}.tmp`, { force: true });
+    } catch {
+      // e.g. ENOTDIR: the "folder" is a file, so there is no temp file to remove
+    }
   }
 }
 

@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -83,7 +86,6 @@ describe('the fresh-cluster image cache', () => {
     const rebuilt = readFileSync(path);
     expect(rebuilt.length).toBeGreaterThan(torn.length);
     // The first line is the SHA-256 of the rest.
-    const { createHash } = await import('node:crypto');
     expect(rebuilt.subarray(0, 64).toString('latin1')).toBe(createHash('sha256').update(rebuilt.subarray(65)).digest('hex'));
 
     // One changed byte with the length kept is caught too.
@@ -93,6 +95,33 @@ describe('the fresh-cluster image cache', () => {
     const again = await open('memory://');
     expect(await userTables(again)).toBe(0);
     expect(readFileSync(path).equals(flipped)).toBe(false);
+  });
+
+  it('a cache that cannot be written (a file where the folder should be) is skipped: databases still open, and nothing is cached', async () => {
+    const blocked = join(root, 'not-a-folder');
+    writeFileSync(blocked, 'in the way');
+    process.env[IMAGE_CACHE_VARIABLE] = join(blocked, 'cache');
+    const database = await open('memory://');
+    const folder = await open(join(root, 'data-blocked'));
+    expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).toEqual([{ one: 1 }]);
+    expect(await userTables(folder)).toBe(0);
+    expect(readFileSync(blocked, 'utf8')).toBe('in the way');
+  });
+
+  it('three processes building the image at once leave one whole image, which a fourth loads', async () => {
+    // The built package (npm test builds first), as a user's processes run it.
+    const dist = new URL('../../dist/db/index.js', import.meta.url).href;
+    const script = `const { openDatabase } = await import(${JSON.stringify(dist)});
+      const d = await openDatabase({ dataDir: 'memory://' }); await d.close(); console.log('ok');`;
+    const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, [IMAGE_CACHE_VARIABLE]: cache } });
+    const outputs = await Promise.all([run(), run(), run()]);
+    expect(outputs.map((o) => o.stdout.trim())).toEqual(['ok', 'ok', 'ok']);
+    expect(readdirSync(cache)).toEqual([imageFiles()[0]]); // no temp file left behind
+    const bytes = readFileSync(join(cache, imageFiles()[0]!));
+    expect(bytes.subarray(0, 64).toString('latin1')).toBe(createHash('sha256').update(bytes.subarray(65)).digest('hex'));
+    const loaded = await open('memory://');
+    expect(await userTables(loaded)).toBe(0);
+    expect(readFileSync(join(cache, imageFiles()[0]!)).equals(bytes)).toBe(true); // loaded, not rebuilt
   });
 
   it('without the variable nothing is cached', async () => {
