@@ -9,6 +9,7 @@ import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOption
 import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
 import { HOT_PATH_TYPES } from './timestamps.js';
+import { applySessionSettings, CHATKEEP_TYPES } from './type-parsers.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
 
@@ -104,6 +105,9 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     max: poolSize,
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: 'chatkeep',
+    // Not the process-wide pg.types a host app may have changed (type-parsers.ts).
+    types: CHATKEEP_TYPES,
+    onConnect: applySessionSettings,
   });
   // An idle client that loses its server emits 'error' on the pool; without a
   // listener Node would crash the host process. The next query reports it.

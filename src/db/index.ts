@@ -8,4 +8,5 @@ export {
   type ResolvedDatabaseOptions,
 } from './database-options.js';
 export type * from './tables.js';
+export { applySessionSettings, CHATKEEP_TYPES } from './type-parsers.js';
 export { ALL_USERS, runInRowScope, selfScopingUser, type RowScope } from './row-scope.js';

@@ -1,8 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { CHATKEEP_TYPES, defaultTextParser } from './type-parsers.js';
 
 const TIMESTAMPTZ_OID = 1184;
 /** The driver's own parser: a Date, or for `infinity` what the driver makes of it. */
-const pgTimestamptz = pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text') as (text: string) => unknown;
+const pgTimestamptz = defaultTextParser(TIMESTAMPTZ_OID);
 
 const ZERO = 48;
 const digits = (text: string, at: number, count: number): number => {
@@ -70,5 +71,5 @@ export function parseTimestamptz(text: string): unknown {
 /** The driver's type parsers, with `parseTimestamptz` for timestamptz: passed per statement on hot paths. */
 export const HOT_PATH_TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === TIMESTAMPTZ_OID && format !== 'binary' ? parseTimestamptz : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === TIMESTAMPTZ_OID && format !== 'binary' ? parseTimestamptz : CHATKEEP_TYPES.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };

@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { ChatkeepError, wrapDriverError } from '../../src/errors/index.js';
+import { childScript } from '../support/child-scripts.js';
 import { caught } from '../support/store-fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'chatkeep-db-'));
@@ -60,6 +62,48 @@ describe('openDatabase', () => {
     const reopened = await openDatabase({ dataDir: dir });
     expect((await sql<{ one: number }>`select 1 as one`.execute(reopened.db)).rows).toEqual([{ one: 1 }]);
     await reopened.close();
+  });
+
+  // A holder that has since lost the lock (judged stale and taken over) must
+  // not delete the new holder's lock when it closes.
+  it('close() leaves alone a lock file that another process holds by now', async () => {
+    const dir = join(root, 'taken-over', 'data');
+    const database = await openDatabase({ dataDir: dir });
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    try {
+      writeFileSync(join(dir, 'chatkeep.lock'), String(other.pid));
+      await database.close();
+      expect(readFileSync(join(dir, 'chatkeep.lock'), 'utf8')).toBe(String(other.pid));
+      const error = await caught(() => openDatabase({ dataDir: dir }));
+      expect(error.message).toContain(`process ${other.pid}`);
+    } finally {
+      other.kill('SIGKILL');
+      await new Promise((r) => other.on('exit', r));
+    }
+  });
+
+  // kill(pid, 0) answers EPERM for a live process of another user: that
+  // holder is alive, and its lock must not be stolen. The test process is
+  // that other user for a child run as "nobody", which needs root to start.
+  const asRoot = process.getuid?.() === 0;
+  it.skipIf(!asRoot)('a lock held by a live process of another user is refused, not taken over (skipped unless run as root: it starts a child as another user)', async () => {
+    // Its own folder under the OS temp dir: `root` (mkdtemp, mode 0700) is closed to that user.
+    const dir = mkdtempSync(join(tmpdir(), 'chatkeep-other-user-'));
+    chmodSync(dir, 0o777);
+    try {
+      writeFileSync(join(dir, 'chatkeep.lock'), String(process.pid));
+      const script = `const { lockDataDir } = await import(process.argv[1]);
+        try { lockDataDir(process.argv[2]); console.log('took the lock'); } catch (error) { console.log(error.code, error.message); }`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(childScript('src/db/data-dir.ts')).href, dir], { uid: 65534, gid: 65534 });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+      expect(out).toContain(`CK_DATA_DIR Data folder ${dir} is in use by process ${process.pid}`);
+      expect(readFileSync(join(dir, 'chatkeep.lock'), 'utf8')).toBe(String(process.pid));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to open the same folder twice in one process', async () => {
