@@ -44,6 +44,11 @@ export async function acquireAdvisoryLock(
       locked: boolean;
     }>`select pg_try_advisory_lock(${key.toString()}::bigint) as locked`.execute(conn);
     if (rows[0]?.locked === true) return Math.round(performance.now() - started);
+    // Reported before the time-out check: a first try that alone took waitMs (a busy server) still waited.
+    if (!reportedWait) {
+      reportedWait = true;
+      wait.onWait?.();
+    }
     const waited = performance.now() - started;
     if (waited >= wait.waitMs) {
       throw new ChatkeepError(
@@ -51,10 +56,6 @@ export async function acquireAdvisoryLock(
         `Timed out after ${wait.waitMs} ms waiting for the migration lock (advisory lock ${key}); another runner is migrating this database`,
         { lockKey: key.toString(), waitMs: wait.waitMs },
       );
-    }
-    if (!reportedWait) {
-      reportedWait = true;
-      wait.onWait?.();
     }
     await sleep(Math.min(wait.pollIntervalMs, Math.max(1, wait.waitMs - waited)));
   }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
-import { backfill, Migrator, type Migration } from '../../src/migrate/index.js';
+import { backfill, Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 import { withPlainRole } from '../support/plain-role.js';
 
@@ -108,3 +108,77 @@ describe.skipIf(pglite!.skip)('pglite: the settings of a backfill batch', () => 
     expect(await migrateAndRead(db, 'backfill_pglite_settings')).toEqual([`${compression} ${flush} off`]);
   });
 });
+
+/**
+ * notes (200 rows) get `seen` in batches of 40. A statement trigger logs
+ * each batch's update (the lowest id it changed, or null for an update that
+ * found nothing); a row trigger fails the batch that reaches the id in
+ * `stop_at`, standing in for a crash mid-backfill.
+ */
+const pacedMigrations = (rowsPerSecond?: number): Migration[] => [
+  {
+    version: 1,
+    name: 'notes',
+    up: ({ schema: s }) => [
+      `create table ${s}.notes (id integer primary key, body text not null)`,
+      `create table ${s}.batches (n serial primary key, first_id integer)`,
+      `create table ${s}.stop_at (id integer)`,
+      `create function ${s}.log_batch() returns trigger language plpgsql as $$ begin insert into ${s}.batches (first_id) select min(id) from changed; return null; end $$`,
+      `create trigger notes_batches after update on ${s}.notes referencing new table as changed for each statement execute function ${s}.log_batch()`,
+      `create function ${s}.stop_at() returns trigger language plpgsql as $$ begin if exists (select 1 from ${s}.stop_at where id = new.id) then raise exception 'stopped at %', new.id; end if; return new; end $$`,
+      `create trigger notes_stop before update on ${s}.notes for each row execute function ${s}.stop_at()`,
+      `insert into ${s}.notes select g, 'note ' || g from generate_series(1, 200) g`,
+    ],
+    down: ({ schema: s }) => [`drop table ${s}.notes`, `drop table ${s}.batches`, `drop table ${s}.stop_at`, `drop function ${s}.log_batch()`, `drop function ${s}.stop_at()`],
+  },
+  {
+    version: 2,
+    name: 'notes-seen',
+    up: ({ schema: s }) => [
+      `alter table ${s}.notes add column seen text`,
+      backfill({ table: `${s}.notes`, key: ['id'], set: `seen = 'yes'`, where: 'seen is null', batchSize: 40, ...(rowsPerSecond !== undefined ? { rowsPerSecond } : {}) }),
+    ],
+    down: ({ schema: s }) => [`alter table ${s}.notes drop column seen`],
+  },
+];
+
+async function batchLog(db: Kysely<any>, schema: string): Promise<(number | null)[]> {
+  const { rows } = await sql<{ first_id: number | null }>`select first_id from ${sql.table(`${schema}.batches`)} order by n`.execute(db);
+  return rows.map((r) => r.first_id);
+}
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: a backfill's pace and its resumption`, () => {
+    let db: Kysely<any>;
+    useScratchDatabase(backend.name, (s) => (db = s.database.db));
+
+    it('rowsPerSecond holds the backfill to that rate: 200 rows at 200 rows/s take at least a second', async () => {
+      const schema = 'backfill_paced';
+      const migrator = new Migrator({ db, schema, migrations: pacedMigrations(200) });
+      expect((await migrator.up({ to: 1 })).error).toBeUndefined();
+      const started = performance.now();
+      expect((await migrator.up()).error).toBeUndefined();
+      expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+      expect(await batchLog(db, schema)).toEqual([1, 41, 81, 121, 161, null]);
+    });
+
+    it('a resumed backfill continues from the journalled position: no batch before it is run again, and progress counts on from there', async () => {
+      const schema = 'backfill_resumed';
+      const migrator = new Migrator({ db, schema, migrations: pacedMigrations() });
+      expect((await migrator.up({ to: 1 })).error).toBeUndefined();
+      await sql.raw(`insert into ${schema}.stop_at values (121)`).execute(db);
+      const failed = await migrator.up();
+      expect(failed.error?.message).toContain('stopped at 121');
+      expect(await batchLog(db, schema)).toEqual([1, 41, 81]);
+
+      await sql.raw(`delete from ${schema}.stop_at`).execute(db);
+      const events: MigrationEvent[] = [];
+      const resumed = await new Migrator({ db, schema, migrations: pacedMigrations(), onEvent: (e) => events.push(e) }).up();
+      expect(resumed.error).toBeUndefined();
+      expect(await batchLog(db, schema)).toEqual([1, 41, 81, 121, 161, null]);
+      expect(events.filter((e) => e.type === 'backfill-progress').map((e) => e.rowsDone)).toEqual([160, 200]);
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${schema}.notes`)} where seen = 'yes'`.execute(db);
+      expect(rows[0]?.n).toBe(200);
+    });
+  });
+}

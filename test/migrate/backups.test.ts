@@ -1,9 +1,11 @@
 import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ChatkeepError } from '../../src/errors/index.js';
 import { backupSchemaName, cleanupBackups, dropColumnWithBackup, dropTableWithBackup } from '../../src/migrate/backups/index.js';
 import { fingerprint, Migrator, type Migration } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { waitingLocks } from '../support/pg-locks.js';
 
 /**
  * Backups for destructive steps (issue 4, R-MIG-4): a dropped table or column
@@ -95,6 +97,25 @@ const notesColumns = (s: string) => [
     definition: { type: 'text', default: `'ok'`, notNull: true, checks: [{ name: 'notes_mood_check', expression: `mood <> ''` }] },
     unusedBecause: UNUSED,
   }),
+];
+
+/** tags.label: nullable, with a default; one row in four has no label. */
+const tagsTable: Migration = {
+  version: 1,
+  name: 'tags',
+  up: ({ schema: s }) => [
+    `create table ${s}.tags (id int primary key, label text default 'none')`,
+    `insert into ${s}.tags select g, case when g % 4 = 0 then null else 'tag ' || g end from generate_series(1, 300) g`,
+  ],
+  down: ({ schema: s }) => [`drop table ${s}.tags`],
+};
+
+const dropLabel = (s: string) =>
+  dropColumnWithBackup({ table: `${s}.tags`, column: 'label', key: ['id'], version: 2, definition: { type: 'text', default: `'none'` }, batchSize: 70, unusedBecause: UNUSED });
+
+const tagMigrations: Migration[] = [
+  tagsTable,
+  { version: 2, name: 'drop-label', up: ({ schema: s }) => dropLabel(s).up, down: ({ schema: s }) => dropLabel(s).down },
 ];
 
 for (const backend of BACKENDS) {
@@ -221,6 +242,54 @@ for (const backend of BACKENDS) {
       expect(await exists(db, backup)).toBe(false);
       expect((await migrator.status()).current).toBe(3);
     });
+
+    it('dropColumnWithBackup down: a value that was NULL comes back NULL, not the default; only rows added while the column was gone get it', async () => {
+      const db = scratch.database.db;
+      const schema = 'bk_null_default';
+      const migrator = new Migrator({ db, schema, migrations: tagMigrations });
+      expect((await migrator.up({ to: 1 })).error).toBeUndefined();
+      const rows = await rowsDigest(db, `${schema}.tags`);
+      expect((await migrator.up()).error).toBeUndefined();
+      await sql.raw(`insert into ${schema}.tags (id) values (301)`).execute(db);
+
+      expect((await migrator.down({ to: 1 })).error).toBeUndefined();
+      const { rows: labels } = await sql.raw<{ nulls: number; late: string }>(
+        `select count(*) filter (where label is null)::int as nulls, (select label from ${schema}.tags where id = 301) as late from ${schema}.tags`,
+      ).execute(db);
+      expect(labels[0]).toEqual({ nulls: 75, late: 'none' });
+      await sql.raw(`delete from ${schema}.tags where id = 301`).execute(db);
+      expect(await rowsDigest(db, `${schema}.tags`)).toEqual(rows);
+    });
+
+    // The race the SHARE lock in dropColumnWithBackup's up guards: a write
+    // committed after the backup's copy but before the drop would be in
+    // neither. PGlite has one session, so no write can run alongside.
+    it.skipIf(backend.name === 'pglite' && 'PGlite has a single session: no concurrent writer')(
+      'dropColumnWithBackup up: a write in flight when it starts waits, and its value is in the backup (down restores it)',
+      async () => {
+        const db = scratch.database.db;
+        const schema = 'bk_concurrent_write';
+        const migrator = new Migrator({ db, schema, migrations: tagMigrations });
+        expect((await migrator.up({ to: 1 })).error).toBeUndefined();
+        const writer = new pg.Client({ connectionString: scratch.url });
+        await writer.connect();
+        try {
+          await writer.query('begin');
+          await writer.query(`update ${schema}.tags set label = 'written meanwhile' where id = 7`);
+          const dropping = migrator.up();
+          await waitingLocks(writer); // the migration is queued behind the writer's row lock
+          await writer.query('commit');
+          expect((await dropping).error).toBeUndefined();
+        } finally {
+          await writer.end();
+        }
+        const { rows } = await sql.raw<{ v: string }>(`select __ck_v as v from ${backupSchemaName(schema, 2)}.tags__label where __ck_k0 = 7`).execute(db);
+        expect(rows[0]?.v).toBe('written meanwhile');
+        expect((await migrator.down({ to: 1 })).error).toBeUndefined();
+        const restored = await sql.raw<{ label: string }>(`select label from ${schema}.tags where id = 7`).execute(db);
+        expect(restored.rows[0]?.label).toBe('written meanwhile');
+      },
+    );
   });
 }
 

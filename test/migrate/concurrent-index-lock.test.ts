@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { Migrator, type Migration } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { waitingLocks } from '../support/pg-locks.js';
 
 /**
  * The race behind acquireAdvisoryLock's polling (see its comment): the lock
@@ -12,14 +13,17 @@ import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/b
  */
 const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
 
+/** Held by a test while the waiter starts: migration 1 waits for it, so the waiter is polling before it ends. */
+const GATE = 4243;
+
 const table: Migration = {
   version: 1,
   name: 'readings',
-  // The sleep keeps the holder busy long enough for the waiter to start polling.
+  // Not a sleep: a busy machine can take longer than any fixed pause to start the waiter.
   up: ({ schema: s }) => [
     `create table ${s}.readings (id int primary key, sensor text not null)`,
     `insert into ${s}.readings select g, 's' || (g % 13) from generate_series(1, 2000) g`,
-    'select pg_sleep(0.3)',
+    `select pg_advisory_xact_lock(${GATE})`,
   ],
   down: ({ schema: s }) => [`drop table ${s}.readings`],
 };
@@ -53,7 +57,8 @@ describe.skipIf(postgres.skip)(
           () => 'acquired',
           (error: { code?: string }) => error.code,
         );
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Build once the waiter is queued: a fixed pause could end before a busy server got its call.
+        await waitingLocks(holder);
         const building = holder
           .query("set statement_timeout = '8s'")
           .then(() => holder.query('create index concurrently control_v_idx on control (v)'))
@@ -79,6 +84,9 @@ describe.skipIf(postgres.skip)(
       const first: Database = await openDatabase({ url: scratch.url!, poolSize: 2 });
       const second: Database = await openDatabase({ url: scratch.url!, poolSize: 2 });
       const timeline: string[] = [];
+      const gate = new pg.Client({ connectionString: scratch.url });
+      await gate.connect();
+      await gate.query(`select pg_advisory_lock(${GATE})`);
       try {
         let startSecond!: () => void;
         const secondMayStart = new Promise<void>((resolve) => (startSecond = resolve));
@@ -96,7 +104,10 @@ describe.skipIf(postgres.skip)(
           schema,
           migrations: [table, index],
           pollIntervalMs: 25,
-          onEvent: (e) => timeline.push(`b:${e.type}${e.version ? `:${e.version}` : ''}`),
+          onEvent: (e) => {
+            timeline.push(`b:${e.type}${e.version ? `:${e.version}` : ''}`);
+            if (e.type === 'lock-wait') void gate.query(`select pg_advisory_unlock(${GATE})`);
+          },
         });
         const runA = a.up();
         await secondMayStart;
@@ -124,6 +135,7 @@ describe.skipIf(postgres.skip)(
         where n.nspname = ${schema} and c.relname = 'readings_sensor_idx'`.execute(first.db);
         expect(rows).toEqual([{ valid: true }]);
       } finally {
+        await gate.end();
         await first.close();
         await second.close();
       }

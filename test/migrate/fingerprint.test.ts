@@ -24,6 +24,7 @@ const DDL = [
   `create index people_name_idx on ${S}.people (lower(name)) where mood is not null`,
   `alter table ${S}.people enable row level security`,
   `create policy people_self on ${S}.people for select to public using (name = current_user)`,
+  `create policy people_insert on ${S}.people for insert with check (name <> '')`,
   `create function ${S}.stamp() returns trigger language plpgsql as $$ begin new.name := trim(new.name); return new; end $$`,
   `create trigger people_stamp before insert on ${S}.people for each row execute function ${S}.stamp()`,
   `create view ${S}.sad_people as select id, name from ${S}.people where mood = 'sad'`,
@@ -121,6 +122,21 @@ for (const backend of BACKENDS) {
         `alter policy people_self on ${S}.people using (name = current_user)`,
       ],
       [
+        'a policy’s WITH CHECK',
+        `alter policy people_insert on ${S}.people with check (true)`,
+        `alter policy people_insert on ${S}.people with check (name <> '')`,
+      ],
+      [
+        'a policy’s roles',
+        `alter policy people_self on ${S}.people to current_user`,
+        `alter policy people_self on ${S}.people to public`,
+      ],
+      [
+        'a sequence cache',
+        `alter sequence ${S}.counter cache 20`,
+        `alter sequence ${S}.counter cache 1`,
+      ],
+      [
         'a disabled trigger',
         `alter table ${S}.people disable trigger people_stamp`,
         `alter table ${S}.people enable trigger people_stamp`,
@@ -151,6 +167,22 @@ for (const backend of BACKENDS) {
       expect((await fingerprint(db, [S])).hash).not.toBe(before.hash);
       await sql.raw(undo).execute(db);
       expect(await fingerprint(db, [S])).toEqual(before);
+    });
+
+    it('tells an invalid index, left by a failed concurrent build, from the valid one of the same definition', async () => {
+      await sql.raw(`insert into ${S}.pets (owner_id) values (null), (null)`).execute(db);
+      const unique = `create unique index concurrently pets_owner_key on ${S}.pets ((coalesce(owner_id, 0)))`;
+      await expect(sql.raw(unique).execute(db)).rejects.toMatchObject({ code: '23505' });
+      const invalid = await fingerprint(db, [S]);
+      expect(invalid.lines.find((l) => l.startsWith(`index ${S}.pets_owner_key `))).toContain('valid=f');
+      await sql.raw(`drop index ${S}.pets_owner_key`).execute(db);
+      await sql.raw(`delete from ${S}.pets`).execute(db);
+      await sql.raw(`insert into ${S}.pets (owner_id) values (null)`).execute(db);
+      await sql.raw(unique).execute(db);
+      const valid = await fingerprint(db, [S]);
+      expect(valid.hash).not.toBe(invalid.hash);
+      await sql.raw(`drop index ${S}.pets_owner_key`).execute(db);
+      await sql.raw(`delete from ${S}.pets`).execute(db);
     });
 
     it('changes when an enum gains a label', async () => {

@@ -137,6 +137,17 @@ for (const backend of BACKENDS) {
           ['CK_MIGRATION_HISTORY', 3],
         ]);
       });
+
+      it('status orders the problems by version, whatever kind each is', async () => {
+        // 1 and 3 applied, 3 edited since; 2 pending below them (out of order).
+        const schema = 'mig_test_order';
+        await new Migrator({ db, schema, migrations: [M1, M3] }).up();
+        const status = await new Migrator({ db, schema, migrations: [M1, M2, table(3, 'gamma', 'x text')] }).status();
+        expect(status.problems.map((p) => [p.code, p.details['version']])).toEqual([
+          ['CK_MIGRATION_HISTORY', 2],
+          ['CK_MIGRATION_CHECKSUM', 3],
+        ]);
+      });
     },
   );
 }

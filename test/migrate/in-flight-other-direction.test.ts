@@ -155,6 +155,9 @@ for (const backend of BACKENDS) {
       expect(refused.error?.details).toMatchObject({ version: 2, problem: 'half-reverted', phasesDone: 1 });
       expect(refused.results).toEqual([]);
       await expect(migrator.plan({ direction: 'up' })).rejects.toMatchObject({ code: 'CK_MIGRATION_HISTORY' });
+      // Up to the half-reverted version itself would take it for applied: refused too.
+      const toIt = await migrator.up({ to: 2 });
+      expect([toIt.error?.code, toIt.results]).toEqual(['CK_MIGRATION_HISTORY', []]);
       expect((await fingerprint(db, [schema])).lines).toEqual(halfway.lines);
       status = await migrator.status();
       expect(status.inFlight).toMatchObject([{ version: 2, direction: 'down', phasesDone: 1 }]);

@@ -299,6 +299,31 @@ for (const backend of BACKENDS) {
       });
     }
 
+    it('tableChecksum uses the whole of each row hash: a change that keeps the sum of their first halves is still caught', async () => {
+      const schema = 'inv_half_hash';
+      await prepare(db, schema);
+      // Found by search: md5 of the rows (3687152) and (543369) has first
+      // 64-bit halves summing to those of (141874) and (13038829); only the
+      // second halves tell the two tables apart.
+      const halves = await sql<{ a: string; b: string }>`
+        select sum(case when k in (3687152, 543369) then h1 else -h1 end)::text as a, sum(case when k in (3687152, 543369) then h2 else -h2 end)::text as b
+          from (select k, ('x' || substr(md5(row(k)::text), 1, 16))::bit(64)::bigint::numeric as h1, ('x' || substr(md5(row(k)::text), 17, 16))::bit(64)::bigint::numeric as h2
+                  from unnest(array[3687152, 543369, 141874, 13038829]) k) s`.execute(db);
+      expect(halves.rows[0]?.a).toBe('0');
+      expect(halves.rows[0]?.b).not.toBe('0');
+      await sql.raw(`create table ${schema}.pairs (k int)`).execute(db);
+      await sql.raw(`insert into ${schema}.pairs values (3687152), (543369)`).execute(db);
+      const migration = second(
+        (s) => [`update ${s}.pairs set k = 141874 where k = 3687152`, `update ${s}.pairs set k = 13038829 where k = 543369`],
+        (s) => [tableChecksum(`${s}.pairs`)],
+      );
+      const { error } = await new Migrator({ db, schema, migrations: [base, migration] }).up();
+      expect(error?.code).toBe('CK_MIGRATION_INVARIANT');
+      expect(error?.message).toContain(`invariant "checksum of ${schema}.pairs unchanged" failed: expected 2 rows, digest `);
+      const { rows } = await sql.raw<{ k: number }>(`select k from ${schema}.pairs order by k`).execute(db);
+      expect(rows.map((r) => r.k)).toEqual([543369, 3687152]);
+    });
+
     it('a non-transactional migration that breaks an invariant is undone by its down: fingerprint and data as before, both logged', async () => {
       const schema = 'inv_nontx';
       await prepare(db, schema);

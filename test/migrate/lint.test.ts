@@ -191,6 +191,45 @@ describe('lint: table size decides severity', () => {
   });
 });
 
+describe('lint: what a rule covers beyond its first example', () => {
+  const rules = (sql: string, options: LintOptions = POPULATED) =>
+    lintStatements([sql], TX, options).findings.map((f) => `${f.rule}:${f.severity}`);
+
+  it('ADD COLUMN … CHECK is add-check-without-not-valid: the new CHECK is checked against every existing row', () => {
+    // The claim itself (the scan) is checked on PostgreSQL below.
+    expect(rules('alter table app.messages add column score integer check (score > 0)')).toEqual(['add-check-without-not-valid:error']);
+    expect(rules('alter table app.messages add column score integer check (score > 0)', { tableRows: () => 0 })).toEqual(['add-check-without-not-valid:info']);
+  });
+
+  it('a default calling a function the lint does not know: a warning on a populated table, info on an empty one', () => {
+    const sql = 'alter table app.messages add column slug text default app.make_slug()';
+    expect(rules(sql)).toEqual(['add-column-rewrite:warning']);
+    expect(rules(sql, { tableRows: () => 0 })).toEqual(['add-column-rewrite:info']);
+  });
+
+  it("nextval() is volatile: a default drawing from a sequence rewrites a populated table (an error, not 'unknown')", () => {
+    const [finding] = lintStatements(["alter table app.messages add column n bigint default nextval('app.messages_n_seq')"], TX, POPULATED).findings;
+    expect([finding?.rule, finding?.severity]).toEqual(['add-column-rewrite', 'error']);
+    expect(finding?.message).toContain('nextval()');
+  });
+
+  it('a cast with a type modifier is not a function call: 0::numeric(10,2) is a constant default', () => {
+    expect(rules('alter table app.messages add column price numeric(10,2) not null default 0::numeric(10,2)')).toEqual([]);
+    expect(rules("alter table app.messages add column label varchar(20) default 'x'::varchar(20)")).toEqual([]);
+    expect(rules("alter table app.messages add column label varchar(20) default 'x'::character varying(20)")).toEqual([]);
+    expect(rules("alter table app.messages add column label varchar(20) default cast('x' as character varying(20))")).toEqual([]);
+    // A function call is still one after a type: the cast does not hide it.
+    expect(rules("alter table app.messages add column label text default lower('X')::varchar(20) || my_fn('y')")).not.toEqual([]);
+  });
+
+  it('RENAME COLUMN breaks old code whatever the table holds: an error on an empty table and on one of unknown size, nothing on a new one', () => {
+    const rename = 'alter table app.messages rename column content to body';
+    expect(rules(rename, { tableRows: () => 0 })).toEqual(['rename-column:error']);
+    expect(rules(rename, {})).toEqual(['rename-column:error']);
+    expect(lintStatements(['create table app.messages (content text)', rename], TX, POPULATED).findings).toEqual([]);
+  });
+});
+
 describe('lint: lexing never reads inside literals, comments or dollar quotes', () => {
   it('a function body full of dangerous DDL is not linted', () => {
     const body = `create function app.f() returns void language plpgsql as $fn$
@@ -329,6 +368,7 @@ describe.skipIf(!PG_AVAILABLE)('lint claims checked on real PostgreSQL (relfilen
     drop = db.drop;
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
+    await client.query('create sequence public.lint_seq');
   });
   afterAll(async () => {
     await client?.end();
@@ -339,6 +379,8 @@ describe.skipIf(!PG_AVAILABLE)('lint claims checked on real PostgreSQL (relfilen
     { alter: 'add column flag boolean not null default false', rewrites: false },
     { alter: "add column created timestamptz not null default now()", rewrites: false },
     { alter: 'add column token uuid not null default gen_random_uuid()', rewrites: true },
+    { alter: "add column serial_no bigint default nextval('public.lint_seq')", rewrites: true },
+    { alter: 'add column price numeric(10,2) not null default 0::numeric(10,2)', rewrites: false },
     { alter: 'alter column n type bigint', rewrites: true },
     { alter: 'alter column title type varchar(200)', rewrites: false },
     { alter: 'alter column title type text', rewrites: false },
@@ -364,6 +406,14 @@ describe.skipIf(!PG_AVAILABLE)('lint claims checked on real PostgreSQL (relfilen
       expect(predicted).toBe(claim.rewrites);
     });
   }
+
+  it('ADD COLUMN … CHECK checks every existing row (as add-check-without-not-valid says): one row that breaks it fails the ALTER', async () => {
+    await client.query('drop table if exists public.lint_probe');
+    await client.query('create table public.lint_probe (id bigint primary key, n integer)');
+    await client.query('insert into public.lint_probe select g, g from generate_series(1, 1000) g');
+    await client.query('update public.lint_probe set n = -1 where id = 777');
+    await expect(client.query('alter table public.lint_probe add column m integer default 1 check (m <= n)')).rejects.toThrow(/violated by some row/);
+  });
 });
 
 describe('lint: steps and docs', () => {
@@ -383,6 +433,15 @@ describe('lint: steps and docs', () => {
     const rules = lintMigration(phased, { schema: 'app', settings: {} }, { tableRows: () => 0 }).findings.map((f) => f.rule);
     expect(rules).not.toContain('concurrent-in-transaction');
     expect(rules).not.toContain('validate-in-same-transaction');
+  });
+
+  it('a non-transactional migration: ADD … NOT VALID and VALIDATE in one entry (one implicit transaction) is flagged, in two entries it is not', () => {
+    const migration = (up: string[]): Migration => ({ version: 9, name: 'checks', transactional: false, up: () => up, down: () => [] });
+    const add = 'alter table app.messages add constraint messages_len check (char_length(content) < 10000) not valid';
+    const validate = 'alter table app.messages validate constraint messages_len';
+    const rulesOf = (m: Migration) => lintMigration(m, { schema: 'app', settings: {} }, { tableRows: () => 1_000 }).findings.map((f) => f.rule);
+    expect(rulesOf(migration([`${add}; ${validate}`]))).toContain('validate-in-same-transaction');
+    expect(rulesOf(migration([add, validate]))).not.toContain('validate-in-same-transaction');
   });
 
   it('docs/migration-lint.md documents every rule id', async () => {

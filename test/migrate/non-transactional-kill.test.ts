@@ -32,7 +32,8 @@ for (const backend of BACKENDS) {
     });
     const open = (t: string) => openDatabase(t.startsWith('postgres') ? { url: t } : { dataDir: t });
 
-    it('killed six times mid-statement, each run resumes at the first unjournaled statement and the end state equals an uninterrupted run', async () => {
+    // Seven PGlite processes start one after another: ~15 s on an idle 2-core machine, 45-55 s on a busy one.
+    it('killed six times mid-statement, each run resumes at the first unjournaled statement and the end state equals an uninterrupted run', { timeout: 120_000 }, async () => {
       const target = await processTarget(backend.name, cleanups);
       const schema = 'stmt_kill';
       let database = await open(target);

@@ -133,7 +133,8 @@ for (const backend of BACKENDS) {
 
     const run = (t: string, schema: string, rate: number) => runScript(runner, [t, schema, String(rate)]);
 
-    it('killed at random moments six times, the next run resumes and ends exactly like an uninterrupted one', async () => {
+    // Seven PGlite processes start one after another: ~15 s on an idle 2-core machine, 45-55 s on a busy one.
+    it('killed at random moments six times, the next run resumes and ends exactly like an uninterrupted one', { timeout: 120_000 }, async () => {
       const t = await target(backend.name);
       const schema = 'phased_kill';
       const rows = 3000;
@@ -193,19 +194,24 @@ describe.skipIf(BACKENDS[1]!.skip)('postgres: lock_timeout and retries', () => {
         down: ({ schema: s }) => [`alter table ${s}.notes drop column body`],
       },
     ];
-    const migrator = new Migrator({ db, schema, migrations, onEvent: (e) => events.push(e) });
-    await migrator.up({ to: 1 });
     const holder = new pg.Client({ connectionString: scratch.url });
+    // The blocker ends once the DDL has given up on it: a timer could end it before a busy run even got there.
+    let released: Promise<unknown> | undefined;
+    const onEvent = (e: MigrationEvent) => {
+      events.push(e);
+      if (e.type === 'lock-retry') released ??= holder.query('commit');
+    };
+    const migrator = new Migrator({ db, schema, migrations, onEvent });
+    await migrator.up({ to: 1 });
     await holder.connect();
     await holder.query('begin');
     await holder.query(`select * from ${schema}.notes`); // ACCESS SHARE until commit: blocks ALTER TABLE
-    const release = setTimeout(() => void holder.query('commit'), 700);
     try {
       const { error } = await migrator.up();
       expect(error).toBeUndefined();
       expect(events.filter((e) => e.type === 'lock-retry').length).toBeGreaterThanOrEqual(1);
     } finally {
-      clearTimeout(release);
+      await released;
       await holder.query('rollback').catch(() => undefined);
       await holder.end();
     }

@@ -275,4 +275,26 @@ describe('rehearse: lock accounting', () => {
       { relation: '(relation 2, dropped later in the rehearsal)', mode: 'ACCESS EXCLUSIVE', heldMs: 50, blocksWrites: true, blocksReads: true, newRelation: true },
     ]);
   });
+
+  it('a relation is new or old by the first sample that saw its lock, not by one taken between commit and lock release', () => {
+    // PostgreSQL shows a commit before it releases the locks: the last sample
+    // can see the created table by name and the dropped one gone.
+    const step = { index: 0, description: 'x', start: 100, end: 200, status: 'done' as const };
+    const created = (visible: boolean) => ({ oid: '3', mode: 'ACCESS EXCLUSIVE', visible });
+    const dropped = (visible: boolean) => ({ oid: '4', mode: 'ACCESS EXCLUSIVE', visible });
+    const samples = [
+      { at: 120, locks: [created(false), dropped(true)] },
+      { at: 150, locks: [created(false), dropped(true)] },
+      { at: 195, locks: [created(true), dropped(false)] }, // committed, locks not yet released
+    ];
+    const names = new Map<string, string | undefined>([
+      ['3', 'app.created'],
+      ['4', 'app.dropped'],
+    ]);
+    const { locks } = measuredLocks(step, samples, names);
+    expect(locks.map((l) => [l.relation, l.newRelation])).toEqual([
+      ['app.created', true],
+      ['app.dropped', false],
+    ]);
+  });
 });

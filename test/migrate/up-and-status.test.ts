@@ -1,7 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/index.js';
 import { Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
-import { BACKENDS, useScratchDatabase } from '../support/backends.js';
+import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 
 /** Three tiny migrations; each test gets its own schema so tests share one database. */
 const MIGRATIONS: readonly Migration[] = [
@@ -47,7 +48,11 @@ async function logRows(db: Kysely<any>, schema: string) {
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: Migrator up and status`, () => {
     let db: Kysely<any>;
-    useScratchDatabase(backend.name, (s) => (db = s.database.db));
+    let scratch: ScratchDatabase;
+    useScratchDatabase(backend.name, (s) => {
+      scratch = s;
+      db = s.database.db;
+    });
 
     it('status on a fresh database lists everything pending and creates nothing', async () => {
       const migrator = new Migrator({ db, schema: 'mig_test_fresh', migrations: MIGRATIONS });
@@ -162,12 +167,74 @@ for (const backend of BACKENDS) {
       expect(up.results).toEqual([]);
       const down = await migrator.down({ to: 9 });
       expect(down.error?.code).toBe('CK_MIGRATION_TARGET');
+      // 0 is a target for down alone (undo everything); up to 0 is a typo, not "nothing to do".
+      const upToZero = await migrator.up({ to: 0 });
+      expect([upToZero.error?.code, upToZero.error?.message]).toEqual(['CK_MIGRATION_TARGET', expect.stringContaining('Unknown up target 0')]);
       await expect(migrator.plan({ direction: 'up', to: 4 })).rejects.toMatchObject({
         code: 'CK_MIGRATION_TARGET',
       });
       const { rows } = await sql`select 1 from pg_namespace where nspname = ${schema}`.execute(db);
       expect(rows).toHaveLength(0);
     });
+
+    it.skipIf(backend.name === 'pglite')(
+      'the migration lock is released after a run that succeeds and after one that fails: no advisory lock stays held, and another pool takes it without waiting (PostgreSQL only: PGlite has one session, which holds its locks again)',
+      async () => {
+        const heldAdvisoryLocks = async () => {
+          const { rows } = await sql<{ n: number }>`
+            select count(*)::int as n from pg_locks
+             where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`.execute(
+            db,
+          );
+          return rows[0]!.n;
+        };
+        const broken: Migration = {
+          version: 2,
+          name: 'broken',
+          up: ({ schema }) => [
+            `create table ${schema}.half_done (id int)`,
+            `insert into ${schema}.no_such_table values (1)`,
+          ],
+          down: ({ schema }) => [`drop table ${schema}.half_done`],
+        };
+        const runs = [
+          {
+            schema: 'mig_test_unlock_ok',
+            migrations: MIGRATIONS,
+            error: undefined,
+            rerun: MIGRATIONS,
+          },
+          {
+            schema: 'mig_test_unlock_failed',
+            migrations: [MIGRATIONS[0]!, broken],
+            error: 'CK_MIGRATION_FAILED',
+            rerun: [MIGRATIONS[0]!],
+          },
+        ];
+        // A second process's pool: it shares no session with `db`, so a lock left on one of db's pooled connections blocks it.
+        const other = await openDatabase({ url: scratch.url!, poolSize: 2 });
+        try {
+          for (const run of runs) {
+            const first = await new Migrator({
+              db,
+              schema: run.schema,
+              migrations: run.migrations,
+            }).up();
+            expect(first.error?.code, run.schema).toBe(run.error);
+            expect(await heldAdvisoryLocks(), run.schema).toBe(0);
+            const next = await new Migrator({
+              db: other.db,
+              schema: run.schema,
+              migrations: run.rerun,
+              lockWaitMs: 0,
+            }).up();
+            expect(next, run.schema).toEqual({ results: [] });
+          }
+        } finally {
+          await other.close();
+        }
+      },
+    );
 
     it('a listener that throws does not break the run', async () => {
       const migrator = new Migrator({

@@ -34,11 +34,26 @@ export function defaultVolatility(expr: readonly Token[] | undefined, dataType: 
   const serial = dataType.find((t) => t.kind === 'word' && SERIAL_TYPES.has(t.value));
   if (serial !== undefined) return { kind: 'volatile', cause: `${serial.value} (nextval)` };
   const calls = (expr ?? []).flatMap((t, k, all) =>
-    t.kind === 'word' && all[k + 1]?.value === '(' && all[k - 1]?.value !== '::' ? [t.value] : [],
+    t.kind === 'word' && all[k + 1]?.value === '(' && !isTypeName(all, k) ? [t.value] : [],
   );
   const volatile = calls.find((c) => VOLATILE.has(c));
   if (volatile !== undefined) return { kind: 'volatile', cause: `${volatile}()` };
   const unknown = calls.find((c) => !NON_VOLATILE.has(c));
   if (unknown !== undefined) return { kind: 'unknown', cause: `${unknown}()` };
   return { kind: 'non-volatile' };
+}
+
+/**
+ * Whether the word at `k` (followed by a parenthesis) names a type with a
+ * modifier rather than a function: `0::numeric(10,2)`, `'x'::character
+ * varying(20)`, `cast(x as varchar(20))`. A type name of up to three words
+ * follows `::` or `as`.
+ */
+function isTypeName(tokens: readonly Token[], k: number): boolean {
+  for (let j = k - 1; j >= Math.max(0, k - 3); j--) {
+    const token = tokens[j]!;
+    if (token.value === '::' || (token.kind === 'word' && token.value === 'as')) return true;
+    if (token.kind !== 'word') return false;
+  }
+  return false;
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { lockModeName } from './lock-modes.js';
+import { CHATKEEP_TYPES } from '../../db/index.js';
 import { unreachable } from './open-postgres.js';
 
 /** The relation locks the watched sessions held at one instant. */
@@ -56,7 +57,7 @@ export class LockSampler {
 
   /** Connects, takes a first sample (so a monitor that cannot work fails here, before anything runs), and keeps sampling. */
   static async start(url: string, applicationName: string, intervalMs: number): Promise<LockSampler> {
-    const client = new pg.Client({ connectionString: url, application_name: 'chatkeep-rehearsal-monitor', connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({ connectionString: url, application_name: 'chatkeep-rehearsal-monitor', connectionTimeoutMillis: 5000, types: CHATKEEP_TYPES });
     client.on('error', () => undefined);
     try {
       await client.connect();

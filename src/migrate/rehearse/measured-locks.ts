@@ -9,6 +9,12 @@ import type { TimedStep } from './step-timeline.js';
  * halfway to the next one (the step's start and end bound the first and the
  * last), and a lock's held time is the sum over the samples that saw it: an
  * estimate within about one sampling interval of the truth.
+ *
+ * Whether a lock is on a relation the step created is read from the first
+ * sample that saw it. Later samples cannot tell: PostgreSQL makes a commit
+ * visible before it releases the transaction's locks, so a sample in that
+ * window sees a created relation by name (and a dropped one no longer)
+ * while its lock is still listed.
  */
 export function measuredLocks(
   step: TimedStep,
@@ -22,9 +28,8 @@ export function measuredLocks(
     const to = i === inside.length - 1 ? step.end : (sample.at + inside[i + 1]!.at) / 2;
     for (const lock of sample.locks) {
       const key = `${lock.oid}/${lock.mode}`;
-      const entry = held.get(key) ?? { oid: lock.oid, mode: lock.mode, ms: 0, visible: false };
+      const entry = held.get(key) ?? { oid: lock.oid, mode: lock.mode, ms: 0, visible: lock.visible };
       entry.ms += to - from;
-      entry.visible ||= lock.visible;
       held.set(key, entry);
     }
   }

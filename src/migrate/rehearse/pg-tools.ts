@@ -4,12 +4,15 @@ import { ChatkeepError } from '../../errors/index.js';
 /**
  * libpq's connection settings for a URL, with the password moved out of the
  * URL into PGPASSWORD: a command line is visible to every user of the
- * machine (`ps`), the environment is not.
+ * machine (`ps`), the environment is not. libpq (and node-postgres) also
+ * take the password as a `?password=` parameter, which wins over one in
+ * the user part; both go.
  */
 export function libpqArgs(url: string): { readonly dbname: string; readonly env: NodeJS.ProcessEnv } {
   const parsed = new URL(url);
-  const password = decodeURIComponent(parsed.password);
+  const password = parsed.searchParams.get('password') ?? decodeURIComponent(parsed.password);
   parsed.password = '';
+  parsed.searchParams.delete('password');
   const env: NodeJS.ProcessEnv = { ...process.env, PGAPPNAME: 'chatkeep-rehearsal-copy' };
   if (password !== '') env['PGPASSWORD'] = password;
   return { dbname: parsed.toString(), env };

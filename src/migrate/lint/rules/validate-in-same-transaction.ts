@@ -4,12 +4,15 @@ import type { LintRule } from '../lint-rule.js';
  * `ADD … NOT VALID` then `VALIDATE` in the same transaction gains nothing:
  * the ADD's lock (ACCESS EXCLUSIVE for CHECK, SHARE ROW EXCLUSIVE for a
  * foreign key) is held until commit, so the validating scan runs under it.
+ * A non-transactional migration runs each entry on its own, but an entry
+ * holding both statements is one implicit transaction: the same thing.
+ * (The scope's NOT VALID list starts afresh with each transaction.)
  */
 export const validateInSameTransaction: LintRule = {
   id: 'validate-in-same-transaction',
   summary: 'VALIDATE CONSTRAINT in the same transaction as its ADD … NOT VALID scans under the ADD\'s lock',
   check(statement, scope) {
-    if (statement.kind !== 'alter-table' || !scope.settings.transactional) return [];
+    if (statement.kind !== 'alter-table') return [];
     return statement.actions.flatMap((action) =>
       action.type === 'validate-constraint' && scope.addedNotValid.has(`${statement.table}:${action.name}`)
         ? [
