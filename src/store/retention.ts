@@ -69,30 +69,44 @@ export class Retention {
     const { before, batchSize = 100, pauseMs = 0, signal } = parse(optionsSchema, options);
     const table = sql.id(this.#ctx.schema, 'conversations');
     const turns = sql.id(this.#ctx.schema, 'streamed_turns');
+    const cutOff = before.toISOString();
+    // user_id is the host's key type when a users table is configured.
+    const userIdArray = sql.raw(`${this.#ctx.settings.users?.type ?? 'text'}[]`);
     let last: [string, string] | undefined;
     let report: PurgeReport = { conversations: 0, messages: 0, batches: 0 };
     while (signal?.aborted !== true) {
       const after = last === undefined ? sql`` : sql`and (user_id, id) > (${last[0]}, ${last[1]}::uuid)`;
-      const batch = await forAllUsers(this.#ctx, async () => {
-        const { rows } = await sql<{ user_id: string; id: string; message_count: number | string; deleted: boolean }>`
-          with candidates as (
+      // Two statements in one transaction: the first locks the candidates,
+      // the second deletes those still idle and without a live stream. One
+      // statement could not do both: its "no live stream" check reads the
+      // snapshot taken when it began, so a turn begun by a transaction it
+      // waited for (on the conversation's row) went unseen, and the cascade
+      // deleted the turn that transaction had just begun. The second
+      // statement's snapshot is taken after the locks are held, and no turn
+      // can be begun on a locked conversation until this one commits.
+      const batch = await forAllUsers(this.#ctx, () =>
+        this.#ctx.db.transaction().execute(async (trx) => {
+          const { rows: candidates } = await sql<{ user_id: string; id: string }>`
             select user_id, id from ${table}
-             where coalesce(last_message_at, created_at) < ${before.toISOString()}::timestamptz ${after}
+             where coalesce(last_message_at, created_at) < ${cutOff}::timestamptz ${after}
                and not exists (select 1 from ${turns} t where t.user_id = ${table}.user_id and t.conversation_id = ${table}.id and t.state = 'streaming')
              order by user_id, id
              limit ${batchSize}
-          ), gone as (
-            delete from ${table} c using candidates d
-             where c.user_id = d.user_id and c.id = d.id
-               and coalesce(c.last_message_at, c.created_at) < ${before.toISOString()}::timestamptz
+               for update`.execute(trx);
+          if (candidates.length === 0) return [];
+          const { rows: gone } = await sql<{ user_id: string; id: string; message_count: number | string }>`
+            delete from ${table} c
+             where (c.user_id, c.id) in (select * from unnest(${candidates.map((r) => String(r.user_id))}::${userIdArray}, ${candidates.map((r) => r.id)}::uuid[]))
+               and coalesce(c.last_message_at, c.created_at) < ${cutOff}::timestamptz
                and not exists (select 1 from ${turns} t where t.user_id = c.user_id and t.conversation_id = c.id and t.state = 'streaming')
-            returning c.user_id, c.id, c.message_count
-          )
-          select d.user_id, d.id, coalesce(g.message_count, 0) as message_count, g.id is not null as deleted
-            from candidates d left join gone g on g.user_id = d.user_id and g.id = d.id
-           order by d.user_id, d.id`.execute(this.#ctx.db);
-        return rows;
-      });
+            returning c.user_id, c.id, c.message_count`.execute(trx);
+          const counts = new Map(gone.map((g) => [`${String(g.user_id)}/${g.id}`, Number(g.message_count)]));
+          return candidates.map((r) => {
+            const count = counts.get(`${String(r.user_id)}/${r.id}`);
+            return { user_id: r.user_id, id: r.id, message_count: count ?? 0, deleted: count !== undefined };
+          });
+        }),
+      );
       if (batch.length === 0) break;
       const lastRow = batch.at(-1)!;
       last = [String(lastRow.user_id), String(lastRow.id)];

@@ -22,7 +22,11 @@ export interface StreamTurnOptions {
   readonly keepPartialOnAbort?: boolean;
   /** How often the partial reply is saved while streaming (default 1,000 ms). */
   readonly persistEveryMs?: number;
-  /** The sweeper aborts the turn if this process dies and nothing is saved for this long (default 120,000 ms). */
+  /**
+   * The sweeper aborts the turn if this process dies and nothing is saved
+   * for this long (default 120,000 ms). While the agent runs, a silent spell
+   * does not count: the turn is kept alive every third of this time.
+   */
   readonly abandonAfterMs?: number;
   /** Called once the turn is reserved, before the agent starts. */
   readonly onBegin?: (turn: StreamedTurn) => void;
@@ -79,25 +83,40 @@ export async function streamTurn(
   const onOuterAbort = () => controller.abort(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted'));
   if (o.signal?.aborted) onOuterAbort();
   o.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let savedSinceKeepAlive = false;
   const flush = () => {
-    if (unsaved === '') return;
-    const piece = unsaved;
-    unsaved = '';
+    // An agent may split text anywhere, also between the two halves of a
+    // surrogate pair (an emoji): a save ending in the first half would be a
+    // lone surrogate, which appendText refuses, failing the whole turn. That
+    // half waits for the next save, with its second half.
+    const cut = /[\uD800-\uDBFF]$/.test(unsaved) ? unsaved.length - 1 : unsaved.length;
+    if (cut === 0) return;
+    const piece = unsaved.slice(0, cut);
+    unsaved = unsaved.slice(cut);
+    savedSinceKeepAlive = true;
     // Saves are chained so pieces land in order. A failed save (the reply
     // broke a content rule, or the turn was committed, aborted or swept from
     // outside) stops the agent at once: nothing it says now can be stored,
     // and it should not keep running, and costing, until it finishes. The
     // chain is marked handled because nothing awaits it until the loop
     // ends, and an unhandled rejection would end the Node process.
-    saving = saving
-      .then(() => streamed.appendText(userId, begun.id, piece))
-      .catch((error: unknown) => {
-        controller.abort(error);
-        throw error;
-      });
+    save(() => streamed.appendText(userId, begun.id, piece));
+  };
+  const save = (write: () => Promise<unknown>) => {
+    saving = saving.then(write).catch((error: unknown) => {
+      controller.abort(error);
+      throw error;
+    });
     saving.catch(() => undefined);
   };
   const flusher = setInterval(flush, o.persistEveryMs ?? 1000);
+  // A model may think for minutes before its next token. This process is
+  // alive and the turn is not abandoned, so with no save since the last tick
+  // the turn's expiry is pushed on, well before the sweeper would take it.
+  const keepAlive = setInterval(() => {
+    if (!savedSinceKeepAlive) save(() => streamed.keepAlive(userId, begun.id));
+    savedSinceKeepAlive = false;
+  }, begun.abandonAfterMs / 3);
   try {
     // Inside the try: a throwing callback aborts the turn instead of leaving it streaming, holding its idempotency key.
     options.onBegin?.(begun);
@@ -128,10 +147,12 @@ export async function streamTurn(
       options.onText?.(next.value);
     }
     clearInterval(flusher);
+    clearInterval(keepAlive);
     await saving;
     return await streamed.commit(userId, begun.id, { content: text });
   } catch (error) {
     clearInterval(flusher);
+    clearInterval(keepAlive);
     await saving.catch(() => undefined);
     const failure = agentFailure(error);
     await streamed

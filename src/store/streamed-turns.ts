@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { v7 as uuidV7 } from 'uuid';
 import { z } from 'zod';
 import type { ChatkeepTables } from '../db/index.js';
@@ -155,11 +155,27 @@ export class StreamedTurns {
     const user = this.#user(userId);
     const id = parse(uuidSchema, turnId, 'turnId');
     const delta = parse(textSchema, text, 'text');
+    return this.#whileStreaming(user, id, sql`assistant_content = assistant_content || ${delta}, updated_at = now(),`);
+  }
+
+  /**
+   * Keeps a streaming turn from being swept as abandoned, without adding
+   * text: its `expiresAt` moves to `abandonAfterMs` from now. For a process
+   * that is still working on the turn (its agent thinking before the next
+   * token). CK_TURN_FINISHED once the turn is no longer streaming.
+   */
+  async keepAlive(userId: string, turnId: string): Promise<StreamedTurn> {
+    const user = this.#user(userId);
+    const id = parse(uuidSchema, turnId, 'turnId');
+    return this.#whileStreaming(user, id, sql``);
+  }
+
+  /** Applies `change` to a turn that is still streaming and pushes its expiry on; otherwise says why it cannot. */
+  async #whileStreaming(user: string, id: string, change: RawBuilder<unknown>): Promise<StreamedTurn> {
     const rows = await forUser(this.#ctx, user, async () => {
       const result = await sql<Row>`
         update ${sql.id(this.#ctx.schema, 'streamed_turns')}
-           set assistant_content = assistant_content || ${delta}, updated_at = now(),
-               expires_at = now() + make_interval(secs => abandon_after_ms / 1000.0)
+           set ${change} expires_at = now() + make_interval(secs => abandon_after_ms / 1000.0)
          where user_id = ${user} and id = ${id} and state = 'streaming'
         returning *`.execute(this.#ctx.db);
       return result.rows;

@@ -158,6 +158,15 @@ export class Turns {
     return this.#streamed.appendText(userId, turnId, text);
   }
 
+  /**
+   * Keeps a streaming turn from being swept as abandoned without adding text,
+   * for a caller whose model is thinking: its `expiresAt` moves to
+   * `abandonAfterMs` from now. CK_TURN_FINISHED once it is committed or aborted.
+   */
+  keepAlive(userId: string, turnId: string): Promise<StreamedTurn> {
+    return this.#streamed.keepAlive(userId, turnId);
+  }
+
   /** Makes a streaming turn's two messages visible together; a repeat returns the stored turn. */
   commit(userId: string, turnId: string, input?: CommitTurnInput): Promise<Turn> {
     return this.#streamed.commit(userId, turnId, input);
@@ -302,6 +311,9 @@ async function callAgent(
     signal: AbortSignal | undefined;
   },
 ): Promise<string | AgentReply> {
+  // Aborted already (the client went away while the history was read): a
+  // model call now would cost money for an answer nobody waits for.
+  if (input.signal?.aborted) throw new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved');
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort(input.signal?.reason);
   input.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -314,7 +326,6 @@ async function callAgent(
     }, input.timeoutMs);
   });
   const aborted = new Promise<never>((_, reject) => {
-    if (input.signal?.aborted) reject(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved'));
     input.signal?.addEventListener(
       'abort',
       () => reject(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved')),

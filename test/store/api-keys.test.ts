@@ -26,6 +26,33 @@ for (const backend of BACKENDS) {
       expect(await store.apiKeys.authenticate(secret)).toBeUndefined();
     });
 
+    it('authenticating records when the key was last used, at most one write a minute', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { apiKey, secret } = await store.apiKeys.create(user);
+      expect(apiKey.lastUsedAt).toBeNull();
+      const lastUsed = async () => (await store.apiKeys.list(user))[0]?.lastUsedAt;
+
+      expect(await store.apiKeys.authenticate(secret)).toBe(user);
+      const first = await lastUsed();
+      expect(first).toBeInstanceOf(Date);
+      expect(first!.getTime()).toBeGreaterThanOrEqual(apiKey.createdAt.getTime());
+      expect(Math.abs(first!.getTime() - Date.now())).toBeLessThan(60_000);
+
+      // Used again within the minute: the recorded time stands (no write per request).
+      expect(await store.apiKeys.authenticate(secret)).toBe(user);
+      expect(await lastUsed()).toEqual(first);
+
+      // Once it is more than a minute old, the next use writes it again.
+      const db = fixture.scratch().database.db;
+      await sql`update chatkeep.api_keys set last_used_at = last_used_at - interval '2 minutes' where id = ${apiKey.id}`.execute(db);
+      const backdated = await lastUsed();
+      expect(await store.apiKeys.authenticate(secret)).toBe(user);
+      const refreshed = await lastUsed();
+      expect(refreshed!.getTime()).toBeGreaterThan(backdated!.getTime() + 60_000);
+      expect(refreshed!.getTime()).toBeGreaterThanOrEqual(first!.getTime());
+    });
+
     it('a forged or malformed key authenticates nobody', async () => {
       const store = fixture.get();
       const { secret } = await store.apiKeys.create(newUser());

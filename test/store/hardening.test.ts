@@ -86,7 +86,8 @@ for (const backend of BACKENDS) {
         let stoppedBy: unknown;
         const agent: StreamingAgent = async function* ({ signal }) {
           signal.addEventListener('abort', () => (stoppedBy = signal.reason), { once: true });
-          for (let i = 0; i < 4; i++) {
+          // Many pieces, so a save slowed by a busy machine still fails long before the agent could finish.
+          for (let i = 0; i < 40; i++) {
             yield 'x'.repeat(600);
             yielded++;
             await new Promise((resolve) => setTimeout(resolve, 60));
@@ -96,7 +97,7 @@ for (const backend of BACKENDS) {
         expect(error.code).toBe('CK_AGENT_FAILED');
         // The failed save stopped the agent at once, instead of letting it run on to its end.
         expect(stoppedBy).toBeDefined();
-        expect(yielded).toBeLessThan(4);
+        expect(yielded).toBeLessThan(40);
         await new Promise((resolve) => setTimeout(resolve, 50));
         expect(unhandled).toEqual([]);
       } finally {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
 import { caught, newUser, useStore } from '../support/store-fixture.js';
 
@@ -50,6 +51,112 @@ for (const backend of BACKENDS) {
       expect(replay.replayed).toBe(true);
       expect(calls).toBe(callsAfterBurst);
       expect((await store.conversations.get(user, id)).messageCount).toBe(2);
+    });
+
+    /**
+     * Keys are chosen by clients and so do collide between users, and so may
+     * conversation ids (`conversations.create` takes a client-chosen id). A
+     * key therefore names a request of one user only: if the lookup ignored
+     * the user, Bob could replay Alice's stored reply by sending her key and
+     * message to a conversation of his with her conversation's id.
+     */
+    it("run: another user's first use of a key runs the agent for them, never replays the owner's turn or reports a mismatch", async () => {
+      const store = fixture.get();
+      const alice = newUser('alice');
+      const bob = newUser('bob');
+      const { id } = await store.conversations.create(alice);
+      await store.conversations.create(bob, { id });
+      await store.turns.run(alice, id, 'hello', async () => 'reply for alice only', { idempotencyKey: 'same-request' });
+      await store.turns.run(alice, id, 'hello again', async () => 'second reply for alice', { idempotencyKey: 'other-request' });
+
+      const asked: string[] = [];
+      const bobsAgent: Agent = async ({ message }) => {
+        asked.push(message);
+        return `reply for bob to ${message}`;
+      };
+      // Same key, same conversation id, same message as Alice's first turn.
+      const same = await store.turns.run(bob, id, 'hello', bobsAgent, { idempotencyKey: 'same-request' });
+      expect([same.replayed, same.userMessage.seq, same.assistantMessage.content]).toEqual([false, 1, 'reply for bob to hello']);
+      // Same key as Alice's second turn, for a different message: his first use, not a mismatch.
+      const different = await store.turns.run(bob, id, 'something else', bobsAgent, { idempotencyKey: 'other-request' });
+      expect([different.replayed, different.assistantMessage.content]).toEqual([false, 'reply for bob to something else']);
+      expect(asked).toEqual(['hello', 'something else']);
+
+      // His own retry replays his own turn.
+      const retry = await store.turns.run(bob, id, 'hello', bobsAgent, { idempotencyKey: 'same-request' });
+      expect([retry.replayed, retry.id, retry.assistantMessage.content]).toEqual([true, same.id, 'reply for bob to hello']);
+      expect(asked).toHaveLength(2);
+      expect((await store.messages.list(bob, id)).messages.map((m) => m.content)).toEqual([
+        'hello',
+        'reply for bob to hello',
+        'something else',
+        'reply for bob to something else',
+      ]);
+      expect((await store.messages.list(alice, id)).messages.map((m) => m.content)).toEqual([
+        'hello',
+        'reply for alice only',
+        'hello again',
+        'second reply for alice',
+      ]);
+    });
+
+    it("append: a key used by another user stores this user's turn, and a retry replays this user's turn, not the other's", async () => {
+      const store = fixture.get();
+      const alice = newUser('alice');
+      const bob = newUser('bob');
+      const { id } = await store.conversations.create(alice);
+      await store.conversations.create(bob, { id });
+      // Bob's keyed turns come after one of his own, so they sit at other seqs than Alice's.
+      await store.turns.append(bob, id, { user: 'first', assistant: 'ok' });
+      const alices = await store.turns.append(alice, id, { user: 'hello', assistant: 'reply for alice only', idempotencyKey: 'k-same' });
+      await store.turns.append(alice, id, { user: 'hello again', assistant: 'second reply for alice', idempotencyKey: 'k-other' });
+
+      const same = await store.turns.append(bob, id, { user: 'hello', assistant: 'reply for bob', idempotencyKey: 'k-same' });
+      const different = await store.turns.append(bob, id, { user: 'goodbye', assistant: 'bye bob', idempotencyKey: 'k-other' });
+      expect([same.replayed, same.userMessage.seq, same.assistantMessage.content]).toEqual([false, 3, 'reply for bob']);
+      expect([different.replayed, different.assistantMessage.content]).toEqual([false, 'bye bob']);
+
+      const sameAgain = await store.turns.append(bob, id, { user: 'hello', assistant: 'reply for bob', idempotencyKey: 'k-same' });
+      expect([sameAgain.replayed, sameAgain.id, sameAgain.assistantMessage.id, sameAgain.assistantMessage.content]).toEqual([
+        true,
+        same.id,
+        same.assistantMessage.id,
+        'reply for bob',
+      ]);
+      expect(sameAgain.id).not.toBe(alices.id);
+      const differentAgain = await store.turns.append(bob, id, { user: 'goodbye', assistant: 'bye bob', idempotencyKey: 'k-other' });
+      expect([differentAgain.replayed, differentAgain.id, differentAgain.assistantMessage.content]).toEqual([true, different.id, 'bye bob']);
+      expect((await store.conversations.get(bob, id)).messageCount).toBe(6);
+      expect((await store.conversations.get(alice, id)).messageCount).toBe(4);
+    });
+
+    it("begin: a key used by another user's append or streamed turn begins a fresh turn", async () => {
+      const store = fixture.get();
+      const alice = newUser('alice');
+      const bob = newUser('bob');
+      const { id } = await store.conversations.create(alice);
+      await store.conversations.create(bob, { id });
+      await store.turns.append(alice, id, { user: 'hello', assistant: 'reply for alice', idempotencyKey: 'appended-1' });
+      await store.turns.append(alice, id, { user: 'hello again', assistant: 'reply for alice', idempotencyKey: 'appended-2' });
+      for (const [key, message] of [
+        ['streamed-1', 'stream it'],
+        ['streamed-2', 'stream more'],
+      ] as const) {
+        const streamed = await store.turns.begin(alice, id, message, { idempotencyKey: key });
+        await store.turns.commit(alice, streamed.id, { content: 'streamed reply for alice' });
+      }
+
+      // Alice's keys: with her message (and conversation id), and with another message.
+      for (const [key, message] of [
+        ['appended-1', 'hello'],
+        ['appended-2', 'something else'],
+        ['streamed-1', 'stream it'],
+        ['streamed-2', 'something different'],
+      ] as const) {
+        const begun = await store.turns.begin(bob, id, message, { idempotencyKey: key });
+        expect([begun.replayed, begun.state, begun.userId, begun.message, begun.partialContent]).toEqual([false, 'streaming', bob, message, '']);
+        await store.turns.abort(bob, begun.id);
+      }
     });
 
     it('a key reused for a different request is refused and writes nothing', async () => {

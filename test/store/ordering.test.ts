@@ -69,6 +69,24 @@ for (const backend of BACKENDS) {
       expect(page.messages.at(-1)?.seq).toBe(46);
     });
 
+    it('a cursor page reports the message at its cursor as on the other side: two messages, one per page', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      await store.turns.append(user, id, { user: 'question', assistant: 'answer' });
+      const both = await store.messages.list(user, id);
+      expect(both).toMatchObject({ hasOlder: false, hasNewer: false });
+
+      // After the oldest message: the answer, and the question (the cursor's own message) is older.
+      const newer = await store.messages.list(user, id, { after: both.olderCursor! });
+      expect(newer.messages.map((m) => m.content)).toEqual(['answer']);
+      expect([newer.hasOlder, newer.hasNewer]).toEqual([true, false]);
+      // Before the newest message: the question, and the answer (the cursor's own message) is newer.
+      const older = await store.messages.list(user, id, { before: both.newerCursor! });
+      expect(older.messages.map((m) => m.content)).toEqual(['question']);
+      expect([older.hasOlder, older.hasNewer]).toEqual([false, true]);
+    });
+
     it('polling with the newest cursor returns only messages written since', async () => {
       const store = fixture.get();
       const user = newUser();
@@ -96,6 +114,26 @@ for (const backend of BACKENDS) {
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
       expect(titles).toEqual(['c0', 'c6', 'c5', 'c4', 'c3', 'c2', 'c1']);
+    });
+
+    it('a last page that is exactly full has no next cursor; one more conversation gives it one', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      for (let i = 0; i < 3; i++) await store.conversations.create(user, { title: `c${i}` });
+      const full = await store.conversations.list(user, { limit: 3 });
+      expect(full.conversations.map((c) => c.title)).toEqual(['c2', 'c1', 'c0']);
+      expect(full.nextCursor).toBeNull();
+
+      await store.conversations.create(user, { title: 'c3' });
+      const first = await store.conversations.list(user, { limit: 3 });
+      expect(first.conversations.map((c) => c.title)).toEqual(['c3', 'c2', 'c1']);
+      expect(first.nextCursor).not.toBeNull();
+      const last = await store.conversations.list(user, { limit: 3, cursor: first.nextCursor! });
+      expect(last.conversations.map((c) => c.title)).toEqual(['c0']);
+      expect(last.nextCursor).toBeNull();
+      // A later page that is exactly full is the last one too.
+      const tail = await store.conversations.list(user, { limit: 1, cursor: (await store.conversations.list(user, { limit: 3 })).nextCursor! });
+      expect([tail.conversations.map((c) => c.title), tail.nextCursor]).toEqual([['c0'], null]);
     });
 
     it('the conversation summary is the first 100 characters of the first message unless pinned', async () => {

@@ -55,6 +55,21 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('cursor pages of a two-message conversation report the cursor message on the other side, as list() does', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      await store.turns.append(user, id, { user: 'question', assistant: 'answer' });
+      const both = await store.messages.list(user, id);
+      const newer = (await viaJson(store, user, id, { after: both.olderCursor! })) as { messages: { content: string }[]; hasOlder: boolean; hasNewer: boolean };
+      expect([newer.messages.map((m) => m.content), newer.hasOlder, newer.hasNewer]).toEqual([['answer'], true, false]);
+      const older = (await viaJson(store, user, id, { before: both.newerCursor! })) as { messages: { content: string }[]; hasOlder: boolean; hasNewer: boolean };
+      expect([older.messages.map((m) => m.content), older.hasOlder, older.hasNewer]).toEqual([['question'], false, true]);
+      for (const options of [{ after: both.olderCursor! }, { before: both.newerCursor! }]) {
+        expect(await viaJson(store, user, id, options)).toEqual(await viaList(store, user, id, options));
+      }
+    });
+
     it('an empty conversation is an empty page; a missing or foreign one is CK_NOT_FOUND', async () => {
       const store = fixture.get();
       const user = newUser();

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_USERS, hotStatement, openDatabase, runInRowScope, type Database } from '../../src/db/index.js';
 import { grantStoreRole, openStore, type Store } from '../../src/index.js';
 import { PG_AVAILABLE, PG_ADMIN_URL, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { dropScratchWithRoles, storeRoleUrl } from '../support/plain-role.js';
 import { caught, newUser } from '../support/store-fixture.js';
 
 /**
@@ -26,11 +27,7 @@ describe.skipIf(!PG_AVAILABLE)('postgres: row-level security', () => {
   beforeAll(async () => {
     scratch = await scratchDatabase('postgres');
     owner = await openStore({ database: scratch.database });
-    await sql.raw(`create role ${role} login`).execute(scratch.database.db);
-    await grantStoreRole(scratch.database.db, { role });
-    const url = new URL(scratch.url!);
-    url.username = role;
-    appUrl = url.toString();
+    appUrl = await storeRoleUrl(scratch, role);
     app = await openStore({ url: appUrl, migrate: false });
     raw = await openDatabase({ url: appUrl, poolSize: 2 });
     raw.enforceRowScope();
@@ -41,11 +38,7 @@ describe.skipIf(!PG_AVAILABLE)('postgres: row-level security', () => {
     await raw?.close();
     await owner?.close();
     if (scratch !== undefined) {
-      await sql.raw(`drop owned by ${role}`).execute(scratch.database.db);
-      await scratch.drop();
-      const admin = await openDatabase({ url: PG_ADMIN_URL });
-      await sql.raw(`drop role if exists ${role}`).execute(admin.db);
-      await admin.close();
+      await dropScratchWithRoles(scratch, [role]);
     }
   });
 

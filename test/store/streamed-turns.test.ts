@@ -1,7 +1,19 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { StreamingAgent } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
 import { caught, newUser, useStore } from '../support/store-fixture.js';
+
+/**
+ * The partial reply as saved, once a save has landed (or '' after 5 s): saves run on a timer and a
+ * connection of their own, so a fixed pause can end before one does on a busy machine.
+ */
+async function savedPartial(read: () => Promise<string>): Promise<string> {
+  for (const deadline = Date.now() + 5000; ; await new Promise((r) => setTimeout(r, 20))) {
+    const saved = await read();
+    if (saved !== '' || Date.now() > deadline) return saved;
+  }
+}
 
 /** Streamed turns: begin → text → commit | abort, never half-visible (issue 3). */
 for (const backend of BACKENDS) {
@@ -144,6 +156,30 @@ for (const backend of BACKENDS) {
       expect([replay.replayed, replay.assistantMessage.content]).toEqual([true, 'done']);
     });
 
+    it('begin with a key an append already used for another request is refused and writes nothing', async () => {
+      const { store, user, id } = await conversation();
+      const other = await store.conversations.create(user);
+      const appended = await store.turns.append(user, id, { user: 'hello', assistant: 'hi', idempotencyKey: 'k' });
+      // Another message, or the same message in another conversation: another request under the same key.
+      for (const attempt of [
+        () => store.turns.begin(user, id, 'other text', { idempotencyKey: 'k' }),
+        () => store.turns.begin(user, other.id, 'hello', { idempotencyKey: 'k' }),
+      ]) {
+        const error = await caught(attempt);
+        expect([error.code, error.details?.['field']]).toEqual(['CK_IDEMPOTENCY_MISMATCH', 'idempotencyKey']);
+      }
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from chatkeep.streamed_turns where user_id = ${user}`.execute(
+        fixture.scratch().database.db,
+      );
+      expect(rows[0]?.n).toBe(0);
+      expect((await caught(() => store.turns.getStreamed(user, appended.id))).code).toBe('CK_NOT_FOUND');
+      expect((await store.messages.list(user, id)).messages.map((m) => m.content)).toEqual(['hello', 'hi']);
+      expect((await store.conversations.get(user, other.id)).messageCount).toBe(0);
+      // The matching request still replays the appended turn.
+      const replay = await store.turns.begin(user, id, 'hello', { idempotencyKey: 'k' });
+      expect([replay.replayed, replay.id, replay.state, replay.partialContent]).toEqual([true, appended.id, 'committed', 'hi']);
+    });
+
     it('sweep aborts turns abandoned past their timeout and leaves live ones alone', async () => {
       const { store, user, id } = await conversation();
       const abandoned = await store.turns.begin(user, id, 'client died', { abandonAfterMs: 1000 });
@@ -227,18 +263,122 @@ for (const backend of BACKENDS) {
       expect((await store.messages.list(user, id)).messages).toEqual([]);
     });
 
+    it('stream() with a signal aborted before the call stores nothing, and the agent never runs on a live signal', async () => {
+      const { store, user, id } = await conversation();
+      let turnId = '';
+      let ranLive = false;
+      const eager: StreamingAgent = async function* ({ signal }) {
+        if (!signal.aborted) ranLive = true;
+        yield 'an answer nobody is waiting for';
+      };
+      const error = await caught(() => store.turns.stream(user, id, 'q', eager, { signal: AbortSignal.abort(), onBegin: (t) => (turnId = t.id) }));
+      expect(error.code).toBe('CK_AGENT_FAILED');
+      expect(ranLive).toBe(false);
+      expect((await store.turns.getStreamed(user, turnId)).state).toBe('aborted');
+      expect((await store.messages.list(user, id)).messages).toEqual([]);
+    });
+
     it('stream() saves the partial reply while streaming, so a crashed process leaves an abortable record', async () => {
       const { store, user, id } = await conversation();
       let turnId = '';
       let savedMidway = '';
       const slow: StreamingAgent = async function* () {
         yield 'first part. ';
-        await new Promise((r) => setTimeout(r, 150));
-        savedMidway = (await store.turns.getStreamed(user, turnId)).partialContent;
+        savedMidway = await savedPartial(async () => (await store.turns.getStreamed(user, turnId)).partialContent);
         yield 'second part.';
       };
       await store.turns.stream(user, id, 'q', slow, { persistEveryMs: 50, onBegin: (t) => (turnId = t.id) });
       expect(savedMidway).toBe('first part. ');
+    });
+
+    it('stream() saves a partial reply that pauses between the two halves of an emoji, and stores the emoji whole', async () => {
+      const { store, user, id } = await conversation();
+      let turnId = '';
+      let savedMidway = '';
+      // '\uD83D\uDE00' is 😀; the agent yields it in two pieces with a save in between.
+      const splitting: StreamingAgent = async function* () {
+        yield 'smile \uD83D';
+        savedMidway = await savedPartial(async () => (await store.turns.getStreamed(user, turnId)).partialContent);
+        yield '\uDE00 done';
+      };
+      const turn = await store.turns.stream(user, id, 'q', splitting, { persistEveryMs: 20, onBegin: (t) => (turnId = t.id) });
+      expect(savedMidway).toBe('smile ');
+      expect(turn.assistantMessage.content).toBe('smile \u{1F600} done');
+    });
+
+    it('keepAlive pushes the expiry on without adding text, so the sweeper leaves the turn; a finished, foreign or malformed turn is refused', async () => {
+      const { store, user, id } = await conversation();
+      const begun = await store.turns.begin(user, id, 'think about it', { abandonAfterMs: 1000 });
+      await store.turns.appendText(user, begun.id, 'Hmm, ');
+      // Every 200 ms: a busy machine may take most of the 1 s timeout's remaining 800 ms between two.
+      for (let i = 0; i < 8; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const kept = await store.turns.keepAlive(user, begun.id);
+        expect(kept.partialContent).toBe('Hmm, ');
+        await store.turns.sweep();
+      }
+      // 1.6 s since the last text, past the 1 s timeout: only the keep-alives kept it.
+      const alive = await store.turns.getStreamed(user, begun.id);
+      expect(alive.state).toBe('streaming');
+      expect(alive.expiresAt.getTime()).toBeGreaterThan(begun.expiresAt.getTime() + 1000);
+      expect((await caught(() => store.turns.keepAlive(newUser('intruder'), begun.id))).code).toBe('CK_NOT_FOUND');
+      expect(await caught(() => store.turns.keepAlive(user, 'not-a-uuid'))).toMatchObject({ code: 'CK_VALIDATION', details: { field: 'turnId' } });
+      await store.turns.commit(user, begun.id);
+      expect((await caught(() => store.turns.keepAlive(user, begun.id))).code).toBe('CK_TURN_FINISHED');
+    });
+
+    it('stream(): an agent silent for longer than abandonAfterMs is not swept while this process runs it', async () => {
+      const { store, user, id } = await conversation();
+      let begun: { id: string; expiresAt: Date } | undefined;
+      let expiresMidway: Date | undefined;
+      // A model that thinks for 5 s before its only token: 2.5 times the abandon timeout. (The turn is
+      // kept alive every 667 ms; a 2 s timeout leaves a busy machine 1.3 s of slack between two.)
+      const thinking: StreamingAgent = async function* ({ signal }) {
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        signal.throwIfAborted();
+        expiresMidway = (await store.turns.getStreamed(user, begun!.id)).expiresAt;
+        yield 'considered answer';
+      };
+      let running = true;
+      // The server's sweeper, far more eager than its usual every 30 s.
+      const sweeping = (async () => {
+        while (running) {
+          await store.turns.sweep();
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      })();
+      try {
+        const turn = await store.turns.stream(user, id, 'think hard', thinking, { abandonAfterMs: 2000, onBegin: (t) => (begun = t) });
+        expect(turn.assistantMessage.content).toBe('considered answer');
+        expect(expiresMidway!.getTime()).toBeGreaterThan(begun!.expiresAt.getTime() + 2000);
+      } finally {
+        running = false;
+        await sweeping;
+      }
+    });
+
+    it('stream(): a silent agent whose turn is aborted from outside is stopped at the next keep-alive, not when it speaks', async () => {
+      const { store, user, id } = await conversation();
+      const seen: string[] = [];
+      const thinking: StreamingAgent = async function* ({ signal }) {
+        try {
+          await new Promise((resolve, reject) => {
+            const timer = setTimeout(resolve, 5000);
+            signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+          });
+        } catch (error) {
+          seen.push('stopped while thinking');
+          throw error;
+        }
+        yield 'too late';
+      };
+      const streaming = store.turns.stream(user, id, 'q', thinking, {
+        abandonAfterMs: 1000,
+        onBegin: (t) => void setTimeout(() => void store.turns.abort(user, t.id), 100),
+      });
+      expect((await caught(() => streaming)).code).toBe('CK_TURN_FINISHED');
+      expect(seen).toEqual(['stopped while thinking']);
+      expect((await store.messages.list(user, id)).messages).toEqual([]);
     });
 
     it('history can be cut to a token budget, newest kept', async () => {

@@ -126,6 +126,20 @@ for (const backend of BACKENDS) {
       expect(await store.conversations.get(user, conversation.id)).toEqual(conversation);
     });
 
+    it('with a signal aborted before the call, the agent is never called and nothing is stored', async () => {
+      const { store, user, conversation } = await conversationWithHistory();
+      let called = false;
+      const error = await caught(() =>
+        store.turns.run(user, conversation.id, 'hi', async () => {
+          called = true;
+          return 'an answer nobody waits for';
+        }, { signal: AbortSignal.abort() }),
+      );
+      expect(error.code).toBe('CK_AGENT_FAILED');
+      expect(called).toBe(false);
+      expect(await store.conversations.get(user, conversation.id)).toEqual(conversation);
+    });
+
     it('the agent sees at most historyLimit recent messages, oldest first', async () => {
       const { store, user, conversation } = await conversationWithHistory();
       for (let i = 0; i < 5; i++) await store.turns.append(user, conversation.id, { user: `q${i}`, assistant: `a${i}` });
