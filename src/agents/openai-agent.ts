@@ -47,7 +47,8 @@ export function openAiCompatibleAgent(options: OpenAiAgentOptions): { readonly r
   const run: Agent = async (input) => {
     const response = await request(input, false);
     await assertOk(response);
-    const body = (await response.json()) as { choices?: { message?: { content?: unknown } }[]; model?: string; usage?: unknown };
+    const body = (await response.json()) as { choices?: { message?: { content?: unknown } }[]; model?: string; usage?: unknown; error?: unknown };
+    if (body.error !== undefined) throw modelError(body.error);
     const content = body.choices?.[0]?.message?.content;
     if (typeof content !== 'string') throw new ChatkeepError('CK_AGENT_FAILED', 'The model returned no message content');
     return { content, metadata: { model: body.model ?? options.model, ...(body.usage ? { usage: body.usage } : {}) } };
@@ -59,7 +60,11 @@ export function openAiCompatibleAgent(options: OpenAiAgentOptions): { readonly r
     if (response.body === null) throw new ChatkeepError('CK_AGENT_FAILED', 'The model returned an empty stream');
     for await (const data of serverSentData(response.body)) {
       if (data === '[DONE]') return;
-      const chunk = JSON.parse(data) as { choices?: { delta?: { content?: unknown } }[] };
+      const chunk = JSON.parse(data) as { choices?: { delta?: { content?: unknown } }[]; error?: unknown };
+      // A provider that fails mid-reply (overloaded, timed out upstream) says so
+      // in the stream, after a 200 and some text, and may then end it cleanly:
+      // what came before is not a whole reply and must not be committed as one.
+      if (chunk.error !== undefined) throw modelError(chunk.error);
       const piece = chunk.choices?.[0]?.delta?.content;
       if (typeof piece === 'string' && piece !== '') yield piece;
     }
@@ -73,6 +78,12 @@ async function assertOk(response: Response): Promise<void> {
   // The body may echo the prompt; only its first line, shortened, goes into the error.
   const text = (await response.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? '';
   throw new ChatkeepError('CK_AGENT_FAILED', `The model endpoint answered ${response.status}: ${text}`);
+}
+
+/** An `error` object a model endpoint sent in a 200 answer; only its message's first line, shortened, is kept. */
+function modelError(error: unknown): ChatkeepError {
+  const message = typeof error === 'object' && error !== null && 'message' in error ? String(error.message) : JSON.stringify(error);
+  return new ChatkeepError('CK_AGENT_FAILED', `The model endpoint reported an error: ${message.split('\n')[0]?.slice(0, 200) ?? ''}`);
 }
 
 /**

@@ -36,6 +36,9 @@ export interface McpHttpServer {
   close(): Promise<void>;
 }
 
+/** How long an idle keep-alive connection stays open (see startMcpHttpServer). */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 /**
  * Listens with `node:http` and routes `path` to the handler: the standalone
  * host behind `chatkeep mcp --transport http`. A framework that already
@@ -79,6 +82,12 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       } else res.destroy();
     });
   });
+  // Node closes an idle keep-alive connection after 5 s. Behind a load
+  // balancer that keeps idle connections for longer (60 s is common), the
+  // balancer can send a request down a socket the server is closing, and
+  // the client gets a 502. The server should outlast the balancer: 72 s,
+  // Fastify's default, which chatkeep's HTTP API has too.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

@@ -58,6 +58,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   const rateLimit = checkedRateLimit(options);
   const failureLimiter = authFailureLimiter(options, store);
   const trustProxy = trustedProxies(options);
+  checkHeartbeat(options);
 
   const app: App = Fastify({
     logger: options.logger ?? { level: 'info' },
@@ -241,6 +242,16 @@ function authFailureLimiter(options: ServerOptions, store: Store): AuthFailureLi
     throw new ChatkeepError('CK_CONFIG', 'authFailureLimit: max must be a whole number >= 0 and windowMs one >= 1', { field: 'authFailureLimit' });
   }
   return new AuthFailureLimiter(limit, store.rateLimits);
+}
+
+/** The longest heartbeat interval: an hour (a timer takes at most 2^31 − 1 ms anyway). */
+const MAX_SSE_HEARTBEAT_MS = 3_600_000;
+
+function checkHeartbeat(options: ServerOptions): void {
+  const ms = options.sseHeartbeatMs;
+  if (ms !== undefined && !(Number.isInteger(ms) && ms >= 0 && ms <= MAX_SSE_HEARTBEAT_MS)) {
+    throw new ChatkeepError('CK_CONFIG', `sseHeartbeatMs: a whole number of milliseconds from 0 (no heartbeat) to ${MAX_SSE_HEARTBEAT_MS}`, { field: 'sseHeartbeatMs' });
+  }
 }
 
 /** `trustProxy` as Fastify takes it, checked so a typo names itself. */

@@ -3,6 +3,9 @@
  * graceful shutdown can wait for them and, past its grace period, abort the
  * rest — an aborted turn stores nothing, so none is lost half-way.
  */
+/** How long aborted turns may take to write their end before the server closes anyway. */
+const ABORT_SETTLE_MS = 5_000;
+
 export class InflightTurns {
   readonly #active = new Set<AbortController>();
   #idle: (() => void)[] = [];
@@ -32,7 +35,17 @@ export class InflightTurns {
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
     const finished = await Promise.race([idle, late]);
     clearTimeout(timer);
-    if (!finished) for (const controller of this.#active) controller.abort(new Error('server shutting down'));
+    if (!finished) {
+      for (const controller of this.#active) controller.abort(new Error('server shutting down'));
+      // Aborted turns still write their end (the abort in the database, the
+      // error answer). Closing the server before that leaves their
+      // connections busy when it closes the idle ones, and they linger until
+      // the client's keep-alive ends (~4 s with fetch); so wait for them,
+      // a bounded while.
+      const settled = new Promise<void>((resolve) => (timer = setTimeout(resolve, ABORT_SETTLE_MS)));
+      await Promise.race([idle, settled]);
+      clearTimeout(timer);
+    }
     return { finished };
   }
 }

@@ -63,6 +63,12 @@ export interface ServerOptions {
   readonly agentTimeoutMs?: number;
   /** A streamed turn with no news for this long is aborted by the sweeper (default 120,000 ms). */
   readonly abandonAfterMs?: number;
+  /**
+   * A streamed turn's event stream sends a comment line (`: keep-alive`)
+   * after this long without an event (default 15,000 ms; 0 = never), so that
+   * proxies and load balancers do not close it while the agent is silent.
+   */
+  readonly sseHeartbeatMs?: number;
   /** How long graceful shutdown waits for in-flight turns before aborting them (default 30,000 ms). */
   readonly shutdownGraceMs?: number;
   /** Fastify logger: true/false or a pino options object (default: info-level JSON lines). */
@@ -76,5 +82,6 @@ export const SERVER_DEFAULTS = {
   agentTimeoutMs: 60_000,
   abandonAfterMs: 120_000,
   shutdownGraceMs: 30_000,
+  sseHeartbeatMs: 15_000,
   apiKeyCacheMs: 5_000,
 } as const;

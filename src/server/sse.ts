@@ -9,9 +9,16 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
  */
 export class SseStream {
   readonly #res: ServerResponse;
+  readonly #heartbeat: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(res: ServerResponse, headers: OutgoingHttpHeaders) {
+  /**
+   * `heartbeatMs` > 0: after that long without an event, a comment line
+   * (`: keep-alive`, which EventSource and SSE parsers skip) goes out. A
+   * model can think for a minute before its first token, and proxies and
+   * load balancers close a response that stays silent for about as long.
+   */
+  constructor(res: ServerResponse, headers: OutgoingHttpHeaders, heartbeatMs = 0) {
     this.#res = res;
     res.writeHead(200, {
       ...headers,
@@ -21,7 +28,14 @@ export class SseStream {
       // Tell reverse proxies (nginx) not to buffer the stream.
       'x-accel-buffering': 'no',
     });
-    res.on('close', () => (this.#closed = true));
+    if (heartbeatMs > 0) {
+      this.#heartbeat = setInterval(() => this.#write(': keep-alive\n\n'), heartbeatMs);
+      this.#heartbeat.unref();
+    }
+    res.on('close', () => {
+      this.#closed = true;
+      clearInterval(this.#heartbeat);
+    });
   }
 
   /** Whether the client is gone. */
@@ -31,11 +45,18 @@ export class SseStream {
 
   /** Sends one event; `data` is JSON-encoded, so it never contains a bare newline. */
   send(event: string, data: unknown): void {
-    if (this.closed) return;
-    this.#res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.#write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    // The next heartbeat is due a full interval after this event.
+    this.#heartbeat?.refresh();
   }
 
   end(): void {
+    clearInterval(this.#heartbeat);
     if (!this.#res.writableEnded) this.#res.end();
+  }
+
+  #write(text: string): void {
+    if (this.closed || this.#res.writableEnded) return;
+    this.#res.write(text);
   }
 }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAiCompatibleAgent, type AgentInput } from '../../src/index.js';
 import { startOpenAiStandIn } from '../support/openai-stand-in.js';
@@ -54,6 +55,29 @@ describe('openAiCompatibleAgent', () => {
     expect(endpoint.received.at(-1)!.authorization).toBeUndefined();
   });
 
+  // Some providers end the stream right after the last `data:` line, with no
+  // blank line and no [DONE]; that last event is still part of the reply.
+  it('keeps the last streamed piece when the stream ends without a closing blank line', async () => {
+    const abrupt = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'first ' } }] })}\n\n`);
+        res.end(`data: ${JSON.stringify({ choices: [{ delta: { content: 'last' } }] })}\n`);
+      });
+    });
+    await new Promise<void>((resolve) => abrupt.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = abrupt.address() as { port: number };
+      const agent = openAiCompatibleAgent({ baseUrl: `http://127.0.0.1:${port}/v1`, model: 'm' });
+      const pieces: string[] = [];
+      for await (const piece of agent.stream(input('anything'))) pieces.push(piece);
+      expect(pieces).toEqual(['first ', 'last']);
+    } finally {
+      await new Promise<void>((resolve) => abrupt.close(() => resolve()));
+    }
+  });
+
   it('an error status becomes CK_AGENT_FAILED naming the status, with only the first line of the body', async () => {
     const agent = openAiCompatibleAgent({ baseUrl: endpoint.url, model: 'm' });
     for (const attempt of [() => agent.run(input('http-500')), async () => { for await (const _ of agent.stream(input('http-500'))) void _; }]) {
@@ -62,6 +86,21 @@ describe('openAiCompatibleAgent', () => {
       expect(error?.message).toContain('500');
       expect(error?.message).not.toContain('second line');
     }
+  });
+
+  it('an error object in a 200 answer, or mid-stream after some text, is CK_AGENT_FAILED with its message, not a reply', async () => {
+    const agent = openAiCompatibleAgent({ baseUrl: endpoint.url, model: 'm' });
+    const pieces: string[] = [];
+    const streamed = await (async () => {
+      for await (const piece of agent.stream(input('mid-error please'))) pieces.push(piece);
+    })().then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    // The text before the error reached the caller, but the stream ends in an error, so the turn is not committed.
+    expect(pieces).toEqual(['echo: ']);
+    expect(streamed?.code).toBe('CK_AGENT_FAILED');
+    expect(streamed?.message).toBe('The model endpoint reported an error: The server had an error while processing your request.');
+    const ran = await agent.run(input('json-error')).then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    expect(ran?.code).toBe('CK_AGENT_FAILED');
+    expect(ran?.message).toBe('The model endpoint reported an error: Rate limit reached for requests');
   });
 
   it('the abort signal cancels a stalled stream', async () => {

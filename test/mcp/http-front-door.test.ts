@@ -96,6 +96,8 @@ describe('MCP streamable HTTP front door', () => {
   it('answers an authenticated request (tools/list) as JSON', async () => {
     const response = await post(listTools, { Authorization: `Bearer ${TOKEN}` });
     expect(response.status).toBe(200);
+    // Idle connections outlast a load balancer's (often 60 s), not Node's 5 s default: no 502s from a closing socket.
+    expect(response.headers.get('keep-alive')).toBe('timeout=72');
     const body = (await response.json()) as { result: { tools: { name: string }[] } };
     expect(body.result.tools.map((t) => t.name)).toContain('add_task');
   });

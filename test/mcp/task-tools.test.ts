@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { TASK_TOOLS } from '../../src/mcp/index.js';
+import { TASK_TOOLS, assertToolsRole, checkToolsRole } from '../../src/mcp/index.js';
+import { caught } from '../support/store-fixture.js';
 import { BACKENDS } from '../support/backends.js';
 import { TRANSPORTS, type UserClient } from './fixtures/mcp-session.js';
 import { TASK_ROWS_CHECKSUM, useMcpSession } from './fixtures/use-mcp-session.js';
@@ -191,6 +192,85 @@ for (const backend of BACKENDS) {
         });
       });
 
+      it('limit returns that many of the user’s tasks, oldest first', async () => {
+        await fixture.session().withClient('alice', async (alice) => {
+          for (const title of ['Limit one', 'Limit two', 'Limit three'])
+            await task(alice, 'add_task', { title });
+          const all = await tasksOf(alice);
+          expect(all.length).toBeGreaterThanOrEqual(3);
+          expect(await tasksOf(alice, { limit: 2 })).toEqual(all.slice(0, 2));
+          expect(await tasksOf(alice, { limit: all.length - 1 })).toEqual(all.slice(0, -1));
+        });
+      });
+
+      it('completing a completed task returns it unchanged, updated_at included', async () => {
+        await fixture.session().withClient('alice', async (alice) => {
+          const { id } = await task(alice, 'add_task', { title: 'Complete me twice' });
+          const first = await alice.call('complete_task', { task_id: id });
+          const second = await alice.call('complete_task', { task_id: id });
+          expect(second.isError, second.text).toBe(false);
+          expect(second.structured).toEqual(first.structured);
+          expect((first.structured as { task: { updated_at: string } }).task.updated_at).toMatch(/^\d{4}-/);
+        });
+      });
+
+      it('a category name another user also has is the caller’s own: each user’s tasks keep their category', async () => {
+        const session = fixture.session();
+        const name = `errands-${transport}`;
+        const bobs = await session.withClient('bob', (bob) =>
+          task(bob, 'add_task', { title: 'Bob errand', category: name }),
+        );
+        await session.withClient('alice', async (alice) => {
+          const first = await task(alice, 'add_task', { title: 'Alice errand 1', category: name });
+          const second = await task(alice, 'add_task', { title: 'Alice errand 2', category: name });
+          const moved = await task(alice, 'update_task', { task_id: first.id, category: name, title: 'Alice errand 1b' });
+          expect([first.category, second.category, moved.category]).toEqual([name, name, name]);
+          expect((await tasksOf(alice, { category: name })).map((t) => t.id)).toEqual([first.id, second.id]);
+        });
+        await session.withClient('bob', async (bob) => {
+          expect((await tasksOf(bob, { category: name })).map((t) => t.id)).toEqual([bobs.id]);
+        });
+        // One row per user and name: the caller's category was created for the caller.
+        const owners = await session.inspect(
+          async ({ db }) =>
+            (await sql<{ user_id: string }>`select user_id from todo.categories where name = ${name} order by user_id`.execute(db)).rows,
+        );
+        expect(owners.map((o) => o.user_id)).toEqual(['alice', 'bob']);
+      });
+
+      // The role check reads the catalogue, the same for both front doors: it runs once, over HTTP.
+      it.skipIf(transport !== 'http')(
+        'refuses to serve through a role that belongs to another role: membership reaches beyond the task tables',
+        async () => {
+          const { role } = fixture.location();
+          const reader = `ck_reader_${process.pid}_${backend.name}`;
+          await fixture.session().inspect(async ({ db }) => {
+            await sql.raw(`create role ${reader} nologin`).execute(db);
+            try {
+              await sql.raw(`grant select on todo.users to ${reader}`).execute(db);
+              await sql.raw(`grant ${reader} to ${role}`).execute(db);
+              // Why it matters: the tools' role now reads the host's users table through the membership.
+              const seen = await db.transaction().execute(async (trx) => {
+                await sql`set local role ${sql.id(role)}`.execute(trx);
+                return (await sql.raw('select count(*) as n from todo.users').execute(trx)).rows;
+              });
+              expect(seen).toHaveLength(1);
+              expect(await checkToolsRole(db, { hostSchema: 'todo', role })).toEqual([
+                `role "${role}" is a member of another role and may inherit its privileges`,
+              ]);
+              expect((await caught(() => assertToolsRole(db, { hostSchema: 'todo', role }))).code).toBe(
+                'CK_CONFIG',
+              );
+            } finally {
+              await sql.raw(`revoke ${reader} from ${role}`).execute(db);
+              await sql.raw(`drop owned by ${reader}`).execute(db);
+              await sql.raw(`drop role ${reader}`).execute(db);
+            }
+            expect(await checkToolsRole(db, { hostSchema: 'todo', role })).toEqual([]);
+          });
+        },
+      );
+
       it('refuses bad input with a tool error naming the field, and writes nothing', async () => {
         const session = fixture.session();
         const { id } = await session.withClient('alice', (alice) =>
@@ -218,6 +298,7 @@ for (const backend of BACKENDS) {
           ['complete_task', { task_id: 1e300 }, 'task_id'],
           ['list_tasks', { status: 'done' }, 'status'],
           ['list_tasks', { limit: 0 }, 'limit'],
+          ['list_tasks', { limit: 201 }, 'limit'],
           ['list_tasks', { user_id: 'bob' }, 'user_id'],
           ['complete_task', {}, 'task_id'],
           ['complete_task', { task_id: '1' }, 'task_id'],

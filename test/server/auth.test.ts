@@ -77,23 +77,20 @@ async function get(f: ServerFixture, path: string, authorization: string | undef
   return f.call('GET', path, authorization === undefined ? {} : { headers: { authorization } });
 }
 
+/** JWTs with issuer and audience, an admin token, and API keys remembered for `apiKeyCacheMs`. */
+const fullAuth = (apiKeyCacheMs: number) => ({ jwtSecret: JWT_SECRET, issuer: ISSUER, audience: AUDIENCE, adminToken: ADMIN_TOKEN, apiKeyCacheMs });
+
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: authentication over HTTP`, () => {
-    const f = useServer(backend.name, {
-      auth: {
-        jwtSecret: JWT_SECRET,
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        adminToken: ADMIN_TOKEN,
-        apiKeyCacheMs: 0,
-      },
-    });
+    const f = useServer(backend.name, { auth: fullAuth(0) });
 
     it('a verified JWT is remembered only until its own exp: an expired token is refused even after a success', async () => {
       const user = newUser();
-      const token = await jwtFor(user, { exp: Math.floor(Date.now() / 1000) + 2 });
+      // At least 2 s to use it on a busy machine (exp is whole seconds), then wait until just past it.
+      const exp = Math.ceil(Date.now() / 1000) + 2;
+      const token = await jwtFor(user, { exp });
       expect((await f.call('GET', '/v1/me', { token })).body.userId).toBe(user);
-      await new Promise((r) => setTimeout(r, 2100));
+      await new Promise((r) => setTimeout(r, exp * 1000 + 100 - Date.now()));
       const refused = await f.call('GET', '/v1/me', { token });
       expect([refused.status, refused.body.error.code]).toEqual([401, 'CK_UNAUTHENTICATED']);
     });
@@ -295,7 +292,7 @@ for (const backend of BACKENDS) {
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: remembered API keys are forgotten on revoke and erase`, () => {
     const f = useServer(backend.name, {
-      auth: { jwtSecret: JWT_SECRET, issuer: ISSUER, audience: AUDIENCE, adminToken: ADMIN_TOKEN, apiKeyCacheMs: 600_000 },
+      auth: fullAuth(600_000),
     });
 
     async function rememberedKey(user: string): Promise<{ id: string; secret: string }> {
@@ -336,6 +333,31 @@ for (const backend of BACKENDS) {
       }
     });
   });
+}
+
+/**
+ * A key revoked elsewhere (the CLI, another server process: here the store
+ * directly, which this server's cache never hears about) stops working once
+ * `apiKeyCacheMs` has passed since this server last looked it up.
+ */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(
+    `${backend.name}: a remembered API key expires after apiKeyCacheMs`,
+    () => {
+      const CACHE_MS = 300;
+      const f = useServer(backend.name, { auth: fullAuth(CACHE_MS) });
+
+      it('revoked through the store, not this server, the key is refused once the cache time has passed', async () => {
+        const user = newUser('revoked-elsewhere');
+        const { apiKey, secret } = await f.store().apiKeys.create(user, { name: 'cli' });
+        expect((await f.call('GET', '/v1/me', { token: secret })).status).toBe(200);
+        await f.store().apiKeys.revoke(user, apiKey.id);
+        await new Promise((resolve) => setTimeout(resolve, CACHE_MS + 200));
+        const refused = await f.call('GET', '/v1/me', { token: secret });
+        expect([refused.status, refused.body.error.code]).toEqual([401, 'CK_UNAUTHENTICATED']);
+      });
+    },
+  );
 }
 
 /** With an integer users table, a JWT's sub is used in the store's one spelling: `007` acts as user `7`. */

@@ -73,6 +73,7 @@ const ON_TURN: readonly Probe[] = [
     path: (id) => `/v1/streamed-turns/${id}/text`,
     body: () => ({ text: 'injected' }),
   },
+  { name: 'keep alive', method: 'POST', path: (id) => `/v1/streamed-turns/${id}/keep-alive` },
   {
     name: 'commit',
     method: 'POST',

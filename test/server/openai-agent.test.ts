@@ -78,6 +78,10 @@ describe('the server with an OpenAI-compatible agent', () => {
     expect([failed.status, failed.body.error.code]).toEqual([502, 'CK_AGENT_FAILED']);
     const events = await openEventStream(`${url}/v1/conversations/${id}/turns/stream`, { token, body: { message: 'stall' } }).done;
     expect(events.at(-1)?.data.error.code).toBe('CK_AGENT_TIMEOUT');
+    // A provider that fails after the first words: the client saw them, but the turn ends in an error, not a commit.
+    const cut = await openEventStream(`${url}/v1/conversations/${id}/turns/stream`, { token, body: { message: 'mid-error' } }).done;
+    expect(cut.map((e) => e.event)).toEqual(['begin', 'text', 'error']);
+    expect(cut.at(-1)?.data.error.message).toContain('The server had an error while processing your request.');
     expect((await store.messages.list('dee', id)).messages).toEqual([]);
   });
 });

@@ -373,6 +373,17 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
       429: rateLimited,
     },
   },
+  'POST /v1/streamed-turns/{turnId}/keep-alive': {
+    drivers: {
+      200: async (t) => t.main.call('POST', `/v1/streamed-turns/${await streamedTurn(t)}/keep-alive`, as(t)),
+      400: (t) => t.main.call('POST', '/v1/streamed-turns/not-a-uuid/keep-alive', as(t)),
+      401: unauthenticated,
+      404: (t) => t.main.call('POST', `/v1/streamed-turns/${randomUUID()}/keep-alive`, as(t)),
+      409: async (t) => t.main.call('POST', `/v1/streamed-turns/${await streamedTurn(t, 'committed')}/keep-alive`, as(t)),
+      413: tooLarge,
+      429: rateLimited,
+    },
+  },
   'POST /v1/streamed-turns/{turnId}/commit': {
     drivers: {
       200: async (t) =>
@@ -1053,6 +1064,13 @@ for (const backend of BACKENDS) {
         '$.createdAt: not a date-time',
         '$.extra: not allowed',
       ]);
+    });
+
+    // A 204 has no body (RFC 9110 section 15.3.5): a document giving it content makes generated clients parse nothing as JSON.
+    it('documents every 204 without content', () => {
+      const noContent = documented().filter(({ operation }) => operation.responses['204'] !== undefined);
+      expect(noContent.length).toBeGreaterThanOrEqual(3);
+      expect(noContent.filter(({ operation }) => operation.responses['204'].content !== undefined).map(({ route }) => route)).toEqual([]);
     });
 
     // The stream route's 200 is an event stream; its errors, sent before streaming starts, are JSON.

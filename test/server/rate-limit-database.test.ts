@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoAgent, demoStreamingAgent, openStore, type Store } from '../../src/index.js';
 import { buildServer, type ChatkeepServer, type ServerOptions } from '../../src/server/index.js';
 import { BACKENDS, scratchDatabase, type ScratchDatabase } from '../support/backends.js';
-import { JWT_SECRET, jwtFor } from '../support/server-fixture.js';
+import { JWT_SECRET, TEST_JWT_AUTH, jwtFor } from '../support/server-fixture.js';
 import { caught, newUser } from '../support/store-fixture.js';
 
 /**
@@ -28,7 +28,7 @@ for (const backend of BACKENDS) {
         const store = backend.name === 'postgres' ? await openStore({ url: scratch.url! }) : await openStore({ database: scratch.database });
         stores.push(store);
         const server = await buildServer(store, {
-          auth: { jwtSecret: JWT_SECRET, issuer: 'https://auth.example.test', audience: 'chatkeep-tests' },
+          auth: TEST_JWT_AUTH,
           agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent({ delayMs: 5 }) },
           logger: false,
           ...limits,

@@ -469,6 +469,30 @@ for (const backend of BACKENDS) {
       expect((await f.store().conversations.list(user)).conversations).toEqual([]);
     });
 
+    it('POST /v1/me/api-keys issues a key under the name given (201, the secret once); GET lists names, never secrets', async () => {
+      const { user, call } = await me();
+      const named = ok(await call('POST', '/v1/me/api-keys', { name: 'laptop' }), 201);
+      expect(named.apiKey).toMatchObject({ userId: user, name: 'laptop', revokedAt: null });
+      expect(named.secret.startsWith(named.apiKey.prefix)).toBe(true);
+      const unnamed = ok(await call('POST', '/v1/me/api-keys'), 201);
+      expect(unnamed.apiKey.name).toBe('');
+
+      const listed = ok(await call('GET', '/v1/me/api-keys'));
+      expect(
+        listed.apiKeys.map((k: { id: string; name: string }) => [k.id, k.name]).sort(),
+      ).toEqual(
+        [
+          [named.apiKey.id, 'laptop'],
+          [unnamed.apiKey.id, ''],
+        ].sort(),
+      );
+      expect(JSON.stringify(listed)).not.toContain(named.secret);
+      expect((await f.store().apiKeys.list(user)).map((k) => k.name).sort()).toEqual([
+        '',
+        'laptop',
+      ]);
+    });
+
     it('every response carries an x-request-id; a sane caller X-Request-Id is kept, a bad one replaced', async () => {
       const { call } = await me();
       const plain = await call('GET', '/v1/me');

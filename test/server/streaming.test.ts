@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { demoAgent, demoStreamingAgent, type Agent, type StreamingAgent } from '../../src/index.js';
+import { buildServer } from '../../src/server/index.js';
 import { BACKENDS } from '../support/backends.js';
 import { jwtFor, useServer } from '../support/server-fixture.js';
 import { openEventStream } from '../support/sse-client.js';
-import { newUser } from '../support/store-fixture.js';
+import { caught, newUser } from '../support/store-fixture.js';
 
 /** A slow model: one word every 40 ms, so a test can act in the middle of a reply. */
 const slowWords: StreamingAgent = async function* ({ signal }) {
@@ -22,14 +23,25 @@ const longWords: StreamingAgent = async function* ({ signal }) {
   }
 };
 
+/** A model that thinks for 2 s before its first token, then talks fast: a word every 50 ms for 2 s. */
+const thinking: StreamingAgent = async function* ({ signal }) {
+  await sleep(2000, undefined, { signal });
+  for (let i = 0; i < 40; i++) {
+    await sleep(50, undefined, { signal });
+    yield `t${i} `;
+  }
+};
+
 const failing: StreamingAgent = async function* () {
   yield 'partial ';
   throw new Error('upstream model error');
 };
 
-/** A slow non-streaming model that notes when it is told to stop. */
+/** A slow non-streaming model that notes when it starts and when it is told to stop. */
+const running: string[] = [];
 const stopped: string[] = [];
 const slowRun: Agent = async ({ message, signal }) => {
+  running.push(message);
   try {
     await sleep(10_000, undefined, { signal });
   } catch (error) {
@@ -54,9 +66,12 @@ for (const backend of BACKENDS) {
               ? slowWords
               : input.message.startsWith('long')
                 ? longWords
-                : demoStreamingAgent({ delayMs: 1 }))(input),
+                : input.message.startsWith('think')
+                  ? thinking
+                  : demoStreamingAgent({ delayMs: 1 }))(input),
       },
       abandonAfterMs: 2000,
+      sseHeartbeatMs: 800,
     });
 
     async function setup() {
@@ -98,6 +113,28 @@ for (const backend of BACKENDS) {
       ]);
     });
 
+    it('while the agent is silent, a keep-alive comment goes out every sseHeartbeatMs; none while events flow', async () => {
+      const { token, id, history } = await setup();
+      const stream = openEventStream(`${f.url()}/v1/conversations/${id}/turns/stream`, {
+        token,
+        body: { message: 'think first' },
+      });
+      const events = await stream.done;
+      expect(events.map((e) => e.event)).toEqual(['begin', ...Array<string>(40).fill('text'), 'commit']);
+      // 2 s of silence after begin at 800 ms each: two comments, both after begin and before the first text.
+      expect(stream.comments.filter((at) => at === 1).length).toBeGreaterThanOrEqual(2);
+      // Then a word every 50 ms: each event puts the next heartbeat off by a full interval, so none is due.
+      expect(stream.comments.filter((at) => at > 1)).toEqual([]);
+      expect((await history()).map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
+    });
+
+    it('an sseHeartbeatMs that is not a whole number of ms from 0 to an hour is a CK_CONFIG error naming it', async () => {
+      for (const bad of [-1, 1.5, 3_600_001, Number.NaN]) {
+        const error = await caught(() => buildServer(f.store(), { auth: {}, agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent() }, sseHeartbeatMs: bad }));
+        expect(error).toMatchObject({ code: 'CK_CONFIG', details: { field: 'sseHeartbeatMs' } });
+      }
+    });
+
     it('a client that disconnects mid-stream aborts the turn: nothing visible', async () => {
       const { token, id, history } = await setup();
       const stream = openEventStream(`${f.url()}/v1/conversations/${id}/turns/stream`, {
@@ -127,7 +164,8 @@ for (const backend of BACKENDS) {
         body: JSON.stringify({ message: `slow ${id}` }),
         signal: hangUp.signal,
       });
-      await sleep(150);
+      // Hang up once the agent runs: a fixed pause could end before a busy server even reached the handler.
+      await expect.poll(() => running.includes(`slow ${id}`), { timeout: 10_000 }).toBe(true);
       hangUp.abort();
       await expect(request).rejects.toThrow();
       await expect.poll(() => stopped.includes(`slow ${id}`), { timeout: 3000 }).toBe(true);
@@ -253,6 +291,25 @@ for (const backend of BACKENDS) {
         'from my own model',
         'Hello, world',
       ]);
+    });
+
+    it('client-driven: keep-alive holds off the sweeper while the model thinks, and adds no text', async () => {
+      const { token, id, history } = await setup();
+      const begun = await f.call('POST', `/v1/conversations/${id}/streamed-turns`, { token, body: { message: 'think', abandonAfterMs: 1000 } });
+      const turn = begun.body.id as string;
+      // 2.4 s without text against a 1 s timeout (the fixture's sweeper runs every second): keep-alives every
+      // 200 ms, so a busy machine has 800 ms of slack between two.
+      for (let i = 0; i < 12; i++) {
+        await sleep(200);
+        const kept = await f.call('POST', `/v1/streamed-turns/${turn}/keep-alive`, { token });
+        expect([kept.status, kept.body.state, kept.body.partialContent]).toEqual([200, 'streaming', '']);
+      }
+      await f.call('POST', `/v1/streamed-turns/${turn}/text`, { token, body: { text: 'Thought it through.' } });
+      const committed = await f.call('POST', `/v1/streamed-turns/${turn}/commit`, { token });
+      expect(committed.status).toBe(200);
+      expect((await history()).map((m: { content: string }) => m.content)).toEqual(['think', 'Thought it through.']);
+      const late = await f.call('POST', `/v1/streamed-turns/${turn}/keep-alive`, { token });
+      expect([late.status, late.body.error.code]).toEqual([409, 'CK_TURN_FINISHED']);
     });
 
     it('client-driven abort keeps nothing, or the marked partial reply on request', async () => {

@@ -7,7 +7,8 @@ import { SERVER_DEFAULTS } from '../server-options.js';
  * Streamed turns driven by the caller — for a backend that runs its own model
  * and streams to its own client, using chatkeep to keep the turn invisible
  * until it is whole: begin → text… → commit | abort. A turn that hears
- * nothing for `abandonAfterMs` is aborted by the server's sweeper.
+ * nothing (text or a keep-alive) for `abandonAfterMs` is aborted by the
+ * server's sweeper.
  */
 export function streamedTurnRoutes(app: App, { store, schemas: s, options }: RouteContext): void {
   const tags = ['streamed turns'];
@@ -56,6 +57,17 @@ export function streamedTurnRoutes(app: App, { store, schemas: s, options }: Rou
       response: { 200: s.streamedTurn, ...errorResponses(s, 400, 401, 404, 409, 413, 429) },
     },
     handler: async (request) => store.turns.appendText(actingUser(request), request.params.turnId, request.body.text),
+  });
+
+  app.post('/v1/streamed-turns/:turnId/keep-alive', {
+    schema: {
+      tags,
+      summary: 'Keep the turn from being swept as abandoned while the model thinks, without adding text',
+      description: 'Moves `expiresAt` to `abandonAfterMs` from now. 409 CK_TURN_FINISHED once the turn is committed or aborted.',
+      params: turnParams,
+      response: { 200: s.streamedTurn, ...errorResponses(s, 400, 401, 404, 409, 413, 429) },
+    },
+    handler: async (request) => store.turns.keepAlive(actingUser(request), request.params.turnId),
   });
 
   app.post('/v1/streamed-turns/:turnId/commit', {

@@ -14,6 +14,7 @@ import { SERVER_DEFAULTS } from '../server-options.js';
 export function turnRoutes(app: App, { store, schemas: s, options, inflight }: RouteContext): void {
   const tags = ['turns'];
   const agentTimeoutMs = options.agentTimeoutMs ?? SERVER_DEFAULTS.agentTimeoutMs;
+  const heartbeatMs = options.sseHeartbeatMs ?? SERVER_DEFAULTS.sseHeartbeatMs;
   const runBody = z
     .object({
       message: s.messageInput,
@@ -64,6 +65,8 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
         if (!reply.raw.writableFinished) gone.abort(new ChatkeepError('CK_AGENT_FAILED', 'The client went away'));
       };
       reply.raw.on('close', onClose);
+      // Under load the client may already be gone while the hooks (auth, rate limit) ran: 'close' has fired then.
+      if (reply.raw.destroyed) onClose();
       try {
         const turn = await store.turns.run(user, request.params.conversationId, messageOf(message), options.agent.run, {
           ...compact(rest),
@@ -86,6 +89,7 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
       summary: "Run the server's agent and stream its reply as Server-Sent Events",
       description: [
         'Events: `begin` (the reserved turn), `text` ({ text }) for each piece as it is generated, then `commit` (the stored turn) or `error` ({ error }).',
+        'While the agent is silent, a comment line (`: keep-alive`) goes out every `sseHeartbeatMs` (15 s by default) so that proxies keep the response open; SSE parsers skip it.',
         'Nothing is visible in history until `commit`. If the client disconnects, the turn is aborted: nothing is stored, or with `keepPartialOnAbort` the partial reply is stored marked `aborted`.',
         'Errors found before the stream starts (validation, auth, unknown conversation, a reused idempotency key) are ordinary JSON error responses.',
       ].join(' '),
@@ -104,6 +108,13 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
       const client = new AbortController();
       const abortAll = () => client.abort(new ChatkeepError('CK_AGENT_FAILED', 'The client went away'));
       job.signal.addEventListener('abort', abortAll, { once: true });
+      // Watched from the start, not from the first event: a client gone before then (under load, even before
+      // this handler ran, when 'close' has fired already) must abort the turn too, not have it stored.
+      const onClose = () => {
+        if (!reply.raw.writableFinished) abortAll();
+      };
+      reply.raw.on('close', onClose);
+      if (reply.raw.destroyed) onClose();
       // The response turns into an event stream only once the turn is
       // reserved: until then (bad key, unknown conversation, …) errors are
       // ordinary JSON responses with their documented status.
@@ -112,10 +123,7 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
         if (sse !== undefined) return sse;
         reply.hijack();
         // The headers hooks set so far (x-request-id, x-ratelimit-*) go out with the stream: hijacking skips Fastify's send.
-        sse = new SseStream(reply.raw, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'x-request-id': request.id });
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableFinished) abortAll();
-        });
+        sse = new SseStream(reply.raw, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'x-request-id': request.id }, heartbeatMs);
         return sse;
       };
       try {

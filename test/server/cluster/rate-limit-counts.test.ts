@@ -22,6 +22,18 @@ describe('RateLimitCounts', () => {
     expect(counts.hit('user:b', 60_000)).toEqual({ current: 2, ttl: 10_000 });
   });
 
+  it('a hit after its window ended starts a new count of 1 at once, not only once ended windows are next forgotten', () => {
+    let now = 0;
+    const counts = new RateLimitCounts(() => now);
+    expect(counts.hit('user:a', 100)).toEqual({ current: 1, ttl: 100 });
+    expect(counts.hit('user:a', 100)).toEqual({ current: 2, ttl: 100 });
+    // Ended windows are dropped at most once a second; this hit comes well before the next drop.
+    now += 150;
+    expect(counts.hit('user:a', 100)).toEqual({ current: 1, ttl: 100 });
+    now += 100; // the second window ends exactly now
+    expect(counts.hit('user:a', 100)).toEqual({ current: 1, ttl: 100 });
+  });
+
   it('forgets ended windows, so memory follows recent users rather than every user seen', () => {
     let now = 0;
     const counts = new RateLimitCounts(() => now);

@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/backends.js';
+import { ADMIN_TOKEN, jwtFor, useServer } from '../support/server-fixture.js';
+import { newUser } from '../support/store-fixture.js';
+
+/**
+ * The request contracts the OpenAPI document states, held against what the
+ * server does. The store validates everything again, so a route whose zod
+ * schema is loosened still refuses most bad input, but then the document no
+ * longer tells clients the rule, and input the store ignores (an unknown
+ * body field) is silently dropped instead of refused. Found by a mutation
+ * pass: removing `.strict()` from three bodies, or a bound from two fields,
+ * left every other test green.
+ */
+
+/** A body each route accepts, so that an added unknown field is the only thing wrong with it. */
+const VALID_BODIES: Readonly<Record<string, unknown>> = {
+  'POST /v1/conversations': {},
+  'PATCH /v1/conversations/{conversationId}': {},
+  'POST /v1/conversations/{conversationId}/turns': { user: 'u', assistant: 'a' },
+  'POST /v1/conversations/{conversationId}/turns/run': { message: 'm' },
+  'POST /v1/conversations/{conversationId}/turns/stream': { message: 'm' },
+  'POST /v1/conversations/{conversationId}/streamed-turns': { message: 'm' },
+  'POST /v1/streamed-turns/{turnId}/text': { text: 't' },
+  'POST /v1/streamed-turns/{turnId}/commit': {},
+  'POST /v1/streamed-turns/{turnId}/abort': {},
+  'POST /v1/onboarding-sessions': { flow: 'f', phase: 'p' },
+  'PATCH /v1/onboarding-sessions/{sessionId}': {},
+  'POST /v1/onboarding-sessions/{sessionId}/complete': {},
+  'POST /v1/me/api-keys': {},
+  'POST /v1/admin/users/{userId}/api-keys': {},
+  'PUT /v1/admin/flags/{name}': {},
+  'PUT /v1/admin/flags/{name}/overrides/{userId}': { enabled: true },
+};
+
+/** A bound the document states for a body field, and the request one past it. */
+interface Bound {
+  readonly route: string;
+  readonly field: string;
+  readonly keyword: 'maxLength' | 'maximum';
+  readonly value: number;
+  readonly body: Record<string, unknown>;
+}
+
+const BOUNDS: readonly Bound[] = [
+  {
+    route: 'POST /v1/conversations',
+    field: 'title',
+    keyword: 'maxLength',
+    value: 200,
+    body: { title: 't'.repeat(201) },
+  },
+  {
+    route: 'POST /v1/conversations',
+    field: 'summary',
+    keyword: 'maxLength',
+    value: 100,
+    body: { summary: 's'.repeat(101) },
+  },
+  {
+    route: 'PATCH /v1/conversations/{conversationId}',
+    field: 'title',
+    keyword: 'maxLength',
+    value: 200,
+    body: { title: 't'.repeat(201) },
+  },
+  {
+    route: 'PATCH /v1/conversations/{conversationId}',
+    field: 'summary',
+    keyword: 'maxLength',
+    value: 100,
+    body: { summary: 's'.repeat(101) },
+  },
+  {
+    route: 'POST /v1/conversations/{conversationId}/turns',
+    field: 'idempotencyKey',
+    keyword: 'maxLength',
+    value: 200,
+    body: { user: 'u', assistant: 'a', idempotencyKey: 'k'.repeat(201) },
+  },
+  {
+    route: 'POST /v1/onboarding-sessions',
+    field: 'flow',
+    keyword: 'maxLength',
+    value: 64,
+    body: { flow: 'f'.repeat(65), phase: 'p' },
+  },
+  {
+    route: 'POST /v1/onboarding-sessions',
+    field: 'progress',
+    keyword: 'maximum',
+    value: 100,
+    body: { flow: 'f', phase: 'p', progress: 101 },
+  },
+  {
+    route: 'PATCH /v1/onboarding-sessions/{sessionId}',
+    field: 'phase',
+    keyword: 'maxLength',
+    value: 100,
+    body: { phase: 'p'.repeat(101) },
+  },
+  {
+    route: 'PATCH /v1/onboarding-sessions/{sessionId}',
+    field: 'progress',
+    keyword: 'maximum',
+    value: 100,
+    body: { progress: 101 },
+  },
+  {
+    route: 'POST /v1/me/api-keys',
+    field: 'name',
+    keyword: 'maxLength',
+    value: 100,
+    body: { name: 'n'.repeat(101) },
+  },
+  {
+    route: 'POST /v1/admin/users/{userId}/api-keys',
+    field: 'name',
+    keyword: 'maxLength',
+    value: 100,
+    body: { name: 'n'.repeat(101) },
+  },
+  {
+    route: 'PUT /v1/admin/flags/{name}',
+    field: 'description',
+    keyword: 'maxLength',
+    value: 1000,
+    body: { description: 'd'.repeat(1001) },
+  },
+  {
+    route: 'PUT /v1/admin/flags/{name}',
+    field: 'salt',
+    keyword: 'maxLength',
+    value: 100,
+    body: { salt: 's'.repeat(101) },
+  },
+  {
+    route: 'PUT /v1/admin/flags/{name}',
+    field: 'rolloutPercent',
+    keyword: 'maximum',
+    value: 100,
+    body: { rolloutPercent: 101 },
+  },
+];
+
+interface Operation {
+  readonly security?: readonly Record<string, unknown>[];
+  readonly requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
+}
+
+interface JsonSchema {
+  readonly additionalProperties?: unknown;
+  readonly properties?: Record<string, Record<string, unknown>>;
+}
+
+const FLAG = 'contract-probe-flag';
+const TARGET = 'contract-probe-user';
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(
+    `${backend.name}: request contracts of the OpenAPI document`,
+    () => {
+      const f = useServer(backend.name);
+      const user = newUser('contract');
+      let token = '';
+      let paths: Record<string, Record<string, Operation>> = {};
+
+      beforeAll(async () => {
+        token = await jwtFor(user);
+        paths = (await f.call('GET', '/openapi.json')).body.paths;
+      });
+
+      function operation(route: string): Operation {
+        const [method = '', path = ''] = route.split(' ');
+        const found = paths[path]?.[method.toLowerCase()];
+        if (found === undefined) throw new Error(`${route} is not in the document`);
+        return found;
+      }
+
+      function bodySchema(route: string): JsonSchema | undefined {
+        return operation(route).requestBody?.content?.['application/json']?.schema;
+      }
+
+      /** Sends `body` to `route`, every path parameter filled with a well-formed id, as its user or the admin. */
+      function send(route: string, body: unknown) {
+        const [method = '', path = ''] = route.split(' ');
+        const filled = path.replace(/\{(\w+)\}/g, (_, name: string) =>
+          name === 'userId' ? TARGET : name === 'name' ? FLAG : randomUUID(),
+        );
+        const admin = (operation(route).security ?? []).some((s) => 'adminToken' in s);
+        return f.call(method, filled, { token: admin ? ADMIN_TOKEN : token, body });
+      }
+
+      /** What a probe could have written: the user's and the target's data, and the probe flag. */
+      async function written() {
+        const store = f.store();
+        return {
+          conversations: (await store.conversations.list(user)).conversations.length,
+          sessions: (await store.onboarding.list(user)).length,
+          keys: (await store.apiKeys.list(user)).length + (await store.apiKeys.list(TARGET)).length,
+          flag: (await store.flags.list()).some((flag) => flag.name === FLAG),
+        };
+      }
+
+      it('every route that takes a JSON body is documented as closed and refuses an unknown field with a 400 naming it; nothing is written', async () => {
+        const before = await written();
+        const withBody = Object.entries(paths).flatMap(([path, operations]) =>
+          Object.entries(operations)
+            .filter(([, op]) => op.requestBody?.content?.['application/json'] !== undefined)
+            .map(([method]) => `${method.toUpperCase()} ${path}`),
+        );
+        // A new route with a body must get a valid body here, so it is checked too.
+        expect(withBody.sort()).toEqual(Object.keys(VALID_BODIES).sort());
+
+        const seen: Record<string, unknown> = {};
+        const expected: Record<string, unknown> = {};
+        for (const route of withBody) {
+          const reply = await send(route, { ...(VALID_BODIES[route] as object), notAField: 1 });
+          seen[route] = {
+            documentedClosed: bodySchema(route)?.additionalProperties === false,
+            status: reply.status,
+            code: reply.body?.error?.code,
+            field: reply.body?.error?.details?.field,
+          };
+          expected[route] = {
+            documentedClosed: true,
+            status: 400,
+            code: 'CK_VALIDATION',
+            field: 'notAField',
+          };
+        }
+        expect(seen).toEqual(expected);
+        expect(await written()).toEqual(before);
+      });
+
+      it('every bound the document states for a body field is there, and one past it is a 400 naming the field; nothing is written', async () => {
+        const before = await written();
+        const seen: Record<string, unknown> = {};
+        const expected: Record<string, unknown> = {};
+        for (const bound of BOUNDS) {
+          const reply = await send(bound.route, bound.body);
+          const key = `${bound.route} ${bound.field}`;
+          seen[key] = {
+            documented: bodySchema(bound.route)?.properties?.[bound.field]?.[bound.keyword],
+            status: reply.status,
+            field: reply.body?.error?.details?.field,
+          };
+          expected[key] = { documented: bound.value, status: 400, field: bound.field };
+        }
+        expect(seen).toEqual(expected);
+        expect(await written()).toEqual(before);
+      });
+    },
+  );
+}

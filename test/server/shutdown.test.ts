@@ -1,0 +1,81 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import type { Agent, StreamingAgent } from '../../src/index.js';
+import { buildServer } from '../../src/server/index.js';
+import { BACKENDS } from '../support/backends.js';
+import { TEST_JWT_AUTH, jwtFor } from '../support/server-fixture.js';
+import { openEventStream } from '../support/sse-client.js';
+import { newUser, useStore } from '../support/store-fixture.js';
+
+/**
+ * Graceful shutdown past its grace period (ServerOptions.shutdownGraceMs):
+ * turns still running are aborted rather than left running, so close()
+ * ends on time and nothing half-done is stored.
+ */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: server close() after the shutdown grace`, () => {
+    const store = useStore(backend.name);
+
+    it('aborts the agent runs and streams still in flight once the grace runs out; nothing of them is stored', async () => {
+      const aborted: string[] = [];
+      let started = 0;
+      const untilAborted = (name: string, signal: AbortSignal) =>
+        new Promise<never>((_, reject) => {
+          started++;
+          signal.addEventListener('abort', () => {
+            aborted.push(name);
+            reject(signal.reason as Error);
+          });
+        });
+      const run: Agent = async ({ signal }) => untilAborted('run', signal);
+      const stream: StreamingAgent = async function* ({ signal }) {
+        yield 'partial ';
+        await untilAborted('stream', signal);
+      };
+      // The agent timeout is far past the grace: only the shutdown can end these turns in time.
+      const server = await buildServer(store.get(), {
+        auth: TEST_JWT_AUTH,
+        agent: { name: 'never-finishes', run, stream },
+        agentTimeoutMs: 8_000,
+        shutdownGraceMs: 200,
+        logger: false,
+      });
+      const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+      const user = newUser('shutdown');
+      const token = await jwtFor(user);
+      const { id } = await store.get().conversations.create(user);
+      const running = fetch(`${url}/v1/conversations/${id}/turns/run`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'run forever' }),
+      }).then(async (response) => ({
+        status: response.status,
+        body: (await response.json()) as any,
+      }));
+      const streaming = openEventStream(`${url}/v1/conversations/${id}/turns/stream`, {
+        token,
+        body: { message: 'stream forever' },
+      });
+      await streaming.next('text');
+      while (started < 2) await sleep(10);
+
+      // The grace is 200 ms: well before the 8 s agent timeout, both turns must be told to stop.
+      const closeStarted = performance.now();
+      const closing = server.close();
+      for (const deadline = Date.now() + 3_000; aborted.length < 2 && Date.now() < deadline;)
+        await sleep(10);
+      expect(aborted.sort()).toEqual(['run', 'stream']);
+      expect(await closing).toEqual({ finishedInFlight: false });
+      // Not a speed target: the aborted turns' connections must close with the server, not linger for
+      // the client's keep-alive (~4 s with fetch), so the margin over the 200 ms grace is wide.
+      expect(performance.now() - closeStarted).toBeLessThan(2_500);
+
+      const ran = await running;
+      expect([ran.status, ran.body.error.code]).toEqual([502, 'CK_AGENT_FAILED']);
+      const events = await streaming.done;
+      expect(events.map((e) => e.event)).toEqual(['begin', 'text', 'error']);
+      expect(events.at(-1)?.data.error.code).toBe('CK_AGENT_FAILED');
+      expect((await store.get().messages.list(user, id)).messages).toEqual([]);
+    });
+  });
+}
