@@ -4,6 +4,7 @@ import { buildServer } from '../server/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { Output } from './output.js';
 import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
+import { CrashWindow } from './crash-window.js';
 
 /** What a worker tells its primary once it has drained. */
 interface Drained {
@@ -49,7 +50,7 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
     if (bannerPrinted) announce(worker); // a replacement, forked after the banner
   });
   let stopping = false;
-  const crashes: number[] = [];
+  const crashes = new CrashWindow(CRASH_LIMIT, CRASH_WINDOW_MS);
   let gaveUp: ((why: string) => void) | undefined;
   const givenUp = new Promise<{ readonly gaveUp: string }>((resolve) => (gaveUp = (why) => resolve({ gaveUp: why })));
 
@@ -78,13 +79,11 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
     // Watching for deaths starts before the banner: a worker lost while it prints is replaced too.
     cluster.on('exit', (worker, code, signal) => {
       if (stopping) return;
-      const now = Date.now();
-      crashes.push(now);
-      while (crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
+      const crashed = crashes.record(Date.now());
       const exited = `chatkeep serve: worker ${worker.process.pid} exited (${signal ?? `code ${code}`})`;
-      if (crashes.length > CRASH_LIMIT) {
+      if (crashed.giveUp) {
         output.warn(exited);
-        gaveUp?.(`${crashes.length} workers exited within ${CRASH_WINDOW_MS / 1000} s; giving up`);
+        gaveUp?.(`${crashed.count} workers exited within ${CRASH_WINDOW_MS / 1000} s; giving up`);
         return;
       }
       output.warn(`${exited}; starting another`);

@@ -30,6 +30,7 @@ export interface ServeOptions {
   readonly logLevel: string;
   readonly abandonAfter: number;
   readonly shutdownGrace: number;
+  readonly sseHeartbeat: number;
 }
 
 /**
@@ -58,6 +59,7 @@ export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'clu
     bodyLimit: options.bodyLimit,
     abandonAfterMs: options.abandonAfter,
     shutdownGraceMs: options.shutdownGrace,
+    sseHeartbeatMs: options.sseHeartbeat,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel, ...(scope === 'cluster' ? { stream: process.stdout } : {}) },
   };
 }

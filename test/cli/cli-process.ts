@@ -66,7 +66,8 @@ function runNode(
         if (error !== null && typeof error.code !== 'number') {
           reject(
             new Error(
-              `chatkeep ${args.join(' ')} did not exit normally: ${error.message}\n${stderr}`,
+              // Say when it was our timeout that stopped it: on a busy machine that is the likely cause.
+              `chatkeep ${args.join(' ')} did not exit normally${error.killed ? ` (killed after ${timeout} ms)` : ''}: ${error.message}\n${stderr}`,
             ),
           );
           return;

@@ -62,4 +62,30 @@ describe('chatkeep keys and retention', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('expected an age like 90d');
   });
+
+  // Hours and minutes are easy to swap; a swap purges 60 times too much (h) or too little (m).
+  it('retention purge reads --older-than in hours (h) and minutes (m)', async () => {
+    const store = await openStore({ dataDir });
+    const { id } = await store.conversations.create('dave');
+    await store.turns.append('dave', id, { user: 'hi', assistant: 'hello' });
+    await store.close();
+    const { openDatabase } = await import('../../src/db/index.js');
+    const { sql } = await import('kysely');
+    const database = await openDatabase({ dataDir });
+    await sql`update chatkeep.conversations set created_at = now() - interval '3 hours', last_message_at = now() - interval '3 hours' where id = ${id}::uuid`.execute(database.db);
+    await database.close();
+
+    const started = Date.now();
+    const fourHours = await chatkeep(['--data-dir', dataDir, 'retention', 'purge', '--older-than', '4h', '--json']);
+    expect(fourHours.code, fourHours.stderr).toBe(0);
+    const kept = JSON.parse(fourHours.stdout) as { before: string; conversations: number };
+    expect(Math.abs(started - 4 * 3_600_000 - Date.parse(kept.before))).toBeLessThan(60_000);
+    expect(kept.conversations).toBe(0);
+
+    const twoHoursInMinutes = await chatkeep(['--data-dir', dataDir, 'retention', 'purge', '--older-than', '120m', '--json']);
+    expect(twoHoursInMinutes.code, twoHoursInMinutes.stderr).toBe(0);
+    const purged = JSON.parse(twoHoursInMinutes.stdout) as { before: string; conversations: number; messages: number };
+    expect(Math.abs(started - 120 * 60_000 - Date.parse(purged.before))).toBeLessThan(60_000);
+    expect(purged).toMatchObject({ conversations: 1, messages: 2 });
+  });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { startOpenAiStandIn } from '../support/openai-stand-in.js';
 import { openEventStream } from '../support/sse-client.js';
 import { assertBuilt, chatkeep, target } from './cli-process.js';
 import { bannerAndAfter, call, killLeftoverServers, listeningLogPids, serve } from './serve-process.js';
@@ -160,6 +161,28 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('--sse-heartbeat: a model that stalls mid-reply gets keep-alive comments on the client\'s stream, and the client that leaves stores nothing', async () => {
+      const key = await apiKey();
+      const model = await startOpenAiStandIn();
+      const server = await serve(location, ['--sse-heartbeat', '200', '--agent', 'openai', '--openai-base-url', model.url, '--openai-model', 'stand-in', '--openai-api-key', 'sk-test']);
+      try {
+        const conversation = (await call(server.url, 'POST', '/v1/conversations', key, {})).body.id as string;
+        // "stall": the stand-in streams one word, then nothing.
+        const stream = openEventStream(`${server.url}/v1/conversations/${conversation}/turns/stream`, { token: key, body: { message: 'stall please' } });
+        const begin = await stream.next('begin');
+        await stream.next('text');
+        await expect.poll(() => stream.comments.filter((at) => at === 2).length, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(2);
+        stream.cancel();
+        await stream.done;
+        await expect.poll(async () => (await call(server.url, 'GET', `/v1/streamed-turns/${begin.data.id}`, key)).body.state, { timeout: 5000, interval: 50 }).toBe('aborted');
+        expect((await call(server.url, 'GET', `/v1/conversations/${conversation}/messages`, key)).body.messages).toEqual([]);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+        await model.close();
+      }
+    });
+
     it('kill -9 in the middle of a streamed turn, then restart: nothing half-visible, the turn is aborted', async () => {
       const key = await apiKey();
       let server = await serve(location);
@@ -197,8 +220,9 @@ for (const backend of BACKENDS) {
       );
       await Promise.all(streams.map((s) => s.next('begin')));
       server.child.kill('SIGTERM');
-      // Give the signal a moment to land, then knock: the draining server must not take new turns.
-      await new Promise((r) => setTimeout(r, 50));
+      // Knock once the server says it drains (it stops taking requests in the same tick): a fixed pause
+      // could end before a busy child has even handled the signal. The draining server must not take new turns.
+      await expect.poll(() => server.stderr(), { timeout: 10_000, interval: 10 }).toContain('draining in-flight turns');
       const knock = await fetch(`${server.url}/v1/conversations`, { method: 'POST', headers: { authorization: `Bearer ${key}` } }).then(
         (r) => r.status,
         () => 'refused',

@@ -60,6 +60,12 @@ export function registerServe(program: Command, output: Output): Command {
     )
     .addOption(new Option('--body-limit <bytes>', 'largest request body').env('CHATKEEP_BODY_LIMIT').default(1_048_576).argParser(parseInteger('--body-limit', 1024, 104_857_600)))
     .addOption(new Option('--abandon-after <ms>', 'abort a streamed turn that hears nothing for this long').env('CHATKEEP_ABANDON_AFTER_MS').default(120_000).argParser(parseInteger('--abandon-after', 1000, 86_400_000)))
+    .addOption(
+      new Option('--sse-heartbeat <ms>', 'a streamed reply sends a keep-alive comment after this long without an event, so proxies keep it open (0: never)')
+        .env('CHATKEEP_SSE_HEARTBEAT_MS')
+        .default(15_000)
+        .argParser(parseInteger('--sse-heartbeat', 0, 3_600_000)),
+    )
     .addOption(new Option('--shutdown-grace <ms>', 'on SIGTERM, how long in-flight turns may take to finish before they are aborted').env('CHATKEEP_SHUTDOWN_GRACE_MS').default(30_000).argParser(parseInteger('--shutdown-grace', 0, 3_600_000)))
     .addOption(new Option('--log-level <level>', 'log level of the JSON request log').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).env('CHATKEEP_LOG_LEVEL').default('info'))
     .addHelpText(
