@@ -11,13 +11,25 @@ import { transform } from 'esbuild';
  * hooks: ~1.5 s more CPU per child than plain Node on a 2-core VM, and the
  * suite starts dozens of children. So the global setup (global-setup.ts)
  * transpiles src/, test/ and examples/ once per run, file for file and
- * with the same esbuild tsx uses, into .test-build/, and a test runs
- * `node .test-build/<path>.js` instead. Nothing is bundled: imports,
+ * with the same esbuild tsx uses, into .test-build/run-<pid>/, and a test
+ * runs `node .test-build/run-<pid>/<path>.js` instead. Nothing is bundled: imports,
  * `import.meta.url` and the layout stay as in the sources (dist/ and
  * package.json are linked in, node_modules is found from the repository).
  */
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const TEST_BUILD = join(REPO, '.test-build');
+/** Where every run keeps its own folder: see {@link runFolder}. */
+export const TEST_BUILDS = join(REPO, '.test-build');
+/**
+ * This run's folder. vitest.config.ts names it after the vitest process
+ * (`run-<pid>`) and hands it to the test processes in CHATKEEP_TEST_BUILD,
+ * so two runs in one checkout (the suite, and one file run beside it) never
+ * empty each other's child scripts or cluster image.
+ */
+export const TEST_BUILD = process.env['CHATKEEP_TEST_BUILD'] ?? runFolder(process.pid);
+
+export function runFolder(pid: number): string {
+  return join(TEST_BUILDS, `run-${pid}`);
+}
 
 const SOURCE_FOLDERS = ['src', 'test', 'examples'];
 
@@ -32,9 +44,14 @@ export function childScript(script: string): string {
   return compiled;
 }
 
-/** Transpiles every .ts file of src/, test/ and examples/ into .test-build/ (replacing what is there). */
+/**
+ * Transpiles every .ts file of src/, test/ and examples/ into this run's
+ * folder, after removing the folders of runs whose process is gone (a run
+ * removes its own at the end, unless it was killed).
+ */
 export async function buildChildScripts(): Promise<number> {
   const compilerOptions = (JSON.parse(readFileSync(join(REPO, 'tsconfig.json'), 'utf8')) as { compilerOptions: object }).compilerOptions;
+  removeFinishedRuns();
   rmSync(TEST_BUILD, { recursive: true, force: true });
   mkdirSync(TEST_BUILD, { recursive: true });
   // package.json: "type": "module" for the .js files, and what src/package-version.ts reads.
@@ -56,6 +73,31 @@ export async function buildChildScripts(): Promise<number> {
     }),
   );
   return files.length;
+}
+
+/** The end of a run: its folder goes. */
+export function removeChildScripts(): void {
+  rmSync(TEST_BUILD, { recursive: true, force: true });
+}
+
+/** Folders of runs that no longer run, and what runs before run folders existed left at the top. */
+function removeFinishedRuns(): void {
+  if (!existsSync(TEST_BUILDS)) return;
+  for (const entry of readdirSync(TEST_BUILDS)) {
+    const pid = /^run-(\d+)$/.exec(entry)?.[1];
+    if (pid !== undefined && isRunning(Number(pid))) continue;
+    rmSync(join(TEST_BUILDS, entry), { recursive: true, force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function typeScriptFiles(folder: string): string[] {

@@ -19,5 +19,7 @@ export const FUZZ_OPTIONS = {
 export function failureReport(name: string, error: unknown): string {
   const cause = (error as Error).cause as Error | undefined;
   const head = (error as Error).message.split('\n').slice(0, 3).join(' ');
-  return `${name}: ${head}\n  ${cause?.message.split('\n').slice(0, 4).join(' ') ?? ''}`;
+  // One level deeper too: fetch's own "fetch failed" says nothing; its cause (ECONNRESET, other side closed) does.
+  const inner = (cause?.cause as Error | undefined)?.message;
+  return `${name}: ${head}\n  ${cause?.message.split('\n').slice(0, 4).join(' ') ?? ''}${inner !== undefined ? ` (${inner})` : ''}`;
 }

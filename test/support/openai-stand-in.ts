@@ -11,7 +11,9 @@ export interface ReceivedCompletion {
  * (POST /v1/chat/completions, JSON or `stream: true` Server-Sent Events), as
  * a stand-in for a model provider this machine cannot reach. It answers
  * "echo: <last user message>", streamed word by word; a message containing
- * "http-500" makes it fail, "stall" makes it stream one word and then hang.
+ * "http-500" makes it fail, "stall" makes it stream one word and then hang,
+ * "mid-error" makes it stream one word and then an error object, and
+ * "json-error" makes a non-streamed answer a 200 with an error object.
  */
 export async function startOpenAiStandIn(): Promise<{ url: string; received: ReceivedCompletion[]; close: () => Promise<void> }> {
   const received: ReceivedCompletion[] = [];
@@ -23,6 +25,10 @@ export async function startOpenAiStandIn(): Promise<{ url: string; received: Rec
         return;
       }
       const last = body.messages.at(-1)?.content ?? '';
+      if (last.includes('json-error') && !body.stream) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'Rate limit reached for requests' } }));
+        return;
+      }
       if (last.includes('http-500')) {
         res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"model overloaded"}}\nsecond line');
         return;
@@ -35,6 +41,12 @@ export async function startOpenAiStandIn(): Promise<{ url: string; received: Rec
       }
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const words = reply.match(/\S+\s*/g) ?? [];
+      if (last.includes('mid-error')) {
+        // As OpenAI and compatible servers report a failure after the stream began: an error object, then the end.
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: words[0] } }] })}\n\n`);
+        res.end(`data: ${JSON.stringify({ error: { message: 'The server had an error while processing your request.\nSorry about that!', type: 'server_error' } })}\n\n`);
+        return;
+      }
       if (last.includes('stall')) {
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: words[0] } }] })}\n\n`);
         return; // never ends: the client must give up

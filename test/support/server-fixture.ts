@@ -7,6 +7,8 @@ import { useStore } from './store-fixture.js';
 
 export const JWT_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
 export const ADMIN_TOKEN = 'admin-token-for-tests';
+/** What the tests' JWTs are checked against (see {@link jwtFor}). */
+export const TEST_JWT_AUTH = { jwtSecret: JWT_SECRET, issuer: 'https://auth.example.test', audience: 'chatkeep-tests' } as const;
 
 /** A signed HS256 JWT for `sub`, valid for an hour unless `claims` say otherwise. */
 export async function jwtFor(sub: string, claims: { exp?: number | string; aud?: string; iss?: string; secret?: string } = {}): Promise<string> {
@@ -33,7 +35,7 @@ export function useServer(backend: BackendName, overrides: Partial<ServerOptions
   let url = '';
   beforeAll(async () => {
     server = await buildServer(storeFixture.get(), {
-      auth: { jwtSecret: JWT_SECRET, issuer: 'https://auth.example.test', audience: 'chatkeep-tests', adminToken: ADMIN_TOKEN },
+      auth: { ...TEST_JWT_AUTH, adminToken: ADMIN_TOKEN },
       agent: { name: 'demo', run: demoAgent, stream: demoStreamingAgent({ delayMs: 5 }) },
       logger: false,
       ...overrides,

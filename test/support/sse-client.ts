@@ -9,9 +9,13 @@ export interface SseEvent {
  * parsed as it arrives. `next(name)` waits for the next event of that name;
  * `done` resolves with every event once the server ends the response (or
  * the connection dies); `cancel()` drops the connection like a closed tab.
+ * Comment blocks are skipped as a browser's EventSource skips them, and
+ * their positions kept in `comments`.
  */
 export function openEventStream(url: string, init: { token: string; body: unknown; headers?: Record<string, string> }) {
   const events: SseEvent[] = [];
+  /** Per comment block received, how many events had arrived before it. */
+  const comments: number[] = [];
   const waiters: { name: string; from: number; resolve: (e: SseEvent) => void; reject: (e: Error) => void }[] = [];
   const controller = new AbortController();
   let status = 0;
@@ -49,6 +53,11 @@ export function openEventStream(url: string, init: { token: string; body: unknow
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
+          // A block of comment lines only (": keep-alive") is no event; parsers skip it. Noted for the heartbeat tests.
+          if (block.split('\n').every((line) => line.startsWith(':'))) {
+            comments.push(events.length);
+            continue;
+          }
           const name = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
           const data = /^data: (.*)$/m.exec(block)?.[1];
           events.push({ event: name, data: data === undefined ? undefined : JSON.parse(data) });
@@ -63,6 +72,7 @@ export function openEventStream(url: string, init: { token: string; body: unknow
   })();
   return {
     events,
+    comments,
     done,
     status: () => status,
     /** The response's headers, once they arrived. */
