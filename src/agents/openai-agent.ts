@@ -1,5 +1,5 @@
 import { ChatkeepError } from '../errors/index.js';
-import type { Agent, AgentInput, StreamingAgent } from '../store/agent.js';
+import type { Agent, AgentInput, AgentMessage, StreamingAgent } from '../store/agent.js';
 
 export interface OpenAiAgentOptions {
   /** e.g. `https://api.openai.com/v1`, or any OpenAI-compatible server (vLLM, Ollama, LiteLLM…). */
@@ -38,7 +38,7 @@ export function openAiCompatibleAgent(options: OpenAiAgentOptions): { readonly r
         ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
         messages: [
           ...(options.systemPrompt ? [{ role: 'system', content: options.systemPrompt }] : []),
-          ...input.history.map((m) => ({ role: m.role, content: m.content })),
+          ...input.history.map(chatMessage),
           { role: 'user', content: input.message },
         ],
       }),
@@ -71,6 +71,19 @@ export function openAiCompatibleAgent(options: OpenAiAgentOptions): { readonly r
   };
 
   return { run, stream };
+}
+
+/**
+ * One stored message as a Chat Completions message. A stored `tool` message
+ * has no `tool_call_id` (chatkeep keeps text, not the call that produced it),
+ * and the API refuses a `tool` message without one, which would fail every
+ * later turn of the conversation. It goes as a `user` message marked as tool
+ * output: not `system`, because tool output is untrusted text and must not
+ * get the authority of instructions.
+ */
+function chatMessage(message: AgentMessage): { role: string; content: string } {
+  if (message.role === 'tool') return { role: 'user', content: `Tool output:\n${message.content}` };
+  return { role: message.role, content: message.content };
 }
 
 async function assertOk(response: Response): Promise<void> {

@@ -46,6 +46,35 @@ describe('openAiCompatibleAgent', () => {
     });
   });
 
+  // chatkeep stores a tool's output as text, without the call it answered; the
+  // API refuses a `tool` message without `tool_call_id`, which would fail every
+  // later turn of such a conversation (the stand-in refuses it as OpenAI does).
+  it('sends stored tool output as a user message marked as tool output, in both shapes', async () => {
+    const agent = openAiCompatibleAgent({ baseUrl: endpoint.url, model: 'm' });
+    const withTool: AgentInput = {
+      ...input('and now?'),
+      history: [
+        { role: 'user', content: 'add milk', createdAt: new Date() },
+        { role: 'tool', content: '{"added":"milk"}', createdAt: new Date() },
+        { role: 'system', content: 'Be brief.', createdAt: new Date() },
+        { role: 'assistant', content: 'Added.', createdAt: new Date() },
+      ],
+    };
+    const expected = [
+      { role: 'user', content: 'add milk' },
+      { role: 'user', content: 'Tool output:\n{"added":"milk"}' },
+      { role: 'system', content: 'Be brief.' },
+      { role: 'assistant', content: 'Added.' },
+      { role: 'user', content: 'and now?' },
+    ];
+    expect((await agent.run(withTool)).content).toBe('echo: and now?');
+    expect(endpoint.received.at(-1)!.body.messages).toEqual(expected);
+    const pieces: string[] = [];
+    for await (const piece of agent.stream(withTool)) pieces.push(piece);
+    expect(pieces.join('')).toBe('echo: and now?');
+    expect(endpoint.received.at(-1)!.body.messages).toEqual(expected);
+  });
+
   it('streams the reply piece by piece, whatever the chunking and line endings', async () => {
     const agent = openAiCompatibleAgent({ baseUrl: endpoint.url, model: 'm' });
     const pieces: string[] = [];

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 /** One request the stand-in received: what an OpenAI-compatible endpoint would see. */
 export interface ReceivedCompletion {
   readonly authorization: string | undefined;
-  readonly body: { model: string; stream: boolean; messages: { role: string; content: string }[]; temperature?: number };
+  readonly body: { model: string; stream: boolean; messages: { role: string; content: string; tool_call_id?: string }[]; temperature?: number };
 }
 
 /**
@@ -22,6 +22,11 @@ export async function startOpenAiStandIn(): Promise<{ url: string; received: Rec
       received.push({ authorization: req.headers.authorization, body });
       if (req.url !== '/v1/chat/completions' || req.method !== 'POST') {
         res.writeHead(404).end('not found');
+        return;
+      }
+      // As OpenAI refuses it: a `tool` message answers an assistant's tool call and must name it.
+      if (body.messages.some((m) => m.role === 'tool' && m.tool_call_id === undefined)) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: "Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'." } }));
         return;
       }
       const last = body.messages.at(-1)?.content ?? '';
