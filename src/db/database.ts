@@ -1,13 +1,14 @@
 import { PGlite } from '@electric-sql/pglite';
 import { createHash } from 'node:crypto';
-import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { ChatkeepError } from '../errors/index.js';
+import { ChatkeepError, wrapDriverError } from '../errors/index.js';
 import { cachedClusterImage, saveClusterImage } from './cluster-image.js';
 import { lockDataDir, prepareDataDir } from './data-dir.js';
 import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOptions } from './database-options.js';
 import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
+import { assertOwnSessions } from './session-pooling.js';
 import { HOT_PATH_TYPES } from './timestamps.js';
 import { applySessionSettings, CHATKEEP_TYPES } from './type-parsers.js';
 
@@ -100,15 +101,14 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
 }
 
 async function openPostgres(url: string, poolSize: number, connectTimeoutMs: number): Promise<Database> {
-  const pool = new pg.Pool({
+  const session: pg.ClientConfig = {
     connectionString: url,
-    max: poolSize,
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: 'chatkeep',
     // Not the process-wide pg.types a host app may have changed (type-parsers.ts).
     types: CHATKEEP_TYPES,
-    onConnect: applySessionSettings,
-  });
+  };
+  const pool = new pg.Pool({ ...session, max: poolSize, onConnect: applySessionSettings });
   // An idle client that loses its server emits 'error' on the pool; without a
   // listener Node would crash the host process. The next query reports it.
   pool.on('error', () => undefined);
@@ -122,8 +122,9 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     }),
   });
   const description = `PostgreSQL at ${redactUrl(url)}`;
+  let first: pg.PoolClient;
   try {
-    await sql`select 1`.execute(db);
+    first = await pool.connect();
   } catch (cause) {
     await db.destroy().catch(() => undefined);
     const reason = cause instanceof Error ? cause.message || (cause as NodeJS.ErrnoException).code : String(cause);
@@ -133,6 +134,14 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
       { field: 'url' },
       { cause },
     );
+  }
+  try {
+    await assertOwnSessions(first, session, description);
+    first.release();
+  } catch (error) {
+    first.release(true);
+    await db.destroy().catch(() => undefined);
+    throw wrapDriverError(error);
   }
   return {
     kind: 'postgres',

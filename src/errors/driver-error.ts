@@ -1,5 +1,15 @@
 import { ChatkeepError, ConflictError, NotFoundError, ValidationError } from './chatkeep-error.js';
 
+/**
+ * What a connection pooler in transaction or statement mode would break, for
+ * the errors that refuse one: it hands one server session to many clients
+ * between transactions, and chatkeep keeps state in its sessions.
+ */
+export const SESSION_STATE =
+  'chatkeep keeps state in its database sessions (settings, named prepared statements, ' +
+  "the migration's advisory lock, the row-level-security user), which such a pooler hands to other clients between transactions. " +
+  'Point url at PostgreSQL itself, or at the pooler in session mode (PgBouncer pool_mode = session)';
+
 /** The fields of a PostgreSQL error that both `pg` and PGlite expose. */
 export interface PgErrorFields {
   readonly code?: string;
@@ -105,6 +115,18 @@ export function wrapDriverError(error: unknown): unknown {
     case '40P01':
     case '40001':
       return new ConflictError('A concurrent change to the same rows got in the way; nothing was written, retry', { sqlState: pg.code }, { cause: error });
+    // Only chatkeep's hot statements are named; one that another client
+    // prepared on this session, or that the session lost, means the
+    // connection is not chatkeep's own: a pooler in transaction mode that
+    // the open's probe (db/session-pooling.ts) could not see.
+    case '42P05':
+    case '26000':
+      return new ChatkeepError(
+        'CK_CONFIG',
+        `url: the database session lost or shared a prepared statement (${pg.code}); a connection pooler in transaction or statement mode? ${SESSION_STATE}.`,
+        { field: 'url', sqlState: pg.code },
+        { cause: error },
+      );
     case '08000':
     case '08001':
     case '08003':

@@ -67,7 +67,7 @@ describe('openAiCompatibleAgent', () => {
       { role: 'assistant', content: 'Added.' },
       { role: 'user', content: 'and now?' },
     ];
-    expect((await agent.run(withTool)).content).toBe('echo: and now?');
+    expect(await agent.run(withTool)).toMatchObject({ content: 'echo: and now?' });
     expect(endpoint.received.at(-1)!.body.messages).toEqual(expected);
     const pieces: string[] = [];
     for await (const piece of agent.stream(withTool)) pieces.push(piece);

@@ -1,0 +1,136 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/index.js';
+import { wrapDriverError } from '../../src/errors/index.js';
+import { openStore, type ChatkeepError } from '../../src/index.js';
+import { assertBuilt, chatkeep } from '../cli/cli-process.js';
+import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { PGBOUNCER_SKIP, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
+import { newUser } from '../support/store-fixture.js';
+
+/**
+ * chatkeep behind a real PgBouncer. In session mode a client keeps its
+ * server session, so everything works as on PostgreSQL itself. In
+ * transaction or statement mode the pooler hands one server session to many
+ * clients between transactions, and what chatkeep keeps in its sessions
+ * (settings, named prepared statements, the migration's advisory lock, the
+ * row-level-security user) would be lost or land in another client's: a
+ * statement failed with "prepared statement already exists" (42P05), a
+ * migration lock stayed held by a server session nobody owned. Such a
+ * pooler is refused when the database is opened, naming `url`, before
+ * anything is written through it.
+ */
+async function chatkeepSchemaExists(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>("select count(*)::int as n from pg_namespace where nspname = 'chatkeep'");
+    return rows[0]!.n > 0;
+  } finally {
+    await client.end();
+  }
+}
+
+for (const mode of ['transaction', 'statement'] as const) {
+  describe.skipIf(PGBOUNCER_SKIP)(`postgres behind PgBouncer in ${mode} mode`, () => {
+    let bouncer: PgBouncer;
+    let database: { url: string; name: string; drop: () => Promise<void> };
+    beforeAll(async () => {
+      bouncer = await startPgBouncer(mode);
+      database = await createPgDatabase();
+    });
+    afterAll(async () => {
+      await bouncer?.close();
+      await database?.drop();
+    });
+
+    it('is refused at open with CK_CONFIG naming url and session mode as the fix; nothing is written', async () => {
+      const error = (await openStore({ url: bouncer.url(database.name) }).catch((e: unknown) => e)) as ChatkeepError;
+      expect(error.code).toBe('CK_CONFIG');
+      expect(error.details).toMatchObject({ field: 'url' });
+      expect(error.message).toMatch(/^url: PostgreSQL at postgres:\/\/\S+ looks like a connection pooler in transaction or statement mode/);
+      expect(error.message).toContain('pool_mode = session');
+      expect(await chatkeepSchemaExists(database.url)).toBe(false);
+      // The same database opened directly is fine: the probe does not mistake PostgreSQL for a pooler.
+      const direct = await openDatabase({ url: database.url });
+      await direct.close();
+    });
+
+    it('the CLI refuses it as a usage error (exit 2) with the same message, and migrates nothing', async () => {
+      assertBuilt();
+      const run = await chatkeep(['migrate', 'up', '--database-url', bouncer.url(database.name)]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain('looks like a connection pooler in transaction or statement mode');
+      expect(await chatkeepSchemaExists(database.url)).toBe(false);
+    });
+  });
+}
+
+describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode', () => {
+  let bouncer: PgBouncer;
+  let database: { url: string; name: string; drop: () => Promise<void> };
+  beforeAll(async () => {
+    bouncer = await startPgBouncer('session');
+    database = await createPgDatabase();
+  });
+  afterAll(async () => {
+    await bouncer?.close();
+    await database?.drop();
+  });
+
+  it('two stores migrate at once through it (applied once), and concurrent turns on one conversation stay gap-free', async () => {
+    const url = bouncer.url(database.name);
+    const [a, b] = await Promise.all([openStore({ url, poolSize: 4 }), openStore({ url, poolSize: 4 })]);
+    try {
+      const check = new pg.Client({ connectionString: database.url });
+      await check.connect();
+      // Every migration was applied by exactly one of them, without a failed try: the advisory lock held through the pooler.
+      const log = await check.query<{ version: number; direction: string; outcome: string }>(
+        'select version, direction, outcome from chatkeep.schema_migrations_log order by id',
+      );
+      const versions = await check.query<{ version: number }>('select version from chatkeep.schema_migrations order by version');
+      await check.end();
+      expect(versions.rows.length).toBeGreaterThan(0);
+      expect(log.rows).toEqual(versions.rows.map(({ version }) => ({ version, direction: 'up', outcome: 'ok' })));
+
+      const user = newUser('pooled');
+      const conversation = await a.conversations.create(user, { title: 'through the pooler' });
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).turns.append(user, conversation.id, { user: `question ${i}`, assistant: `answer ${i}` })),
+      );
+      const page = await b.messages.list(user, conversation.id, { limit: 100 });
+      expect(page.messages.map((m) => m.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      expect(page.messages.every((m) => m.createdAt instanceof Date && !Number.isNaN(m.createdAt.getTime()))).toBe(true);
+      // Another user's id through the same pooled sessions is a missing conversation, as anywhere.
+      await expect(a.messages.list(newUser('other'), conversation.id)).rejects.toMatchObject({ code: 'CK_NOT_FOUND' });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+/**
+ * The second net, for a pooler the probe cannot see: PostgreSQL's own
+ * errors for a prepared statement another client made on the session
+ * (42P05) or one the session does not have (26000) name `url` and the fix.
+ */
+describe.skipIf(!PG_AVAILABLE)('postgres: a lost or shared prepared statement', () => {
+  it('is CK_CONFIG naming url and the pooler, not an internal error', async () => {
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await client.connect();
+    try {
+      await client.query('prepare ck_probe as select 1');
+      const duplicate = await client.query('prepare ck_probe as select 1').catch((e: unknown) => e);
+      const missing = await client.query('execute ck_missing').catch((e: unknown) => e);
+      for (const [error, sqlState] of [[duplicate, '42P05'], [missing, '26000']] as const) {
+        const wrapped = wrapDriverError(error) as ChatkeepError;
+        expect(wrapped.code).toBe('CK_CONFIG');
+        expect(wrapped.details).toEqual({ field: 'url', sqlState });
+        expect(wrapped.message).toContain('a connection pooler in transaction or statement mode?');
+        expect(wrapped.cause).toBe(error);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+});
