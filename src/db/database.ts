@@ -8,6 +8,7 @@ import { lockDataDir, prepareDataDir } from './data-dir.js';
 import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOptions } from './database-options.js';
 import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
+import { discardingPool } from './discarding-pool.js';
 import { assertOwnSessions } from './session-pooling.js';
 import { HOT_PATH_TYPES } from './timestamps.js';
 import { applySessionSettings, CHATKEEP_TYPES } from './type-parsers.js';
@@ -105,6 +106,11 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: 'chatkeep',
+    // TCP keep-alive: a server that vanished without closing the socket (a
+    // failover, a dropped route) is noticed instead of leaving a query
+    // waiting for the kernel's retransmission limit, and middleboxes that
+    // close idle connections see traffic on the pooled ones.
+    keepAlive: true,
     // Not the process-wide pg.types a host app may have changed (type-parsers.ts).
     types: CHATKEEP_TYPES,
   };
@@ -115,7 +121,7 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
   let enforced = false;
   const db = new Kysely<any>({
     dialect: new PostgresDialect({
-      pool,
+      pool: discardingPool(pool),
       onReserveConnection: async (connection) => {
         if (enforced) await connection.executeQuery(CompiledQuery.raw(ROW_SCOPE_SQL, rowScopeParams()));
       },

@@ -127,6 +127,17 @@ export function wrapDriverError(error: unknown): unknown {
         { field: 'url', sqlState: pg.code },
         { cause: error },
       );
+    // A server that answers but refuses writes: after a failover, a pooled
+    // connection can be left on the old primary, now a standby. The
+    // statement wrote nothing, and the connection is dropped
+    // (db/discarding-pool.ts), so a retry gets a new one.
+    case '25006':
+      return new ChatkeepError(
+        'CK_DB_UNAVAILABLE',
+        'The database refuses writes (25006, read-only): a standby, e.g. after a failover? Nothing was written; retry',
+        { sqlState: pg.code },
+        { cause: error },
+      );
     case '08000':
     case '08001':
     case '08003':

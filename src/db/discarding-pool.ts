@@ -1,0 +1,45 @@
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import pg from 'pg';
+import { sqlState } from '../errors/index.js';
+
+/**
+ * The pool Kysely draws from: chatkeep's `pg` pool, except that a
+ * connection whose server refused a write as read-only (25006) is
+ * destroyed when it is released instead of going back to the pool.
+ *
+ * After a failover a connection can be left on the old primary, now a
+ * standby that answers reads and refuses every write. `pool.query` (the
+ * hot statements) already destroys a client that failed a query; Kysely
+ * releases its connections for reuse whatever happened, and the pool hands
+ * out the most recently released one first, so the same stale connection
+ * would fail every write that Kysely sends until the process restarted.
+ */
+export function discardingPool(pool: pg.Pool): PostgresPool {
+  return {
+    // Kysely opens a control client of this class, with these options, to cancel a query.
+    Client: (pool as unknown as { Client: typeof pg.Client }).Client,
+    options: pool.options,
+    end: () => pool.end(),
+    connect: async () => {
+      const client = await pool.connect();
+      let refusesWrites = false;
+      const wrapped: PostgresPoolClient = {
+        get processID() {
+          // Undocumented in pg; Kysely asks the server for the pid when it is missing.
+          return (client as unknown as { processID: number }).processID;
+        },
+        query: ((...args: Parameters<pg.PoolClient['query']>) => {
+          const result = (client.query as (...a: unknown[]) => unknown)(...args);
+          if (result instanceof Promise) {
+            result.catch((error: unknown) => {
+              if (sqlState(error) === '25006') refusesWrites = true;
+            });
+          }
+          return result;
+        }) as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy === true || refusesWrites),
+      };
+      return wrapped;
+    },
+  };
+}
