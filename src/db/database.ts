@@ -109,8 +109,11 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     // TCP keep-alive: a server that vanished without closing the socket (a
     // failover, a dropped route) is noticed instead of leaving a query
     // waiting for the kernel's retransmission limit, and middleboxes that
-    // close idle connections see traffic on the pooled ones.
+    // close idle connections see traffic on the pooled ones. The first probe
+    // after 30 s idle, not the kernel's default 2 hours, which is past every
+    // load balancer's idle timeout (AWS NLB 350 s, HAProxy often 5 min).
     keepAlive: true,
+    keepAliveInitialDelayMillis: KEEP_ALIVE_IDLE_MS,
     // Not the process-wide pg.types a host app may have changed (type-parsers.ts).
     types: CHATKEEP_TYPES,
   };
@@ -183,6 +186,9 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     },
   };
 }
+
+/** Idle time of a pooled connection's socket before TCP sends its first keep-alive probe. */
+export const KEEP_ALIVE_IDLE_MS = 30_000;
 
 /** How long close() lets work already handed to the pool finish before ending it anyway. */
 const CLOSE_DRAIN_MS = 30_000;
