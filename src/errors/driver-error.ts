@@ -138,6 +138,39 @@ export function wrapDriverError(error: unknown): unknown {
         { sqlState: pg.code },
         { cause: error },
       );
+    // The server is there but cannot serve this call now; the transaction
+    // was rolled back, so nothing was written and the call may be retried.
+    case '57014':
+      return new ChatkeepError(
+        'CK_DB_UNAVAILABLE',
+        'The database cancelled the statement (57014: statement_timeout, or a cancel request); nothing was written; retry',
+        { sqlState: pg.code },
+        { cause: error },
+      );
+    case '55P03':
+      return new ChatkeepError(
+        'CK_DB_UNAVAILABLE',
+        'What the call needed stayed locked past lock_timeout (55P03); nothing was written; retry',
+        { sqlState: pg.code },
+        { cause: error },
+      );
+    case '53300':
+      return new ChatkeepError(
+        'CK_DB_UNAVAILABLE',
+        'The database refuses more connections (53300: max_connections, or a connection limit of the role or database); lower poolSize or raise the limit',
+        { sqlState: pg.code },
+        { cause: error },
+      );
+    case '53000':
+    case '53100':
+    case '53200':
+    case '53400':
+      return new ChatkeepError(
+        'CK_DB_UNAVAILABLE',
+        `The database server ran out of a resource (${pg.code}: ${pg.code === '53100' ? 'disk full' : pg.code === '53200' ? 'out of memory' : 'insufficient resources'}); nothing was written`,
+        { sqlState: pg.code },
+        { cause: error },
+      );
     case '08000':
     case '08001':
     case '08003':
