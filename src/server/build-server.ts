@@ -132,6 +132,11 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     }
     const principal = match?.[1] === undefined ? undefined : await auth.user(match[1]);
     if (principal === undefined) throw await refuse();
+    if ('unusable' in principal) {
+      // One line (not the sub itself, which may be personal data), so a mis-mapped identity provider is seen.
+      request.log.warn({ ip: request.ip }, `a verified JWT was refused: ${principal.unusable}`);
+      throw await refuse();
+    }
     request.principal = principal;
   });
 

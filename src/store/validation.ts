@@ -127,7 +127,7 @@ export function rulesFor(settings: SchemaSettings): Rules {
               .regex(/^-?\d{1,19}$/, 'expected an integer user id')
               .refine((v) => BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n, 'out of range for bigint')
               .transform((v) => BigInt(v).toString())
-          : z.string().regex(new RegExp(USER_ID_PATTERN), 'expected 1–128 printable characters without spaces');
+          : z.string().regex(new RegExp(USER_ID_PATTERN), 'expected 1–128 characters: letters, digits and . _ : @ | + = -, starting with a letter or digit');
   const content = z
     .string({ error: 'expected a string' })
     .refine((t) => NOT_BLANK.test(t), 'must not be empty')

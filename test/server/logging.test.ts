@@ -58,6 +58,29 @@ describe('request logs', () => {
     expect(raw).not.toContain('quokka');
     expect(raw).not.toContain(token);
   });
+
+  // An identity provider whose subs are URIs (allowed by RFC 7519) or hold a `/` or `#`: every
+  // request is a 401 like any bad token, so the operator needs the reason in the log.
+  it('a verified JWT whose sub is no valid user id: the same 401, and one warn line with the rule, never the sub or token', async () => {
+    for (const sub of ['https://idp.example.test/u/1', 'user#7']) {
+      const token = await jwtFor(sub);
+      const before = lines.length;
+      const reply = await fetch(`${url}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+      expect(reply.status).toBe(401);
+      expect(((await reply.json()) as { error: { message: string } }).error.message).toBe('A valid bearer token is required');
+      const warnings = lines.slice(before).filter((l) => l['level'] === 40);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!['msg']).toBe(
+        'a verified JWT was refused: its sub is not a valid user id (expected 1–128 characters: letters, digits and . _ : @ | + = -, starting with a letter or digit)',
+      );
+      expect(raw).not.toContain(sub);
+      expect(raw).not.toContain(token);
+    }
+    // A forged token is no such line: the log does not confirm a guess either.
+    const before = lines.length;
+    expect((await fetch(`${url}/v1/me`, { headers: { authorization: `Bearer ${(await jwtFor('user#7')).slice(0, -4)}AAAA` } })).status).toBe(401);
+    expect(lines.slice(before).filter((l) => l['level'] === 40)).toEqual([]);
+  });
 });
 
 describe('failed-authentication log', () => {

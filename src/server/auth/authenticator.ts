@@ -3,11 +3,11 @@ import type { Store } from '../../store/index.js';
 import { rulesFor } from '../../store/validation.js';
 import { SERVER_DEFAULTS, type AuthOptions } from '../server-options.js';
 import { jwtVerifier } from './jwt-verifier.js';
-import type { Principal } from './principal.js';
+import type { Principal, UnusableToken } from './principal.js';
 
 /** Resolves bearer tokens: users (JWT or API key) and the admin credential. */
 export interface Authenticator {
-  user(token: string): Promise<Principal | undefined>;
+  user(token: string): Promise<Principal | UnusableToken | undefined>;
   admin(token: string): boolean;
   /**
    * Drops what this process remembers of `userId`'s API keys, so a key
@@ -60,10 +60,14 @@ export function createAuthenticator(store: Store, options: AuthOptions): Authent
       }
       if (verifyJwt === undefined) return undefined;
       const sub = await verifyJwt(token);
+      if (sub === undefined) return undefined;
       // A signed token whose sub is no user id this store accepts acts for nobody: refused like any bad
       // token, rather than a 400 on every route but /v1/me, which would answer for it.
-      const userId = sub === undefined ? undefined : canonical(sub);
-      return userId === undefined ? undefined : { userId, method: 'jwt' };
+      const userId = canonical(sub);
+      if (userId === undefined) {
+        return { unusable: `its sub is not a valid user id (${userIdRule.safeParse(sub).error?.issues[0]?.message ?? 'invalid'})` };
+      }
+      return { userId, method: 'jwt' };
     },
     forget(userId) {
       const id = canonical(userId) ?? userId;
