@@ -98,6 +98,11 @@ export function wrapDriverError(error: unknown): unknown {
   if (pg.code === '23503' && CONVERSATION_REFERENCES.has(constraint)) {
     return new NotFoundError('conversation', { cause: error });
   }
+  // With a host users table (SchemaSettings.users), a user id the table does not hold: a token
+  // for someone the host app never created, or a user it deleted meanwhile.
+  if (pg.code === '23503' && constraint.endsWith('_user_fk')) {
+    return new ValidationError('userId', `not a user in the host application's users table (23503 ${constraint})`, { cause: error });
+  }
   switch (pg.code) {
     case '23505':
       return new ConflictError(`Duplicate value violates ${constraint || 'a unique rule'}`, { constraint }, { cause: error });

@@ -77,7 +77,7 @@ const CONSTRAINT_FIELDS: Readonly<Record<string, string>> = {
   feature_flags_rollout_percent_check: 'rolloutPercent',
   feature_flags_salt_check: 'salt',
   feature_flag_overrides_user_id_check: 'userId',
-  feature_flag_overrides_user_fk: 'userId',
+  // feature_flag_overrides_user_fk: wrapDriverError names the host's users table.
 };
 
 /**

@@ -67,9 +67,18 @@ for (const backend of BACKENDS) {
         await store.onboarding.start('1', { flow: 'coach', phase: 'welcome' });
         const c2 = await store.conversations.create('2');
         // A user id that is not in the host table is rejected by the foreign key.
-        const unknown = await caught(() => store.conversations.create('3'));
-        expect(unknown.code).toBe('CK_VALIDATION');
-        expect(unknown.details?.['field']).toBe('userId');
+        // The message says so, for every table that keys on the user.
+        for (const write of [
+          () => store.conversations.create('3'),
+          () => store.onboarding.start('3', { flow: 'coach', phase: 'welcome' }),
+          () => store.apiKeys.create('3', { name: 'k' }),
+          () => store.flags.setOverride('3', 'some-flag', true),
+        ]) {
+          const unknown = await caught(write);
+          expect(unknown.code).toBe('CK_VALIDATION');
+          expect(unknown.details?.['field']).toBe('userId');
+          expect(unknown.message).toMatch(/^userId: not a user in the host application's users table \(23503 \w+_user_fk\)$/);
+        }
         const notInteger = await caught(() => store.conversations.create('abc'));
         expect(notInteger.code).toBe('CK_VALIDATION');
         expect(notInteger.details?.['field']).toBe('userId');
