@@ -23,6 +23,7 @@ import { Messages } from './messages.js';
 import { Onboarding } from './onboarding.js';
 import { forAllUsers, guarded, type StoreContext } from './store-context.js';
 import { Turns } from './turns.js';
+import { assertKnownStoreOptions } from './store-option-names.js';
 import { rulesFor } from './validation.js';
 
 export interface StoreOptions extends DatabaseOptions, RequestedSettings {
@@ -165,6 +166,7 @@ export class Store {
  * await store.close();
  */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  assertKnownStoreOptions(options);
   const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
   assertFlagCacheOptions(options.flagCache);
   const database = options.database ?? (await openDatabase(options));

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { ChatkeepError, openStore } from '../../src/index.js';
+import { ChatkeepError, openStore, type StoreOptions } from '../../src/index.js';
+import { STORE_OPTION_NAMES } from '../../src/store/store-option-names.js';
 import { BACKENDS, createPgDatabase, scratchDatabase } from '../support/backends.js';
 import { caught } from '../support/store-fixture.js';
 
@@ -182,5 +183,40 @@ describe('flagCache options', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('unknown options', () => {
+  it('an option openStore does not know is CK_CONFIG naming it (with the near name for a typo), before any data folder is made', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ck-unknown-option-'));
+    try {
+      const dataDir = join(root, 'data');
+      const cases: [Record<string, unknown>, string][] = [
+        [{ maxContentLenght: 5 }, 'maxContentLenght: not an option of openStore; did you mean maxContentLength?'],
+        [{ poolsize: 5 }, 'poolsize: not an option of openStore; did you mean poolSize?'],
+        [{ datadir: '/elsewhere' }, 'datadir: not an option of openStore; did you mean dataDir?'],
+        [{ connectionString: 'postgres://x' }, `connectionString: not an option of openStore (options: ${STORE_OPTION_NAMES.join(', ')})`],
+      ];
+      for (const [extra, message] of cases) {
+        const error = await caught(() => openStore({ dataDir, ...extra } as StoreOptions));
+        expect(error.code).toBe('CK_CONFIG');
+        expect(error.message).toBe(message);
+        expect(error.details?.['field']).toBe(Object.keys(extra)[0]);
+        expect(existsSync(dataDir)).toBe(false);
+      }
+      // A known option left undefined (spread from optional settings) is fine.
+      const store = await openStore({ dataDir: 'memory://', ...({ schema: undefined, extra: undefined } as unknown as StoreOptions) });
+      await store.close();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('the names it knows are exactly the keys of StoreOptions', () => {
+    // Compile-time: a StoreOptions key missing from the list (or a name that is no key) fails the type check.
+    type Missing = Exclude<keyof StoreOptions, (typeof STORE_OPTION_NAMES)[number]>;
+    const noneMissing: [Missing] extends [never] ? true : false = true;
+    const allKeys: readonly (keyof StoreOptions)[] = STORE_OPTION_NAMES;
+    expect([noneMissing, new Set(allKeys).size]).toEqual([true, STORE_OPTION_NAMES.length]);
   });
 });
