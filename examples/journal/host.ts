@@ -36,8 +36,9 @@ const { positionals, values } = parseArgs({
 const [command, argument] = positionals;
 const schema = values.schema;
 if (
-  !['setup', 'migrate', 'down'].includes(command ?? '') &&
-  (!['rollout', 'read', 'write'].includes(command ?? '') || argument === undefined)
+  (!['setup', 'migrate', 'down'].includes(command ?? '') &&
+    (!['rollout', 'read', 'write'].includes(command ?? '') || argument === undefined)) ||
+  (values['data-dir'] !== undefined && values['database-url'] !== undefined)
 ) {
   // Before opening anything: a typo must not create a data folder.
   console.error(
@@ -45,7 +46,8 @@ if (
   );
   process.exit(2);
 }
-const url = values['database-url'] ?? process.env['DATABASE_URL'];
+// A --data-dir given here wins over DATABASE_URL, as in openStore and the chatkeep CLI.
+const url = values['data-dir'] === undefined ? (values['database-url'] ?? process.env['DATABASE_URL']) : undefined;
 const database = await openDatabase(
   url !== undefined && url !== ''
     ? { url }

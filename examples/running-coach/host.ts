@@ -46,8 +46,9 @@ const { positionals, values } = parseArgs({
 const [command, user] = positionals;
 const schema = values.schema;
 if (
-  !['setup', 'migrate', 'report', 'finish', 'down'].includes(command ?? '') &&
-  (command !== 'sessions' || user === undefined)
+  (!['setup', 'migrate', 'report', 'finish', 'down'].includes(command ?? '') &&
+    (command !== 'sessions' || user === undefined)) ||
+  (values['data-dir'] !== undefined && values['database-url'] !== undefined)
 ) {
   // Before opening anything: a typo must not create a data folder.
   console.error(
@@ -55,7 +56,8 @@ if (
   );
   process.exit(2);
 }
-const url = values['database-url'] ?? process.env['DATABASE_URL'];
+// A --data-dir given here wins over DATABASE_URL, as in openStore and the chatkeep CLI.
+const url = values['data-dir'] === undefined ? (values['database-url'] ?? process.env['DATABASE_URL']) : undefined;
 const database = await openDatabase(
   url !== undefined && url !== ''
     ? { url }

@@ -30,14 +30,18 @@ const { positionals, values } = parseArgs({
 const [command, user] = positionals;
 const schema = values.schema;
 const role = values.role;
-if (command !== 'setup' && (command !== 'tasks' || user === undefined)) {
+if (
+  (command !== 'setup' && (command !== 'tasks' || user === undefined)) ||
+  (values['data-dir'] !== undefined && values['database-url'] !== undefined)
+) {
   // Before opening anything: a typo must not create a data folder.
   console.error(
     'usage: host.ts setup | host.ts tasks <user>   [--data-dir DIR | --database-url URL] [--schema todo] [--role chatkeep_tools]',
   );
   process.exit(2);
 }
-const url = values['database-url'] ?? process.env['DATABASE_URL'];
+// A --data-dir given here wins over DATABASE_URL, as in openStore and the chatkeep CLI.
+const url = values['data-dir'] === undefined ? (values['database-url'] ?? process.env['DATABASE_URL']) : undefined;
 const database = await openDatabase(
   url !== undefined && url !== '' ? { url } : { dataDir: values['data-dir'] ?? './.chatkeep/data' },
 );

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 // The module itself, not db/index.js: the command tree must not load the drivers (see program.ts).
 import { DEFAULT_DATA_DIR, type DatabaseOptions } from '../db/database-options.js';
+import { UsageError } from './exit-codes.js';
 
 /** The options every command accepts, wherever they appear on the command line. */
 export interface GlobalOptions {
@@ -10,6 +11,12 @@ export interface GlobalOptions {
   readonly dataDir: string;
   /** The PostgreSQL schema chatkeep lives in. */
   readonly schema: string;
+  /**
+   * The database option typed on the command line, if any: it beat the
+   * environment, and another option that names a database (`demo --memory`)
+   * contradicts it.
+   */
+  readonly given: '--database-url' | '--data-dir' | undefined;
 }
 
 /** Declares the global options on the root command. */
@@ -18,11 +25,14 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(
       new Option(
         '--database-url <url>',
-        'PostgreSQL URL (postgres://…); when set, PostgreSQL is used instead of the embedded database',
+        'PostgreSQL URL (postgres://…): use PostgreSQL instead of the embedded database. $DATABASE_URL is used only when --data-dir is not given',
       ).env('DATABASE_URL'),
     )
     .addOption(
-      new Option('--data-dir <dir>', 'folder of the embedded PGlite database, created on first use')
+      new Option(
+        '--data-dir <dir>',
+        'folder of the embedded PGlite database, created on first use (memory:// for a throw-away one). Given on the command line, it wins over $DATABASE_URL; giving --database-url too is a usage error',
+      )
         .env('CHATKEEP_DATA_DIR')
         .default(DEFAULT_DATA_DIR),
     )
@@ -31,18 +41,33 @@ export function addGlobalOptions(program: Command): Command {
     );
 }
 
-/** The global options as seen from any (sub)command. */
+/**
+ * The global options as seen from any (sub)command. What is typed on the
+ * command line beats the environment, as in `openStore`: `--data-dir`
+ * beats `$DATABASE_URL` and `--database-url` beats `$CHATKEEP_DATA_DIR`;
+ * typing both is a usage error. With neither typed, `$DATABASE_URL` (when
+ * set) selects PostgreSQL as before.
+ */
 export function globalOptions(command: Command): GlobalOptions {
   const opts = command.optsWithGlobals<{
     databaseUrl?: string;
     dataDir?: string;
     schema?: string;
   }>();
+  // An exported-but-empty DATABASE_URL means "not set", as in openDatabase;
+  // an empty flag (`--data-dir "$UNSET"`) counts as not typed, as before.
+  const databaseUrl = nonEmpty(opts.databaseUrl);
+  const dataDir = nonEmpty(opts.dataDir);
+  const urlTyped = databaseUrl !== undefined && command.getOptionValueSourceWithGlobals('databaseUrl') === 'cli';
+  const dirTyped = dataDir !== undefined && command.getOptionValueSourceWithGlobals('dataDir') === 'cli';
+  if (urlTyped && dirTyped) {
+    throw new UsageError('--database-url and --data-dir name two databases: give one of them');
+  }
   return {
-    // An exported-but-empty DATABASE_URL means "not set", as in openDatabase.
-    databaseUrl: nonEmpty(opts.databaseUrl),
-    dataDir: nonEmpty(opts.dataDir) ?? DEFAULT_DATA_DIR,
+    databaseUrl: dirTyped ? undefined : databaseUrl,
+    dataDir: dataDir ?? DEFAULT_DATA_DIR,
     schema: opts.schema ?? 'chatkeep',
+    given: urlTyped ? '--database-url' : dirTyped ? '--data-dir' : undefined,
   };
 }
 

@@ -1,13 +1,23 @@
 import { ChatkeepError } from '../errors/index.js';
 
-/** Where the data lives. Exactly one backend is chosen; PostgreSQL wins when a URL is given. */
+/**
+ * Where the data lives. Exactly one backend is chosen, and what the caller
+ * passes beats the environment: `url` selects PostgreSQL and `dataDir` the
+ * embedded database whatever `DATABASE_URL` and `CHATKEEP_DATA_DIR` say;
+ * passing both is CK_CONFIG. With neither, `DATABASE_URL` selects
+ * PostgreSQL, else `CHATKEEP_DATA_DIR`, else `./.chatkeep/data`.
+ *
+ * @example
+ * // PGlite in memory, even in a shell that exports DATABASE_URL.
+ * const options: DatabaseOptions = { dataDir: 'memory://' };
+ */
 export interface DatabaseOptions {
-  /** `postgres://…` selects PostgreSQL. Defaults to `DATABASE_URL`. */
+  /** `postgres://…` selects PostgreSQL. Defaults to `DATABASE_URL` when `dataDir` is not given either. */
   readonly url?: string;
   /**
    * Folder of the embedded PGlite database, created on first use, or
-   * `memory://` for a throw-away in-memory database. Defaults to
-   * `CHATKEEP_DATA_DIR`, else `./.chatkeep/data`.
+   * `memory://` for a throw-away in-memory database. Given, it beats
+   * `DATABASE_URL`. Defaults to `CHATKEEP_DATA_DIR`, else `./.chatkeep/data`.
    */
   readonly dataDir?: string;
   /** PostgreSQL pool size (default 10). */
@@ -23,12 +33,21 @@ export type ResolvedDatabaseOptions =
 export const MEMORY_DATA_DIR = 'memory://';
 export const DEFAULT_DATA_DIR = './.chatkeep/data';
 
-/** Applies environment defaults and checks the options; throws CK_CONFIG naming the field. */
+/**
+ * Applies environment defaults and checks the options; throws CK_CONFIG naming the field.
+ * The environment only fills in what the options leave open: a caller who
+ * names a database gets that one, not whatever the shell happens to export
+ * (a quick start with `dataDir: 'memory://'` must not write into the
+ * `DATABASE_URL` of the developer's shell).
+ */
 export function resolveDatabaseOptions(
   options: DatabaseOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedDatabaseOptions {
-  const url = options.url ?? nonEmpty(env['DATABASE_URL']);
+  if (options.url !== undefined && options.dataDir !== undefined) {
+    throw new ChatkeepError('CK_CONFIG', 'url: pass either url (PostgreSQL) or dataDir (the embedded database), not both', { field: 'url' });
+  }
+  const url = options.url ?? (options.dataDir === undefined ? nonEmpty(env['DATABASE_URL']) : undefined);
   if (url !== undefined) {
     if (!/^postgres(ql)?:\/\//.test(url)) {
       throw new ChatkeepError('CK_CONFIG', 'url: expected a postgres:// or postgresql:// URL', { field: 'url' });

@@ -86,9 +86,11 @@ export function hotStatement(text: string, options: { readonly skipsRowScope?: b
 }
 
 /**
- * Opens the database the options (or `DATABASE_URL`) select and proves it
- * answers. Throws CK_DB_UNAVAILABLE when PostgreSQL cannot be reached and
- * CK_DATA_DIR when the embedded data folder cannot be used.
+ * Opens the database the options select (`DATABASE_URL` and
+ * `CHATKEEP_DATA_DIR` only fill in what they leave open: see
+ * `DatabaseOptions`) and proves it answers. Throws CK_DB_UNAVAILABLE when
+ * PostgreSQL cannot be reached and CK_DATA_DIR when the embedded data folder
+ * cannot be used.
  *
  * @example
  * const database = await openDatabase({ dataDir: 'memory://' });

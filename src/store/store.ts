@@ -155,8 +155,9 @@ export class Store {
 
 /**
  * Opens a store: the embedded database by default (`./.chatkeep/data`, or
- * `dataDir`), PostgreSQL when `url` or `DATABASE_URL` is set, migrating it to
- * the current schema unless `migrate: false`.
+ * `dataDir`), PostgreSQL when `url` is given, or when `DATABASE_URL` is set
+ * and `dataDir` is not (what is passed beats the environment; see
+ * `DatabaseOptions`), migrating it to the current schema unless `migrate: false`.
  *
  * @example
  * import { openStore } from 'chatkeep';

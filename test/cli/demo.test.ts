@@ -29,10 +29,11 @@ describe('chatkeep demo', () => {
     expect(result.stdout).not.toMatch(/^ +phase \d/m);
   });
 
-  it('refuses --memory together with a database URL (exit 2)', async () => {
+  // Both name a database on the command line; DATABASE_URL in the environment does not count (test/cli/database-precedence.test.ts).
+  it('refuses --memory together with --database-url (exit 2)', async () => {
     const result = await chatkeep(['demo', '--memory', '--database-url', 'postgres://localhost/x']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--memory cannot be combined');
+    expect(result.stderr).toBe('error: --memory cannot be combined with --database-url: both name a database\n');
   });
 });
 

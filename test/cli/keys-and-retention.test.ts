@@ -9,12 +9,42 @@ import { assertBuilt, chatkeep } from './cli-process.js';
 describe('chatkeep keys and retention', () => {
   let dir = '';
   let dataDir = '';
+  /** What each of these commands prints first: the database it works on (on stderr with --json, so stdout stays one document). */
+  let databaseLine = '';
   beforeAll(() => {
     assertBuilt();
     dir = mkdtempSync(join(tmpdir(), 'chatkeep-keys-'));
     dataDir = join(dir, 'data');
+    databaseLine = `Database: PGlite at ${dataDir} (schema "chatkeep")`;
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keys create, list and revoke and retention purge name their database first: on stdout, or on stderr with --json', async () => {
+    const created = await chatkeep(['--data-dir', dataDir, 'keys', 'create', '--user', 'erin']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout.split('\n')[0]).toBe(databaseLine);
+    expect(created.stdout.split('\n')[1]).toMatch(/^API key \S+ for user "erin"/);
+    const createdJson = await chatkeep(['--data-dir', dataDir, 'keys', 'create', '--user', 'erin', '--json']);
+    expect([createdJson.code, createdJson.stderr]).toEqual([0, `${databaseLine}\n`]);
+    const { apiKey } = JSON.parse(createdJson.stdout) as { apiKey: { id: string } };
+
+    const listed = await chatkeep(['--data-dir', dataDir, 'keys', 'list', '--user', 'erin']);
+    expect(listed.stdout.split('\n')[0]).toBe(databaseLine);
+    const listedJson = await chatkeep(['--data-dir', dataDir, 'keys', 'list', '--user', 'erin', '--json']);
+    expect([listedJson.code, listedJson.stderr]).toEqual([0, `${databaseLine}\n`]);
+    expect(JSON.parse(listedJson.stdout)).toHaveLength(2);
+
+    const revoked = await chatkeep(['--data-dir', dataDir, 'keys', 'revoke', '--user', 'erin', apiKey.id]);
+    expect(revoked.stdout.split('\n')[0]).toBe(databaseLine);
+
+    const purged = await chatkeep(['--data-dir', dataDir, 'retention', 'purge', '--older-than', '365d']);
+    expect(purged.code, purged.stderr).toBe(0);
+    expect(purged.stdout.split('\n')[0]).toBe(databaseLine);
+    expect(purged.stdout.split('\n')[1]).toMatch(/^Purged 0 conversations/);
+    const purgedJson = await chatkeep(['--data-dir', dataDir, 'retention', 'purge', '--older-than', '365d', '--json']);
+    expect([purgedJson.code, purgedJson.stderr]).toEqual([0, `${databaseLine}\n`]);
+    expect(JSON.parse(purgedJson.stdout)).toMatchObject({ conversations: 0 });
+  });
 
   it('create prints a secret once; list shows the key without it; revoke marks it; the secret then stops working', async () => {
     const created = await chatkeep(['--data-dir', dataDir, 'keys', 'create', '--user', 'alice', '--name', 'laptop', '--json']);
@@ -25,7 +55,7 @@ describe('chatkeep keys and retention', () => {
     expect(listed.stdout).toContain('never used');
     expect(listed.stdout).not.toContain(secret);
     const revoked = await chatkeep(['--data-dir', dataDir, 'keys', 'revoke', '--user', 'alice', apiKey.id]);
-    expect([revoked.code, revoked.stdout]).toEqual([0, `revoked ${apiKey.id} (${apiKey.prefix}…) of user "alice"\n`]);
+    expect([revoked.code, revoked.stdout]).toEqual([0, `${databaseLine}\nrevoked ${apiKey.id} (${apiKey.prefix}…) of user "alice"\n`]);
     expect((await chatkeep(['--data-dir', dataDir, 'keys', 'list', '--user', 'alice'])).stdout).toContain('revoked ');
     const store = await openStore({ dataDir });
     try {

@@ -7,6 +7,7 @@ import {
   globalOptions,
   type GlobalOptions,
 } from '../../src/cli/global-options.js';
+import { UsageError } from '../../src/cli/exit-codes.js';
 import {
   parseInteger,
   parseLintRuleIds,
@@ -104,6 +105,7 @@ describe('CLI global options', () => {
       databaseUrl: undefined,
       dataDir: '/srv/chat',
       schema: 'chatkeep',
+      given: undefined,
     });
     expect((await parsed(['--data-dir', '/tmp/flag'], { DATABASE_URL: undefined, CHATKEEP_DATA_DIR: '/srv/chat' })).dataDir).toBe('/tmp/flag');
     expect((await parsed([], { DATABASE_URL: undefined, CHATKEEP_DATA_DIR: undefined })).dataDir).toBe(DEFAULT_DATA_DIR);
@@ -120,5 +122,37 @@ describe('CLI global options', () => {
     }
     // An empty CHATKEEP_DATA_DIR is "not set" too: the default folder, not the current directory.
     expect((await parsed([], { DATABASE_URL: undefined, CHATKEEP_DATA_DIR: '' })).dataDir).toBe(DEFAULT_DATA_DIR);
+  });
+
+  // The command line beats the environment, as the options of openStore do.
+  it('--data-dir beats DATABASE_URL; --database-url beats CHATKEEP_DATA_DIR; with neither typed, DATABASE_URL wins', async () => {
+    const url = 'postgres://app@db/app';
+    const dirOverEnvUrl = await parsed(['--data-dir', '/tmp/flag'], { DATABASE_URL: url, CHATKEEP_DATA_DIR: undefined });
+    expect(dirOverEnvUrl).toMatchObject({ databaseUrl: undefined, dataDir: '/tmp/flag', given: '--data-dir' });
+    expect(databaseOptions(dirOverEnvUrl)).toEqual({ dataDir: '/tmp/flag' });
+    const memory = await parsed(['--data-dir', 'memory://'], { DATABASE_URL: url, CHATKEEP_DATA_DIR: '/srv/chat' });
+    expect(databaseOptions(memory)).toEqual({ dataDir: 'memory://' });
+
+    const urlOverEnvDir = await parsed(['--database-url', url], { DATABASE_URL: undefined, CHATKEEP_DATA_DIR: '/srv/chat' });
+    expect(urlOverEnvDir.given).toBe('--database-url');
+    expect(databaseOptions(urlOverEnvDir)).toEqual({ url });
+    const flagOverEnvUrl = await parsed(['--database-url', url], { DATABASE_URL: 'postgres://env@db/env', CHATKEEP_DATA_DIR: undefined });
+    expect(databaseOptions(flagOverEnvUrl)).toEqual({ url });
+
+    const bothFromEnv = await parsed([], { DATABASE_URL: url, CHATKEEP_DATA_DIR: '/srv/chat' });
+    expect(bothFromEnv.given).toBeUndefined();
+    expect(databaseOptions(bothFromEnv)).toEqual({ url });
+  });
+
+  it('--database-url and --data-dir both typed are a usage error naming both', async () => {
+    const error = await parsed(['--database-url', 'postgres://app@db/app', '--data-dir', '/tmp/flag'], {
+      DATABASE_URL: undefined,
+      CHATKEEP_DATA_DIR: undefined,
+    }).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe('--database-url and --data-dir name two databases: give one of them');
   });
 });

@@ -29,7 +29,11 @@ describe('README', () => {
     const file = `${root}.readme-quickstart-${process.pid}.mjs`;
     writeFileSync(file, code ?? '');
     try {
-      const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      // With a DATABASE_URL exported, as in many developers' shells: the quick
+      // start's dataDir: 'memory://' must still be used (an unreachable URL
+      // would fail the run with CK_DB_UNAVAILABLE if it were not).
+      const env = { ...process.env, DATABASE_URL: 'postgres://quickstart@127.0.0.1:1/must-not-be-used' };
+      const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8', timeout: 60_000, env });
       expect(out).toContain('Pack light for: And what should I pack?');
       expect(out).toContain('1 user: Where should I go in May?');
       expect(out).toContain('4 assistant: (2 earlier messages)');

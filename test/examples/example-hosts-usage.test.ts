@@ -35,8 +35,12 @@ describe("the example hosts' usage", () => {
     ['todo', ['tasks']],
     ['running-coach', ['migrat']],
     ['journal', ['rollout']],
+    // Two databases named (--data-dir beats DATABASE_URL, but not --database-url), as `chatkeep` refuses them.
+    ['todo', ['setup', '--database-url', 'postgres://nobody@127.0.0.1:1/x']],
+    ['running-coach', ['setup', '--database-url', 'postgres://nobody@127.0.0.1:1/x']],
+    ['journal', ['setup', '--database-url', 'postgres://nobody@127.0.0.1:1/x']],
   ])('%s host.ts %j: usage, exit 2, no data folder', { timeout: 20_000 }, async (app, args) => {
-    const dataDir = join(scratch, `${app}-${args.join('-') || 'none'}`);
+    const dataDir = join(scratch, `${app}-${args.join('-').replace(/[^\w-]+/g, '_') || 'none'}`);
     const { code, stderr } = await host(app, [...args, '--data-dir', dataDir]);
     expect(stderr).toMatch(/^usage: host\.ts setup /);
     expect(code).toBe(2);

@@ -40,7 +40,7 @@ export function registerDemo(program: Command, output: Output): Command {
     .description(
       'run a scripted 3-turn conversation and an onboarding flow with the built-in offline demo agent, then print them',
     )
-    .option('--memory', 'use a throw-away in-memory database instead of --data-dir')
+    .option('--memory', 'use a throw-away in-memory database (like --data-dir memory://; beats $DATABASE_URL and $CHATKEEP_DATA_DIR; not with --database-url or --data-dir)')
     .option('--json', 'print the conversation and sessions as JSON')
     .addHelpText(
       'after',
@@ -52,10 +52,10 @@ export function registerDemo(program: Command, output: Output): Command {
     )
     .action(async (options: DemoOptions, command: Command) => {
       const globals = globalOptions(command);
-      if (options.memory === true && globals.databaseUrl !== undefined) {
-        throw new UsageError(
-          '--memory cannot be combined with --database-url or DATABASE_URL (unset it: DATABASE_URL= chatkeep demo --memory)',
-        );
+      // --memory is `--data-dir memory://` typed on the command line: it beats
+      // the environment, and another database typed beside it is a contradiction.
+      if (options.memory === true && globals.given !== undefined) {
+        throw new UsageError(`--memory cannot be combined with ${globals.given}: both name a database`);
       }
       const json = options.json === true;
       const { openStore } = await loadStore();

@@ -1,9 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadStore } from '../lazy-modules.js';
-import { databaseOptions, globalOptions } from '../global-options.js';
+import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
+import { withStore } from '../store-session.js';
 
 interface PurgeCliOptions {
   readonly olderThan: number;
@@ -39,10 +39,8 @@ export function registerRetention(program: Command, output: Output): void {
     .option('--json', 'print the report as JSON')
     .addHelpText('after', helpEpilog('chatkeep retention purge --older-than 365d', 'chatkeep retention purge --older-than 90d --batch-size 500 --pause 50'))
     .action(async (options: PurgeCliOptions, command: Command) => {
-      const globals = globalOptions(command);
-      const { openStore } = await loadStore();
-      const store = await openStore({ ...databaseOptions(globals), schema: globals.schema });
-      try {
+      const json = options.json === true;
+      await withStore(globalOptions(command), output, { json }, async (store) => {
         const before = new Date(Date.now() - options.olderThan);
         let lastPrint = 0;
         const report = await store.retention.purge({
@@ -50,15 +48,13 @@ export function registerRetention(program: Command, output: Output): void {
           batchSize: options.batchSize,
           pauseMs: options.pause,
           onProgress: (p) => {
-            if (options.json === true || Date.now() - lastPrint < 1000) return;
+            if (json || Date.now() - lastPrint < 1000) return;
             lastPrint = Date.now();
             output.warn(`  purged ${p.conversations} conversations, ${p.messages} messages (${p.batches} batches)…`);
           },
         });
-        if (options.json === true) output.json({ before: before.toISOString(), ...report });
+        if (json) output.json({ before: before.toISOString(), ...report });
         else output.line(`Purged ${report.conversations} conversations and ${report.messages} messages inactive since before ${before.toISOString()} (${report.batches} batches).`);
-      } finally {
-        await store.close();
-      }
+      });
     });
 }

@@ -1,0 +1,31 @@
+import type { Store } from '../store/index.js';
+import { databaseOptions, type GlobalOptions } from './global-options.js';
+import { loadStore } from './lazy-modules.js';
+import type { Output } from './output.js';
+
+/**
+ * Opens the store the global options select, says which database it is
+ * (`Database: PGlite at /abs/dir (schema "chatkeep")`, as `migrate status`
+ * does) before `work` prints anything, and always closes the store: a
+ * PGlite folder stays locked, and a pg pool keeps the process alive, until
+ * it is closed. With `json` the line goes to stderr, so stdout stays the
+ * one JSON document scripts read (`keys list --json` is an array, which has
+ * no room for a `database` field).
+ */
+export async function withStore(
+  globals: GlobalOptions,
+  output: Output,
+  options: { readonly json: boolean },
+  work: (store: Store) => Promise<void>,
+): Promise<void> {
+  const { openStore } = await loadStore();
+  const store = await openStore({ ...databaseOptions(globals), schema: globals.schema });
+  try {
+    const line = `Database: ${store.description} (schema "${globals.schema}")`;
+    if (options.json) output.warn(line);
+    else output.line(line);
+    await work(store);
+  } finally {
+    await store.close();
+  }
+}

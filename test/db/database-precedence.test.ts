@@ -1,0 +1,142 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DATA_DIR, resolveDatabaseOptions } from '../../src/db/database-options.js';
+import { openStore } from '../../src/index.js';
+import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { caught } from '../support/store-fixture.js';
+
+/**
+ * Which database a caller gets: what it passes beats the environment, so the
+ * README's quick start (`dataDir: 'memory://'`) never writes into the
+ * `DATABASE_URL` a developer's shell happens to export.
+ */
+describe('which database: the options beat the environment', () => {
+  const url = 'postgres://app@db/app';
+  const env = { DATABASE_URL: 'postgres://env@db/env', CHATKEEP_DATA_DIR: '/srv/env-data' };
+
+  it('an explicit dataDir beats DATABASE_URL and CHATKEEP_DATA_DIR', () => {
+    expect(resolveDatabaseOptions({ dataDir: 'memory://' }, env)).toEqual({ kind: 'pglite', dataDir: 'memory://' });
+    expect(resolveDatabaseOptions({ dataDir: '/srv/mine' }, env)).toEqual({ kind: 'pglite', dataDir: '/srv/mine' });
+  });
+
+  it('an explicit url beats DATABASE_URL and CHATKEEP_DATA_DIR', () => {
+    expect(resolveDatabaseOptions({ url }, env)).toMatchObject({ kind: 'postgres', url });
+  });
+
+  it('with neither given, DATABASE_URL, else CHATKEEP_DATA_DIR, else the default folder', () => {
+    expect(resolveDatabaseOptions({}, env)).toMatchObject({ kind: 'postgres', url: env.DATABASE_URL });
+    expect(resolveDatabaseOptions({}, { ...env, DATABASE_URL: ' ' })).toEqual({ kind: 'pglite', dataDir: env.CHATKEEP_DATA_DIR });
+    expect(resolveDatabaseOptions({}, {})).toEqual({ kind: 'pglite', dataDir: DEFAULT_DATA_DIR });
+  });
+
+  it('url and dataDir together are CK_CONFIG naming url, whatever the environment says', () => {
+    for (const environment of [env, {}]) {
+      let error: unknown;
+      try {
+        resolveDatabaseOptions({ url, dataDir: 'memory://' }, environment);
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error).toMatchObject({ code: 'CK_CONFIG', details: { field: 'url' } });
+      expect((error as Error).message).toBe('url: pass either url (PostgreSQL) or dataDir (the embedded database), not both');
+    }
+  });
+});
+
+describe('openStore: which database, with the environment set', () => {
+  const saved = { DATABASE_URL: process.env['DATABASE_URL'], CHATKEEP_DATA_DIR: process.env['CHATKEEP_DATA_DIR'] };
+  let root = '';
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'chatkeep-precedence-'));
+  });
+  afterEach(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('url and dataDir together are refused before anything is opened or created', async () => {
+    const dataDir = join(root, 'both');
+    const error = await caught(() => openStore({ url: 'postgres://someone@127.0.0.1:1/nowhere', dataDir }));
+    expect(error.code).toBe('CK_CONFIG');
+    expect(error.details?.['field']).toBe('url');
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
+  describe.skipIf(postgres.skip)('with DATABASE_URL naming a real PostgreSQL database', () => {
+    let scratch: Awaited<ReturnType<typeof createPgDatabase>> | undefined;
+    beforeAll(async () => {
+      scratch = await createPgDatabase();
+    });
+    afterAll(() => scratch?.drop());
+
+    async function chatkeepSchemas(): Promise<string[]> {
+      const client = new pg.Client({ connectionString: scratch!.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ nspname: string }>("select nspname from pg_namespace where nspname like 'chatkeep%'");
+        return rows.map((r) => r.nspname);
+      } finally {
+        await client.end();
+      }
+    }
+
+    it("the quick start's dataDir: 'memory://' uses PGlite and writes nothing to PostgreSQL", async () => {
+      process.env['DATABASE_URL'] = scratch!.url;
+      const store = await openStore({ dataDir: 'memory://' });
+      try {
+        expect(store.description).toBe('PGlite in memory');
+        const c = await store.conversations.create('user-1', { title: 'Hello' });
+        await store.turns.append('user-1', c.id, { user: 'Hi', assistant: 'Hello!' });
+      } finally {
+        await store.close();
+      }
+      expect(await chatkeepSchemas()).toEqual([]);
+    });
+
+    it('a dataDir folder beats DATABASE_URL too', async () => {
+      process.env['DATABASE_URL'] = scratch!.url;
+      const dataDir = join(root, 'folder');
+      const store = await openStore({ dataDir });
+      try {
+        expect(store.description).toBe(`PGlite at ${dataDir}`);
+      } finally {
+        await store.close();
+      }
+      expect(existsSync(dataDir)).toBe(true);
+      expect(await chatkeepSchemas()).toEqual([]);
+    });
+
+    it('an explicit url beats CHATKEEP_DATA_DIR, which is left uncreated', async () => {
+      delete process.env['DATABASE_URL'];
+      process.env['CHATKEEP_DATA_DIR'] = join(root, 'from-env');
+      const store = await openStore({ url: scratch!.url, schema: 'chatkeep_explicit_url' });
+      try {
+        expect(store.description).toMatch(/^PostgreSQL at postgres/);
+      } finally {
+        await store.close();
+      }
+      expect(await chatkeepSchemas()).toEqual(['chatkeep_explicit_url']);
+      expect(existsSync(join(root, 'from-env'))).toBe(false);
+    });
+
+    it('with neither given, DATABASE_URL still selects PostgreSQL over CHATKEEP_DATA_DIR', async () => {
+      process.env['DATABASE_URL'] = scratch!.url;
+      process.env['CHATKEEP_DATA_DIR'] = join(root, 'from-env-too');
+      const store = await openStore({ schema: 'chatkeep_from_env' });
+      try {
+        expect(store.description).toMatch(/^PostgreSQL at postgres/);
+      } finally {
+        await store.close();
+      }
+      expect(await chatkeepSchemas()).toContain('chatkeep_from_env');
+      expect(existsSync(join(root, 'from-env-too'))).toBe(false);
+    });
+  });
+});
