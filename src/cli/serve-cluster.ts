@@ -5,6 +5,7 @@ import { openStore, type StoreOptions } from '../store/index.js';
 import type { Output } from './output.js';
 import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
 import { CrashWindow } from './crash-window.js';
+import { wantsDemoKey, type InstallWatch } from './demo-key.js';
 
 /** What a worker tells its primary once it has drained. */
 interface Drained {
@@ -35,7 +36,7 @@ const CRASH_WINDOW_MS = 60_000;
  * It serves no requests itself and holds no database connection once the
  * banner is printed.
  */
-export async function servePrimary(output: Output, options: ServeOptions, storeOptions: StoreOptions): Promise<void> {
+export async function servePrimary(output: Output, options: ServeOptions, storeOptions: StoreOptions, install: InstallWatch): Promise<void> {
   const serverOptions = serverOptionsFrom(options, 'cluster');
   const store = await openStore(storeOptions);
   const counts = new RateLimitCounts();
@@ -89,7 +90,7 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
       output.warn(`${exited}; starting another`);
       fork();
     });
-    await printBanner(output, store, started.address, serverOptions, options.workers);
+    await printBanner(output, store, started.address, serverOptions, { workers: options.workers, demoKey: wantsDemoKey(options, install.installed()) });
   } catch (error) {
     stopping = true;
     killEvery();

@@ -1,11 +1,10 @@
 import { demoAgent, demoStreamingAgent, openAiCompatibleAgent } from '../agents/index.js';
 import type { ServerAgent, ServerOptions } from '../server/index.js';
 import type { Store } from '../store/index.js';
-import { CommandFailure, UsageError } from './exit-codes.js';
+import { DEMO_USER } from './demo-key.js';
+import { UsageError } from './exit-codes.js';
+import { listenRefusal } from './listen-probe.js';
 import type { Output } from './output.js';
-
-/** The user the first run issues an API key for, so the server can be tried at once. */
-export const DEMO_USER = 'demo-user';
 
 /** `chatkeep serve`'s options, as commander hands them over, with `--workers auto` resolved to a count. */
 export interface ServeOptions {
@@ -31,6 +30,8 @@ export interface ServeOptions {
   readonly abandonAfter: number;
   readonly shutdownGrace: number;
   readonly sseHeartbeat: number;
+  /** False with `--no-demo-key` (or CHATKEEP_NO_DEMO_KEY): no demo key even on the start that installs the schema (demo-key.ts). */
+  readonly demoKey: boolean;
 }
 
 /**
@@ -102,7 +103,8 @@ export interface Listener {
 /**
  * Listens, turning the operating system's refusals (port taken, address not
  * on this machine, no permission) into a sentence that names the option to
- * change, instead of an internal error.
+ * change, instead of an internal error: the words of `probeListen`
+ * (listen-probe.ts), which finds most of them before the database is opened.
  *
  * Fastify logs "Server listening at …" from inside `listen()`, and its log
  * line reaches stdout whenever pino's asynchronous writer (or, under
@@ -117,10 +119,7 @@ export async function listenOrExplain(app: Listener, host: string, port: number)
   try {
     return await app.listen({ host, port });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    const why = code === undefined ? undefined : LISTEN_ERRORS[code];
-    if (why === undefined) throw error;
-    throw new CommandFailure(`cannot listen on ${host}:${port}: ${why} (${code})`, { cause: error });
+    throw listenRefusal(error, host, port);
   } finally {
     app.log.level = level;
   }
@@ -133,14 +132,6 @@ export function logListening(app: Listener, address: string): void {
   app.log.info(`Server listening at ${address}`);
 }
 
-const LISTEN_ERRORS: Readonly<Record<string, string>> = {
-  EADDRINUSE: 'the port is already in use; stop what holds it or choose another with --port (or PORT)',
-  EACCES: 'permission denied; ports below 1024 need privileges, choose another with --port (or PORT)',
-  EADDRNOTAVAIL: 'no network interface of this machine has that address; check --host (or CHATKEEP_HOST)',
-  ENOTFOUND: 'no such address or host name; check --host (or CHATKEEP_HOST)',
-  EAI_AGAIN: 'the host name could not be resolved; check --host (or CHATKEEP_HOST)',
-};
-
 function serverAgent(options: ServeOptions): ServerAgent {
   if (options.agent === 'demo') return { name: 'demo', run: demoAgent, stream: demoStreamingAgent() };
   if (!options.openaiModel) throw new UsageError('--agent openai needs --openai-model (or CHATKEEP_OPENAI_MODEL)');
@@ -152,13 +143,22 @@ function serverAgent(options: ServeOptions): ServerAgent {
   return { name: `openai:${options.openaiModel}`, ...agent };
 }
 
+/** What {@link printBanner} says besides the server's options. */
+export interface BannerFacts {
+  /** Processes serving the port (`--workers`); 1 for one process. */
+  readonly workers: number;
+  /** Whether to issue and print an API key for the demo user (demo-key.ts, `wantsDemoKey`). */
+  readonly demoKey: boolean;
+}
+
 /**
- * Says where the server is and how to call it. On the very first run (no API
- * key issued yet) it issues one for the demo user and prints it once, with a
- * curl line that works as printed.
+ * Says where the server is and how to call it. When `facts.demoKey` (the
+ * start that installed the schema, without JWT auth or `--no-demo-key`) it
+ * issues an API key for the demo user and prints it once, with a curl line
+ * that works as printed; otherwise it says how to get a key.
  */
-export async function printBanner(output: Output, store: Store, address: string, options: ServerOptions, workers = 1): Promise<void> {
-  const processes = workers > 1 ? `, ${workers} worker processes` : '';
+export async function printBanner(output: Output, store: Store, address: string, options: ServerOptions, facts: BannerFacts): Promise<void> {
+  const processes = facts.workers > 1 ? `, ${facts.workers} worker processes` : '';
   output.line(`chatkeep serve: listening on ${address} (${store.description}), agent: ${options.agent.name}${processes}`);
   output.line(`  OpenAPI document: ${address}/openapi.json   health: ${address}/healthz   readiness: ${address}/readyz`);
   const modes = [options.auth.jwtSecret || options.auth.jwksUrl ? 'JWT' : undefined, 'API keys'].filter(Boolean).join(' and ');
@@ -174,7 +174,7 @@ export async function printBanner(output: Output, store: Store, address: string,
         : '  row-level security: off for this connection (it owns the tables or is a superuser; see `chatkeep migrate grant --help`)',
     );
   }
-  if (!(await store.apiKeys.anyIssued())) {
+  if (facts.demoKey) {
     const { secret } = await store.apiKeys.create(DEMO_USER, { name: 'first run of chatkeep serve' });
     output.line('');
     output.line(`First run: issued an API key for the user "${DEMO_USER}". It is shown this once; chatkeep keeps only its hash.`);

@@ -16,11 +16,21 @@ export interface ErrorBody {
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const known = toChatkeepError(error, request);
   if (known.code === 'CK_INTERNAL') request.log.error({ err: error }, 'request failed');
+  else if (EXPECTED_REFUSALS.has(known.code)) request.log.info({ code: known.code }, known.message);
   else if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
   if (known.code === 'CK_UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer');
   const body: ErrorBody = { error: { code: known.code, message: known.message, details: { ...known.details }, requestId: request.id } };
   return reply.code(known.status).type('application/json; charset=utf-8').send(body);
 }
+
+/**
+ * 5xx answers the server gives on purpose, not because something failed:
+ * logged at info on one line, without the error, whose stack would only say
+ * where the refusal was thrown. While draining, every new request gets 503
+ * CK_SHUTTING_DOWN; a warning with a stack trace for each would bury the
+ * warnings that matter during a shutdown.
+ */
+const EXPECTED_REFUSALS: ReadonlySet<ErrorCode> = new Set(['CK_SHUTTING_DOWN']);
 
 function toChatkeepError(error: unknown, request: FastifyRequest): ChatkeepError {
   if (isChatkeepError(error)) return error;

@@ -133,7 +133,7 @@ export class ApiKeys {
     return String(row.user_id);
   }
 
-  /** System scope: whether any key was ever issued (the server's first-run check). */
+  /** System scope: whether any API key row exists, revoked ones included (erased users' keys are gone). */
   async anyIssued(): Promise<boolean> {
     this.#ctx.assertOpen();
     const row = await forAllUsers(this.#ctx, () => this.#ctx.db.selectFrom('api_keys').select('id').limit(1).executeTakeFirst());

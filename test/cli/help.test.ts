@@ -25,7 +25,7 @@ const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
     ['--to', '--down', '--json', '--rehearse', '--rehearse-copy', '--rehearse-url', '--max-lock', '--sample-interval'],
   ],
   [['demo'], ['--memory', '--json']],
-  [['serve'], ['--port', '--host', '--jwt-secret', '--jwks-url', '--admin-token', '--agent', '--rate-limit', '--body-limit', '--abandon-after', '--shutdown-grace', '--sse-heartbeat']],
+  [['serve'], ['--port', '--host', '--jwt-secret', '--jwks-url', '--admin-token', '--agent', '--rate-limit', '--body-limit', '--abandon-after', '--shutdown-grace', '--sse-heartbeat', '--no-demo-key']],
   [['keys'], ['create', 'list', 'revoke']],
   [['keys', 'create'], ['--user', '--name', '--json']],
   [['keys', 'list'], ['--user', '--json']],

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { openEventStream } from '../support/sse-client.js';
@@ -211,19 +212,29 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2', () => {
     expect(server.stderr().match(/starting another/g)).toHaveLength(5);
   });
 
-  it('a port already taken fails the start with exit 1 and the bind error', async () => {
+  it('a port already taken fails the start with exit 1 and the bind error, found by the first process before it forks or migrates', async () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     const port = (squatter.address() as { port: number }).port;
+    const fresh = await createPgDatabase();
     try {
-      const run = await chatkeep([...location, 'serve', '--workers', '2', '--port', String(port), '--log-level', 'warn']);
+      const run = await chatkeep([...target({ url: fresh.url }), 'serve', '--workers', '2', '--port', String(port), '--log-level', 'warn']);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(`error: cannot listen on 127.0.0.1:${port}: the port is already in use`);
       expect(run.stderr).not.toContain('CK_INTERNAL');
-      expect(run.stderr).toMatch(/chatkeep serve: worker \d+ exited \(code 1\) before it was listening; its error is above/);
-      expect(run.stderr).not.toContain('CK_INTERNAL]: worker');
+      expect(run.stderr, 'no worker was forked').not.toMatch(/worker \d+ exited/);
+      expect(run.stdout, 'nothing was migrated').toBe('');
+      const client = new pg.Client({ connectionString: fresh.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query("select 1 from information_schema.schemata where schema_name = 'chatkeep'");
+        expect(rows, 'the schema was created for a port that is taken').toEqual([]);
+      } finally {
+        await client.end();
+      }
     } finally {
       squatter.close();
+      await fresh.drop();
     }
   });
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { startOpenAiStandIn } from '../support/openai-stand-in.js';
+import { JWT_SECRET } from '../support/server-fixture.js';
 import { openEventStream } from '../support/sse-client.js';
 import { assertBuilt, chatkeep, target } from './cli-process.js';
 import { bannerAndAfter, call, killLeftoverServers, listeningLogPids, serve } from './serve-process.js';
@@ -75,18 +76,23 @@ describe('chatkeep serve: usage', () => {
     expect(existsSync(data), 'the data folder was created for a usage error').toBe(false);
   });
 
-  it('a port that is taken is refused with a sentence naming --port (exit 1), not an internal error', async () => {
+  it('a port that is taken is refused with a sentence naming --port (exit 1), not an internal error, before the database is opened: a new data folder is not created', async () => {
     assertBuilt();
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'chatkeep-serve-port-'));
     try {
       const { port } = blocker.address() as AddressInfo;
-      const run = await chatkeep(['--data-dir', 'memory://', 'serve', '--port', String(port), '--log-level', 'silent']);
+      const data = join(dir, 'data');
+      const run = await chatkeep(['--data-dir', data, 'serve', '--port', String(port), '--log-level', 'silent']);
       expect(run.code, run.stderr).toBe(1);
-      expect(run.stderr).toMatch(new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use; .*--port`, 'm'));
+      expect(run.stderr).toMatch(new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use; .*--port \\(or PORT\\) \\(EADDRINUSE\\)$`, 'm'));
       expect(run.stderr).not.toContain('CK_INTERNAL');
+      expect(run.stdout, 'nothing was migrated').toBe('');
+      expect(existsSync(data), 'the data folder was created for a port that is taken').toBe(false);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -111,7 +117,18 @@ for (const backend of BACKENDS) {
     afterAll(async () => {
       for (const c of cleanups) await c();
     });
-    /** The first run's demo key, or — when that test was filtered out — a key issued by the CLI. */
+    /** A database chatkeep was never installed in, dropped after the suite. */
+    async function newLocation(): Promise<string[]> {
+      if (backend.name === 'postgres') {
+        const db = await createPgDatabase();
+        cleanups.push(db.drop);
+        return target({ url: db.url });
+      }
+      const dir = mkdtempSync(join(tmpdir(), 'chatkeep-serve-new-'));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      return target({ dataDir: join(dir, 'data') });
+    }
+    /** A key for "serve-tester", issued by the CLI once (the first-run test erases its demo key). */
     async function apiKey(): Promise<string> {
       if (key === '') {
         const run = await chatkeep([...location, 'keys', 'create', '--user', 'serve-tester', '--json']);
@@ -121,31 +138,63 @@ for (const backend of BACKENDS) {
       return key;
     }
 
-    it('the first run issues a demo API key and prints commands that work as printed', async () => {
+    it('the first run issues a demo API key and prints commands that work as printed; once its keys are erased, a restart issues none', async () => {
       const server = await serve(location);
       try {
         const printed = /Bearer (ck_[0-9a-f]{8}_[A-Za-z0-9_-]{43})" (http:\/\/\S+\/v1\/conversations)/.exec(server.stdout());
         expect(printed).not.toBeNull();
-        key = printed![1]!;
-        const created = await fetch(printed![2]!, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+        const demoKey = printed![1]!;
+        const created = await fetch(printed![2]!, { method: 'POST', headers: { authorization: `Bearer ${demoKey}` } });
         expect(created.status).toBe(201);
-        expect((await call(server.url, 'GET', '/v1/me', key)).body).toEqual({ userId: 'demo-user', authMethod: 'api-key' });
+        expect((await call(server.url, 'GET', '/v1/me', demoKey)).body).toEqual({ userId: 'demo-user', authMethod: 'api-key' });
         expect((await fetch(`${server.url}/v1/conversations`)).status).toBe(401);
+        // The demo user erases itself: the database holds no API key again, but it is no longer new.
+        expect((await call(server.url, 'DELETE', '/v1/me', demoKey)).status).toBe(200);
       } finally {
         server.child.kill('SIGTERM');
         expect(await server.exited).toBe(0);
       }
+      const noKeys = await chatkeep([...location, 'keys', 'list', '--user', 'demo-user', '--json']);
+      expect([noKeys.code, noKeys.stdout.trim()], noKeys.stderr).toEqual([0, '[]']);
       const again = await serve(location);
       try {
         expect(again.stdout()).not.toContain('First run');
+        expect(again.stdout()).not.toMatch(/ck_[0-9a-f]{8}_/);
         expect(again.stdout()).toContain('a token for a user');
         // No --admin-token: the admin routes are off, so the hint must say how to turn them on.
         expect(again.stdout()).toMatch(/a token for a user: `chatkeep keys create --user <user>`.*, or restart with --admin-token and POST /);
       } finally {
         again.child.kill('SIGTERM');
-        await again.exited;
+        expect(await again.exited).toBe(0);
       }
+      const stillNoKeys = await chatkeep([...location, 'keys', 'list', '--user', 'demo-user', '--json']);
+      expect([stillNoKeys.code, stillNoKeys.stdout.trim()], stillNoKeys.stderr).toEqual([0, '[]']);
     });
+
+    for (const variant of [
+      { given: '--jwt-secret', args: ['--jwt-secret', JWT_SECRET], env: {} },
+      // Never fetched: the key set is loaded by the first JWT to verify.
+      { given: 'CHATKEEP_JWKS_URL', args: [], env: { CHATKEEP_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json' } },
+      { given: '--no-demo-key', args: ['--no-demo-key'], env: {} },
+      { given: 'CHATKEEP_NO_DEMO_KEY', args: [], env: { CHATKEEP_NO_DEMO_KEY: '1' } },
+    ]) {
+      it(`${variant.given}: the start that installs the schema issues no demo key and prints none`, async () => {
+        const fresh = await newLocation();
+        const server = await serve(fresh, variant.args, variant.env);
+        try {
+          // This start installed the schema: without the option it would have issued the key.
+          expect(server.stdout()).toMatch(/^applied {2}0001 /m);
+          expect(server.stdout()).not.toContain('First run');
+          expect(server.stdout()).not.toMatch(/ck_[0-9a-f]{8}_/);
+          expect(server.stdout()).toContain('a token for a user: `chatkeep keys create --user <user>`');
+        } finally {
+          server.child.kill('SIGTERM');
+          expect(await server.exited).toBe(0);
+        }
+        const keys = await chatkeep([...fresh, 'keys', 'list', '--user', 'demo-user', '--json']);
+        expect([keys.code, keys.stdout.trim()], keys.stderr).toEqual([0, '[]']);
+      });
+    }
 
     it('the banner comes out whole: the JSON "Server listening at" log line follows it, once', async () => {
       const server = await serve(location, ['--log-level', 'info']);

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Agent, StreamingAgent } from '../../src/index.js';
@@ -10,7 +11,8 @@ import { newUser, useStore } from '../support/store-fixture.js';
 /**
  * Graceful shutdown past its grace period (ServerOptions.shutdownGraceMs):
  * turns still running are aborted rather than left running, so close()
- * ends on time and nothing half-done is stored.
+ * ends on time and nothing half-done is stored. While it drains, the
+ * requests it refuses are logged as what they are: expected, one line each.
  */
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: server close() after the shutdown grace`, () => {
@@ -76,6 +78,60 @@ for (const backend of BACKENDS) {
       expect(events.map((e) => e.event)).toEqual(['begin', 'text', 'error']);
       expect(events.at(-1)?.data.error.code).toBe('CK_AGENT_FAILED');
       expect((await store.get().messages.list(user, id)).messages).toEqual([]);
+    });
+
+    it('while draining, each request refused with 503 CK_SHUTTING_DOWN is logged on one info line, without a stack trace', async () => {
+      const lines: Record<string, unknown>[] = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+          done();
+        },
+      });
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let started = false;
+      // The turn in flight keeps the server draining (not closed) while the refused requests come in.
+      const run: Agent = async () => {
+        started = true;
+        await released;
+        return 'done';
+      };
+      const server = await buildServer(store.get(), {
+        auth: TEST_JWT_AUTH,
+        agent: { name: 'waits', run, stream: async function* () {} },
+        shutdownGraceMs: 10_000,
+        logger: { level: 'info', stream: sink },
+      });
+      const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+      const user = newUser('draining-log');
+      const token = await jwtFor(user);
+      const { id } = await store.get().conversations.create(user);
+      const running = fetch(`${url}/v1/conversations/${id}/turns/run`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'wait for the shutdown' }),
+      });
+      while (!started) await sleep(10);
+      const closing = server.close();
+      try {
+        for (let i = 0; i < 3; i++) {
+          const refused = await fetch(`${url}/v1/conversations`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+          expect(refused.status).toBe(503);
+          expect(((await refused.json()) as any).error.code).toBe('CK_SHUTTING_DOWN');
+        }
+      } finally {
+        release();
+      }
+      expect((await running).status).toBe(201);
+      expect(await closing).toEqual({ finishedInFlight: true });
+      const refusals = lines.filter((line) => line['code'] === 'CK_SHUTTING_DOWN');
+      expect(refusals).toHaveLength(3);
+      for (const line of refusals) {
+        expect(line).toMatchObject({ level: 30, msg: 'The server is shutting down; retry shortly' });
+        expect(line).not.toHaveProperty('err');
+      }
+      expect(lines.filter((line) => Number(line['level']) >= 40)).toEqual([]);
     });
   });
 }

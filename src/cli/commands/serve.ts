@@ -3,16 +3,18 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { invalidTrustedProxy } from '../../server/trusted-proxies.js';
 import type { StoreOptions } from '../../store/index.js';
+import { watchInstall, wantsDemoKey, type InstallWatch } from '../demo-key.js';
 import { UsageError } from '../exit-codes.js';
 import { databaseOptions, globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import { loadServer, loadStore } from '../lazy-modules.js';
+import { probeListen } from '../listen-probe.js';
 import { migrationProgress } from '../migration-progress.js';
 import { parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
 import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
 
-export { DEMO_USER } from '../serve-setup.js';
+export { DEMO_USER } from '../demo-key.js';
 
 /**
  * `chatkeep serve`: migrates, then serves the HTTP API until SIGINT/SIGTERM,
@@ -67,6 +69,10 @@ export function registerServe(program: Command, output: Output): Command {
         .argParser(parseInteger('--sse-heartbeat', 0, 3_600_000)),
     )
     .addOption(new Option('--shutdown-grace <ms>', 'on SIGTERM, how long in-flight turns may take to finish before they are aborted').env('CHATKEEP_SHUTDOWN_GRACE_MS').default(30_000).argParser(parseInteger('--shutdown-grace', 0, 3_600_000)))
+    .addOption(
+      new Option('--no-demo-key', 'no API key for "demo-user" on the start that installs the schema (none with --jwt-secret or --jwks-url either; any value of the variable turns it off)')
+        .env('CHATKEEP_NO_DEMO_KEY'),
+    )
     .addOption(new Option('--log-level <level>', 'log level of the JSON request log').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).env('CHATKEEP_LOG_LEVEL').default('info'))
     .addHelpText(
       'after',
@@ -88,12 +94,18 @@ export function registerServe(program: Command, output: Output): Command {
         const given = command.getOptionValueSource('workers') === 'env' ? 'CHATKEEP_WORKERS=auto' : '--workers auto';
         output.warn(`chatkeep serve: ${given}: serving from one process, as the embedded database lives in one process; use PostgreSQL (--database-url or DATABASE_URL) for workers`);
       }
+      // The port before the database: on a new data folder, opening it runs
+      // initdb and every migration, for nothing if the server cannot listen.
+      // A worker skips it: its primary probed before forking it.
+      if (cluster.isPrimary) await probeListen(options.host, options.port);
+      const install = watchInstall(migrationProgress(output, { toStderr: false, phases: 'slow' }));
+      const opening: StoreOptions = { ...storeOptions, onMigrationEvent: install.listener };
       if (options.workers > 1) {
         const { servePrimary, serveWorker } = await import('../serve-cluster.js');
         if (cluster.isWorker) return serveWorker(options, storeOptions);
-        return servePrimary(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false, phases: 'slow' }) });
+        return servePrimary(output, options, opening, install);
       }
-      return serveOneProcess(output, options, { ...storeOptions, onMigrationEvent: migrationProgress(output, { toStderr: false, phases: 'slow' }) });
+      return serveOneProcess(output, options, opening, install);
     });
 }
 
@@ -136,7 +148,7 @@ function workerCount(workers: number | 'auto', postgres: boolean): number {
 }
 
 /** One process: migrates, serves until SIGINT/SIGTERM, drains in-flight turns, exits 0. */
-async function serveOneProcess(output: Output, options: ServeOptions, storeOptions: StoreOptions): Promise<void> {
+async function serveOneProcess(output: Output, options: ServeOptions, storeOptions: StoreOptions, install: InstallWatch): Promise<void> {
   const [{ openStore }, { buildServer }] = await Promise.all([loadStore(), loadServer()]);
   const store = await openStore(storeOptions);
   try {
@@ -144,7 +156,7 @@ async function serveOneProcess(output: Output, options: ServeOptions, storeOptio
     const server = await buildServer(store, serverOptions);
     const address = await listenOrExplain(server.app, options.host, options.port);
     const stop = shutdownSignal();
-    await printBanner(output, store, address, serverOptions);
+    await printBanner(output, store, address, serverOptions, { workers: 1, demoKey: wantsDemoKey(options, install.installed()) });
     output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
     logListening(server.app, address);
     await stop;

@@ -1,0 +1,51 @@
+import { createServer } from 'node:net';
+import { CommandFailure } from './exit-codes.js';
+
+/**
+ * Binds `host:port` and lets go of it at once, so that `serve` finds a port
+ * that is taken (or a `--host` that is not this machine's) before it opens
+ * the database: on a new data folder that would otherwise run initdb and
+ * every migration first, and leave the migrated folder behind for an error
+ * that had nothing to do with it. The server itself cannot listen that early
+ * (it is built over the open store), so this only narrows the window: a port
+ * taken between the probe and the real `listen` is still explained by
+ * `listenOrExplain`, in the same words.
+ *
+ * @example
+ * await probeListen('127.0.0.1', 8787); // throws CommandFailure (exit 1) when the port is taken
+ */
+export async function probeListen(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host, port }, () => resolve());
+    });
+  } catch (error) {
+    throw listenRefusal(error, host, port);
+  }
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/**
+ * The operating system's refusal to listen (port taken, address not on this
+ * machine, no permission) as a sentence that names the option to change,
+ * instead of an internal error; any other error is returned as it is.
+ */
+export function listenRefusal(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const why = code === undefined ? undefined : LISTEN_ERRORS[code];
+  if (why === undefined) return error;
+  return new CommandFailure(`cannot listen on ${host}:${port}: ${why} (${code})`, { cause: error });
+}
+
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE:
+    'the port is already in use; stop what holds it or choose another with --port (or PORT)',
+  EACCES:
+    'permission denied; ports below 1024 need privileges, choose another with --port (or PORT)',
+  EADDRNOTAVAIL:
+    'no network interface of this machine has that address; check --host (or CHATKEEP_HOST)',
+  ENOTFOUND: 'no such address or host name; check --host (or CHATKEEP_HOST)',
+  EAI_AGAIN: 'the host name could not be resolved; check --host (or CHATKEEP_HOST)',
+};
