@@ -1,3 +1,4 @@
+import { ChatkeepError } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
 import { loadStore } from './lazy-modules.js';
@@ -15,7 +16,7 @@ import type { Output } from './output.js';
 export async function withStore(
   globals: GlobalOptions,
   output: Output,
-  options: { readonly json: boolean },
+  options: { readonly json: boolean; readonly optionOf?: Readonly<Record<string, string>> },
   work: (store: Store) => Promise<void>,
 ): Promise<void> {
   const { openStore } = await loadStore();
@@ -25,7 +26,22 @@ export async function withStore(
     if (options.json) output.warn(line);
     else output.line(line);
     await work(store);
+  } catch (error) {
+    throw inOptionTerms(error, options.optionOf ?? {});
   } finally {
     await store.close();
   }
+}
+
+/**
+ * A validation error names the store's field (`userId: …`); on the command
+ * line the person typed an option, so it names that (`--user: …`), with the
+ * store's field kept in `details`.
+ */
+function inOptionTerms(error: unknown, optionOf: Readonly<Record<string, string>>): unknown {
+  if (!(error instanceof ChatkeepError) || error.code !== 'CK_VALIDATION') return error;
+  const field = error.details['field'];
+  const option = typeof field === 'string' ? optionOf[field] : undefined;
+  if (option === undefined || !error.message.startsWith(`${field as string}: `)) return error;
+  return new ChatkeepError('CK_VALIDATION', `${option}: ${error.message.slice((field as string).length + 2)}`, { ...error.details, option }, { cause: error });
 }

@@ -67,6 +67,21 @@ describe('chatkeep keys and retention', () => {
     expect([other.code, other.stderr]).toEqual([1, 'error [CK_NOT_FOUND]: API key not found\n']);
   });
 
+  it('a bad value is a usage error (exit 2) naming the option typed, not the store field, and issues nothing', async () => {
+    const cases: [string[], string][] = [
+      [['keys', 'create', '--user', 'bad user'], '--user: expected 1–128 characters'],
+      [['keys', 'list', '--user', ''], '--user: expected 1–128 characters'],
+      [['keys', 'create', '--user', 'frank', '--name', 'n'.repeat(101)], '--name: must be at most 100 characters'],
+      [['keys', 'revoke', '--user', 'frank', 'not-a-key-id'], '<key-id>: expected a UUID'],
+    ];
+    for (const [args, message] of cases) {
+      const run = await chatkeep(['--data-dir', dataDir, ...args]);
+      expect([run.code, run.stderr.startsWith(`error [CK_VALIDATION]: ${message}`)], `${args.join(' ')}: ${run.stderr}`).toEqual([2, true]);
+    }
+    const listed = await chatkeep(['--data-dir', dataDir, 'keys', 'list', '--user', 'frank', '--json']);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+
   it('retention purge deletes only inactive conversations and reports counts; a bad age is a usage error', async () => {
     const store = await openStore({ dataDir });
     const keep = await store.conversations.create('carol');

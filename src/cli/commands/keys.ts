@@ -23,7 +23,7 @@ export function registerKeys(program: Command, output: Output): void {
     .option('--json', 'print JSON')
     .addHelpText('after', helpEpilog('chatkeep keys create --user alice --name laptop'))
     .action(async (options: { user: string; name?: string; json?: boolean }, command: Command) => {
-      await withStore(globalOptions(command), output, { json: options.json === true }, async (store) => {
+      await withStore(globalOptions(command), output, { json: options.json === true, optionOf: OPTION_OF }, async (store) => {
         const created = await store.apiKeys.create(options.user, options.name !== undefined ? { name: options.name } : {});
         if (options.json === true) return output.json(created);
         output.line(`API key ${created.apiKey.id} for user "${created.apiKey.userId}" (shown once; chatkeep keeps only its hash):`);
@@ -38,7 +38,7 @@ export function registerKeys(program: Command, output: Output): void {
     .option('--json', 'print JSON')
     .addHelpText('after', helpEpilog('chatkeep keys list --user alice --json'))
     .action(async (options: { user: string; json?: boolean }, command: Command) => {
-      await withStore(globalOptions(command), output, { json: options.json === true }, async (store) => {
+      await withStore(globalOptions(command), output, { json: options.json === true, optionOf: OPTION_OF }, async (store) => {
         const list = await store.apiKeys.list(options.user);
         if (options.json === true) return output.json(list);
         if (list.length === 0) return output.line(`no API keys for user "${options.user}"`);
@@ -56,9 +56,12 @@ export function registerKeys(program: Command, output: Output): void {
     .argument('<key-id>', 'the key id from `chatkeep keys list`')
     .addHelpText('after', helpEpilog('chatkeep keys revoke --user alice 0190f0f0-0000-7000-8000-000000000000'))
     .action(async (keyId: string, options: { user: string }, command: Command) => {
-      await withStore(globalOptions(command), output, { json: false }, async (store) => {
+      await withStore(globalOptions(command), output, { json: false, optionOf: OPTION_OF }, async (store) => {
         const key = await store.apiKeys.revoke(options.user, keyId);
         output.line(`revoked ${key.id} (${key.prefix}…) of user "${key.userId}"`);
       });
     });
 }
+
+/** The store's fields as the options that carry them on these commands. */
+const OPTION_OF: Readonly<Record<string, string>> = { userId: '--user', name: '--name', keyId: '<key-id>' };
