@@ -127,6 +127,9 @@ export class Conversations {
     const user = this.#user(userId);
     const id = parse(uuidSchema, conversationId, 'conversationId');
     const data = parse(updateSchema, input);
+    // Nothing to change (`{}`, a PATCH with no fields): no write, so neither
+    // updatedAt nor the conversation's place in the newest-activity list moves.
+    if (data.title === undefined && data.metadata === undefined && data.summary === undefined) return this.get(userId, conversationId);
     const s = this.#ctx.schema;
     const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db

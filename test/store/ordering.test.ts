@@ -116,6 +116,21 @@ for (const backend of BACKENDS) {
       expect(titles).toEqual(['c0', 'c6', 'c5', 'c4', 'c3', 'c2', 'c1']);
     });
 
+    it('an update with nothing to change ({}, a PATCH without fields) writes nothing: updatedAt and the list order stay', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const older = await store.conversations.create(user, { title: 'older' });
+      await store.conversations.create(user, { title: 'newer' });
+      const same = await store.conversations.update(user, older.id, {});
+      expect(same).toEqual(await store.conversations.get(user, older.id));
+      expect(same.updatedAt).toEqual(older.updatedAt);
+      expect((await store.conversations.list(user)).conversations.map((c) => c.title)).toEqual(['newer', 'older']);
+      // A real change still moves it up; another user's id is still missing.
+      await store.conversations.update(user, older.id, { title: 'renamed' });
+      expect((await store.conversations.list(user)).conversations.map((c) => c.title)).toEqual(['renamed', 'newer']);
+      await expect(store.conversations.update(newUser(), older.id, {})).rejects.toMatchObject({ code: 'CK_NOT_FOUND' });
+    });
+
     it('a last page that is exactly full has no next cursor; one more conversation gives it one', async () => {
       const store = fixture.get();
       const user = newUser();
