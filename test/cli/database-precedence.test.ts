@@ -1,9 +1,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { BACKENDS, chatkeepSchemas, createPgDatabase } from '../support/backends.js';
 import { assertBuilt, chatkeep } from './cli-process.js';
 
 /**
@@ -42,16 +41,7 @@ describe('chatkeep: the command line beats the environment', () => {
     });
     afterAll(() => scratch?.drop());
 
-    async function chatkeepSchemas(): Promise<string[]> {
-      const client = new pg.Client({ connectionString: scratch!.url });
-      await client.connect();
-      try {
-        const { rows } = await client.query<{ nspname: string }>("select nspname from pg_namespace where nspname like 'chatkeep%'");
-        return rows.map((r) => r.nspname);
-      } finally {
-        await client.end();
-      }
-    }
+    const chatkeepSchemasHere = () => chatkeepSchemas(scratch!.url);
 
     it('--data-dir beats DATABASE_URL, and the Database line says so', async () => {
       const dataDir = join(dir, 'data');
@@ -59,14 +49,14 @@ describe('chatkeep: the command line beats the environment', () => {
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toBe(`Database: PGlite at ${dataDir} (schema "chatkeep")\nno API keys for user "demo-user"\n`);
       expect(existsSync(dataDir)).toBe(true);
-      expect(await chatkeepSchemas()).toEqual([]);
+      expect(await chatkeepSchemasHere()).toEqual([]);
     });
 
     it('demo --memory beats DATABASE_URL: it runs in memory and writes nothing to PostgreSQL', async () => {
       const run = await chatkeep(['demo', '--memory'], { DATABASE_URL: scratch!.url });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toContain('Data lives in: PGlite in memory (schema "chatkeep")');
-      expect(await chatkeepSchemas()).toEqual([]);
+      expect(await chatkeepSchemasHere()).toEqual([]);
     });
 
     it('--database-url beats CHATKEEP_DATA_DIR, which is left uncreated', async () => {
@@ -76,7 +66,7 @@ describe('chatkeep: the command line beats the environment', () => {
       expect(JSON.parse(run.stdout)).toEqual([]);
       expect(run.stderr).toBe(`Database: PostgreSQL at ${scratch!.url} (schema "chatkeep")\n`);
       expect(existsSync(envDir)).toBe(false);
-      expect(await chatkeepSchemas()).toEqual(['chatkeep']);
+      expect(await chatkeepSchemasHere()).toEqual(['chatkeep']);
     });
   });
 });

@@ -4,7 +4,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { wrapDriverError } from '../../src/errors/index.js';
 import { openStore, type ChatkeepError } from '../../src/index.js';
 import { assertBuilt, chatkeep } from '../cli/cli-process.js';
-import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { chatkeepSchemas, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
 import { PGBOUNCER_SKIP, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 import { newUser } from '../support/store-fixture.js';
 
@@ -20,16 +20,6 @@ import { newUser } from '../support/store-fixture.js';
  * pooler is refused when the database is opened, naming `url`, before
  * anything is written through it.
  */
-async function chatkeepSchemaExists(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: number }>("select count(*)::int as n from pg_namespace where nspname = 'chatkeep'");
-    return rows[0]!.n > 0;
-  } finally {
-    await client.end();
-  }
-}
 
 for (const mode of ['transaction', 'statement'] as const) {
   describe.skipIf(PGBOUNCER_SKIP)(`postgres behind PgBouncer in ${mode} mode`, () => {
@@ -50,7 +40,7 @@ for (const mode of ['transaction', 'statement'] as const) {
       expect(error.details).toMatchObject({ field: 'url' });
       expect(error.message).toMatch(/^url: PostgreSQL at postgres:\/\/\S+ looks like a connection pooler in transaction or statement mode/);
       expect(error.message).toContain('pool_mode = session');
-      expect(await chatkeepSchemaExists(database.url)).toBe(false);
+      expect(await chatkeepSchemas(database.url)).toEqual([]);
       // The same database opened directly is fine: the probe does not mistake PostgreSQL for a pooler.
       const direct = await openDatabase({ url: database.url });
       await direct.close();
@@ -61,7 +51,7 @@ for (const mode of ['transaction', 'statement'] as const) {
       const run = await chatkeep(['migrate', 'up', '--database-url', bouncer.url(database.name)]);
       expect(run.code, run.stderr).toBe(2);
       expect(run.stderr).toContain('looks like a connection pooler in transaction or statement mode');
-      expect(await chatkeepSchemaExists(database.url)).toBe(false);
+      expect(await chatkeepSchemas(database.url)).toEqual([]);
     });
   });
 }

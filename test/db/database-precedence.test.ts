@@ -1,11 +1,10 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DATA_DIR, resolveDatabaseOptions } from '../../src/db/database-options.js';
 import { openStore } from '../../src/index.js';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { BACKENDS, chatkeepSchemas, createPgDatabase } from '../support/backends.js';
 import { caught } from '../support/store-fixture.js';
 
 /**
@@ -76,16 +75,7 @@ describe('openStore: which database, with the environment set', () => {
     });
     afterAll(() => scratch?.drop());
 
-    async function chatkeepSchemas(): Promise<string[]> {
-      const client = new pg.Client({ connectionString: scratch!.url });
-      await client.connect();
-      try {
-        const { rows } = await client.query<{ nspname: string }>("select nspname from pg_namespace where nspname like 'chatkeep%'");
-        return rows.map((r) => r.nspname);
-      } finally {
-        await client.end();
-      }
-    }
+    const chatkeepSchemasHere = () => chatkeepSchemas(scratch!.url);
 
     it("the quick start's dataDir: 'memory://' uses PGlite and writes nothing to PostgreSQL", async () => {
       process.env['DATABASE_URL'] = scratch!.url;
@@ -97,7 +87,7 @@ describe('openStore: which database, with the environment set', () => {
       } finally {
         await store.close();
       }
-      expect(await chatkeepSchemas()).toEqual([]);
+      expect(await chatkeepSchemasHere()).toEqual([]);
     });
 
     it('a dataDir folder beats DATABASE_URL too', async () => {
@@ -110,7 +100,7 @@ describe('openStore: which database, with the environment set', () => {
         await store.close();
       }
       expect(existsSync(dataDir)).toBe(true);
-      expect(await chatkeepSchemas()).toEqual([]);
+      expect(await chatkeepSchemasHere()).toEqual([]);
     });
 
     it('an explicit url beats CHATKEEP_DATA_DIR, which is left uncreated', async () => {
@@ -122,7 +112,7 @@ describe('openStore: which database, with the environment set', () => {
       } finally {
         await store.close();
       }
-      expect(await chatkeepSchemas()).toEqual(['chatkeep_explicit_url']);
+      expect(await chatkeepSchemasHere()).toEqual(['chatkeep_explicit_url']);
       expect(existsSync(join(root, 'from-env'))).toBe(false);
     });
 
@@ -135,7 +125,7 @@ describe('openStore: which database, with the environment set', () => {
       } finally {
         await store.close();
       }
-      expect(await chatkeepSchemas()).toContain('chatkeep_from_env');
+      expect(await chatkeepSchemasHere()).toContain('chatkeep_from_env');
       expect(existsSync(join(root, 'from-env-too'))).toBe(false);
     });
   });

@@ -153,3 +153,15 @@ export async function processTarget(backend: BackendName, cleanups: (() => Promi
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   return join(dir, 'data');
 }
+
+/** The schemas named `chatkeep…` in the PostgreSQL database at `url`: what chatkeep wrote there, if anything. */
+export async function chatkeepSchemas(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ nspname: string }>("select nspname from pg_namespace where nspname like 'chatkeep%' order by 1");
+    return rows.map((r) => r.nspname);
+  } finally {
+    await client.end();
+  }
+}
