@@ -20,7 +20,10 @@ import { ChatkeepError, SESSION_STATE } from '../errors/index.js';
 export async function assertOwnSessions(first: pg.PoolClient, second: pg.ClientConfig, description: string): Promise<void> {
   const pid = async (client: pg.ClientBase) => (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
   const firstPid = await pid(first);
-  const other = new pg.Client(second);
+  // A session-mode pooler with every server session taken would hold the
+  // probe's query until its own wait limit (PgBouncer: 120 s); the probe
+  // gives up as soon as a connection attempt would, and proves nothing.
+  const other = new pg.Client({ ...second, query_timeout: second.connectionTimeoutMillis ?? 5000 });
   // An 'error' after connect (the server going away) would otherwise crash the host process.
   other.on('error', () => undefined);
   let otherPid: number | undefined;

@@ -99,6 +99,33 @@ describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode', () 
   });
 });
 
+describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode with one server session', () => {
+  let bouncer: PgBouncer;
+  let database: { url: string; name: string; drop: () => Promise<void> };
+  beforeAll(async () => {
+    bouncer = await startPgBouncer('session', { poolSize: 1 });
+    database = await createPgDatabase();
+  });
+  afterAll(async () => {
+    await bouncer?.close();
+    await database?.drop();
+  });
+
+  // The store's first connection holds the only server session, so the probe's second session waits
+  // for one; PgBouncer would hold it 120 s (query_wait_timeout). The probe gives up after connectTimeoutMs.
+  it('the probe gives up after connectTimeoutMs instead of waiting on the pooler, and the store works', { timeout: 30_000 }, async () => {
+    const store = await openStore({ url: bouncer.url(database.name), poolSize: 1, connectTimeoutMs: 1000 });
+    try {
+      const user = newUser('one-session');
+      const conversation = await store.conversations.create(user, { title: 'one session' });
+      await store.turns.append(user, conversation.id, { user: 'q', assistant: 'a' });
+      expect((await store.messages.list(user, conversation.id)).messages).toHaveLength(2);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 /**
  * The second net, for a pooler the probe cannot see: PostgreSQL's own
  * errors for a prepared statement another client made on the session

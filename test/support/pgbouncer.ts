@@ -29,8 +29,8 @@ export interface PgBouncer {
   close(): Promise<void>;
 }
 
-/** Starts PgBouncer in `mode` on a free loopback port, pooling every database of the test server. */
-export async function startPgBouncer(mode: PoolMode): Promise<PgBouncer> {
+/** Starts PgBouncer in `mode` on a free loopback port, pooling every database of the test server (`poolSize` server sessions per database and user, default 20). */
+export async function startPgBouncer(mode: PoolMode, options: { readonly poolSize?: number } = {}): Promise<PgBouncer> {
   const target = new URL(PG_ADMIN_URL);
   const user = decodeURIComponent(target.username || 'postgres');
   const dir = mkdtempSync(join(tmpdir(), 'chatkeep-pgbouncer-'));
@@ -51,7 +51,7 @@ export async function startPgBouncer(mode: PoolMode): Promise<PgBouncer> {
       'auth_type = trust',
       `auth_file = ${join(dir, 'users.txt')}`,
       `pool_mode = ${mode}`,
-      'default_pool_size = 20',
+      `default_pool_size = ${options.poolSize ?? 20}`,
       'max_client_conn = 200',
       // pg sends extra_float_digits at startup; PgBouncer refuses unknown startup parameters.
       'ignore_startup_parameters = extra_float_digits',
