@@ -27,9 +27,11 @@ import { useMcpSession } from './fixtures/use-mcp-session.js';
  * Over streamable HTTP only: the stdio transport carries the same server
  * (test/mcp/task-tools.test.ts runs both), and on PGlite a stdio server holds
  * the database, so the rows could not be compared after every call.
- * FUZZ_RUNS (default 25) sets the calls per tool and backend (above 120,
- * alice meets the server's limit of 600 tool calls a minute); FUZZ_SEED
- * replays a failure.
+ * FUZZ_RUNS (default 25) sets the calls per tool and backend; FUZZ_SEED
+ * replays a failure. The server's tool call limit is off here: with the
+ * default 600 a minute, FUZZ_RUNS above ~120 (or a long shrink) had alice
+ * refused with "Rate limited" and every later tool failed on its first call.
+ * test/mcp/http-front-door.test.ts covers the limit itself.
  */
 
 /** One user's tasks and categories, as text that changes when any of their rows does. */
@@ -64,7 +66,9 @@ const taskIdPick = fc.oneof(
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name} over http: generated tool calls`, () => {
-    const fixture = useMcpSession(backend.name, 'http');
+    const fixture = useMcpSession(backend.name, 'http', {
+      toolCallLimit: { max: 0, windowMs: 60_000 },
+    });
 
     it(`${FUZZ_RUNS} generated calls per tool: an answer, never an internal failure; errors name the field and write nothing; bob untouched`, async () => {
       const session = fixture.session();
