@@ -19,6 +19,8 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   else if (EXPECTED_REFUSALS.has(known.code)) request.log.info({ code: known.code }, known.message);
   else if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
   if (known.code === 'CK_UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer');
+  const retryAfter = RETRY_AFTER_SECONDS[known.code];
+  if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
   const body: ErrorBody = { error: { code: known.code, message: known.message, details: { ...known.details }, requestId: request.id } };
   return reply.code(known.status).type('application/json; charset=utf-8').send(body);
 }
@@ -31,6 +33,15 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
  * warnings that matter during a shutdown.
  */
 const EXPECTED_REFUSALS: ReadonlySet<ErrorCode> = new Set(['CK_SHUTTING_DOWN']);
+
+/**
+ * 503s that a retry can cure on its own, with the seconds to wait sent as
+ * `Retry-After`, which HTTP clients, SDKs and proxies honour: a draining
+ * server (a load balancer sends the retry to another instance), or a
+ * database that is busy, restarting or failing over. Not the 503s that
+ * need someone to act first (CK_SCHEMA_NOT_READY: run the migrations).
+ */
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { CK_SHUTTING_DOWN: 1, CK_DB_UNAVAILABLE: 2 };
 
 function toChatkeepError(error: unknown, request: FastifyRequest): ChatkeepError {
   if (isChatkeepError(error)) return error;

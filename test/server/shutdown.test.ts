@@ -119,6 +119,8 @@ for (const backend of BACKENDS) {
           const refused = await fetch(`${url}/v1/conversations`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
           expect(refused.status).toBe(503);
           expect(((await refused.json()) as any).error.code).toBe('CK_SHUTTING_DOWN');
+          // Load balancers and HTTP clients retry a 503 after Retry-After (on another instance).
+          expect(refused.headers.get('retry-after')).toBe('1');
         }
       } finally {
         release();
