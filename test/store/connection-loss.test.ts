@@ -1,0 +1,92 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type ChatkeepError, type Store } from '../../src/index.js';
+import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { newUser } from '../support/store-fixture.js';
+
+/**
+ * The database kills the store's connections while turns are being written
+ * (a restart, a failover, an administrator's pg_terminate_backend). A call
+ * whose connection died fails with CK_DB_UNAVAILABLE, and its turn may or
+ * may not have committed (the commit can land just before the connection
+ * dies; no client can know). What must hold: no half turn, no gap, and a
+ * retry with the same idempotency key never stores a turn twice — so the
+ * retries end with every turn stored exactly once. The store recovers by
+ * itself: new connections replace the dead ones.
+ */
+if (!PG_AVAILABLE) console.warn(`[chatkeep tests] SKIPPING connection-loss cases: no PostgreSQL answers at ${PG_ADMIN_URL}`);
+
+describe.skipIf(!PG_AVAILABLE)('postgres: connections killed while turns are written', () => {
+  let database: { url: string; name: string; drop: () => Promise<void> };
+  let store: Store;
+  beforeAll(async () => {
+    database = await createPgDatabase();
+    store = await openStore({ url: database.url, poolSize: 4 });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await database?.drop();
+  });
+
+  it('failed calls are CK_DB_UNAVAILABLE; retries with the same keys store every turn exactly once, whole and gap-free', { timeout: 120_000 }, async () => {
+    const user = newUser('conn-loss');
+    const { id } = await store.conversations.create(user, { title: 'under fire' });
+    const TURNS = 60;
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    let writing = true;
+    let kills = 0;
+    // Kill every connection the store holds, again and again, while the turns are written.
+    const killer = (async () => {
+      while (writing) {
+        const { rowCount } = await admin.query(
+          "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'chatkeep'",
+          [database.name],
+        );
+        kills += rowCount ?? 0;
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+    })();
+    const turn = (i: number) => store.turns.append(user, id, { user: `question ${i}`, assistant: `answer ${i}`, idempotencyKey: `turn-${i}` });
+    const failed: number[] = [];
+    try {
+      // Eight writers at a time, as a busy server would.
+      for (let start = 0; start < TURNS; start += 8) {
+        const batch = Array.from({ length: Math.min(8, TURNS - start) }, (_, k) => start + k);
+        const outcomes = await Promise.allSettled(batch.map(turn));
+        outcomes.forEach((outcome, k) => {
+          if (outcome.status === 'fulfilled') return;
+          const error = outcome.reason as ChatkeepError;
+          expect(error.code, error.message).toBe('CK_DB_UNAVAILABLE');
+          failed.push(batch[k]!);
+        });
+      }
+    } finally {
+      writing = false;
+      await killer;
+      await admin.end();
+    }
+    expect(kills).toBeGreaterThan(0);
+    // The kills stopped. A retry replays a committed turn or stores a lost one; one may still draw a
+    // pooled connection whose death the pool has not noticed yet, and is retried again, as a client would.
+    for (const i of failed) {
+      for (let attempt = 1; ; attempt++) {
+        const error = await turn(i).then(() => undefined, (e: unknown) => e as ChatkeepError);
+        if (error === undefined) break;
+        expect([error.code, attempt < 5]).toEqual(['CK_DB_UNAVAILABLE', true]);
+      }
+    }
+
+    const page = await store.messages.list(user, id, { limit: 200 });
+    expect(page.messages.map((m) => m.seq)).toEqual(Array.from({ length: 2 * TURNS }, (_, k) => k + 1));
+    const pairs = new Map<string, string>();
+    for (let k = 0; k < page.messages.length; k += 2) {
+      const [question, answer] = [page.messages[k]!, page.messages[k + 1]!];
+      expect([question.role, answer.role, question.turnId]).toEqual(['user', 'assistant', answer.turnId]);
+      expect(answer.content).toBe(question.content.replace('question', 'answer'));
+      pairs.set(question.content, answer.content);
+    }
+    expect([...pairs.keys()].sort()).toEqual(Array.from({ length: TURNS }, (_, i) => `question ${i}`).sort());
+    console.info(`[connection-loss] ${kills} connections killed, ${failed.length} of ${TURNS} turns failed and were retried`);
+  });
+});
