@@ -24,14 +24,21 @@ describe.skipIf(!PG_AVAILABLE || SS_SKIP !== false)('postgres: TCP keep-alive on
 
   it(`every connection of the pool has a keep-alive timer of at most ${KEEP_ALIVE_IDLE_MS / 1000} s`, async () => {
     const port = new URL(database.url).port || '5432';
+    // This process's sockets to the server, by local address: those open before the store are not its.
+    const sockets = () =>
+      new Map(
+        execFileSync('ss', ['-tnopH', 'state', 'established', `dport = :${port}`])
+          .toString()
+          .split('\n')
+          .filter((line) => line.includes(`pid=${process.pid},`))
+          .map((line) => [line.trim().split(/\s+/)[2]!, line] as const),
+      );
+    const before = sockets();
     const store = await openStore({ url: database.url, poolSize: 3 });
     try {
       const user = newUser('keep-alive');
       await Promise.all(Array.from({ length: 3 }, () => store.conversations.list(user)));
-      const ours = execFileSync('ss', ['-tnopH', 'state', 'established', `dport = :${port}`])
-        .toString()
-        .split('\n')
-        .filter((line) => line.includes(`pid=${process.pid},`));
+      const ours = [...sockets()].filter(([local]) => !before.has(local)).map(([, line]) => line);
       expect(ours.length).toBeGreaterThanOrEqual(3);
       for (const line of ours) {
         const timer = /timer:\(keepalive,(?:(\d+)min)?(?:(\d+)sec)?(?:(\d+)ms)?/.exec(line);
