@@ -17,6 +17,8 @@ export interface GlobalOptions {
    * contradicts it.
    */
   readonly given: '--database-url' | '--data-dir' | undefined;
+  /** `--pooler transaction`: the URL is a pooler in transaction mode. */
+  readonly pooler: 'transaction' | undefined;
 }
 
 /** Declares the global options on the root command. */
@@ -38,6 +40,14 @@ export function addGlobalOptions(program: Command): Command {
     )
     .addOption(
       new Option('--schema <name>', 'PostgreSQL schema chatkeep lives in').default('chatkeep'),
+    )
+    .addOption(
+      new Option(
+        '--pooler <mode>',
+        "'transaction': --database-url is a pooler in transaction mode (PgBouncer pool_mode = transaction, a Supabase or Neon pooled URL); chatkeep then keeps nothing in its sessions and does not migrate (run `migrate up` against PostgreSQL itself)",
+      )
+        .choices(['transaction'])
+        .env('CHATKEEP_POOLER'),
     );
 }
 
@@ -53,6 +63,7 @@ export function globalOptions(command: Command): GlobalOptions {
     databaseUrl?: string;
     dataDir?: string;
     schema?: string;
+    pooler?: 'transaction';
   }>();
   // An exported-but-empty DATABASE_URL means "not set", as in openDatabase;
   // an empty flag (`--data-dir "$UNSET"`) counts as not typed, as before.
@@ -63,18 +74,24 @@ export function globalOptions(command: Command): GlobalOptions {
   if (urlTyped && dirTyped) {
     throw new UsageError('--database-url and --data-dir name two databases: give one of them');
   }
+  const postgres = !dirTyped && databaseUrl !== undefined;
+  // An exported CHATKEEP_POOLER is about the exported URL; typed without any URL, it is a mistake.
+  if (opts.pooler !== undefined && !postgres && command.getOptionValueSourceWithGlobals('pooler') === 'cli') {
+    throw new UsageError('--pooler is for PostgreSQL (--database-url or DATABASE_URL); the embedded database has no pooler');
+  }
   return {
     databaseUrl: dirTyped ? undefined : databaseUrl,
     dataDir: dataDir ?? DEFAULT_DATA_DIR,
     schema: opts.schema ?? 'chatkeep',
     given: urlTyped ? '--database-url' : dirTyped ? '--data-dir' : undefined,
+    pooler: postgres ? opts.pooler : undefined,
   };
 }
 
 /** What to pass to `openDatabase`/`openStore`. */
 export function databaseOptions(options: GlobalOptions): DatabaseOptions {
   return options.databaseUrl !== undefined
-    ? { url: options.databaseUrl }
+    ? { url: options.databaseUrl, ...(options.pooler !== undefined ? { pooler: options.pooler } : {}) }
     : { dataDir: options.dataDir };
 }
 

@@ -3,6 +3,7 @@ import type { Database } from '../db/index.js';
 import type { Migration, MigrationContext, Migrator } from '../migrate/index.js';
 import type { MigrationTarget } from '../migrate/select-steps.js';
 import type { SchemaSettings } from '../schema/index.js';
+import { UsageError } from './exit-codes.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
 import { loadDb, loadMigrate, loadSchema } from './lazy-modules.js';
 import { migrationProgress } from './migration-progress.js';
@@ -52,6 +53,10 @@ export async function withMigrationSession<T>(
   const [{ openDatabase }, { Migrator }, { assertTarget }, { assertIdentifier, CHATKEEP_MIGRATIONS, settingsForDatabase, settingsToJson }] =
     await Promise.all([loadDb(), loadMigrate(), import('../migrate/select-steps.js'), loadSchema()]);
   const schema = assertIdentifier('schema', options.schema);
+  // The migration lock is session-level; a transaction pooler would hand it to another client.
+  if (options.pooler === 'transaction') {
+    throw new UsageError('--pooler transaction: migrations need a session of their own; point --database-url at PostgreSQL itself (or a session-mode pooler) for `migrate`');
+  }
   if (migratorOptions.target !== undefined) assertTarget(migratorOptions.migrations ?? CHATKEEP_MIGRATIONS, migratorOptions.target);
   const database = await openDatabase(databaseOptions(options));
   const pglite = migratorOptions.withPGlite === true ? database.pglite : undefined;

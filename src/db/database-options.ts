@@ -24,10 +24,21 @@ export interface DatabaseOptions {
   readonly poolSize?: number;
   /** How long to wait for PostgreSQL to answer the first query (default 5000 ms). */
   readonly connectTimeoutMs?: number;
+  /**
+   * `'transaction'`: `url` is a connection pooler in transaction mode
+   * (PgBouncer `pool_mode = transaction`, the pooled URLs of Supabase or
+   * Neon), which hands one server session to many clients between
+   * transactions. chatkeep then keeps nothing in its sessions: no named
+   * prepared statements, no session settings (the database's own defaults
+   * are checked instead), no migrations (they need a session-level lock:
+   * run `chatkeep migrate up` against PostgreSQL itself) and no role that
+   * row-level security binds. Without it, such a pooler is refused.
+   */
+  readonly pooler?: 'transaction';
 }
 
 export type ResolvedDatabaseOptions =
-  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize: number; readonly connectTimeoutMs: number }
+  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize: number; readonly connectTimeoutMs: number; readonly transactionPooler: boolean }
   | { readonly kind: 'pglite'; readonly dataDir: string };
 
 export const MEMORY_DATA_DIR = 'memory://';
@@ -47,6 +58,9 @@ export function resolveDatabaseOptions(
   if (options.url !== undefined && options.dataDir !== undefined) {
     throw new ChatkeepError('CK_CONFIG', 'url: pass either url (PostgreSQL) or dataDir (the embedded database), not both', { field: 'url' });
   }
+  if (options.pooler !== undefined && options.pooler !== 'transaction') {
+    throw new ChatkeepError('CK_CONFIG', "pooler: expected 'transaction' (or leave it out for PostgreSQL itself or a session-mode pooler)", { field: 'pooler' });
+  }
   const url = options.url ?? (options.dataDir === undefined ? nonEmpty(env['DATABASE_URL']) : undefined);
   if (url !== undefined) {
     if (!/^postgres(ql)?:\/\//.test(url)) {
@@ -60,7 +74,10 @@ export function resolveDatabaseOptions(
     if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1) {
       throw new ChatkeepError('CK_CONFIG', 'connectTimeoutMs: expected a positive integer', { field: 'connectTimeoutMs' });
     }
-    return { kind: 'postgres', url, poolSize, connectTimeoutMs };
+    return { kind: 'postgres', url, poolSize, connectTimeoutMs, transactionPooler: options.pooler === 'transaction' };
+  }
+  if (options.pooler !== undefined) {
+    throw new ChatkeepError('CK_CONFIG', 'pooler: only for PostgreSQL (a url); the embedded database has no pooler', { field: 'pooler' });
   }
   const dataDir = options.dataDir ?? nonEmpty(env['CHATKEEP_DATA_DIR']) ?? DEFAULT_DATA_DIR;
   if (dataDir.trim() === '') {

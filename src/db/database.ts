@@ -10,6 +10,7 @@ import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
 import { discardingPool } from './discarding-pool.js';
 import { assertOwnSessions } from './session-pooling.js';
+import { assertServerDefaults } from './transaction-pooler.js';
 import { HOT_PATH_TYPES } from './timestamps.js';
 import { applySessionSettings, CHATKEEP_TYPES } from './type-parsers.js';
 
@@ -25,6 +26,12 @@ export interface Database {
   /** Printable location, never a password. */
   readonly description: string;
   readonly db: Kysely<any>;
+  /**
+   * Reached through a pooler in transaction mode (`pooler: 'transaction'`):
+   * nothing may be kept in a session, so the store neither migrates nor
+   * serves a role that row-level security binds.
+   */
+  readonly transactionPooler: boolean;
   /**
    * Runs one statement of a hot path. On PostgreSQL it is sent as a named
    * prepared statement (parsed and planned once per connection, then only
@@ -98,12 +105,12 @@ export function hotStatement(text: string, options: { readonly skipsRowScope?: b
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   const resolved = resolveDatabaseOptions(options);
   if (resolved.kind === 'postgres') {
-    return openPostgres(resolved.url, resolved.poolSize, resolved.connectTimeoutMs);
+    return openPostgres(resolved.url, resolved.poolSize, resolved.connectTimeoutMs, resolved.transactionPooler);
   }
   return openPGlite(resolved.dataDir);
 }
 
-async function openPostgres(url: string, poolSize: number, connectTimeoutMs: number): Promise<Database> {
+async function openPostgres(url: string, poolSize: number, connectTimeoutMs: number, transactionPooler: boolean): Promise<Database> {
   const session: pg.ClientConfig = {
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
@@ -119,7 +126,9 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     // Not the process-wide pg.types a host app may have changed (type-parsers.ts).
     types: CHATKEEP_TYPES,
   };
-  const pool = new pg.Pool({ ...session, max: poolSize, onConnect: applySessionSettings });
+  // Behind a transaction pooler a SET would land on whichever server session ran it, another
+  // client's next: the database's own defaults are checked instead (transaction-pooler.ts).
+  const pool = new pg.Pool({ ...session, max: poolSize, ...(transactionPooler ? {} : { onConnect: applySessionSettings }) });
   // An idle client that loses its server emits 'error' on the pool; without a
   // listener Node would crash the host process. The next query reports it.
   pool.on('error', () => undefined);
@@ -147,7 +156,8 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     );
   }
   try {
-    await assertOwnSessions(first, session, description);
+    if (transactionPooler) await assertServerDefaults(first, description);
+    else await assertOwnSessions(first, session, description);
     first.release();
   } catch (error) {
     first.release(true);
@@ -158,9 +168,12 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     kind: 'postgres',
     description,
     db,
+    transactionPooler,
     hot: async <R>(statement: HotStatement, params: readonly unknown[]) => {
       // One shape for every hot query (rowMode undefined reads objects); pg's typings want the literal 'array'.
-      const query = { name: statement.name, text: statement.text, values: [...params], types: HOT_PATH_TYPES, rowMode: statement.rowMode } as pg.QueryConfig;
+      // Unnamed behind a transaction pooler: a named statement is prepared on one server session and
+      // would be missing (or another client's) on the next.
+      const query = { ...(transactionPooler ? {} : { name: statement.name }), text: statement.text, values: [...params], types: HOT_PATH_TYPES, rowMode: statement.rowMode } as pg.QueryConfig;
       if (!enforced || statement.skipsRowScope === true) {
         return (await pool.query(query)).rows as R[];
       }
@@ -219,6 +232,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
       kind: 'pglite',
       description: 'PGlite in memory',
       db,
+      transactionPooler: false,
       hot: viaKysely(db),
       pglite,
       rowScopeEnforced: false,
@@ -241,6 +255,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
     kind: 'pglite',
     description: `PGlite at ${dir}`,
     db,
+    transactionPooler: false,
     hot: viaKysely(db),
     pglite,
     rowScopeEnforced: false,

@@ -6,6 +6,7 @@ export const STORE_OPTION_NAMES = [
   'dataDir',
   'poolSize',
   'connectTimeoutMs',
+  'pooler',
   'users',
   'maxContentLength',
   'roles',

@@ -86,7 +86,7 @@ describe('chatkeep command contracts: malformed input found after opening the st
   it('keys revoke with a key id that is not one (CK_VALIDATION) is a usage error, not a failure (exit 1)', async () => {
     const run = await chatkeep(['--data-dir', join(dir, 'data'), 'keys', 'revoke', '--user', 'alice', 'not-a-key-id']);
     expect([run.code, run.stdout]).toEqual([2, `Database: PGlite at ${join(dir, 'data')} (schema "chatkeep")\n`]);
-    expect(run.stderr).toMatch(/^error \[CK_VALIDATION\]: keyId: /m);
+    expect(run.stderr).toMatch(/^error \[CK_VALIDATION\]: <key-id>: expected a UUID/m);
   });
 });
 

@@ -4,7 +4,8 @@ import { openDatabase } from '../../src/db/index.js';
 import { wrapDriverError } from '../../src/errors/index.js';
 import { openStore, type ChatkeepError } from '../../src/index.js';
 import { assertBuilt, chatkeep } from '../cli/cli-process.js';
-import { chatkeepSchemas, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { chatkeepSchemas, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE, scratchDatabase } from '../support/backends.js';
+import { dropScratchWithRoles, storeRoleUrl } from '../support/plain-role.js';
 import { PGBOUNCER_SKIP, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 import { newUser } from '../support/store-fixture.js';
 
@@ -95,6 +96,107 @@ describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode', () 
       await expect(a.messages.list(newUser('other'), conversation.id)).rejects.toMatchObject({ code: 'CK_NOT_FOUND' });
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+/**
+ * Declared with `pooler: 'transaction'` (or `--pooler transaction`), such a
+ * pooler is served: no named statements, no session settings (the server's
+ * defaults are checked instead), no migrating through it, no role that
+ * row-level security binds.
+ */
+describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, declared with pooler: 'transaction'", () => {
+  let bouncer: PgBouncer;
+  let database: { url: string; name: string; drop: () => Promise<void> };
+  let pooled: string;
+  beforeAll(async () => {
+    // Three server sessions for the stores' eight connections: every statement may land on another one.
+    bouncer = await startPgBouncer('transaction', { poolSize: 3 });
+    database = await createPgDatabase();
+    pooled = bouncer.url(database.name);
+  });
+  afterAll(async () => {
+    await bouncer?.close();
+    await database?.drop();
+  });
+
+  it('before migrating: it does not migrate through the pooler (CK_SCHEMA_NOT_READY), and migrate: true is CK_CONFIG naming migrate', async () => {
+    await expect(openStore({ url: pooled, pooler: 'transaction' })).rejects.toMatchObject({ code: 'CK_SCHEMA_NOT_READY' });
+    const error = (await openStore({ url: pooled, pooler: 'transaction', migrate: true }).catch((e: unknown) => e)) as ChatkeepError;
+    expect([error.code, error.details['field']]).toEqual(['CK_CONFIG', 'migrate']);
+    expect(error.message).toContain('run `chatkeep migrate up` against PostgreSQL itself');
+    expect(await chatkeepSchemas(database.url)).toEqual([]);
+    assertBuilt();
+    const migrate = await chatkeep(['migrate', 'up', '--database-url', pooled, '--pooler', 'transaction']);
+    expect([migrate.code, migrate.stderr]).toEqual([2, expect.stringContaining('--pooler transaction: migrations need a session of their own')]);
+    const embedded = await chatkeep(['keys', 'list', '--user', 'x', '--data-dir', 'memory://', '--pooler', 'transaction']);
+    expect([embedded.code, embedded.stderr]).toEqual([2, expect.stringContaining('--pooler is for PostgreSQL')]);
+  });
+
+  it('migrated directly, two stores through it write concurrent turns gap-free, replay idempotent retries, stream, read and erase', async () => {
+    await (await openStore({ url: database.url })).close();
+    const [a, b] = await Promise.all([
+      openStore({ url: pooled, pooler: 'transaction', poolSize: 4 }),
+      openStore({ url: pooled, pooler: 'transaction', poolSize: 4 }),
+    ]);
+    try {
+      const user = newUser('tx-pooled');
+      const { id } = await a.conversations.create(user, { title: 'through a transaction pooler' });
+      const turn = (i: number) => (i % 2 === 0 ? a : b).turns.append(user, id, { user: `q${i}`, assistant: `a${i}`, idempotencyKey: `k${i}` });
+      await Promise.all(Array.from({ length: 24 }, (_, i) => turn(i)));
+      // Retries with the same keys, from the other store: replayed, nothing new.
+      await Promise.all(Array.from({ length: 24 }, (_, i) => turn(i + 1 - 2 * (i % 2))));
+      const streamed = await b.turns.begin(user, id, 'stream this');
+      await b.turns.appendText(user, streamed.id, 'streamed ');
+      await b.turns.appendText(user, streamed.id, 'reply');
+      await a.turns.commit(user, streamed.id);
+      // Many reads at once: the hot statements, unnamed, on whatever server session each lands.
+      const pages = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? a : b).messages.list(user, id, { limit: 100 })));
+      for (const page of pages) expect(page.messages.map((m) => m.seq)).toEqual(Array.from({ length: 50 }, (_, k) => k + 1));
+      expect(pages[0]!.messages.at(-1)).toMatchObject({ role: 'assistant', content: 'streamed reply' });
+      expect(pages[0]!.messages.every((m) => m.createdAt instanceof Date && !Number.isNaN(m.createdAt.getTime()))).toBe(true);
+      await expect(b.messages.list(newUser('other'), id)).rejects.toMatchObject({ code: 'CK_NOT_FOUND' });
+      expect(await b.eraseUser(user)).toMatchObject({ conversations: 1, messages: 50 });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a role that row-level security binds is CK_CONFIG naming pooler: its acting user is set per session', async () => {
+    const scratch = await scratchDatabase('postgres');
+    const role = `ck_txpool_${process.pid}`;
+    try {
+      await (await openStore({ database: scratch.database })).close();
+      const direct = await storeRoleUrl(scratch, role);
+      const roleBouncer = await startPgBouncer('transaction', { users: [role] });
+      try {
+        const url = new URL(direct);
+        const error = (await openStore({ url: roleBouncer.url(url.pathname.slice(1), role), pooler: 'transaction' }).catch((e: unknown) => e)) as ChatkeepError;
+        expect([error.code, error.details['field']]).toEqual(['CK_CONFIG', 'pooler']);
+        expect(error.message).toContain('bound by row-level security');
+      } finally {
+        await roleBouncer.close();
+      }
+    } finally {
+      await dropScratchWithRoles(scratch, [role]);
+    }
+  });
+
+  it('a server default chatkeep would otherwise set (DateStyle) is CK_CONFIG naming it and the ALTER DATABASE that fixes it', async () => {
+    // A database of its own: the pooler's server sessions to it all start after the ALTER.
+    const other = await createPgDatabase();
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    try {
+      await admin.query(`alter database ${other.name} set datestyle = 'SQL, DMY'`);
+      const error = (await openStore({ url: bouncer.url(other.name), pooler: 'transaction' }).catch((e: unknown) => e)) as ChatkeepError;
+      expect(error).toBeInstanceOf(Error);
+      expect([error.code, error.details['field'], error.details['setting']]).toEqual(['CK_CONFIG', 'pooler', 'DateStyle']);
+      expect(error.message).toContain(`defaults to 'SQL, DMY'; set it for the database: ALTER DATABASE "${other.name}" SET DateStyle = 'ISO, MDY'`);
+    } finally {
+      await admin.end();
+      await other.drop();
     }
   });
 });

@@ -24,13 +24,13 @@ export const PGBOUNCER_SKIP: string | false = (() => {
 export type PoolMode = 'session' | 'transaction' | 'statement';
 
 export interface PgBouncer {
-  /** The URL of `database` through the pooler, as the admin URL's user. */
-  url(database: string): string;
+  /** The URL of `database` through the pooler, as the admin URL's user (or `user`, one of those it was started with). */
+  url(database: string, user?: string): string;
   close(): Promise<void>;
 }
 
-/** Starts PgBouncer in `mode` on a free loopback port, pooling every database of the test server (`poolSize` server sessions per database and user, default 20). */
-export async function startPgBouncer(mode: PoolMode, options: { readonly poolSize?: number } = {}): Promise<PgBouncer> {
+/** Starts PgBouncer in `mode` on a free loopback port, pooling every database of the test server (`poolSize` server sessions per database and user, default 20) for the admin URL's user and `users`. */
+export async function startPgBouncer(mode: PoolMode, options: { readonly poolSize?: number; readonly users?: readonly string[] } = {}): Promise<PgBouncer> {
   const target = new URL(PG_ADMIN_URL);
   const user = decodeURIComponent(target.username || 'postgres');
   const dir = mkdtempSync(join(tmpdir(), 'chatkeep-pgbouncer-'));
@@ -38,7 +38,7 @@ export async function startPgBouncer(mode: PoolMode, options: { readonly poolSiz
   // own account (-u), which must be able to read its files and write its log.
   chmodSync(dir, 0o777);
   const port = await freePort();
-  writeFileSync(join(dir, 'users.txt'), `"${user}" ""\n`);
+  writeFileSync(join(dir, 'users.txt'), [user, ...(options.users ?? [])].map((name) => `"${name}" ""\n`).join(''));
   writeFileSync(
     join(dir, 'pgbouncer.ini'),
     [
@@ -74,8 +74,9 @@ export async function startPgBouncer(mode: PoolMode, options: { readonly poolSiz
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
-    url: (database) => {
+    url: (database, as) => {
       const url = new URL(PG_ADMIN_URL);
+      if (as !== undefined) url.username = as;
       url.hostname = '127.0.0.1';
       url.port = String(port);
       url.pathname = `/${database}`;
