@@ -60,7 +60,8 @@ describe.skipIf(!PG_AVAILABLE)('postgres: calls the server refuses', () => {
     ['statement_timeout', '57014', /cancelled the statement \(57014: statement_timeout/],
     ['lock_timeout', '55P03', /stayed locked past lock_timeout \(55P03\)/],
   ] as const)('%s fires on a turn that waits for a locked conversation: CK_DB_UNAVAILABLE %s, nothing written', async (setting, sqlState, message) => {
-    await sql.raw(`alter database ${name} set ${setting} = '300ms'`).execute(scratch.database.db);
+    // Long enough that no other statement of the store (open, the read after) reaches it on a busy machine.
+    await sql.raw(`alter database ${name} set ${setting} = '2s'`).execute(scratch.database.db);
     const store = await openStore({ url: scratch.url!, migrate: false });
     try {
       const error = await whileLocked(() => failure(store.turns.append(user, conversationId, { user: 'waits', assistant: 'never' })));
