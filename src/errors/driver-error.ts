@@ -132,50 +132,6 @@ export function wrapDriverError(error: unknown): unknown {
         { field: 'url', sqlState: pg.code },
         { cause: error },
       );
-    // A server that answers but refuses writes: after a failover, a pooled
-    // connection can be left on the old primary, now a standby. The
-    // statement wrote nothing, and the connection is dropped
-    // (db/discarding-pool.ts), so a retry gets a new one.
-    case '25006':
-      return new ChatkeepError(
-        'CK_DB_UNAVAILABLE',
-        'The database refuses writes (25006, read-only): a standby, e.g. after a failover? Nothing was written; retry',
-        { sqlState: pg.code },
-        { cause: error },
-      );
-    // The server is there but cannot serve this call now; the transaction
-    // was rolled back, so nothing was written and the call may be retried.
-    case '57014':
-      return new ChatkeepError(
-        'CK_DB_UNAVAILABLE',
-        'The database cancelled the statement (57014: statement_timeout, or a cancel request); nothing was written; retry',
-        { sqlState: pg.code },
-        { cause: error },
-      );
-    case '55P03':
-      return new ChatkeepError(
-        'CK_DB_UNAVAILABLE',
-        'What the call needed stayed locked past lock_timeout (55P03); nothing was written; retry',
-        { sqlState: pg.code },
-        { cause: error },
-      );
-    case '53300':
-      return new ChatkeepError(
-        'CK_DB_UNAVAILABLE',
-        'The database refuses more connections (53300: max_connections, or a connection limit of the role or database); lower poolSize or raise the limit',
-        { sqlState: pg.code },
-        { cause: error },
-      );
-    case '53000':
-    case '53100':
-    case '53200':
-    case '53400':
-      return new ChatkeepError(
-        'CK_DB_UNAVAILABLE',
-        `The database server ran out of a resource (${pg.code}: ${pg.code === '53100' ? 'disk full' : pg.code === '53200' ? 'out of memory' : 'insufficient resources'}); nothing was written`,
-        { sqlState: pg.code },
-        { cause: error },
-      );
     case '08000':
     case '08001':
     case '08003':
@@ -183,10 +139,31 @@ export function wrapDriverError(error: unknown): unknown {
     case '57P01':
     case '57P03':
       return new ChatkeepError('CK_DB_UNAVAILABLE', undefined, { sqlState: pg.code }, { cause: error });
-    default:
+    default: {
+      const busy = BUSY_SERVER[pg.code ?? ''];
+      if (busy !== undefined) return new ChatkeepError('CK_DB_UNAVAILABLE', busy, { sqlState: pg.code }, { cause: error });
       return new ChatkeepError('CK_INTERNAL', `Database error ${pg.code}`, { sqlState: pg.code }, { cause: error });
+    }
   }
 }
+
+/**
+ * A server that is there but will not serve this call now, by SQLSTATE,
+ * with what to tell the caller (CK_DB_UNAVAILABLE). The transaction was
+ * rolled back, so nothing was written and the call may be retried.
+ */
+const BUSY_SERVER: Readonly<Record<string, string>> = {
+  // Refuses writes: after a failover a pooled connection can be left on the old primary, now a
+  // standby; the connection is dropped (db/discarding-pool.ts), so a retry gets a new one.
+  '25006': 'The database refuses writes (25006, read-only): a standby, e.g. after a failover? Nothing was written; retry',
+  '57014': 'The database cancelled the statement (57014: statement_timeout, or a cancel request); nothing was written; retry',
+  '55P03': 'What the call needed stayed locked past lock_timeout (55P03); nothing was written; retry',
+  '53300': 'The database refuses more connections (53300: max_connections, or a connection limit of the role or database); lower poolSize or raise the limit',
+  '53000': 'The database server ran out of a resource (53000: insufficient resources); nothing was written',
+  '53100': 'The database server ran out of a resource (53100: disk full); nothing was written',
+  '53200': 'The database server ran out of a resource (53200: out of memory); nothing was written',
+  '53400': 'The database server ran out of a resource (53400: a configuration limit); nothing was written',
+};
 
 /** What pg's pool, PGlite and Kysely (once its driver was destroyed) throw at a query after they were closed or while they close. */
 const CLOSED_MESSAGES = new Set([
