@@ -161,6 +161,12 @@ describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, 
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
+    // The CLI's way in: --pooler transaction opens it (and does not migrate); without it, refused.
+    const keys = await chatkeep(['keys', 'create', '--user', 'pooled-cli', '--database-url', pooled, '--pooler', 'transaction', '--json']);
+    expect(keys.code, keys.stderr).toBe(0);
+    expect(JSON.parse(keys.stdout)).toMatchObject({ apiKey: { userId: 'pooled-cli' } });
+    const undeclared = await chatkeep(['keys', 'list', '--user', 'pooled-cli', '--database-url', pooled]);
+    expect([undeclared.code, undeclared.stderr]).toEqual([2, expect.stringContaining('looks like a connection pooler in transaction or statement mode')]);
   });
 
   it('a role that row-level security binds is CK_CONFIG naming pooler: its acting user is set per session', async () => {

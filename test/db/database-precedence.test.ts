@@ -31,6 +31,24 @@ describe('which database: the options beat the environment', () => {
     expect(resolveDatabaseOptions({}, {})).toEqual({ kind: 'pglite', dataDir: DEFAULT_DATA_DIR });
   });
 
+  it("pooler: 'transaction' marks a PostgreSQL URL; any other value, or a pooler with the embedded database, is CK_CONFIG naming pooler", () => {
+    expect(resolveDatabaseOptions({ url, pooler: 'transaction' }, env)).toMatchObject({ kind: 'postgres', url, transactionPooler: true });
+    expect(resolveDatabaseOptions({ url }, env)).toMatchObject({ transactionPooler: false });
+    for (const [options, message] of [
+      [{ url, pooler: 'session' }, "pooler: expected 'transaction'"],
+      [{ dataDir: 'memory://', pooler: 'transaction' }, 'pooler: only for PostgreSQL'],
+    ] as const) {
+      let error: unknown;
+      try {
+        resolveDatabaseOptions(options as never, {});
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ code: 'CK_CONFIG', details: { field: 'pooler' } });
+      expect((error as Error).message.startsWith(message)).toBe(true);
+    }
+  });
+
   it('url and dataDir together are CK_CONFIG naming url, whatever the environment says', () => {
     for (const environment of [env, {}]) {
       let error: unknown;
