@@ -31,8 +31,10 @@ export interface DatabaseOptions {
    * transactions. chatkeep then keeps nothing in its sessions: no named
    * prepared statements, no session settings (the database's own defaults
    * are checked instead), no migrations (they need a session-level lock:
-   * run `chatkeep migrate up` against PostgreSQL itself) and no role that
-   * row-level security binds. Without it, such a pooler is refused.
+   * run `chatkeep migrate up` against PostgreSQL itself), and for a role
+   * that row-level security binds, the acting user is set in a transaction
+   * around each statement instead of per session. Without it, such a pooler
+   * is refused.
    */
   readonly pooler?: 'transaction';
 }

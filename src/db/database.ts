@@ -11,6 +11,7 @@ import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
 import { discardingPool } from './discarding-pool.js';
 import { assertOwnSessions } from './session-pooling.js';
 import { assertServerDefaults } from './transaction-pooler.js';
+import { inScopedTransaction, transactionScopedPool } from './transaction-row-scope.js';
 import { HOT_PATH_TYPES } from './timestamps.js';
 import { applySessionSettings, CHATKEEP_TYPES } from './type-parsers.js';
 
@@ -28,8 +29,9 @@ export interface Database {
   readonly db: Kysely<any>;
   /**
    * Reached through a pooler in transaction mode (`pooler: 'transaction'`):
-   * nothing may be kept in a session, so the store neither migrates nor
-   * serves a role that row-level security binds.
+   * nothing may be kept in a session, so the store does not migrate, hot
+   * statements go unnamed, and the row scope, when enforced, is set locally
+   * in a transaction around every statement (transaction-row-scope.ts).
    */
   readonly transactionPooler: boolean;
   /**
@@ -133,13 +135,20 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
   // listener Node would crash the host process. The next query reports it.
   pool.on('error', () => undefined);
   let enforced = false;
+  // The row scope is a session setting sent on every reservation, except behind a transaction
+  // pooler, which keeps nothing of a session: there it is set locally in a transaction around
+  // every statement (transaction-row-scope.ts).
   const db = new Kysely<any>({
-    dialect: new PostgresDialect({
-      pool: discardingPool(pool),
-      onReserveConnection: async (connection) => {
-        if (enforced) await connection.executeQuery(CompiledQuery.raw(ROW_SCOPE_SQL, rowScopeParams()));
-      },
-    }),
+    dialect: new PostgresDialect(
+      transactionPooler
+        ? { pool: transactionScopedPool(discardingPool(pool), () => enforced) }
+        : {
+            pool: discardingPool(pool),
+            onReserveConnection: async (connection) => {
+              if (enforced) await connection.executeQuery(CompiledQuery.raw(ROW_SCOPE_SQL, rowScopeParams()));
+            },
+          },
+    ),
   });
   const description = `PostgreSQL at ${redactUrl(url)}`;
   let first: pg.PoolClient;
@@ -179,10 +188,18 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
       }
       const client = await pool.connect();
       try {
-        await client.query({ name: 'ck_row_scope', text: ROW_SCOPE_SQL, values: rowScopeParams() });
-        const { rows } = await client.query(query);
+        let rows: R[];
+        if (transactionPooler) {
+          rows = await inScopedTransaction(
+            (text) => client.query(text),
+            async () => (await client.query(query)).rows as R[],
+          );
+        } else {
+          await client.query({ name: 'ck_row_scope', text: ROW_SCOPE_SQL, values: rowScopeParams() });
+          rows = (await client.query(query)).rows as R[];
+        }
         client.release();
-        return rows as R[];
+        return rows;
       } catch (error) {
         // As pool.query does: a client that failed a query is not trusted again.
         client.release(error as Error);

@@ -24,9 +24,12 @@ export const ROW_SCOPE_SQL = `select set_config('chatkeep.user_id', $1, false), 
  * read it, in one round trip: as a function argument (evaluated before the
  * function runs), or as a scalar subquery compared with an index key (an
  * InitPlan, run when the scan starts, before any row is read or checked).
+ * Transaction-local: such a statement runs on its own, so the scope ends
+ * with it and stays nowhere after — not on the connection, nor behind a
+ * transaction pooler on a server session another client gets next.
  */
 export function selfScopingUser(param: string, type: string): string {
-  return `(set_config('chatkeep.user_id', ${param}::text, false) || left(set_config('chatkeep.all_users', 'off', false), 0))::${type}`;
+  return `(set_config('chatkeep.user_id', ${param}::text, true) || left(set_config('chatkeep.all_users', 'off', true), 0))::${type}`;
 }
 
 /**

@@ -170,13 +170,13 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   assertKnownStoreOptions(options);
   const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
   assertFlagCacheOptions(options.flagCache);
-  if (options.pooler === 'transaction' && options.migrate === true) throw transactionPoolerRefusal('migrate');
+  if (options.pooler === 'transaction' && options.migrate === true) throw transactionPoolerRefusal();
   const database = options.database ?? (await openDatabase(options));
   const owns = options.database === undefined;
   try {
     // Migrating holds a session-level advisory lock, which a transaction pooler would hand to another client.
     const migrate = options.migrate ?? !database.transactionPooler;
-    if (migrate && database.transactionPooler) throw transactionPoolerRefusal('migrate');
+    if (migrate && database.transactionPooler) throw transactionPoolerRefusal();
     const settings = await settingsForDatabase(database.db, schema, options);
     const migrator = chatkeepMigrator(database.db, {
       schema,
@@ -203,9 +203,6 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     // (migration 0007); only then is the row scope worth its round trip.
     const { rows } = await sql<{ active: boolean }>`select row_security_active(format('%I.messages', ${schema}::text)) as active`.execute(database.db);
     if (rows[0]?.active === true) {
-      // The acting user is set per session for the policies (db/row-scope.ts): behind a transaction
-      // pooler it would reach another client's queries, or miss its own.
-      if (database.transactionPooler) throw transactionPoolerRefusal('rowLevelSecurity');
       await assertStorePrivileges(database.db, schema);
       if (!database.rowScopeEnforced) database.enforceRowScope();
     }
@@ -216,19 +213,13 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   }
 }
 
-/** What a store cannot do through a pooler in transaction mode, and what to do instead. */
-function transactionPoolerRefusal(what: 'migrate' | 'rowLevelSecurity'): ChatkeepError {
-  return what === 'migrate'
-    ? new ChatkeepError(
-        'CK_CONFIG',
-        "migrate: migrations hold a session-level lock, which a transaction pooler would hand to another client; run `chatkeep migrate up` against PostgreSQL itself (or a session-mode pooler), and open with pooler: 'transaction' and migrate: false",
-        { field: 'migrate' },
-      )
-    : new ChatkeepError(
-        'CK_CONFIG',
-        "pooler: this role is bound by row-level security, whose acting user is set per session, which a transaction pooler would hand to another client; connect through it as the owner of chatkeep's tables, or use PostgreSQL itself or a session-mode pooler",
-        { field: 'pooler' },
-      );
+/** Migrating is what a store cannot do through a pooler in transaction mode, and what to do instead. */
+function transactionPoolerRefusal(): ChatkeepError {
+  return new ChatkeepError(
+    'CK_CONFIG',
+    "migrate: migrations hold a session-level lock, which a transaction pooler would hand to another client; run `chatkeep migrate up` against PostgreSQL itself (or a session-mode pooler), and open with pooler: 'transaction' and migrate: false",
+    { field: 'migrate' },
+  );
 }
 
 /**

@@ -4,8 +4,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { wrapDriverError } from '../../src/errors/index.js';
 import { openStore, type ChatkeepError } from '../../src/index.js';
 import { assertBuilt, chatkeep } from '../cli/cli-process.js';
-import { chatkeepSchemas, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE, scratchDatabase } from '../support/backends.js';
-import { dropScratchWithRoles, storeRoleUrl } from '../support/plain-role.js';
+import { chatkeepSchemas, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
 import { PGBOUNCER_SKIP, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 import { newUser } from '../support/store-fixture.js';
 
@@ -103,8 +102,10 @@ describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode', () 
 /**
  * Declared with `pooler: 'transaction'` (or `--pooler transaction`), such a
  * pooler is served: no named statements, no session settings (the server's
- * defaults are checked instead), no migrating through it, no role that
- * row-level security binds.
+ * defaults are checked instead), no migrating through it. A role that
+ * row-level security binds gets its acting user set locally in a transaction
+ * around every statement: test/store/row-level-security.test.ts runs all its
+ * cases through such a pooler too.
  */
 describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, declared with pooler: 'transaction'", () => {
   let bouncer: PgBouncer;
@@ -167,26 +168,6 @@ describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, 
     expect(JSON.parse(keys.stdout)).toMatchObject({ apiKey: { userId: 'pooled-cli' } });
     const undeclared = await chatkeep(['keys', 'list', '--user', 'pooled-cli', '--database-url', pooled]);
     expect([undeclared.code, undeclared.stderr]).toEqual([2, expect.stringContaining('looks like a connection pooler in transaction or statement mode')]);
-  });
-
-  it('a role that row-level security binds is CK_CONFIG naming pooler: its acting user is set per session', async () => {
-    const scratch = await scratchDatabase('postgres');
-    const role = `ck_txpool_${process.pid}`;
-    try {
-      await (await openStore({ database: scratch.database })).close();
-      const direct = await storeRoleUrl(scratch, role);
-      const roleBouncer = await startPgBouncer('transaction', { users: [role] });
-      try {
-        const url = new URL(direct);
-        const error = (await openStore({ url: roleBouncer.url(url.pathname.slice(1), role), pooler: 'transaction' }).catch((e: unknown) => e)) as ChatkeepError;
-        expect([error.code, error.details['field']]).toEqual(['CK_CONFIG', 'pooler']);
-        expect(error.message).toContain('bound by row-level security');
-      } finally {
-        await roleBouncer.close();
-      }
-    } finally {
-      await dropScratchWithRoles(scratch, [role]);
-    }
   });
 
   it('a server default chatkeep would otherwise set (DateStyle) is CK_CONFIG naming it and the ALTER DATABASE that fixes it', async () => {
