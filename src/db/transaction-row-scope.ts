@@ -40,7 +40,7 @@ export async function inScopedTransaction<T>(
   query: (text: string) => Promise<unknown>,
   work: () => Promise<T>,
 ): Promise<T> {
-  await query(beginScoped());
+  await begin(query, beginScoped());
   let result: T;
   try {
     result = await work();
@@ -50,6 +50,21 @@ export async function inScopedTransaction<T>(
   }
   await query('commit');
   return result;
+}
+
+/**
+ * Sends `begin` and the scope. If the scope fails after `begin` ran, the
+ * transaction is rolled back, so the connection (and the pooler's server
+ * session, pinned to it while a transaction is open) is not returned to the
+ * pool inside an aborted transaction.
+ */
+async function begin<R>(query: (text: string) => Promise<R>, text: string): Promise<R> {
+  try {
+    return await query(text);
+  } catch (error) {
+    await query('rollback').catch(() => undefined);
+    throw error;
+  }
 }
 
 /**
@@ -78,7 +93,8 @@ export function transactionScopedPool(pool: PostgresPool, enforced: () => boolea
           if (!enforced()) return query(text, values);
           const sql = text.trim();
           if (BEGIN.test(sql)) {
-            const results = (await query(
+            const results = (await begin(
+              query,
               beginScoped(sql),
             )) as unknown as PostgresQueryResult<unknown>[];
             inTransaction = true;
