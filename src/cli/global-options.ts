@@ -52,6 +52,19 @@ export function addGlobalOptions(program: Command): Command {
 }
 
 /**
+ * The options `--help` lists under "Global Options": the root command's,
+ * which every command accepts wherever they are typed. Commander's own list
+ * (`showGlobalOptions`) adds the options of every ancestor, so `mcp role
+ * --help` offered `mcp`'s serving options (`--transport`, `--port`, …) as
+ * if they were global, though `role` takes none of them.
+ */
+export function visibleGlobalOptions(command: Command): Option[] {
+  let root = command;
+  while (root.parent !== null) root = root.parent;
+  return root === command ? [] : root.options.filter((option) => !option.hidden);
+}
+
+/**
  * The global options as seen from any (sub)command. What is typed on the
  * command line beats the environment, as in `openStore`: `--data-dir`
  * beats `$DATABASE_URL` and `--database-url` beats `$CHATKEEP_DATA_DIR`;

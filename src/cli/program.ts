@@ -10,7 +10,7 @@ import { registerMigrateStatus } from './commands/migrate-status.js';
 import { registerMigrateUp } from './commands/migrate-up.js';
 import { registerServe } from './commands/serve.js';
 import { registerRetention } from './commands/retention.js';
-import { addGlobalOptions } from './global-options.js';
+import { addGlobalOptions, visibleGlobalOptions } from './global-options.js';
 import { helpEpilog } from './help-text.js';
 import type { Output } from './output.js';
 
@@ -47,7 +47,7 @@ export function buildProgram(output: Output, version: string, options: ProgramOp
       writeOut: (text) => output.writeOut(text),
       writeErr: (text) => output.writeErr(text),
     })
-    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureHelp({ showGlobalOptions: true, visibleGlobalOptions, sortSubcommands: false })
     .showHelpAfterError('(add --help for usage)')
     .allowExcessArguments(false)
     .addHelpText(

@@ -32,7 +32,42 @@ const COMMANDS: readonly (readonly [string[], readonly string[]])[] = [
   [['keys', 'revoke'], ['--user', '<key-id>']],
   [['retention'], ['purge']],
   [['retention', 'purge'], ['--older-than', '--batch-size', '--pause', '--json']],
+  [['mcp'], ['--transport', '--user', '--port', '--host', '--rate-limit', '--allowed-host', '--host-schema', '--role', 'role']],
+  [['mcp', 'role'], ['--grant-to', '--login', '--host-schema', '--role']],
 ];
+
+/** The lines of one section ("Options:", "Global Options:", "Commands:") of a --help text. */
+function sectionOf(help: string, title: string): string[] {
+  const lines = help.split('\n');
+  const start = lines.indexOf(`${title}:`);
+  if (start === -1) return [];
+  const end = lines.findIndex((line, i) => i > start && line !== '' && !line.startsWith(' '));
+  return lines.slice(start + 1, end === -1 ? undefined : end);
+}
+
+/** The long flags (`--schema`, `--version`) a section lists. */
+function flagsIn(help: string, title: string): string[] {
+  return sectionOf(help, title).flatMap((line) => /^ {2}(?:-\w, )?(--[\w-]+)/.exec(line)?.[1] ?? []);
+}
+
+/** The subcommands a --help text lists (not commander's own `help`). */
+function subcommandsIn(help: string): string[] {
+  return sectionOf(help, 'Commands').flatMap((line) => /^ {2}([a-z][\w-]*)/.exec(line)?.[1] ?? []).filter((name) => name !== 'help');
+}
+
+/** Every command of the tree, found by walking the "Commands:" sections from the root, with its --help text. */
+async function commandTree(): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  let level: string[][] = [[]];
+  while (level.length > 0) {
+    const runs = await Promise.all(level.map((command) => chatkeep([...command, '--help'])));
+    level = runs.flatMap((run, i) => {
+      found.set(level[i]!.join(' '), run.stdout);
+      return subcommandsIn(run.stdout).map((name) => [...level[i]!, name]);
+    });
+  }
+  return found;
+}
 
 describe('chatkeep CLI: help, version and usage errors (no database)', () => {
   it('--help of every command exits 0 and lists its options, an example and the exit codes', async () => {
@@ -47,6 +82,20 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
       // Global options are shown on subcommands too.
       expect(run.stdout).toContain('--database-url');
     }
+  });
+
+  it("every command's --help lists its own options, and as Global Options exactly the root's: not a parent's (mcp's under mcp role)", async () => {
+    const tree = await commandTree();
+    expect([...tree.keys()].sort(), 'every command is in COMMANDS above').toEqual(COMMANDS.map(([command]) => command.join(' ')).sort());
+    const globals = flagsIn(tree.get('')!, 'Options').filter((flag) => flag !== '--help');
+    expect(globals).toEqual(['--version', '--database-url', '--data-dir', '--schema', '--pooler']);
+    for (const [command, help] of tree) {
+      if (command === '') continue;
+      expect({ command, globals: flagsIn(help, 'Global Options') }).toEqual({ command, globals });
+      const own = flagsIn(help, 'Options');
+      expect({ command, own: own.filter((flag) => globals.includes(flag)) }).toEqual({ command, own: [] });
+    }
+    expect(flagsIn(tree.get('mcp role')!, 'Options')).toEqual(['--grant-to', '--login', '--host-schema', '--role', '--help']);
   });
 
   it('options a command cannot run without are marked (required) in its --help', async () => {

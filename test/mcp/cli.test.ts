@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,26 @@ describe('chatkeep mcp: usage', () => {
       expect(run.stderr, args.join(' ')).toMatch(message);
       expect(run.stdout, args.join(' ')).toBe('');
     }
+  });
+
+  it("mcp role takes --host-schema and --role before or after `role`, refuses mcp's serving options naming them, and checks names before a data folder is created (exit 2)", async () => {
+    const data = join(dataDir, 'role-never-created');
+    const cases: readonly (readonly [string[], RegExp])[] = [
+      [['mcp', 'role', '--port', '3001'], /^error: --port is an option of `chatkeep mcp` \(serving\); `chatkeep mcp role` does not take it$/m],
+      [['mcp', '--user', 'alice', 'role'], /^error: --user is an option of `chatkeep mcp` \(serving\)/m],
+      [['mcp', 'role', '--transport', 'http'], /^error: --transport is an option of `chatkeep mcp` \(serving\)/m],
+      [['mcp', 'role', '--host-schema', 'Todo; drop'], /^error \[CK_CONFIG\]: hostSchema: expected a lower-case identifier/m],
+      [['mcp', '--host-schema', 'Todo; drop', 'role'], /^error \[CK_CONFIG\]: hostSchema: expected a lower-case identifier/m],
+      [['mcp', 'role', '--role', 'Tools; drop'], /^error \[CK_CONFIG\]: role: expected a lower-case identifier/m],
+      [['mcp', 'role', '--bogus'], /unknown option '--bogus'/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await chatkeep(['--data-dir', data, ...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(message);
+      expect(run.stdout, args.join(' ')).toBe('');
+    }
+    await expect(stat(data), 'the data folder was created for a usage error').rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('a bad CHATKEEP_MCP_TOKENS is refused naming the variable and the entry, never the token (exit 2)', async () => {

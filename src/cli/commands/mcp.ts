@@ -34,6 +34,8 @@ interface McpOptions {
 interface McpRoleOptions {
   readonly grantTo?: readonly string[];
   readonly login?: boolean;
+  readonly hostSchema: string;
+  readonly role: string;
 }
 
 /**
@@ -101,6 +103,12 @@ export function registerMcp(program: Command, output: Output): Command {
       '--login',
       'let the role log in with the password in CHATKEEP_TOOLS_PASSWORD (for a separate connection URL)',
     )
+    .option(
+      '--host-schema <name>',
+      "schema of the host app's tasks and categories tables",
+      DEFAULT_HOST_SCHEMA,
+    )
+    .option('--role <name>', 'the role to create or refresh', DEFAULT_TOOLS_ROLE)
     .addHelpText(
       'after',
       helpEpilog(
@@ -109,22 +117,33 @@ export function registerMcp(program: Command, output: Output): Command {
         'CHATKEEP_TOOLS_PASSWORD=… chatkeep --database-url postgres://admin@db/app mcp role --login',
       ),
     )
-    .action(async (options: McpRoleOptions, command: Command) => {
-      const parent = command.parent?.opts<McpOptions>();
-      await setUpRole(output, globalOptions(command), {
-        hostSchema: parent?.hostSchema ?? DEFAULT_HOST_SCHEMA,
-        role: parent?.role ?? DEFAULT_TOOLS_ROLE,
-        ...options,
-      });
+    .action(async (_options: McpRoleOptions, command: Command) => {
+      await setUpRole(output, globalOptions(command), roleOptionsOf(mcp, command));
     });
   return mcp;
 }
 
-async function setUpRole(
-  output: Output,
-  globals: GlobalOptions,
-  options: McpRoleOptions & { readonly hostSchema: string; readonly role: string },
-): Promise<void> {
+/**
+ * `role`'s options as typed. Commander hands every option that `mcp`
+ * declares to `mcp`, even when typed after `role` (only a positional root
+ * would keep the order, and the global options must work anywhere), so
+ * `--host-schema` and `--role`, declared on both with the same defaults,
+ * usually arrive on `mcp`; `role`'s own value wins if it got one. `mcp`'s
+ * serving options are refused naming the option, rather than ignored.
+ */
+function roleOptionsOf(mcp: Command, role: Command): McpRoleOptions {
+  for (const option of mcp.options) {
+    const key = option.attributeName();
+    if (key !== 'hostSchema' && key !== 'role' && mcp.getOptionValueSource(key) === 'cli') {
+      throw new UsageError(`${option.long ?? option.flags} is an option of \`chatkeep mcp\` (serving); \`chatkeep mcp role\` does not take it`);
+    }
+  }
+  const typed = (key: 'hostSchema' | 'role'): string =>
+    (role.getOptionValueSource(key) === 'cli' ? role : mcp).getOptionValue(key) as string;
+  return { ...role.opts<McpRoleOptions>(), hostSchema: typed('hostSchema'), role: typed('role') };
+}
+
+async function setUpRole(output: Output, globals: GlobalOptions, options: McpRoleOptions): Promise<void> {
   let password: string | undefined;
   if (options.login === true) {
     password = process.env['CHATKEEP_TOOLS_PASSWORD'];
@@ -134,9 +153,10 @@ async function setUpRole(
       );
     }
   }
+  // Checked here too, not only by ensureToolsRole: a typo is refused before a data folder is created.
   const roleOptions: ToolsRoleOptions = {
-    hostSchema: options.hostSchema,
-    role: options.role,
+    hostSchema: assertIdentifier('hostSchema', options.hostSchema),
+    role: assertIdentifier('role', options.role),
     chatkeepSchema: assertIdentifier('schema', globals.schema),
     ...(options.grantTo !== undefined ? { grantTo: options.grantTo } : {}),
     ...(password !== undefined ? { password } : {}),
