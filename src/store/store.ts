@@ -189,7 +189,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
       if (status.pending.length > 0) {
         throw new ChatkeepError(
           'CK_SCHEMA_NOT_READY',
-          `chatkeep's schema is at version ${status.current}, ${status.pending.length} migration(s) pending; run \`chatkeep migrate up\``,
+          `chatkeep's schema is at version ${status.current}, ${status.pending.length} migration(s) pending; run \`chatkeep migrate up\`${database.transactionPooler ? THROUGH_POOLER : ''}`,
           { pending: status.pending.map((m) => m.version) },
         );
       }
@@ -212,6 +212,9 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     throw error;
   }
 }
+
+/** Where to migrate from, for a store opened through a transaction pooler. */
+const THROUGH_POOLER = ' against PostgreSQL itself (or a session-mode pooler), not through the transaction pooler';
 
 /** Migrating is what a store cannot do through a pooler in transaction mode, and what to do instead. */
 function transactionPoolerRefusal(): ChatkeepError {

@@ -123,7 +123,10 @@ describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, 
   });
 
   it('before migrating: it does not migrate through the pooler (CK_SCHEMA_NOT_READY), and migrate: true is CK_CONFIG naming migrate', async () => {
-    await expect(openStore({ url: pooled, pooler: 'transaction' })).rejects.toMatchObject({ code: 'CK_SCHEMA_NOT_READY' });
+    await expect(openStore({ url: pooled, pooler: 'transaction' })).rejects.toMatchObject({
+      code: 'CK_SCHEMA_NOT_READY',
+      message: expect.stringContaining('run `chatkeep migrate up` against PostgreSQL itself (or a session-mode pooler), not through the transaction pooler'),
+    });
     const error = (await openStore({ url: pooled, pooler: 'transaction', migrate: true }).catch((e: unknown) => e)) as ChatkeepError;
     expect([error.code, error.details['field']]).toEqual(['CK_CONFIG', 'migrate']);
     expect(error.message).toContain('run `chatkeep migrate up` against PostgreSQL itself');
