@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatkeepSchemas, createPgDatabase } from '../support/backends.js';
-import { PGBOUNCER_SKIP, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
+import { chatkeepSchemas } from '../support/backends.js';
+import { PGBOUNCER_SKIP, pooledDatabaseSuite } from '../support/pgbouncer.js';
 import { openEventStream } from '../support/sse-client.js';
 import { assertBuilt, chatkeep } from './cli-process.js';
 import { bannerAndAfter, call, killLeftoverServers, serve } from './serve-process.js';
@@ -19,38 +19,27 @@ import { bannerAndAfter, call, killLeftoverServers, serve } from './serve-proces
 afterAll(killLeftoverServers);
 
 describe.skipIf(PGBOUNCER_SKIP)('chatkeep serve --pooler transaction, through PgBouncer in transaction mode', () => {
-  let bouncer: PgBouncer;
-  let database: { url: string; name: string; drop: () => Promise<void> };
-  let pooled: string;
-  beforeAll(async () => {
-    assertBuilt();
-    bouncer = await startPgBouncer('transaction', { poolSize: 3 });
-    database = await createPgDatabase();
-    pooled = bouncer.url(database.name);
-  });
-  afterAll(async () => {
-    await bouncer?.close();
-    await database?.drop();
-  });
+  const fx = pooledDatabaseSuite('transaction', { poolSize: 3 });
+  beforeAll(assertBuilt);
 
   it('before the schema is installed it migrates nothing through the pooler and serves nothing (exit 1, CK_SCHEMA_NOT_READY)', async () => {
-    const run = await chatkeep(['--database-url', pooled, 'serve', '--port', '0', '--pooler', 'transaction']);
+    const run = await chatkeep(['--database-url', fx.url, 'serve', '--port', '0', '--pooler', 'transaction']);
     expect([run.code, run.stderr]).toEqual([1, expect.stringMatching(/^error \[CK_SCHEMA_NOT_READY\]: .*migrate up` against PostgreSQL itself/m)]);
     expect(run.stdout).not.toContain('listening on');
-    expect(await chatkeepSchemas(database.url)).toEqual([]);
+    expect(await chatkeepSchemas(fx.database.url)).toEqual([]);
   });
 
   it('migrated directly: serves concurrent and replayed turns, a streamed turn, reads and /readyz, issues no demo key, and drains on SIGTERM (exit 0)', async () => {
-    const migrate = await chatkeep(['--database-url', database.url, 'migrate', 'up']);
+    const migrate = await chatkeep(['--database-url', fx.database.url, 'migrate', 'up']);
     expect(migrate.code, migrate.stderr).toBe(0);
     const keyFor = async (user: string): Promise<string> => {
-      const run = await chatkeep(['keys', 'create', '--user', user, '--database-url', pooled, '--pooler', 'transaction', '--json']);
+      const run = await chatkeep(['keys', 'create', '--user', user, '--database-url', fx.url, '--pooler', 'transaction', '--json']);
       expect(run.code, run.stderr).toBe(0);
       return (JSON.parse(run.stdout) as { secret: string }).secret;
     };
     const [key, otherKey] = await Promise.all([keyFor('pooled-serve'), keyFor('pooled-other')]);
 
-    const server = await serve(['--database-url', pooled, '--pooler', 'transaction']);
+    const server = await serve(['--database-url', fx.url, '--pooler', 'transaction']);
     let stopped = false;
     try {
       const { banner } = bannerAndAfter(server.stdout());
@@ -105,7 +94,7 @@ describe.skipIf(PGBOUNCER_SKIP)('chatkeep serve --pooler transaction, through Pg
         await server.exited;
       }
     }
-    const direct = new pg.Client({ connectionString: database.url });
+    const direct = new pg.Client({ connectionString: fx.database.url });
     await direct.connect();
     try {
       const { rows } = await direct.query<{ n: string }>("select count(*) as n from chatkeep.messages where user_id = 'pooled-serve'");
@@ -116,7 +105,7 @@ describe.skipIf(PGBOUNCER_SKIP)('chatkeep serve --pooler transaction, through Pg
   });
 
   it('the same URL without --pooler: exit 2 with the pooler message, and nothing is served', async () => {
-    const run = await chatkeep(['--database-url', pooled, 'serve', '--port', '0']);
+    const run = await chatkeep(['--database-url', fx.url, 'serve', '--port', '0']);
     expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toContain('looks like a connection pooler in transaction or statement mode');
     expect(run.stdout).not.toContain('listening on');

@@ -1,11 +1,11 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { wrapDriverError } from '../../src/errors/index.js';
 import { openStore, type ChatkeepError } from '../../src/index.js';
 import { assertBuilt, chatkeep } from '../cli/cli-process.js';
 import { chatkeepSchemas, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
-import { PGBOUNCER_SKIP, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
+import { PGBOUNCER_SKIP, pooledDatabaseSuite } from '../support/pgbouncer.js';
 import { newUser } from '../support/store-fixture.js';
 
 /**
@@ -23,56 +23,37 @@ import { newUser } from '../support/store-fixture.js';
 
 for (const mode of ['transaction', 'statement'] as const) {
   describe.skipIf(PGBOUNCER_SKIP)(`postgres behind PgBouncer in ${mode} mode`, () => {
-    let bouncer: PgBouncer;
-    let database: { url: string; name: string; drop: () => Promise<void> };
-    beforeAll(async () => {
-      bouncer = await startPgBouncer(mode);
-      database = await createPgDatabase();
-    });
-    afterAll(async () => {
-      await bouncer?.close();
-      await database?.drop();
-    });
+    const fx = pooledDatabaseSuite(mode);
 
     it('is refused at open with CK_CONFIG naming url and session mode as the fix; nothing is written', async () => {
-      const error = (await openStore({ url: bouncer.url(database.name) }).catch((e: unknown) => e)) as ChatkeepError;
+      const error = (await openStore({ url: fx.url }).catch((e: unknown) => e)) as ChatkeepError;
       expect(error.code).toBe('CK_CONFIG');
       expect(error.details).toMatchObject({ field: 'url' });
       expect(error.message).toMatch(/^url: PostgreSQL at postgres:\/\/\S+ looks like a connection pooler in transaction or statement mode/);
       expect(error.message).toContain('pool_mode = session');
-      expect(await chatkeepSchemas(database.url)).toEqual([]);
+      expect(await chatkeepSchemas(fx.database.url)).toEqual([]);
       // The same database opened directly is fine: the probe does not mistake PostgreSQL for a pooler.
-      const direct = await openDatabase({ url: database.url });
+      const direct = await openDatabase({ url: fx.database.url });
       await direct.close();
     });
 
     it('the CLI refuses it as a usage error (exit 2) with the same message, and migrates nothing', async () => {
       assertBuilt();
-      const run = await chatkeep(['migrate', 'up', '--database-url', bouncer.url(database.name)]);
+      const run = await chatkeep(['migrate', 'up', '--database-url', fx.url]);
       expect(run.code, run.stderr).toBe(2);
       expect(run.stderr).toContain('looks like a connection pooler in transaction or statement mode');
-      expect(await chatkeepSchemas(database.url)).toEqual([]);
+      expect(await chatkeepSchemas(fx.database.url)).toEqual([]);
     });
   });
 }
 
 describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode', () => {
-  let bouncer: PgBouncer;
-  let database: { url: string; name: string; drop: () => Promise<void> };
-  beforeAll(async () => {
-    bouncer = await startPgBouncer('session');
-    database = await createPgDatabase();
-  });
-  afterAll(async () => {
-    await bouncer?.close();
-    await database?.drop();
-  });
+  const fx = pooledDatabaseSuite('session');
 
   it('two stores migrate at once through it (applied once), and concurrent turns on one conversation stay gap-free', async () => {
-    const url = bouncer.url(database.name);
-    const [a, b] = await Promise.all([openStore({ url, poolSize: 4 }), openStore({ url, poolSize: 4 })]);
+    const [a, b] = await Promise.all([openStore({ url: fx.url, poolSize: 4 }), openStore({ url: fx.url, poolSize: 4 })]);
     try {
-      const check = new pg.Client({ connectionString: database.url });
+      const check = new pg.Client({ connectionString: fx.database.url });
       await check.connect();
       // Every migration was applied by exactly one of them, without a failed try: the advisory lock held through the pooler.
       const log = await check.query<{ version: number; direction: string; outcome: string }>(
@@ -91,7 +72,7 @@ describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode', () 
       const page = await b.messages.list(user, conversation.id, { limit: 100 });
       expect(page.messages.map((m) => m.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
       expect(page.messages.every((m) => m.createdAt instanceof Date && !Number.isNaN(m.createdAt.getTime()))).toBe(true);
-      // Another user's id through the same pooled sessions is a missing conversation, as anywhere.
+      // Another user's id through the same fx.url sessions is a missing conversation, as anywhere.
       await expect(a.messages.list(newUser('other'), conversation.id)).rejects.toMatchObject({ code: 'CK_NOT_FOUND' });
     } finally {
       await Promise.all([a.close(), b.close()]);
@@ -108,41 +89,30 @@ describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode', () 
  * cases through such a pooler too.
  */
 describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, declared with pooler: 'transaction'", () => {
-  let bouncer: PgBouncer;
-  let database: { url: string; name: string; drop: () => Promise<void> };
-  let pooled: string;
-  beforeAll(async () => {
-    // Three server sessions for the stores' eight connections: every statement may land on another one.
-    bouncer = await startPgBouncer('transaction', { poolSize: 3 });
-    database = await createPgDatabase();
-    pooled = bouncer.url(database.name);
-  });
-  afterAll(async () => {
-    await bouncer?.close();
-    await database?.drop();
-  });
+  // Three server sessions for the stores' eight connections: every statement may land on another one.
+  const fx = pooledDatabaseSuite('transaction', { poolSize: 3 });
 
   it('before migrating: it does not migrate through the pooler (CK_SCHEMA_NOT_READY), and migrate: true is CK_CONFIG naming migrate', async () => {
-    await expect(openStore({ url: pooled, pooler: 'transaction' })).rejects.toMatchObject({
+    await expect(openStore({ url: fx.url, pooler: 'transaction' })).rejects.toMatchObject({
       code: 'CK_SCHEMA_NOT_READY',
       message: expect.stringContaining('run `chatkeep migrate up` against PostgreSQL itself (or a session-mode pooler), not through the transaction pooler'),
     });
-    const error = (await openStore({ url: pooled, pooler: 'transaction', migrate: true }).catch((e: unknown) => e)) as ChatkeepError;
+    const error = (await openStore({ url: fx.url, pooler: 'transaction', migrate: true }).catch((e: unknown) => e)) as ChatkeepError;
     expect([error.code, error.details['field']]).toEqual(['CK_CONFIG', 'migrate']);
     expect(error.message).toContain('run `chatkeep migrate up` against PostgreSQL itself');
-    expect(await chatkeepSchemas(database.url)).toEqual([]);
+    expect(await chatkeepSchemas(fx.database.url)).toEqual([]);
     assertBuilt();
-    const migrate = await chatkeep(['migrate', 'up', '--database-url', pooled, '--pooler', 'transaction']);
+    const migrate = await chatkeep(['migrate', 'up', '--database-url', fx.url, '--pooler', 'transaction']);
     expect([migrate.code, migrate.stderr]).toEqual([2, expect.stringContaining('--pooler transaction: migrations need a session of their own')]);
     const embedded = await chatkeep(['keys', 'list', '--user', 'x', '--data-dir', 'memory://', '--pooler', 'transaction']);
     expect([embedded.code, embedded.stderr]).toEqual([2, expect.stringContaining('--pooler is for PostgreSQL')]);
   });
 
   it('migrated directly, two stores through it write concurrent turns gap-free, replay idempotent retries, stream, read and erase', async () => {
-    await (await openStore({ url: database.url })).close();
+    await (await openStore({ url: fx.database.url })).close();
     const [a, b] = await Promise.all([
-      openStore({ url: pooled, pooler: 'transaction', poolSize: 4 }),
-      openStore({ url: pooled, pooler: 'transaction', poolSize: 4 }),
+      openStore({ url: fx.url, pooler: 'transaction', poolSize: 4 }),
+      openStore({ url: fx.url, pooler: 'transaction', poolSize: 4 }),
     ]);
     try {
       const user = newUser('tx-pooled');
@@ -166,10 +136,10 @@ describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, 
       await Promise.all([a.close(), b.close()]);
     }
     // The CLI's way in: --pooler transaction opens it (and does not migrate); without it, refused.
-    const keys = await chatkeep(['keys', 'create', '--user', 'pooled-cli', '--database-url', pooled, '--pooler', 'transaction', '--json']);
+    const keys = await chatkeep(['keys', 'create', '--user', 'pooled-cli', '--database-url', fx.url, '--pooler', 'transaction', '--json']);
     expect(keys.code, keys.stderr).toBe(0);
     expect(JSON.parse(keys.stdout)).toMatchObject({ apiKey: { userId: 'pooled-cli' } });
-    const undeclared = await chatkeep(['keys', 'list', '--user', 'pooled-cli', '--database-url', pooled]);
+    const undeclared = await chatkeep(['keys', 'list', '--user', 'pooled-cli', '--database-url', fx.url]);
     expect([undeclared.code, undeclared.stderr]).toEqual([2, expect.stringContaining('looks like a connection pooler in transaction or statement mode')]);
   });
 
@@ -180,7 +150,7 @@ describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, 
     await admin.connect();
     try {
       await admin.query(`alter database ${other.name} set datestyle = 'SQL, DMY'`);
-      const error = (await openStore({ url: bouncer.url(other.name), pooler: 'transaction' }).catch((e: unknown) => e)) as ChatkeepError;
+      const error = (await openStore({ url: fx.bouncer.url(other.name), pooler: 'transaction' }).catch((e: unknown) => e)) as ChatkeepError;
       expect(error).toBeInstanceOf(Error);
       expect([error.code, error.details['field'], error.details['setting']]).toEqual(['CK_CONFIG', 'pooler', 'DateStyle']);
       expect(error.message).toContain(`defaults to 'SQL, DMY'; set it for the database: ALTER DATABASE "${other.name}" SET DateStyle = 'ISO, MDY'`);
@@ -192,21 +162,12 @@ describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, 
 });
 
 describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode with one server session', () => {
-  let bouncer: PgBouncer;
-  let database: { url: string; name: string; drop: () => Promise<void> };
-  beforeAll(async () => {
-    bouncer = await startPgBouncer('session', { poolSize: 1 });
-    database = await createPgDatabase();
-  });
-  afterAll(async () => {
-    await bouncer?.close();
-    await database?.drop();
-  });
+  const fx = pooledDatabaseSuite('session', { poolSize: 1 });
 
   // The store's first connection holds the only server session, so the probe's second session waits
   // for one; PgBouncer would hold it 120 s (query_wait_timeout). The probe gives up after connectTimeoutMs.
   it('the probe gives up after connectTimeoutMs instead of waiting on the pooler, and the store works', { timeout: 30_000 }, async () => {
-    const store = await openStore({ url: bouncer.url(database.name), poolSize: 1, connectTimeoutMs: 1000 });
+    const store = await openStore({ url: fx.url, poolSize: 1, connectTimeoutMs: 1000 });
     try {
       const user = newUser('one-session');
       const conversation = await store.conversations.create(user, { title: 'one session' });
