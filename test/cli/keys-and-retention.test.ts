@@ -6,6 +6,8 @@ import { openStore } from '../../src/index.js';
 import { assertBuilt, chatkeep } from './cli-process.js';
 
 /** `chatkeep keys …` and `chatkeep retention purge` as users run them (the built CLI, a PGlite folder). */
+// The longer cases run the CLI six or seven times, each a process that opens the PGlite folder: 35-45 s
+// on a busy 2-core machine, too close to the default 60 s.
 describe('chatkeep keys and retention', () => {
   let dir = '';
   let dataDir = '';
@@ -19,7 +21,7 @@ describe('chatkeep keys and retention', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keys create, list and revoke and retention purge name their database first: on stdout, or on stderr with --json', async () => {
+  it('keys create, list and revoke and retention purge name their database first: on stdout, or on stderr with --json', { timeout: 120_000 }, async () => {
     const created = await chatkeep(['--data-dir', dataDir, 'keys', 'create', '--user', 'erin']);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout.split('\n')[0]).toBe(databaseLine);
@@ -46,7 +48,7 @@ describe('chatkeep keys and retention', () => {
     expect(JSON.parse(purgedJson.stdout)).toMatchObject({ conversations: 0 });
   });
 
-  it('create prints a secret once; list shows the key without it; revoke marks it; the secret then stops working', async () => {
+  it('create prints a secret once; list shows the key without it; revoke marks it; the secret then stops working', { timeout: 120_000 }, async () => {
     const created = await chatkeep(['--data-dir', dataDir, 'keys', 'create', '--user', 'alice', '--name', 'laptop', '--json']);
     expect(created.code, created.stderr).toBe(0);
     const { apiKey, secret } = JSON.parse(created.stdout) as { apiKey: { id: string; prefix: string }; secret: string };

@@ -10,6 +10,9 @@ export interface RunningServer {
   readonly exited: Promise<number | null>;
 }
 
+/** How long `serve` waits for the banner before it kills the server and fails. */
+export const SERVE_START_LIMIT_MS = 60_000;
+
 /** Every server started, so none outlives the suite even when a test fails half-way. */
 const started: ChildProcess[] = [];
 
@@ -37,8 +40,15 @@ export async function serve(location: readonly string[], extra: readonly string[
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let gaveUp: Error | undefined;
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stdout}\n${stderr}`)), 30_000);
+    // A first start on a new PGlite folder (its cluster, then every migration) can take half a minute on
+    // a busy 2-core machine. Given up on, the server is killed and only then reported: the test's cleanup
+    // must not race a process still writing its data folder (rmdir ENOTEMPTY).
+    const timer = setTimeout(() => {
+      gaveUp = new Error(`serve did not start in ${SERVE_START_LIMIT_MS} ms: ${stdout}\n${stderr}`);
+      child.kill('SIGKILL');
+    }, SERVE_START_LIMIT_MS);
     child.stdout!.on('data', () => {
       const match = /listening on (http:\/\/[^\s]+)/.exec(stdout);
       if (match?.[1] !== undefined && stdout.includes('Stop with Ctrl-C')) {
@@ -46,7 +56,10 @@ export async function serve(location: readonly string[], extra: readonly string[
         resolve(match[1]);
       }
     });
-    void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(gaveUp ?? new Error(`serve exited (${code}): ${stderr}`));
+    });
   });
   return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
 }

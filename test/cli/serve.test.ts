@@ -138,7 +138,8 @@ for (const backend of BACKENDS) {
       return key;
     }
 
-    it('the first run issues a demo API key and prints commands that work as printed; once its keys are erased, a restart issues none', async () => {
+    // Two server starts (the first installs the schema) and two CLI runs: past 60 s on a busy 2-core machine.
+    it('the first run issues a demo API key and prints commands that work as printed; once its keys are erased, a restart issues none', { timeout: 120_000 }, async () => {
       const server = await serve(location);
       try {
         const printed = /Bearer (ck_[0-9a-f]{8}_[A-Za-z0-9_-]{43})" (http:\/\/\S+\/v1\/conversations)/.exec(server.stdout());
@@ -178,7 +179,7 @@ for (const backend of BACKENDS) {
       { given: '--no-demo-key', args: ['--no-demo-key'], env: {} },
       { given: 'CHATKEEP_NO_DEMO_KEY', args: [], env: { CHATKEEP_NO_DEMO_KEY: '1' } },
     ]) {
-      it(`${variant.given}: the start that installs the schema issues no demo key and prints none`, async () => {
+      it(`${variant.given}: the start that installs the schema issues no demo key and prints none`, { timeout: 120_000 }, async () => {
         const fresh = await newLocation();
         const server = await serve(fresh, variant.args, variant.env);
         try {

@@ -63,7 +63,9 @@ for (const backend of BACKENDS) {
 
     const open = (t: string) => openStore(t.startsWith('postgres') ? { url: t } : { dataDir: t });
 
-    it('kill -9 while appending turns, five times over: every stored turn is whole', async () => {
+    // Five rounds of a writer process and a reopen, ten opens of the database in all (on PGlite each one
+    // loads the engine): past 60 s on a busy 2-core machine, as the other kill loops (phased, non-transactional-kill).
+    it('kill -9 while appending turns, five times over: every stored turn is whole', { timeout: 120_000 }, async () => {
       const t = await target(backend.name);
       let store = await open(t);
       const { id } = await store.conversations.create('crash-user');
