@@ -22,7 +22,8 @@ export interface PgErrorFields {
 export function pgErrorFields(error: unknown): PgErrorFields | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
+  // EPIPE has the shape of a SQLSTATE too; it is a socket's, which isConnectionLoss classifies.
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || NETWORK_CODES.has(code)) return undefined;
   return error as PgErrorFields;
 }
 

@@ -95,6 +95,27 @@ describe('chatkeep serve: usage', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a --host that is not this machine, or no host at all, is refused with a sentence naming --host (exit 1) before the database is opened', async () => {
+    assertBuilt();
+    const dir = mkdtempSync(join(tmpdir(), 'chatkeep-serve-host-'));
+    try {
+      const data = join(dir, 'data');
+      for (const [host, why] of [
+        // TEST-NET-1 (RFC 5737): an address no interface of this machine has.
+        ['192.0.2.1', 'no network interface of this machine has that address; check --host \\(or CHATKEEP_HOST\\) \\(EADDRNOTAVAIL\\)'],
+        // .invalid never resolves (RFC 2606); a machine without a reachable resolver says EAI_AGAIN instead.
+        ['no-such-host.invalid', '(no such address or host name|the host name could not be resolved); check --host \\(or CHATKEEP_HOST\\) \\((ENOTFOUND|EAI_AGAIN)\\)'],
+      ] as const) {
+        const run = await chatkeep(['--data-dir', data, 'serve', '--host', host, '--port', '8787', '--log-level', 'silent']);
+        expect(run.code, run.stderr).toBe(1);
+        expect(run.stderr).toMatch(new RegExp(`^error: cannot listen on ${host.replaceAll('.', '\\.')}:8787: ${why}$`, 'm'));
+        expect(existsSync(data), `the data folder was created for --host ${host}`).toBe(false);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 for (const backend of BACKENDS) {
@@ -196,6 +217,26 @@ for (const backend of BACKENDS) {
         expect([keys.code, keys.stdout.trim()], keys.stderr).toEqual([0, '[]']);
       });
     }
+
+    // Whether a start installs chatkeep is the first migration, not "some migration ran": a start that only
+    // upgrades a schema installed earlier (by an older chatkeep, or `migrate up` in a deploy step) is no first try.
+    it('a start that applies only later migrations to a schema installed earlier issues no demo key', async () => {
+      const fresh = await newLocation();
+      const installed = await chatkeep([...fresh, 'migrate', 'up', '--to', '1']);
+      expect(installed.code, installed.stderr).toBe(0);
+      const server = await serve(fresh);
+      try {
+        expect(server.stdout()).toMatch(/^applied {2}0002 /m);
+        expect(server.stdout()).not.toMatch(/^applied {2}0001 /m);
+        expect(server.stdout()).not.toContain('First run');
+        expect(server.stdout()).not.toMatch(/ck_[0-9a-f]{8}_/);
+      } finally {
+        server.child.kill('SIGTERM');
+        expect(await server.exited).toBe(0);
+      }
+      const keys = await chatkeep([...fresh, 'keys', 'list', '--user', 'demo-user', '--json']);
+      expect([keys.code, keys.stdout.trim()], keys.stderr).toEqual([0, '[]']);
+    });
 
     it('the banner comes out whole: the JSON "Server listening at" log line follows it, once', async () => {
       const server = await serve(location, ['--log-level', 'info']);

@@ -7,6 +7,16 @@ import { openStore } from '../../src/index.js';
 import { BACKENDS, chatkeepSchemas, createPgDatabase } from '../support/backends.js';
 import { caught } from '../support/store-fixture.js';
 
+/** What `work` throws; fails the test when it returns. */
+function thrown(work: () => unknown): unknown {
+  try {
+    work();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
 /**
  * Which database a caller gets: what it passes beats the environment, so the
  * README's quick start (`dataDir: 'memory://'`) never writes into the
@@ -46,6 +56,30 @@ describe('which database: the options beat the environment', () => {
       }
       expect(error).toMatchObject({ code: 'CK_CONFIG', details: { field: 'pooler' } });
       expect((error as Error).message.startsWith(message)).toBe(true);
+    }
+  });
+
+  it('a blank CHATKEEP_DATA_DIR is unset, as a blank DATABASE_URL is; a blank dataDir passed by the caller is CK_CONFIG naming it', () => {
+    // `CHATKEEP_DATA_DIR=` in a compose file or .env whose variable is unset.
+    expect(resolveDatabaseOptions({}, { CHATKEEP_DATA_DIR: ' ' })).toEqual({ kind: 'pglite', dataDir: DEFAULT_DATA_DIR });
+    expect(resolveDatabaseOptions({}, { CHATKEEP_DATA_DIR: '' })).toEqual({ kind: 'pglite', dataDir: DEFAULT_DATA_DIR });
+    expect(thrown(() => resolveDatabaseOptions({ dataDir: ' ' }, env))).toMatchObject({ code: 'CK_CONFIG', message: 'dataDir: must not be empty', details: { field: 'dataDir' } });
+  });
+
+  it('a url is postgres:// or postgresql://; poolSize is a whole number from 1 to 1000 and connectTimeoutMs a positive one, else CK_CONFIG naming it', () => {
+    expect(resolveDatabaseOptions({ url: 'postgresql://app@db/app' }, {})).toMatchObject({ kind: 'postgres', url: 'postgresql://app@db/app' });
+    expect(thrown(() => resolveDatabaseOptions({ url: 'mysql://app@db/app' }, {}))).toMatchObject({ code: 'CK_CONFIG', details: { field: 'url' } });
+    expect(resolveDatabaseOptions({ url }, {})).toMatchObject({ poolSize: 10, connectTimeoutMs: 5000 });
+    for (const poolSize of [1, 1000]) expect(resolveDatabaseOptions({ url, poolSize }, {})).toMatchObject({ poolSize });
+    for (const poolSize of [0, 1001, 2.5, Number.NaN]) {
+      expect(thrown(() => resolveDatabaseOptions({ url, poolSize }, {})), `poolSize ${poolSize}`).toMatchObject({ code: 'CK_CONFIG', details: { field: 'poolSize' } });
+    }
+    expect(resolveDatabaseOptions({ url, connectTimeoutMs: 1 }, {})).toMatchObject({ connectTimeoutMs: 1 });
+    for (const connectTimeoutMs of [0, -5, 1.5]) {
+      expect(thrown(() => resolveDatabaseOptions({ url, connectTimeoutMs }, {})), `connectTimeoutMs ${connectTimeoutMs}`).toMatchObject({
+        code: 'CK_CONFIG',
+        details: { field: 'connectTimeoutMs' },
+      });
     }
   });
 

@@ -50,4 +50,14 @@ describe.skipIf(!PG_AVAILABLE)('postgres: HTTP while the database refuses writes
     expect(listed.headers.get('retry-after')).toBeNull();
     expect(((await listed.json()) as { conversations: unknown[] }).conversations).toEqual([]);
   });
+
+  // Retry-After is for the 503s a retry cures: an error the client must fix first carries none.
+  it('a 4xx error answer carries no Retry-After', async () => {
+    const headers = { authorization: `Bearer ${await jwtFor(user)}` };
+    const missing = await fetch(`${url}/v1/conversations/00000000-0000-7000-8000-000000000000`, { headers });
+    const unauthenticated = await fetch(`${url}/v1/conversations`);
+    const invalid = await fetch(`${url}/v1/conversations?limit=-1`, { headers });
+    expect([missing.status, unauthenticated.status, invalid.status]).toEqual([404, 401, 400]);
+    for (const answer of [missing, unauthenticated, invalid]) expect(answer.headers.get('retry-after'), String(answer.status)).toBeNull();
+  });
 });

@@ -194,6 +194,8 @@ describe('unknown options', () => {
       const cases: [Record<string, unknown>, string][] = [
         [{ maxContentLenght: 5 }, 'maxContentLenght: not an option of openStore; did you mean maxContentLength?'],
         [{ poolsize: 5 }, 'poolsize: not an option of openStore; did you mean poolSize?'],
+        // Case does not count towards the distance: an option spelt in capitals is found.
+        [{ POOLSIZE: 5 }, 'POOLSIZE: not an option of openStore; did you mean poolSize?'],
         [{ datadir: '/elsewhere' }, 'datadir: not an option of openStore; did you mean dataDir?'],
         [{ connectionString: 'postgres://x' }, `connectionString: not an option of openStore (options: ${STORE_OPTION_NAMES.join(', ')})`],
       ];
