@@ -134,6 +134,10 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
   // An idle client that loses its server emits 'error' on the pool; without a
   // listener Node would crash the host process. The next query reports it.
   pool.on('error', () => undefined);
+  // So does a client lent out, on itself: pg-pool takes its own listener off while a client is
+  // checked out, so a connection that died between two statements of a transaction, or while
+  // the open's pooler probe held it, ended the host process. Its holder's next query fails instead.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   let enforced = false;
   // The row scope is a session setting sent on every reservation, except behind a transaction
   // pooler, which keeps nothing of a session: there it is set locally in a transaction around

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { openDatabase, runInRowScope, type Database, type DatabaseKind, type DatabaseOptions } from '../db/index.js';
-import { ChatkeepError } from '../errors/index.js';
+import { ChatkeepError, wrapDriverError } from '../errors/index.js';
 import type { MigrationEventListener } from '../migrate/migration-event.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
 import {
@@ -209,7 +209,8 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     return new Store(database, schema, settings, owns, options.flagCache);
   } catch (error) {
     if (owns) await database.close().catch(() => undefined);
-    throw error;
+    // A server gone between the open and the schema check is CK_DB_UNAVAILABLE, not a bare ECONNREFUSED.
+    throw wrapDriverError(error);
   }
 }
 

@@ -5,7 +5,7 @@ import { wrapDriverError } from '../../src/errors/index.js';
 import { openStore, type ChatkeepError } from '../../src/index.js';
 import { assertBuilt, chatkeep } from '../cli/cli-process.js';
 import { chatkeepSchemas, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
-import { PGBOUNCER_SKIP, pooledDatabaseSuite } from '../support/pgbouncer.js';
+import { PGBOUNCER_SKIP, pooledDatabaseSuite, startPgBouncer } from '../support/pgbouncer.js';
 import { newUser } from '../support/store-fixture.js';
 
 /**
@@ -184,6 +184,35 @@ describe.skipIf(PGBOUNCER_SKIP)('postgres behind PgBouncer in session mode with 
  * errors for a prepared statement another client made on the session
  * (42P05) or one the session does not have (26000) name `url` and the fix.
  */
+/**
+ * The open holds its first session while the pooler probe waits for a second
+ * one. A pooler (or server) that goes away meanwhile fails the open; before,
+ * the held session's 'error' had no listener and ended the host process.
+ */
+describe.skipIf(PGBOUNCER_SKIP)('postgres behind a session-mode PgBouncer that goes away during the open', () => {
+  it('fails the open with CK_DB_UNAVAILABLE, and the process lives on', { timeout: 30_000 }, async () => {
+    const database = await createPgDatabase();
+    // One server session: the store's first connection takes it, so the probe's session waits in the pooler.
+    const bouncer = await startPgBouncer('session', { poolSize: 1 });
+    try {
+      const opening = openStore({ url: bouncer.url(database.name), poolSize: 1, connectTimeoutMs: 20_000 }).then(
+        async (store) => {
+          await store.close();
+          return undefined;
+        },
+        (e: unknown) => e as ChatkeepError,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await bouncer.close();
+      const error = await opening;
+      expect(error?.code, error?.message).toBe('CK_DB_UNAVAILABLE');
+    } finally {
+      await bouncer.close();
+      await database.drop();
+    }
+  });
+});
+
 describe.skipIf(!PG_AVAILABLE)('postgres: a lost or shared prepared statement', () => {
   it('is CK_CONFIG naming url and the pooler, not an internal error', async () => {
     const client = new pg.Client({ connectionString: PG_ADMIN_URL });

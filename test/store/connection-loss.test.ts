@@ -1,5 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { openDatabase } from '../../src/db/index.js';
+import { wrapDriverError } from '../../src/errors/index.js';
 import { openStore, type ChatkeepError, type Store } from '../../src/index.js';
 import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
 import { newUser } from '../support/store-fixture.js';
@@ -88,5 +91,35 @@ describe.skipIf(!PG_AVAILABLE)('postgres: connections killed while turns are wri
     }
     expect([...pairs.keys()].sort()).toEqual(Array.from({ length: TURNS }, (_, i) => `question ${i}`).sort());
     console.info(`[connection-loss] ${kills} connections killed, ${failed.length} of ${TURNS} turns failed and were retried`);
+  });
+
+  it('a connection killed between two statements of a transaction fails that call (CK_DB_UNAVAILABLE); the process lives on', async () => {
+    // pg-pool takes its error listener off a client it lends out, and pg emits 'error' on a client whose
+    // connection ends: without chatkeep's own listener that was an uncaught exception, the end of the host process.
+    const db = await openDatabase({ url: database.url, poolSize: 1 });
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    try {
+      const failure = await db.db
+        .transaction()
+        .execute(async (trx) => {
+          const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+          await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+          // The socket's end arrives while the transaction holds the connection and runs nothing.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await sql`select 1`.execute(trx);
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => wrapDriverError(error) as ChatkeepError,
+        );
+      expect(failure?.code, failure?.message).toBe('CK_DB_UNAVAILABLE');
+      // The pool replaces the dead connection.
+      const { rows } = await sql<{ one: number }>`select 1 as one`.execute(db.db);
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await admin.end();
+      await db.close();
+    }
   });
 });
