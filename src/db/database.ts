@@ -9,6 +9,7 @@ import { MEMORY_DATA_DIR, redactUrl, resolveDatabaseOptions, type DatabaseOption
 import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
 import { discardingPool } from './discarding-pool.js';
+import { survivingLostConnections } from './lost-connections.js';
 import { assertOwnSessions } from './session-pooling.js';
 import { assertServerDefaults } from './transaction-pooler.js';
 import { inScopedTransaction, transactionScopedPool } from './transaction-row-scope.js';
@@ -130,14 +131,7 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
   };
   // Behind a transaction pooler a SET would land on whichever server session ran it, another
   // client's next: the database's own defaults are checked instead (transaction-pooler.ts).
-  const pool = new pg.Pool({ ...session, max: poolSize, ...(transactionPooler ? {} : { onConnect: applySessionSettings }) });
-  // An idle client that loses its server emits 'error' on the pool; without a
-  // listener Node would crash the host process. The next query reports it.
-  pool.on('error', () => undefined);
-  // So does a client lent out, on itself: pg-pool takes its own listener off while a client is
-  // checked out, so a connection that died between two statements of a transaction, or while
-  // the open's pooler probe held it, ended the host process. Its holder's next query fails instead.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  const pool = survivingLostConnections(new pg.Pool({ ...session, max: poolSize, ...(transactionPooler ? {} : { onConnect: applySessionSettings }) }));
   let enforced = false;
   // The row scope is a session setting sent on every reservation, except behind a transaction
   // pooler, which keeps nothing of a session: there it is set locally in a transaction around

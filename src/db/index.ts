@@ -9,4 +9,5 @@ export {
 } from './database-options.js';
 export type * from './tables.js';
 export { applySessionSettings, CHATKEEP_TYPES } from './type-parsers.js';
+export { survivingLostConnections } from './lost-connections.js';
 export { ALL_USERS, runInRowScope, selfScopingUser, type RowScope } from './row-scope.js';

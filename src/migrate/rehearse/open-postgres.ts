@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
-import { applySessionSettings, CHATKEEP_TYPES, redactUrl } from '../../db/index.js';
+import { applySessionSettings, CHATKEEP_TYPES, redactUrl, survivingLostConnections } from '../../db/index.js';
 import { ChatkeepError } from '../../errors/index.js';
 
 /**
@@ -15,9 +15,9 @@ export async function openPostgres(
   // The migrator runs a migration on one session; a small pool still lets a
   // read it makes meanwhile through `db` proceed instead of waiting for that
   // session forever. The monitor watches every session of the pool.
-  const pool = new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 5000, application_name: options.applicationName, types: CHATKEEP_TYPES, onConnect: applySessionSettings });
-  // An idle client losing its server emits 'error' on the pool; the next query reports it.
-  pool.on('error', () => undefined);
+  const pool = survivingLostConnections(
+    new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 5000, application_name: options.applicationName, types: CHATKEEP_TYPES, onConnect: applySessionSettings }),
+  );
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }), ...(options.log !== undefined ? { log: options.log } : {}) });
   try {
     await sql`select 1`.execute(db);
