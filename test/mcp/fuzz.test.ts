@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
+import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS, FUZZ_TIMEOUT_MS } from '../support/fuzz.js';
 import { near, TRICKY_STRINGS, type JsonSchema } from '../support/schema-arbitraries.js';
 import type { McpSession, UserClient } from './fixtures/mcp-session.js';
 import { useMcpSession } from './fixtures/use-mcp-session.js';
@@ -152,6 +152,6 @@ for (const backend of BACKENDS) {
         }
       });
       expect(failures).toEqual([]);
-    }, 600_000);
+    }, FUZZ_TIMEOUT_MS);
   });
 }

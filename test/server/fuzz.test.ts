@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
+import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS, FUZZ_TIMEOUT_MS } from '../support/fuzz.js';
 import { near, TRICKY_STRINGS, valid, type JsonSchema } from '../support/schema-arbitraries.js';
 import { ADMIN_TOKEN, jwtFor, useServer } from '../support/server-fixture.js';
 import { seedUser, userSnapshot, type SeededUser } from '../support/seeded-user.js';
@@ -329,7 +329,7 @@ for (const backend of BACKENDS) {
           }
         }
         expect(failures).toEqual([]);
-      }, 600_000);
+      }, FUZZ_TIMEOUT_MS);
     },
   );
 }

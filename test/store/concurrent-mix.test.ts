@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { isChatkeepError, type Message, type Store, type Turn } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
-import { FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
+import { FUZZ_OPTIONS, FUZZ_RUNS, FUZZ_TIMEOUT_MS } from '../support/fuzz.js';
 import { newUser, useStore } from '../support/store-fixture.js';
 
 /**
@@ -229,7 +229,7 @@ for (const backend of BACKENDS) {
           }),
           FUZZ_OPTIONS,
         );
-      }, 600_000);
+      }, FUZZ_TIMEOUT_MS);
     },
   );
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isChatkeepError, type Store } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
-import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
+import { failureReport, FUZZ_OPTIONS, FUZZ_RUNS, FUZZ_TIMEOUT_MS } from '../support/fuzz.js';
 import { HOSTILE_STRINGS, TRICKY_STRINGS } from '../support/schema-arbitraries.js';
 import { seedUser, userSnapshot, type SeededUser } from '../support/seeded-user.js';
 import { useStore } from '../support/store-fixture.js';
@@ -311,6 +311,6 @@ for (const backend of BACKENDS) {
         }
       }
       expect(failures).toEqual([]);
-    }, 600_000);
+    }, FUZZ_TIMEOUT_MS);
   });
 }

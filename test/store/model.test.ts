@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isChatkeepError, type Store } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
-import { FUZZ_OPTIONS, FUZZ_RUNS } from '../support/fuzz.js';
+import { FUZZ_OPTIONS, FUZZ_RUNS, FUZZ_TIMEOUT_MS } from '../support/fuzz.js';
 import { newUser, useStore } from '../support/store-fixture.js';
 
 /**
@@ -376,6 +376,6 @@ for (const backend of BACKENDS) {
         ),
         FUZZ_OPTIONS,
       );
-    }, 600_000);
+    }, FUZZ_TIMEOUT_MS);
   });
 }

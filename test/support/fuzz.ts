@@ -5,6 +5,13 @@
  */
 export const FUZZ_RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
 
+/**
+ * A generated-input test's time limit: 10 minutes at the default, growing
+ * with FUZZ_RUNS (the slowest suite, server/fuzz, needs ~1.5 s per case on a
+ * 2-core machine), so a deep local run is not cut off by the default limit.
+ */
+export const FUZZ_TIMEOUT_MS = Math.max(600_000, FUZZ_RUNS * 3_000);
+
 /** fast-check's run options for FUZZ_RUNS and FUZZ_SEED. */
 export const FUZZ_OPTIONS = {
   numRuns: FUZZ_RUNS,
