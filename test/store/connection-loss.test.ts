@@ -93,6 +93,66 @@ describe.skipIf(!PG_AVAILABLE)('postgres: connections killed while turns are wri
     console.info(`[connection-loss] ${kills} connections killed, ${failed.length} of ${TURNS} turns failed and were retried`);
   });
 
+  it('streamed turns (transactions of several statements) under the same fire: every failure CK_DB_UNAVAILABLE, retries store each turn once', { timeout: 120_000 }, async () => {
+    const user = newUser('conn-loss-stream');
+    const { id } = await store.conversations.create(user, { title: 'streamed under fire' });
+    const TURNS = 32;
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    let writing = true;
+    let kills = 0;
+    const killer = (async () => {
+      while (writing) {
+        const { rowCount } = await admin.query(
+          "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'chatkeep'",
+          [database.name],
+        );
+        kills += rowCount ?? 0;
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+    })();
+    let failures = 0;
+    // What a client does: retry an idempotent call until it answers; any failure must be the retryable one.
+    const retried = async <T>(call: () => Promise<T>): Promise<T> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await call();
+        } catch (e) {
+          const error = e as ChatkeepError;
+          expect([error.code, attempt < 100], error.message).toEqual(['CK_DB_UNAVAILABLE', true]);
+          failures++;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    };
+    const streamed = async (i: number) => {
+      const turn = await retried(() => store.turns.begin(user, id, `question ${i}`, { idempotencyKey: `stream-${i}` }));
+      // Text appended is not idempotent: one try, and the commit states the whole reply.
+      await store.turns.appendText(user, turn.id, 'partial ').catch((e: unknown) => expect((e as ChatkeepError).code).toBe('CK_DB_UNAVAILABLE'));
+      await retried(() => store.turns.commit(user, turn.id, { content: `answer ${i}` }));
+    };
+    try {
+      for (let start = 0; start < TURNS; start += 8) {
+        await Promise.all(Array.from({ length: Math.min(8, TURNS - start) }, (_, k) => streamed(start + k)));
+      }
+    } finally {
+      writing = false;
+      await killer;
+      await admin.end();
+    }
+    expect(kills).toBeGreaterThan(0);
+    const page = await store.messages.list(user, id, { limit: 200 });
+    expect(page.messages.map((m) => m.seq)).toEqual(Array.from({ length: 2 * TURNS }, (_, k) => k + 1));
+    const answers = new Map<string, string>();
+    for (let k = 0; k < page.messages.length; k += 2) {
+      const [question, answer] = [page.messages[k]!, page.messages[k + 1]!];
+      expect([question.role, answer.role, question.turnId]).toEqual(['user', 'assistant', answer.turnId]);
+      answers.set(question.content, answer.content);
+    }
+    expect(answers).toEqual(new Map(Array.from({ length: TURNS }, (_, i) => [`question ${i}`, `answer ${i}`])));
+    console.info(`[connection-loss] streamed: ${kills} connections killed, ${failures} calls failed and were retried`);
+  });
+
   it('a connection killed between two statements of a transaction fails that call (CK_DB_UNAVAILABLE); the process lives on', async () => {
     // pg-pool takes its error listener off a client it lends out, and pg emits 'error' on a client whose
     // connection ends: without chatkeep's own listener that was an uncaught exception, the end of the host process.
