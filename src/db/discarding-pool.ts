@@ -1,11 +1,16 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
-import { sqlState } from '../errors/index.js';
+import { isLostConnectionState, sqlState } from '../errors/index.js';
 
 /**
  * The pool Kysely draws from: chatkeep's `pg` pool, except that a
- * connection whose server refused a write as read-only (25006) is
+ * connection whose server refused a write as read-only (25006), or that
+ * reported itself lost (class 08, 57P01–57P05: isLostConnectionState), is
  * destroyed when it is released instead of going back to the pool.
+ *
+ * Behind a pooler such a connection stays open: PgBouncer keeps the client
+ * whose server session was killed and answers its next statement with
+ * 08P01 "server conn crashed?", so the next call drawing it would fail too.
  *
  * After a failover a connection can be left on the old primary, now a
  * standby that answers reads and refuses every write. `pool.query` (the
@@ -22,7 +27,7 @@ export function discardingPool(pool: pg.Pool): PostgresPool {
     end: () => pool.end(),
     connect: async () => {
       const client = await pool.connect();
-      let refusesWrites = false;
+      let unusable = false;
       const wrapped: PostgresPoolClient = {
         get processID() {
           // Undocumented in pg; Kysely asks the server for the pid when it is missing.
@@ -32,12 +37,13 @@ export function discardingPool(pool: pg.Pool): PostgresPool {
           const result = (client.query as (...a: unknown[]) => unknown)(...args);
           if (result instanceof Promise) {
             result.catch((error: unknown) => {
-              if (sqlState(error) === '25006') refusesWrites = true;
+              const state = sqlState(error);
+              if (state === '25006' || isLostConnectionState(state)) unusable = true;
             });
           }
           return result;
         }) as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy === true || refusesWrites),
+        release: (destroy?: boolean) => client.release(destroy === true || unusable),
       };
       return wrapped;
     },

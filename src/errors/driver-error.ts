@@ -133,19 +133,26 @@ export function wrapDriverError(error: unknown): unknown {
         { field: 'url', sqlState: pg.code },
         { cause: error },
       );
-    case '08000':
-    case '08001':
-    case '08003':
-    case '08006':
-    case '57P01':
-    case '57P03':
-      return new ChatkeepError('CK_DB_UNAVAILABLE', undefined, { sqlState: pg.code }, { cause: error });
     default: {
+      if (isLostConnectionState(pg.code)) return new ChatkeepError('CK_DB_UNAVAILABLE', undefined, { sqlState: pg.code }, { cause: error });
       const busy = BUSY_SERVER[pg.code ?? ''];
       if (busy !== undefined) return new ChatkeepError('CK_DB_UNAVAILABLE', busy, { sqlState: pg.code }, { cause: error });
       return new ChatkeepError('CK_INTERNAL', `Database error ${pg.code}`, { sqlState: pg.code }, { cause: error });
     }
   }
+}
+
+/**
+ * A SQLSTATE that means the connection itself is gone or no good: class 08
+ * (connection exception; PgBouncer answers 08P01 "server conn crashed?" on
+ * a client whose server session was killed) and the operator interventions
+ * of class 57P (administrator or crash shutdown, the server starting up,
+ * the database dropped, an idle-session timeout). The call may be retried
+ * on another connection; the one that saw it is not used again
+ * (db/discarding-pool.ts).
+ */
+export function isLostConnectionState(code: string | undefined): boolean {
+  return code !== undefined && (code.startsWith('08') || /^57P0[1-5]$/.test(code));
 }
 
 /**

@@ -7,5 +7,5 @@ export {
   isChatkeepError,
   type ErrorDetails,
 } from './chatkeep-error.js';
-export { pgErrorFields, SESSION_STATE, sqlState, wrapDriverError, type PgErrorFields } from './driver-error.js';
+export { isLostConnectionState, pgErrorFields, SESSION_STATE, sqlState, wrapDriverError, type PgErrorFields } from './driver-error.js';
 export { firstIssue, issueText, wordedParse, wrongValue, type FirstIssue } from './zod-issues.js';

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
@@ -141,6 +142,54 @@ describe.skipIf(PGBOUNCER_SKIP)("postgres behind PgBouncer in transaction mode, 
     expect(JSON.parse(keys.stdout)).toMatchObject({ apiKey: { userId: 'pooled-cli' } });
     const undeclared = await chatkeep(['keys', 'list', '--user', 'pooled-cli', '--database-url', fx.url]);
     expect([undeclared.code, undeclared.stderr]).toEqual([2, expect.stringContaining('looks like a connection pooler in transaction or statement mode')]);
+  });
+
+  it('a server session killed under a statement is CK_DB_UNAVAILABLE, and the next call does not get the broken client (PgBouncer answers it 08P01)', async () => {
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    /** Runs `sleep` (a statement that sleeps) and kills its server session under it. */
+    const killedUnder = async <T>(sleep: () => Promise<T>) => {
+      const running = sleep().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      for (let seen = 0; seen === 0; ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const { rowCount } = await admin.query(
+          "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query like 'select pg_sleep(5)%' and state = 'active'",
+          [fx.database.name],
+        );
+        seen = rowCount ?? 0;
+      }
+      return running;
+    };
+    const db = await openDatabase({ url: fx.url, pooler: 'transaction', poolSize: 1 });
+    try {
+      const killed = wrapDriverError(await killedUnder(() => sql`select pg_sleep(5)`.execute(db.db))) as ChatkeepError;
+      expect([killed.code, killed.details['sqlState']]).toEqual(['CK_DB_UNAVAILABLE', '57P01']);
+      // One client connection (poolSize 1): PgBouncer kept it and would answer 08P01; it was dropped instead.
+      expect((await sql<{ one: number }>`select 1 as one`.execute(db.db)).rows).toEqual([{ one: 1 }]);
+      // What a client kept on gets, and what chatkeep makes of it: mostly PgBouncer's 08P01, sometimes
+      // (about 1 in 3 here) a closed connection instead; tried until 08P01 came, every outcome unavailable.
+      const states: unknown[] = [];
+      while (!states.includes('08P01') && states.length < 10) {
+        const plain = new pg.Client({ connectionString: fx.url });
+        plain.on('error', () => undefined);
+        await plain.connect();
+        try {
+          await killedUnder(() => plain.query('select pg_sleep(5)'));
+          const crashed = wrapDriverError(await plain.query('select 1').then(() => undefined, (e: unknown) => e)) as ChatkeepError;
+          expect(crashed.code, crashed.message).toBe('CK_DB_UNAVAILABLE');
+          states.push(crashed.details['sqlState'] ?? crashed.message);
+        } finally {
+          await plain.end().catch(() => undefined);
+        }
+      }
+      expect(states).toContain('08P01');
+    } finally {
+      await db.close();
+      await admin.end();
+    }
   });
 
   it('a server default chatkeep would otherwise set (DateStyle) is CK_CONFIG naming it and the ALTER DATABASE that fixes it', async () => {
