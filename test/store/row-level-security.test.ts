@@ -9,7 +9,7 @@ import {
   runInRowScope,
   type Database,
 } from '../../src/db/index.js';
-import { grantStoreRole, openStore, type Store } from '../../src/index.js';
+import { grantStoreRole, openStore, type ChatkeepError, type Store } from '../../src/index.js';
 import {
   PG_AVAILABLE,
   PG_ADMIN_URL,
@@ -280,6 +280,107 @@ for (const [index, { via, skip }] of ROUTES.entries()) {
       });
     });
 
+    /**
+     * Eight plain clients of the bound role at once on the pooler's two server sessions, five
+     * statements each, so every session is looked at: none may hold a chatkeep scope or see a row.
+     */
+    const expectNoScopeOnServerSessions = async (): Promise<void> => {
+      const looks = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const client = new pg.Client({ connectionString: appUrl });
+          await client.connect();
+          try {
+            const seen = [];
+            for (let i = 0; i < 5; i++) {
+              const { rows } = await client.query<{ pid: number; user_id: string | null; all_users: string | null; n: number }>(
+                `select pg_backend_pid() as pid, current_setting('chatkeep.user_id', true) as user_id,
+                        current_setting('chatkeep.all_users', true) as all_users, (select count(*)::int from chatkeep.messages) as n`,
+              );
+              seen.push(rows[0]!);
+            }
+            return seen;
+          } finally {
+            await client.end();
+          }
+        }),
+      );
+      const seen = looks.flat();
+      expect(new Set(seen.map((r) => r.pid)).size, 'both server sessions were looked at').toBe(2);
+      for (const row of seen) {
+        expect(row.user_id ?? '').toBe('');
+        expect(row.all_users ?? 'off').not.toBe('on');
+        expect(row.n).toBe(0);
+      }
+    };
+
+    it.runIf(pooled)(
+      'server sessions killed again and again under bound calls: every failure CK_DB_UNAVAILABLE, retries store each turn once, and no scope is left behind',
+      { timeout: 120_000 },
+      async () => {
+        const fired = await openStore(route({ url: appUrl, migrate: false, poolSize: 4 }));
+        const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+        await admin.connect();
+        const users = [newUser('alice'), newUser('bob')];
+        const conversations = await Promise.all(users.map((user) => fired.conversations.create(user)));
+        let firing = true;
+        let kills = 0;
+        let failures = 0;
+        const killer = (async () => {
+          while (firing) {
+            const { rowCount } = await admin.query(
+              'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = $2',
+              [new URL(scratch.url!).pathname.slice(1), role],
+            );
+            kills += rowCount ?? 0;
+            await new Promise((resolve) => setTimeout(resolve, 15));
+          }
+        })();
+        const retried = async <T>(call: () => Promise<T>): Promise<T> => {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await call();
+            } catch (e) {
+              const error = e as ChatkeepError;
+              expect([error.code, attempt < 100], error.message).toEqual(['CK_DB_UNAVAILABLE', true]);
+              failures++;
+              await new Promise((resolve) => setTimeout(resolve, 5));
+            }
+          }
+        };
+        const TURNS = 12;
+        try {
+          await Promise.all(
+            users.flatMap((user, u) =>
+              Array.from({ length: TURNS }, async (_, i) => {
+                const id = conversations[u]!.id;
+                if (i % 2 === 0) {
+                  await retried(() => fired.turns.append(user, id, { user: `q${i}`, assistant: `a${i}`, idempotencyKey: `k${i}` }));
+                } else {
+                  const turn = await retried(() => fired.turns.begin(user, id, `q${i}`, { idempotencyKey: `k${i}` }));
+                  await retried(() => fired.turns.commit(user, turn.id, { content: `a${i}` }));
+                }
+              }),
+            ),
+          );
+        } finally {
+          firing = false;
+          await killer;
+          await admin.end();
+        }
+        expect(kills).toBeGreaterThan(0);
+        for (const [u, user] of users.entries()) {
+          const page = await retried(() => fired.messages.list(user, conversations[u]!.id, { limit: 100 }));
+          expect(page.messages.map((m) => m.seq)).toEqual(Array.from({ length: 2 * TURNS }, (_, k) => k + 1));
+          const pairs = new Map<string, string>();
+          for (let k = 0; k < page.messages.length; k += 2) pairs.set(page.messages[k]!.content, page.messages[k + 1]!.content);
+          expect(pairs).toEqual(new Map(Array.from({ length: TURNS }, (_, i) => [`q${i}`, `a${i}`])));
+        }
+        await fired.close();
+        await expectNoScopeOnServerSessions();
+        console.info(`[row-level security] through PgBouncer: ${kills} server sessions killed, ${failures} calls failed and were retried`);
+      },
+    );
+
     it.runIf(pooled)(
       'leaves no scope on any of the pooler’s server sessions: a plain client of the same role sees no setting and no row',
       async () => {
@@ -307,38 +408,7 @@ for (const [index, { via, skip }] of ROUTES.entries()) {
           ),
         );
         expect(all!.n).toBeGreaterThanOrEqual(20);
-        // Eight plain clients at once on the pooler's two server sessions, five statements each: every session is looked at.
-        const looks = await Promise.all(
-          Array.from({ length: 8 }, async () => {
-            const client = new pg.Client({ connectionString: appUrl });
-            await client.connect();
-            try {
-              const seen = [];
-              for (let i = 0; i < 5; i++) {
-                const { rows } = await client.query<{
-                  pid: number;
-                  user_id: string | null;
-                  all_users: string | null;
-                  n: number;
-                }>(
-                  `select pg_backend_pid() as pid, current_setting('chatkeep.user_id', true) as user_id,
-                      current_setting('chatkeep.all_users', true) as all_users, (select count(*)::int from chatkeep.messages) as n`,
-                );
-                seen.push(rows[0]!);
-              }
-              return seen;
-            } finally {
-              await client.end();
-            }
-          }),
-        );
-        const seen = looks.flat();
-        expect(new Set(seen.map((r) => r.pid)).size, 'both server sessions were looked at').toBe(2);
-        for (const row of seen) {
-          expect(row.user_id ?? '').toBe('');
-          expect(row.all_users ?? 'off').not.toBe('on');
-          expect(row.n).toBe(0);
-        }
+        await expectNoScopeOnServerSessions();
       },
     );
 
