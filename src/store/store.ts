@@ -209,8 +209,11 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     return new Store(database, schema, settings, owns, options.flagCache);
   } catch (error) {
     if (owns) await database.close().catch(() => undefined);
-    // A server gone between the open and the schema check is CK_DB_UNAVAILABLE, not a bare ECONNREFUSED.
-    throw wrapDriverError(error);
+    // A server gone between the open and the schema check is CK_DB_UNAVAILABLE, not a bare
+    // ECONNREFUSED. Any other driver error keeps PostgreSQL's own words ("permission denied for
+    // schema chatkeep"), which a CK_INTERNAL "Database error 42501" would hide.
+    const wrapped = wrapDriverError(error);
+    throw wrapped instanceof ChatkeepError && wrapped.code === 'CK_DB_UNAVAILABLE' ? wrapped : error;
   }
 }
 

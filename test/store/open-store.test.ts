@@ -5,7 +5,8 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { ChatkeepError, openStore, type StoreOptions } from '../../src/index.js';
 import { STORE_OPTION_NAMES } from '../../src/store/store-option-names.js';
-import { BACKENDS, createPgDatabase, scratchDatabase } from '../support/backends.js';
+import { BACKENDS, createPgDatabase, PG_AVAILABLE, scratchDatabase } from '../support/backends.js';
+import { withPlainRole } from '../support/plain-role.js';
 import { caught } from '../support/store-fixture.js';
 
 for (const backend of BACKENDS) {
@@ -157,6 +158,21 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe.skipIf(!PG_AVAILABLE)('postgres: opening a store as a role without rights on chatkeep\'s schema', () => {
+  it("keeps PostgreSQL's own words (permission denied for schema chatkeep), not CK_INTERNAL \"Database error 42501\"", async () => {
+    const scratch = await scratchDatabase('postgres');
+    try {
+      await (await openStore({ database: scratch.database })).close();
+      await withPlainRole(scratch, 'ck_no_grant', async (url) => {
+        const error = (await openStore({ url, migrate: false }).catch((e: unknown) => e)) as Error & { code?: string };
+        expect([error.code, error.message]).toEqual(['42501', 'permission denied for schema chatkeep']);
+      });
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
 
 describe('flagCache options', () => {
   it('a ttlMs or maxOverrides that is not a whole number in range is CK_CONFIG naming it, before any data folder is made', async () => {
