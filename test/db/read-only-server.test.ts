@@ -1,7 +1,6 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type ChatkeepError, type Store } from '../../src/index.js';
-import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { adminQuery, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
 import { newUser } from '../support/store-fixture.js';
 
 /**
@@ -19,15 +18,6 @@ import { newUser } from '../support/store-fixture.js';
  */
 if (!PG_AVAILABLE) console.warn(`[chatkeep tests] SKIPPING read-only-server cases: no PostgreSQL answers at ${PG_ADMIN_URL}`);
 
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 describe.skipIf(!PG_AVAILABLE)('postgres: connections left on a server that refuses writes', () => {
   const POOL = 4;
@@ -42,11 +32,11 @@ describe.skipIf(!PG_AVAILABLE)('postgres: connections left on a server that refu
     conversationId = (await setup.conversations.create(user, { title: 'before the failover' })).id;
     await setup.turns.append(user, conversationId, { user: 'one', assistant: 'two' });
     await setup.close();
-    await admin(`alter database ${database.name} set default_transaction_read_only = on`);
+    await adminQuery(`alter database ${database.name} set default_transaction_read_only = on`);
     store = await openStore({ url: database.url, migrate: false, poolSize: POOL });
     // Fill the pool with sessions on the "standby": every one of them answers reads.
     await Promise.all(Array.from({ length: POOL }, () => store.messages.list(user, conversationId)));
-    await admin(`alter database ${database.name} reset default_transaction_read_only`);
+    await adminQuery(`alter database ${database.name} reset default_transaction_read_only`);
   });
   afterAll(async () => {
     await store?.close();

@@ -1,7 +1,6 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type ChatkeepError } from '../../src/index.js';
-import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { adminQuery, createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
 import { newUser } from '../support/store-fixture.js';
 
 /**
@@ -22,15 +21,6 @@ if (!PG_AVAILABLE)
     `[chatkeep tests] SKIPPING transaction-pooler default checks: no PostgreSQL answers at ${PG_ADMIN_URL}`,
   );
 
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 describe.skipIf(!PG_AVAILABLE)(
   "postgres: pooler: 'transaction' checks every server default chatkeep would otherwise set",
@@ -52,7 +42,7 @@ describe.skipIf(!PG_AVAILABLE)(
     ] as const)(
       'a database whose %s defaults to %s is CK_CONFIG naming it; the printed ALTER DATABASE fixes it',
       async (setting, bad, good) => {
-        await admin(`alter database ${database.name} set ${setting} = '${bad}'`);
+        await adminQuery(`alter database ${database.name} set ${setting} = '${bad}'`);
         const error = (await openStore({ url: database.url, pooler: 'transaction' }).catch(
           (e: unknown) => e,
         )) as ChatkeepError;
@@ -66,14 +56,14 @@ describe.skipIf(!PG_AVAILABLE)(
         expect(error.message).toBe(
           `pooler: behind a transaction pooler chatkeep cannot set ${setting} on its sessions, and PostgreSQL at ${new URL(database.url).toString()} defaults to '${bad}'; set it for the database: ${fix}`,
         );
-        await admin(fix);
+        await adminQuery(fix);
         const store = await openStore({ url: database.url, pooler: 'transaction' });
         await store.close();
       },
     );
 
     it('any ISO DateStyle is what chatkeep reads (ISO, DMY is accepted), and its timestamps come back right', async () => {
-      await admin(`alter database ${database.name} set datestyle = 'ISO, DMY'`);
+      await adminQuery(`alter database ${database.name} set datestyle = 'ISO, DMY'`);
       try {
         const store = await openStore({ url: database.url, pooler: 'transaction' });
         try {
@@ -88,7 +78,7 @@ describe.skipIf(!PG_AVAILABLE)(
           await store.close();
         }
       } finally {
-        await admin(`alter database ${database.name} reset datestyle`);
+        await adminQuery(`alter database ${database.name} reset datestyle`);
       }
     });
   },

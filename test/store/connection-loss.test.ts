@@ -5,6 +5,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { wrapDriverError } from '../../src/errors/index.js';
 import { openStore, type ChatkeepError, type Store } from '../../src/index.js';
 import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
+import { killRepeatedly, retriedWhileUnavailable } from '../support/connection-killer.js';
 import { newUser } from '../support/store-fixture.js';
 
 /**
@@ -35,21 +36,9 @@ describe.skipIf(!PG_AVAILABLE)('postgres: connections killed while turns are wri
     const user = newUser('conn-loss');
     const { id } = await store.conversations.create(user, { title: 'under fire' });
     const TURNS = 60;
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    let writing = true;
-    let kills = 0;
     // Kill every connection the store holds, again and again, while the turns are written.
-    const killer = (async () => {
-      while (writing) {
-        const { rowCount } = await admin.query(
-          "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'chatkeep'",
-          [database.name],
-        );
-        kills += rowCount ?? 0;
-        await new Promise((resolve) => setTimeout(resolve, 15));
-      }
-    })();
+    const killer = await killRepeatedly(database.name, "application_name = 'chatkeep'");
+    let kills = 0;
     const turn = (i: number) => store.turns.append(user, id, { user: `question ${i}`, assistant: `answer ${i}`, idempotencyKey: `turn-${i}` });
     const failed: number[] = [];
     try {
@@ -65,9 +54,7 @@ describe.skipIf(!PG_AVAILABLE)('postgres: connections killed while turns are wri
         });
       }
     } finally {
-      writing = false;
-      await killer;
-      await admin.end();
+      kills = await killer.stop();
     }
     expect(kills).toBeGreaterThan(0);
     // The kills stopped. A retry replays a committed turn or stores a lost one; one may still draw a
@@ -97,34 +84,11 @@ describe.skipIf(!PG_AVAILABLE)('postgres: connections killed while turns are wri
     const user = newUser('conn-loss-stream');
     const { id } = await store.conversations.create(user, { title: 'streamed under fire' });
     const TURNS = 32;
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    let writing = true;
+    const killer = await killRepeatedly(database.name, "application_name = 'chatkeep'");
     let kills = 0;
-    const killer = (async () => {
-      while (writing) {
-        const { rowCount } = await admin.query(
-          "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'chatkeep'",
-          [database.name],
-        );
-        kills += rowCount ?? 0;
-        await new Promise((resolve) => setTimeout(resolve, 15));
-      }
-    })();
     let failures = 0;
     // What a client does: retry an idempotent call until it answers; any failure must be the retryable one.
-    const retried = async <T>(call: () => Promise<T>): Promise<T> => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await call();
-        } catch (e) {
-          const error = e as ChatkeepError;
-          expect([error.code, attempt < 100], error.message).toEqual(['CK_DB_UNAVAILABLE', true]);
-          failures++;
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-      }
-    };
+    const retried = <T>(call: () => Promise<T>) => retriedWhileUnavailable(call, () => failures++);
     const streamed = async (i: number) => {
       const turn = await retried(() => store.turns.begin(user, id, `question ${i}`, { idempotencyKey: `stream-${i}` }));
       // Text appended is not idempotent: one try, and the commit states the whole reply.
@@ -136,9 +100,7 @@ describe.skipIf(!PG_AVAILABLE)('postgres: connections killed while turns are wri
         await Promise.all(Array.from({ length: Math.min(8, TURNS - start) }, (_, k) => streamed(start + k)));
       }
     } finally {
-      writing = false;
-      await killer;
-      await admin.end();
+      kills = await killer.stop();
     }
     expect(kills).toBeGreaterThan(0);
     const page = await store.messages.list(user, id, { limit: 200 });

@@ -9,13 +9,14 @@ import {
   runInRowScope,
   type Database,
 } from '../../src/db/index.js';
-import { grantStoreRole, openStore, type ChatkeepError, type Store } from '../../src/index.js';
+import { grantStoreRole, openStore, type Store } from '../../src/index.js';
 import {
   PG_AVAILABLE,
   PG_ADMIN_URL,
   scratchDatabase,
   type ScratchDatabase,
 } from '../support/backends.js';
+import { killRepeatedly, retriedWhileUnavailable } from '../support/connection-killer.js';
 import { dropScratchWithRoles, storeRoleUrl } from '../support/plain-role.js';
 import { PGBOUNCER_SKIP, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 import { caught, newUser } from '../support/store-fixture.js';
@@ -318,35 +319,12 @@ for (const [index, { via, skip }] of ROUTES.entries()) {
       { timeout: 120_000 },
       async () => {
         const fired = await openStore(route({ url: appUrl, migrate: false, poolSize: 4 }));
-        const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-        await admin.connect();
         const users = [newUser('alice'), newUser('bob')];
         const conversations = await Promise.all(users.map((user) => fired.conversations.create(user)));
-        let firing = true;
+        const killer = await killRepeatedly(new URL(scratch.url!).pathname.slice(1), 'usename = $2', [role]);
         let kills = 0;
         let failures = 0;
-        const killer = (async () => {
-          while (firing) {
-            const { rowCount } = await admin.query(
-              'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = $2',
-              [new URL(scratch.url!).pathname.slice(1), role],
-            );
-            kills += rowCount ?? 0;
-            await new Promise((resolve) => setTimeout(resolve, 15));
-          }
-        })();
-        const retried = async <T>(call: () => Promise<T>): Promise<T> => {
-          for (let attempt = 1; ; attempt++) {
-            try {
-              return await call();
-            } catch (e) {
-              const error = e as ChatkeepError;
-              expect([error.code, attempt < 100], error.message).toEqual(['CK_DB_UNAVAILABLE', true]);
-              failures++;
-              await new Promise((resolve) => setTimeout(resolve, 5));
-            }
-          }
-        };
+        const retried = <T>(call: () => Promise<T>) => retriedWhileUnavailable(call, () => failures++);
         const TURNS = 12;
         try {
           await Promise.all(
@@ -363,9 +341,7 @@ for (const [index, { via, skip }] of ROUTES.entries()) {
             ),
           );
         } finally {
-          firing = false;
-          await killer;
-          await admin.end();
+          kills = await killer.stop();
         }
         expect(kills).toBeGreaterThan(0);
         for (const [u, user] of users.entries()) {

@@ -165,3 +165,14 @@ export async function chatkeepSchemas(url: string): Promise<string[]> {
     await client.end();
   }
 }
+
+/** Runs one statement as the admin user, on a connection of its own. */
+export async function adminQuery(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
