@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { v7 as uuidV7 } from 'uuid';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors/index.js';
 import { forAllUsers, forUser, type StoreContext } from './store-context.js';
@@ -75,7 +74,7 @@ export class ApiKeys {
         }
         return trx
           .insertInto('api_keys')
-          .values({ user_id: user, id: uuidV7(), name, prefix, secret_hash: hashSecret(secret) })
+          .values({ user_id: user, id: this.#ctx.newId(), name, prefix, secret_hash: hashSecret(secret) })
           .returningAll()
           .executeTakeFirstOrThrow();
       }),

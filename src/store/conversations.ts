@@ -4,7 +4,6 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors/index.j
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { toConversation, type Conversation, type JsonObject } from './rows.js';
 import { forUser, type StoreContext } from './store-context.js';
-import { v7 as uuidV7 } from 'uuid';
 import { limitSchema, metadataSchema, parse, summarySchema, titleSchema, uuidSchema } from './validation.js';
 
 export interface CreateConversationInput {
@@ -70,7 +69,7 @@ export class Conversations {
         .insertInto('conversations')
         .values({
           user_id: user,
-          id: data.id ?? uuidV7(),
+          id: data.id ?? this.#ctx.newId(),
           title: data.title ?? null,
           ...(data.summary !== undefined ? { summary: data.summary, summary_is_explicit: true } : {}),
           metadata: JSON.stringify(data.metadata ?? {}),

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { ALL_USERS, type ChatkeepTables, type Database, type DatabaseKind, type RowScope } from '../db/index.js';
 import { wrapDriverError } from '../errors/index.js';
 import type { SchemaSettings } from '../schema/index.js';
+import type { IdSource } from './time-ordered-ids.js';
 import type { Rules } from './validation.js';
 
 /**
@@ -18,6 +19,8 @@ export interface StoreContext {
   readonly hot: Database['hot'];
   readonly settings: SchemaSettings;
   readonly rules: Rules;
+  /** The store's time-ordered (UUIDv7) ids for new rows. */
+  readonly newId: IdSource;
   /** Throws CK_STORE_CLOSED once the store is closed. */
   assertOpen(): void;
   /**

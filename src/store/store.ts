@@ -24,6 +24,7 @@ import { Onboarding } from './onboarding.js';
 import { forAllUsers, guarded, type StoreContext } from './store-context.js';
 import { Turns } from './turns.js';
 import { assertKnownStoreOptions } from './store-option-names.js';
+import { timeOrderedIds } from './time-ordered-ids.js';
 import { rulesFor } from './validation.js';
 
 export interface StoreOptions extends DatabaseOptions, RequestedSettings {
@@ -99,6 +100,7 @@ export class Store {
       hot: database.hot,
       settings,
       rules: rulesFor(settings),
+      newId: timeOrderedIds(),
       assertOpen: () => {
         if (this.#closed) throw new ChatkeepError('CK_STORE_CLOSED');
       },

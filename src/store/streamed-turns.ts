@@ -1,5 +1,4 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
-import { v7 as uuidV7 } from 'uuid';
 import { z } from 'zod';
 import type { ChatkeepTables } from '../db/index.js';
 import { ChatkeepError, NotFoundError } from '../errors/index.js';
@@ -132,7 +131,7 @@ export class StreamedTurns {
         insert into ${sql.id(s, 'streamed_turns')}
           (user_id, id, conversation_id, user_message_id, assistant_message_id, user_content, user_metadata,
            idempotency_key, request_hash, abandon_after_ms, expires_at)
-        select ${user}, ${uuidV7()}, c.id, ${uuidV7()}, ${uuidV7()}, ${input.content}, ${JSON.stringify(input.metadata)}::jsonb,
+        select ${user}, ${this.#ctx.newId()}, c.id, ${this.#ctx.newId()}, ${this.#ctx.newId()}, ${input.content}, ${JSON.stringify(input.metadata)}::jsonb,
                ${key ?? null}, ${hash}, ${abandonAfterMs}, now() + make_interval(secs => ${abandonAfterMs / 1000})
           from ${sql.id(s, 'conversations')} c
          where c.user_id = ${user} and c.id = ${id}

@@ -6,7 +6,7 @@ import type { Agent, AgentReply, StreamingAgent } from './agent.js';
 import { streamTurn, type StreamTurnOptions } from './stream-turn.js';
 import type { Messages } from './messages.js';
 import { cutToTokenBudget } from './history-budget.js';
-import { MESSAGE_COLUMNS, toMessage, type Turn } from './rows.js';
+import { MESSAGE_COLUMNS, toMessage, toMessageFromValues, type Turn } from './rows.js';
 import { agentTurnOptionFields, messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
 import {
   StreamedTurns,
@@ -18,7 +18,6 @@ import {
   type SweepReport,
 } from './streamed-turns.js';
 import type { StoreContext } from './store-context.js';
-import { v7 as uuidV7 } from 'uuid';
 import { idempotencyKeySchema, parse, uuidSchema } from './validation.js';
 
 export interface AppendTurnInput {
@@ -62,8 +61,10 @@ export class Turns {
     this.#ctx = ctx;
     this.#messages = messages;
     this.#streamed = new StreamedTurns(ctx);
+    // Rows as arrays: the driver builds an array faster than an object.
     this.#appendStatement = hotStatement(
       `select seq, id, created_at from ${ctx.schema}.append_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      { rowMode: 'array' },
     );
     // Arguments are evaluated before the function runs, so the policies on
     // every statement inside it see the acting user: one round trip, like
@@ -71,7 +72,7 @@ export class Turns {
     const uid = ctx.settings.users?.type ?? 'text';
     this.#scopedAppendStatement = hotStatement(
       `select seq, id, created_at from ${ctx.schema}.append_turn(${selfScopingUser('$1', uid)}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      { skipsRowScope: true },
+      { skipsRowScope: true, rowMode: 'array' },
     );
   }
 
@@ -216,7 +217,9 @@ export class Turns {
     // Time-ordered ids (UUIDv7): new rows land at the right edge of the
     // messages (user_id, id) index instead of on random leaf pages, which
     // keeps that index cheap to maintain at millions of rows.
-    const turnId = uuidV7();
+    const turnId = this.#ctx.newId();
+    const userMessageId = this.#ctx.newId();
+    const assistantMessageId = this.#ctx.newId();
     const hash = key === undefined ? null : requestHash(conversationId, userMessage);
     // One call of the append_turn function (src/schema/0002), whose plans
     // are cached; the call itself is prepared once per connection.
@@ -224,20 +227,20 @@ export class Turns {
       user,
       conversationId,
       turnId,
-      uuidV7(),
+      userMessageId,
       userMessage.content,
       JSON.stringify(userMessage.metadata),
-      uuidV7(),
+      assistantMessageId,
       assistantMessage.content,
       JSON.stringify(assistantMessage.metadata),
       key ?? null,
       hash,
     ];
-    let rows: readonly Record<string, unknown>[];
+    let rows: readonly (readonly unknown[])[];
     try {
       this.#ctx.assertOpen();
       const statement = this.#ctx.rowScopeEnforced ? this.#scopedAppendStatement : this.#appendStatement;
-      rows = await this.#ctx.scoped({ user }, () => this.#ctx.hot<Record<string, unknown>>(statement, params));
+      rows = await this.#ctx.scoped({ user }, () => this.#ctx.hot<readonly unknown[]>(statement, params));
     } catch (error) {
       const pg = pgErrorFields(error);
       if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey' && key !== undefined && hash !== null) {
@@ -248,9 +251,10 @@ export class Turns {
     }
     const [u, a] = rows;
     if (u === undefined || a === undefined) throw new NotFoundError('conversation');
-    const message = (row: Record<string, unknown>, role: 'user' | 'assistant', input: Required<MessageInput>) =>
-      toMessage({ ...row, turn_id: turnId, role, content: input.content, metadata: input.metadata }, user, conversationId);
-    return toTurn([message(u, 'user', userMessage), message(a, 'assistant', assistantMessage)], false);
+    // The database gave seq and created_at (seq, id, created_at); the rest is what was sent.
+    const message = (stored: readonly unknown[], id: string, role: 'user' | 'assistant', input: Required<MessageInput>) =>
+      toMessageFromValues([stored[0], id, turnId, role, input.content, input.metadata, false, stored[2]], user, conversationId);
+    return toTurn([message(u, userMessageId, 'user', userMessage), message(a, assistantMessageId, 'assistant', assistantMessage)], false);
   }
 
   /** The turn stored under `key`, or undefined; CK_IDEMPOTENCY_MISMATCH if the key was used for another request. */

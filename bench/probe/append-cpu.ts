@@ -1,0 +1,159 @@
+/**
+ * Where an appended turn's CPU goes: this Node process and PostgreSQL's
+ * processes, per turn, for chatkeep, the two raw-SQL floors and LangChain,
+ * on one database in one run.
+ *
+ *   npm run probe:append-cpu        (~2 min; needs PostgreSQL)
+ *
+ * On 2 cores the append at concurrency 8 is CPU-bound: the client and the
+ * server share the machine, so a turn's throughput is about 2 cores ÷ (its
+ * client CPU + its server CPU). Throughput alone moves ±15 % from run to run
+ * on these VMs; CPU per turn is steadier, and says which side to work on.
+ *
+ * It drops and recreates the database `ck_bench_cpu` (BENCH_PG_URL's server,
+ * default postgres://postgres@127.0.0.1:5432/postgres) and drops it at the end.
+ */
+import { randomUUID } from 'node:crypto';
+import { openStore } from 'chatkeep';
+import pg from 'pg';
+import { cpuSnapshot, type CpuSnapshot } from '../lib/interference.js';
+import { runForDuration } from '../lib/load.js';
+import { chatkeepSeedSql, langchainSeedSql, RAW_DDL, rawSeedSql, type SeedShape } from '../lib/seed.js';
+import { LangchainTarget, langchainTemplates, LANGCHAIN_TABLE } from '../targets/langchain.js';
+import { RawOnChatkeepTarget } from '../targets/raw-on-chatkeep.js';
+import { RawSqlTarget, type Queryable } from '../targets/raw-sql.js';
+import { ChatkeepTarget } from '../targets/chatkeep.js';
+import type { ConversationRef, Target } from '../targets/target.js';
+
+const ADMIN_URL = process.env['BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DATABASE = 'ck_bench_cpu';
+const SHAPE: SeedShape = { conversations: 2000, messagesPerConversation: 100, users: 200, bigConversation: 0 };
+const APPEND_MS = Number(process.env['PROBE_APPEND_MS'] ?? 4000);
+const ROUNDS = Number(process.env['PROBE_ROUNDS'] ?? 3);
+const USER_TEXT = 'How do I keep the history of this chat when the server restarts? ' + 'lorem ipsum '.repeat(2);
+const ASSISTANT_TEXT = 'Store each turn in a database as it happens. ' + 'dolor sit amet '.repeat(24);
+const CLOCK_TICK_MICROS = 10_000;
+
+const log = (message: string) => process.stderr.write(`[probe:append-cpu] ${message}\n`);
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>, url = ADMIN_URL): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function pooledQueryable(pool: pg.Pool): Queryable {
+  return {
+    query: async (text, params, name) => {
+      const result = await pool.query(name === undefined ? { text, values: params } : { name, text, values: params });
+      return { rows: result.rows };
+    },
+  };
+}
+
+interface Tally {
+  turns: number;
+  wallMs: number;
+  nodeMicros: number;
+  postgresMicros: number;
+}
+
+function cpuBetween(from: CpuSnapshot, to: CpuSnapshot) {
+  return {
+    nodeMicros: to.selfMicros - from.selfMicros,
+    postgresMicros: (to.postgresTicks - from.postgresTicks) * CLOCK_TICK_MICROS,
+  };
+}
+
+async function measure(target: Target, concurrency: number, tally: Tally): Promise<void> {
+  const conversations: ConversationRef[] = await Promise.all(
+    Array.from({ length: concurrency }, (_, w) => target.newConversation(`cpu-u${w}-${randomUUID().slice(0, 8)}`)),
+  );
+  // Warm the pool and the plans outside the measured stretch.
+  await runForDuration({ concurrency, warmupMs: 0, durationMs: 500 }, (w) =>
+    target.appendTurn(conversations[w]!, USER_TEXT, ASSISTANT_TEXT),
+  );
+  const from = cpuSnapshot();
+  const sample = await runForDuration({ concurrency, warmupMs: 0, durationMs: APPEND_MS }, (w) =>
+    target.appendTurn(conversations[w]!, USER_TEXT, ASSISTANT_TEXT),
+  );
+  const to = cpuSnapshot();
+  if (from === undefined || to === undefined) throw new Error('CPU accounting needs Linux /proc');
+  const cpu = cpuBetween(from, to);
+  tally.turns += sample.latenciesMs.length;
+  tally.wallMs += to.at - from.at;
+  tally.nodeMicros += cpu.nodeMicros;
+  tally.postgresMicros += cpu.postgresMicros;
+}
+
+async function main(): Promise<void> {
+  await admin(async (c) => {
+    await c.query(`drop database if exists ${DATABASE} with (force)`);
+    await c.query(`create database ${DATABASE}`);
+  });
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${DATABASE}`;
+  const dbUrl = url.toString();
+
+  log('migrating and seeding (200,000 messages per target)…');
+  const chatkeep = await ChatkeepTarget.open({ url: dbUrl });
+  await admin(async (c) => {
+    for (const sql of chatkeepSeedSql(SHAPE, 'chatkeep')) await c.query(sql);
+    for (const sql of RAW_DDL) await c.query(sql);
+    for (const sql of rawSeedSql(SHAPE)) await c.query(sql);
+  }, dbUrl);
+  const langchainPool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+  const langchain = new LangchainTarget(langchainPool);
+  await langchain.createTable();
+  await admin(async (c) => {
+    for (const sql of langchainSeedSql(SHAPE, LANGCHAIN_TABLE, langchainTemplates())) await c.query(sql);
+    await c.query('checkpoint');
+  }, dbUrl);
+  const rawPool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+  const rawCkPool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+  const targets: Target[] = [
+    chatkeep,
+    new RawOnChatkeepTarget(pooledQueryable(rawCkPool), () => rawCkPool.end()),
+    new RawSqlTarget(pooledQueryable(rawPool), () => rawPool.end()),
+    langchain,
+  ];
+
+  const rows: string[] = [];
+  for (const concurrency of [1, 8]) {
+    const tallies = new Map<string, Tally>(targets.map((t) => [t.name, { turns: 0, wallMs: 0, nodeMicros: 0, postgresMicros: 0 }]));
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) {
+        log(`c = ${concurrency}, round ${round + 1}/${ROUNDS}: ${target.name}`);
+        await measure(target, concurrency, tallies.get(target.name)!);
+      }
+    }
+    for (const target of targets) {
+      const t = tallies.get(target.name)!;
+      const node = t.nodeMicros / t.turns;
+      const server = t.postgresMicros / t.turns;
+      rows.push(
+        `| ${concurrency} | ${target.name} | ${Math.round((t.turns * 1000) / t.wallMs).toLocaleString('en-US')}/s | ${node.toFixed(0)} µs | ${server.toFixed(0)} µs | ${(node + server).toFixed(0)} µs |`,
+      );
+    }
+  }
+  for (const target of targets) await target.close();
+  await admin((c) => c.query(`drop database if exists ${DATABASE} with (force)`));
+
+  process.stdout.write(
+    [
+      `Append turn, CPU per turn (${ROUNDS} rounds × ${APPEND_MS / 1000} s per contender and concurrency, order alternated; PostgreSQL's processes counted in 10 ms ticks):`,
+      '',
+      '| c | contender | turns/s | Node CPU per turn | PostgreSQL CPU per turn | sum |',
+      '|---|---|---|---|---|---|',
+      ...rows,
+      '',
+    ].join('\n'),
+  );
+}
+
+await main();
