@@ -38,7 +38,7 @@ import {
 } from './lib/seed.js';
 import { ChatkeepTarget } from './targets/chatkeep.js';
 import { LANGCHAIN_TABLE, LangchainTarget, langchainTemplates } from './targets/langchain.js';
-import { RawSqlTarget, type Queryable } from './targets/raw-sql.js';
+import { poolQueryable, RawSqlTarget, type Queryable } from './targets/raw-sql.js';
 import { RawOnChatkeepTarget } from './targets/raw-on-chatkeep.js';
 import type { ConversationRef, Target } from './targets/target.js';
 
@@ -425,22 +425,6 @@ function assertRowLevelSecurity(target: ChatkeepTarget, expected: boolean): void
           : " (the owner of chatkeep's tables, or a superuser, is not bound by the policies)"),
     );
   }
-}
-
-/**
- * pg.Pool as the floor's Queryable: named statements are prepared once per
- * pooled connection and then only bound and executed, the fastest way to send
- * a repeated statement with pg.
- */
-function poolQueryable(pool: pg.Pool): Queryable {
-  return {
-    query: async <R>(text: string, values: unknown[], name?: string) => {
-      const result = await pool.query(
-        name === undefined ? { text, values } : { name, text, values },
-      );
-      return { rows: result.rows as R[] };
-    },
-  };
 }
 
 /** PGlite as the floor's Queryable: its `query` (no named statements in PGlite's API). */

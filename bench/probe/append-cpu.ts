@@ -16,12 +16,13 @@
 import { randomUUID } from 'node:crypto';
 import { openStore } from 'chatkeep';
 import pg from 'pg';
+import { withClient } from '../lib/admin-client.js';
 import { cpuSnapshot, type CpuSnapshot } from '../lib/interference.js';
 import { runForDuration } from '../lib/load.js';
 import { chatkeepSeedSql, langchainSeedSql, RAW_DDL, rawSeedSql, type SeedShape } from '../lib/seed.js';
 import { LangchainTarget, langchainTemplates, LANGCHAIN_TABLE } from '../targets/langchain.js';
 import { RawOnChatkeepTarget } from '../targets/raw-on-chatkeep.js';
-import { RawSqlTarget, type Queryable } from '../targets/raw-sql.js';
+import { poolQueryable, RawSqlTarget } from '../targets/raw-sql.js';
 import { ChatkeepTarget } from '../targets/chatkeep.js';
 import type { ConversationRef, Target } from '../targets/target.js';
 
@@ -36,24 +37,7 @@ const CLOCK_TICK_MICROS = 10_000;
 
 const log = (message: string) => process.stderr.write(`[probe:append-cpu] ${message}\n`);
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>, url = ADMIN_URL): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-function pooledQueryable(pool: pg.Pool): Queryable {
-  return {
-    query: async (text, params, name) => {
-      const result = await pool.query(name === undefined ? { text, values: params } : { name, text, values: params });
-      return { rows: result.rows };
-    },
-  };
-}
+const admin = <T>(work: (client: pg.Client) => Promise<T>, url = ADMIN_URL) => withClient(url, work);
 
 interface Tally {
   turns: number;
@@ -117,8 +101,8 @@ async function main(): Promise<void> {
   const rawCkPool = new pg.Pool({ connectionString: dbUrl, max: 10 });
   const targets: Target[] = [
     chatkeep,
-    new RawOnChatkeepTarget(pooledQueryable(rawCkPool), () => rawCkPool.end()),
-    new RawSqlTarget(pooledQueryable(rawPool), () => rawPool.end()),
+    new RawOnChatkeepTarget(poolQueryable(rawCkPool), () => rawCkPool.end()),
+    new RawSqlTarget(poolQueryable(rawPool), () => rawPool.end()),
     langchain,
   ];
 

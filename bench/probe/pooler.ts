@@ -20,6 +20,7 @@
 import { openStore, type Store } from 'chatkeep';
 import pg from 'pg';
 import { startPgBouncerProcess } from '../../test/support/pgbouncer-process.js';
+import { withClient } from '../lib/admin-client.js';
 import { cpuSnapshot, otherCpuPercent } from '../lib/interference.js';
 import { runCount, runForDuration, summarizeSamples, type Operation, type Sample } from '../lib/load.js';
 import { dropRlsRole, prepareRlsRole } from '../lib/rls-role.js';
@@ -127,15 +128,7 @@ function workloads(): Workload[] {
   ];
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>, url = ADMIN_URL): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const admin = <T>(work: (client: pg.Client) => Promise<T>, url = ADMIN_URL) => withClient(url, work);
 
 async function main(): Promise<void> {
   const server = new URL(ADMIN_URL);

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { ConversationRef, Target } from './target.js';
 
 /**
@@ -13,6 +14,22 @@ export interface Queryable {
     params: unknown[],
     name?: string,
   ): Promise<{ rows: R[] }>;
+}
+
+/**
+ * pg.Pool as the floor's Queryable: named statements are prepared once per
+ * pooled connection and then only bound and executed, the fastest way to send
+ * a repeated statement with pg.
+ */
+export function poolQueryable(pool: pg.Pool): Queryable {
+  return {
+    query: async <R>(text: string, values: unknown[], name?: string) => {
+      const result = await pool.query(
+        name === undefined ? { text, values } : { name, text, values },
+      );
+      return { rows: result.rows as R[] };
+    },
+  };
 }
 
 /**
