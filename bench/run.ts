@@ -41,6 +41,7 @@ import { LANGCHAIN_TABLE, LangchainTarget, langchainTemplates } from './targets/
 import { poolQueryable, RawSqlTarget, type Queryable } from './targets/raw-sql.js';
 import { RawOnChatkeepTarget } from './targets/raw-on-chatkeep.js';
 import type { ConversationRef, Target } from './targets/target.js';
+import { ASSISTANT_TEXT, USER_TEXT } from './lib/turn-texts.js';
 
 const COMMAND = 'cd bench && npm install && npm run bench';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -52,10 +53,6 @@ const loadAtStart = os.loadavg()[0] ?? 0;
 const builtFrom = gitDescribe(join(here, '..'));
 
 /** Text of an appended turn: a short question and a paragraph-long answer, like the seed. */
-const USER_TEXT =
-  'How do I keep the history of this chat when the server restarts? ' + 'lorem ipsum '.repeat(2);
-const ASSISTANT_TEXT =
-  'Store each turn in a database as it happens. ' + 'dolor sit amet '.repeat(24);
 const HISTORY_LIMIT = 100;
 
 function log(message: string): void {

@@ -1,11 +1,9 @@
 import type { Store } from 'chatkeep';
 import type { HttpPlan } from './http-plan.js';
+import { ASSISTANT_TEXT, USER_TEXT } from '../lib/turn-texts.js';
 
-/** Text of every turn, seeded and appended: a short question and a paragraph-long answer, as in the core bench. */
-export const USER_TEXT =
-  'How do I keep the history of this chat when the server restarts? ' + 'lorem ipsum '.repeat(2);
-export const ASSISTANT_TEXT =
-  'Store each turn in a database as it happens. ' + 'dolor sit amet '.repeat(24);
+/** Text of every turn, seeded and appended: the core bench's (lib/turn-texts.ts). */
+export { ASSISTANT_TEXT, USER_TEXT };
 
 /** A seeded conversation and its owner. */
 export interface OwnedConversation {

@@ -76,6 +76,17 @@ export function cpuSnapshot(): CpuSnapshot | undefined {
   }
 }
 
+/**
+ * CPU this process and PostgreSQL's processes used between two snapshots, in
+ * µs (PostgreSQL's counted in clock ticks, 10 ms on Linux: measure seconds).
+ */
+export function cpuMicrosBetween(from: CpuSnapshot, to: CpuSnapshot): { readonly self: number; readonly postgres: number } {
+  return {
+    self: to.selfMicros - from.selfMicros,
+    postgres: ((to.postgresTicks - from.postgresTicks) * 1e6) / clockTicks(),
+  };
+}
+
 /** CPU used by other processes between two snapshots, as a percentage of the whole machine. */
 export function otherCpuPercent(
   from: CpuSnapshot | undefined,

@@ -10,14 +10,18 @@
  * client CPU + its server CPU). Throughput alone moves ±15 % from run to run
  * on these VMs; CPU per turn is steadier, and says which side to work on.
  *
+ * PostgreSQL's share counts every postgres process on the machine, the
+ * WAL writer and other databases' sessions included: run it on an otherwise
+ * idle server. CPU of non-PostgreSQL processes is shown per row ("others").
+ *
  * It drops and recreates the database `ck_bench_cpu` (BENCH_PG_URL's server,
  * default postgres://postgres@127.0.0.1:5432/postgres) and drops it at the end.
  */
 import { randomUUID } from 'node:crypto';
 import { openStore } from 'chatkeep';
 import pg from 'pg';
-import { withClient } from '../lib/admin-client.js';
-import { cpuSnapshot, type CpuSnapshot } from '../lib/interference.js';
+import { loggedPool, withClient } from '../lib/connections.js';
+import { cpuMicrosBetween, cpuSnapshot, otherCpuPercent } from '../lib/interference.js';
 import { runForDuration } from '../lib/load.js';
 import { chatkeepSeedSql, langchainSeedSql, RAW_DDL, rawSeedSql, type SeedShape } from '../lib/seed.js';
 import { LangchainTarget, langchainTemplates, LANGCHAIN_TABLE } from '../targets/langchain.js';
@@ -25,15 +29,13 @@ import { RawOnChatkeepTarget } from '../targets/raw-on-chatkeep.js';
 import { poolQueryable, RawSqlTarget } from '../targets/raw-sql.js';
 import { ChatkeepTarget } from '../targets/chatkeep.js';
 import type { ConversationRef, Target } from '../targets/target.js';
+import { ASSISTANT_TEXT, USER_TEXT } from '../lib/turn-texts.js';
 
 const ADMIN_URL = process.env['BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DATABASE = 'ck_bench_cpu';
 const SHAPE: SeedShape = { conversations: 2000, messagesPerConversation: 100, users: 200, bigConversation: 0 };
 const APPEND_MS = Number(process.env['PROBE_APPEND_MS'] ?? 4000);
 const ROUNDS = Number(process.env['PROBE_ROUNDS'] ?? 3);
-const USER_TEXT = 'How do I keep the history of this chat when the server restarts? ' + 'lorem ipsum '.repeat(2);
-const ASSISTANT_TEXT = 'Store each turn in a database as it happens. ' + 'dolor sit amet '.repeat(24);
-const CLOCK_TICK_MICROS = 10_000;
 
 const log = (message: string) => process.stderr.write(`[probe:append-cpu] ${message}\n`);
 
@@ -44,13 +46,8 @@ interface Tally {
   wallMs: number;
   nodeMicros: number;
   postgresMicros: number;
-}
-
-function cpuBetween(from: CpuSnapshot, to: CpuSnapshot) {
-  return {
-    nodeMicros: to.selfMicros - from.selfMicros,
-    postgresMicros: (to.postgresTicks - from.postgresTicks) * CLOCK_TICK_MICROS,
-  };
+  /** The most CPU other processes used during one of its stretches, in % of the machine. */
+  otherPercent: number;
 }
 
 async function measure(target: Target, concurrency: number, tally: Tally): Promise<void> {
@@ -67,11 +64,12 @@ async function measure(target: Target, concurrency: number, tally: Tally): Promi
   );
   const to = cpuSnapshot();
   if (from === undefined || to === undefined) throw new Error('CPU accounting needs Linux /proc');
-  const cpu = cpuBetween(from, to);
+  const cpu = cpuMicrosBetween(from, to);
   tally.turns += sample.latenciesMs.length;
   tally.wallMs += to.at - from.at;
-  tally.nodeMicros += cpu.nodeMicros;
-  tally.postgresMicros += cpu.postgresMicros;
+  tally.nodeMicros += cpu.self;
+  tally.postgresMicros += cpu.postgres;
+  tally.otherPercent = Math.max(tally.otherPercent, otherCpuPercent(from, to) ?? 0);
 }
 
 async function main(): Promise<void> {
@@ -90,15 +88,15 @@ async function main(): Promise<void> {
     for (const sql of RAW_DDL) await c.query(sql);
     for (const sql of rawSeedSql(SHAPE)) await c.query(sql);
   }, dbUrl);
-  const langchainPool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+  const langchainPool = loggedPool(dbUrl, log);
   const langchain = new LangchainTarget(langchainPool);
   await langchain.createTable();
   await admin(async (c) => {
     for (const sql of langchainSeedSql(SHAPE, LANGCHAIN_TABLE, langchainTemplates())) await c.query(sql);
     await c.query('checkpoint');
   }, dbUrl);
-  const rawPool = new pg.Pool({ connectionString: dbUrl, max: 10 });
-  const rawCkPool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+  const rawPool = loggedPool(dbUrl, log);
+  const rawCkPool = loggedPool(dbUrl, log);
   const targets: Target[] = [
     chatkeep,
     new RawOnChatkeepTarget(poolQueryable(rawCkPool), () => rawCkPool.end()),
@@ -108,7 +106,7 @@ async function main(): Promise<void> {
 
   const rows: string[] = [];
   for (const concurrency of [1, 8]) {
-    const tallies = new Map<string, Tally>(targets.map((t) => [t.name, { turns: 0, wallMs: 0, nodeMicros: 0, postgresMicros: 0 }]));
+    const tallies = new Map<string, Tally>(targets.map((t) => [t.name, { turns: 0, wallMs: 0, nodeMicros: 0, postgresMicros: 0, otherPercent: 0 }]));
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? targets : [...targets].reverse();
       for (const target of order) {
@@ -121,7 +119,7 @@ async function main(): Promise<void> {
       const node = t.nodeMicros / t.turns;
       const server = t.postgresMicros / t.turns;
       rows.push(
-        `| ${concurrency} | ${target.name} | ${Math.round((t.turns * 1000) / t.wallMs).toLocaleString('en-US')}/s | ${node.toFixed(0)} µs | ${server.toFixed(0)} µs | ${(node + server).toFixed(0)} µs |`,
+        `| ${concurrency} | ${target.name} | ${Math.round((t.turns * 1000) / t.wallMs).toLocaleString('en-US')}/s | ${node.toFixed(0)} µs | ${server.toFixed(0)} µs | ${(node + server).toFixed(0)} µs | ${t.otherPercent.toFixed(0)} % |`,
       );
     }
   }
@@ -130,10 +128,10 @@ async function main(): Promise<void> {
 
   process.stdout.write(
     [
-      `Append turn, CPU per turn (${ROUNDS} rounds × ${APPEND_MS / 1000} s per contender and concurrency, order alternated; PostgreSQL's processes counted in 10 ms ticks):`,
+      `Append turn, CPU per turn (${ROUNDS} rounds × ${APPEND_MS / 1000} s per contender and concurrency, order alternated; PostgreSQL's processes counted in clock ticks; "others" = the most CPU other processes used in one stretch, a disturbed cell shows there):`,
       '',
-      '| c | contender | turns/s | Node CPU per turn | PostgreSQL CPU per turn | sum |',
-      '|---|---|---|---|---|---|',
+      '| c | contender | turns/s | Node CPU per turn | PostgreSQL CPU per turn | sum | others |',
+      '|---|---|---|---|---|---|---|',
       ...rows,
       '',
     ].join('\n'),

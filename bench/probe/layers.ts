@@ -38,12 +38,9 @@ import {
 import type { Summary } from '../lib/stats.js';
 import { RAW_APPEND_SQL, RAW_LATEST_SQL } from '../targets/raw-sql.js';
 import { formatProfile, profiled } from './profile.js';
+import { ASSISTANT_TEXT, USER_TEXT } from '../lib/turn-texts.js';
 
 const chatkeepUrl = import.meta.resolve('chatkeep');
-const USER_TEXT =
-  'How do I keep the history of this chat when the server restarts? ' + 'lorem ipsum '.repeat(2);
-const ASSISTANT_TEXT =
-  'Store each turn in a database as it happens. ' + 'dolor sit amet '.repeat(24);
 const READS = Number(process.env['PROBE_READS'] ?? 1000);
 const APPEND_MS = Number(process.env['PROBE_APPEND_MS'] ?? 3000);
 

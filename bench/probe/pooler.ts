@@ -20,13 +20,14 @@
 import { openStore, type Store } from 'chatkeep';
 import pg from 'pg';
 import { startPgBouncerProcess } from '../../test/support/pgbouncer-process.js';
-import { withClient } from '../lib/admin-client.js';
+import { loggedPool, withClient } from '../lib/connections.js';
 import { cpuSnapshot, otherCpuPercent } from '../lib/interference.js';
 import { runCount, runForDuration, summarizeSamples, type Operation, type Sample } from '../lib/load.js';
 import { dropRlsRole, prepareRlsRole } from '../lib/rls-role.js';
 import { chatkeepSeedSql, RAW_DDL, rawSeedSql, seededConversation, type SeedShape } from '../lib/seed.js';
 import type { Summary } from '../lib/stats.js';
 import { RAW_APPEND_SQL, RAW_LATEST_SQL } from '../targets/raw-sql.js';
+import { ASSISTANT_TEXT, USER_TEXT } from '../lib/turn-texts.js';
 
 const ADMIN_URL = process.env['BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DATABASE = 'ck_bench_pooler';
@@ -34,8 +35,6 @@ const ROLE = 'ck_bench_pooler_app';
 const SHAPE: SeedShape = { conversations: 2000, messagesPerConversation: 100, users: 200, bigConversation: 0 };
 const READS = Number(process.env['PROBE_READS'] ?? 2000);
 const APPEND_MS = Number(process.env['PROBE_APPEND_MS'] ?? 3000);
-const USER_TEXT = 'How do I keep the history of this chat when the server restarts? ' + 'lorem ipsum '.repeat(2);
-const ASSISTANT_TEXT = 'Store each turn in a database as it happens. ' + 'dolor sit amet '.repeat(24);
 const RAW_GET_SQL = 'select user_id, id, last_seq, created_at from raw.conversations where user_id = $1 and id = $2';
 
 const log = (message: string) => process.stderr.write(`[probe:pooler] ${message}\n`);
@@ -69,7 +68,7 @@ function chatkeepContender(name: string, store: Store): Contender {
 }
 
 function floorContender(name: string, url: string, named: boolean): Contender {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const pool = loggedPool(url, log);
   const query = (key: string, text: string, values: unknown[]) => pool.query({ ...(named ? { name: key } : {}), text, values });
   return {
     name,
