@@ -140,6 +140,13 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     request.principal = principal;
   });
 
+  // A response sent while the server shuts down closes its connection: kept
+  // alive, a connection that went idle after close() began would hold the
+  // close for the client's keep-alive (seconds) before the listener ends.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
+
   // The structured request log: what happened and for whom, never what was said.
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(

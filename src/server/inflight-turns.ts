@@ -1,3 +1,5 @@
+import { ChatkeepError } from '../errors/index.js';
+
 /**
  * The turns this server is working on right now (agent runs, streams), so
  * graceful shutdown can wait for them and, past its grace period, abort the
@@ -9,9 +11,17 @@ const ABORT_SETTLE_MS = 5_000;
 export class InflightTurns {
   readonly #active = new Set<AbortController>();
   #idle: (() => void)[] = [];
+  /**
+   * Set once the drain is over (nothing was in flight, or the grace ran
+   * out): a request let in before the shutdown whose handler only starts
+   * now (its body came late) is refused, instead of running its agent
+   * unwatched while the server closes, past the grace, up to the agent timeout.
+   */
+  #drained = false;
 
-  /** Registers a turn; call the returned function when it ends. */
+  /** Registers a turn; call the returned function when it ends. CK_SHUTTING_DOWN once the drain is over. */
   start(): { readonly signal: AbortSignal; readonly done: () => void } {
+    if (this.#drained) throw new ChatkeepError('CK_SHUTTING_DOWN');
     const controller = new AbortController();
     this.#active.add(controller);
     return {
@@ -29,12 +39,16 @@ export class InflightTurns {
 
   /** Resolves when no turn is in flight, or after `graceMs`, aborting what is left. */
   async drain(graceMs: number): Promise<{ finished: boolean }> {
-    if (this.#active.size === 0) return { finished: true };
+    if (this.#active.size === 0) {
+      this.#drained = true;
+      return { finished: true };
+    }
     let timer: NodeJS.Timeout | undefined;
     const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
     const finished = await Promise.race([idle, late]);
     clearTimeout(timer);
+    this.#drained = true;
     if (!finished) {
       for (const controller of this.#active) controller.abort(new Error('server shutting down'));
       // Aborted turns still write their end (the abort in the database, the

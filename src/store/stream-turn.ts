@@ -155,8 +155,18 @@ export async function streamTurn(
     clearInterval(keepAlive);
     await saving.catch(() => undefined);
     const failure = agentFailure(error);
+    // Cut off mid-pair (the agent yielded the first half of an emoji, then
+    // failed or the client left), the text so far ends in a lone surrogate,
+    // which no stored reply may hold: the partial reply ends before it.
+    const partial = text.replace(/[\uD800-\uDBFF]$/, '');
+    const keep = o.keepPartialOnAbort === true && /\S/.test(partial);
     await streamed
-      .abort(userId, begun.id, o.keepPartialOnAbort === true && /\S/.test(text) ? { keepPartial: true, content: text } : {})
+      .abort(userId, begun.id, keep ? { keepPartial: true, content: partial } : {})
+      // A partial reply that cannot be kept all the same (too long, or text
+      // PostgreSQL cannot store: the very reason the turn failed) must not
+      // leave the turn streaming, holding its idempotency key until the
+      // sweeper comes: it is aborted keeping nothing.
+      .catch(() => (keep ? streamed.abort(userId, begun.id, {}) : undefined))
       .catch(() => undefined);
     throw failure;
   } finally {

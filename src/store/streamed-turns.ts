@@ -1,7 +1,7 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { z } from 'zod';
 import type { ChatkeepTables } from '../db/index.js';
-import { ChatkeepError, NotFoundError } from '../errors/index.js';
+import { ChatkeepError, ConflictError, NotFoundError, pgErrorFields } from '../errors/index.js';
 import { MESSAGE_COLUMNS, toMessage, type JsonObject, type Turn } from './rows.js';
 import { forAllUsers, forUser, type StoreContext } from './store-context.js';
 import { messageInput, requestHash, toTurn, type MessageInput } from './turn-parts.js';
@@ -183,6 +183,42 @@ export class StreamedTurns {
     throw this.#notStreaming(await this.get(user, id));
   }
 
+  /**
+   * For a plain turn (`append`, `run`) under `key`, which shares one
+   * namespace of keys per user with streamed turns: undefined when no
+   * streamed turn holds the key; the stored turn (`replayed: true`) when one
+   * holds it for the same request and stored its messages (committed, or
+   * aborted keeping the partial reply); otherwise why the key cannot be used
+   * — CK_IDEMPOTENCY_MISMATCH for another request, CK_CONFLICT while that
+   * turn still streams (a plain turn taking the key would make its commit
+   * fail) or after it was aborted with nothing stored.
+   */
+  async turnHoldingKey(user: string, key: string, hash: string): Promise<Turn | undefined> {
+    const turn = await this.#byKey(user, key, hash);
+    if (turn === undefined) return undefined;
+    if (turn.state === 'committed' || turn.keptPartial) return this.stored(turn);
+    if (turn.state === 'streaming') {
+      throw new ConflictError('This idempotency key belongs to a turn that is still being streamed', { field: 'idempotencyKey', turnId: turn.id });
+    }
+    throw new ConflictError('This idempotency key belongs to a streamed turn that was aborted with nothing stored; send the turn with a new key', {
+      field: 'idempotencyKey',
+      turnId: turn.id,
+    });
+  }
+
+  /**
+   * A turn whose key another turn stored while it streamed (a plain turn
+   * that raced its begin) can never be stored under that key: it is aborted,
+   * keeping nothing, instead of streaming on until swept with the key held.
+   */
+  async #keyTaken(user: string, id: string): Promise<ChatkeepError> {
+    await this.abort(user, id);
+    return new ConflictError('Another turn stored this idempotency key while this one streamed; this turn was aborted and nothing of it stored', {
+      field: 'idempotencyKey',
+      turnId: id,
+    });
+  }
+
   /** The turn, in whatever state; CK_NOT_FOUND for a missing turn or another user's. */
   async get(userId: string, turnId: string): Promise<StreamedTurn> {
     const user = this.#user(userId);
@@ -204,13 +240,16 @@ export class StreamedTurns {
     const { content, metadata } = parse(commitSchema, input);
     if (content !== undefined) parse(this.#ctx.rules.content, content, 'content');
     const committed = await forUser(this.#ctx, user, () =>
-      this.#ctx.db.transaction().execute(async (trx) => {
-        const row = await finish(trx, this.#ctx.schema, user, id, 'committed', content ?? null, false);
-        if (row === undefined) return undefined;
-        const reply = parse(this.#ctx.rules.content, String(row['assistant_content']), 'content');
-        return appendFinished(trx, this.#ctx.schema, row, reply, metadata ?? {}, false);
-      }),
+      keyTakenMeanwhile(
+        this.#ctx.db.transaction().execute(async (trx) => {
+          const row = await finish(trx, this.#ctx.schema, user, id, 'committed', content ?? null, false);
+          if (row === undefined) return undefined;
+          const reply = parse(this.#ctx.rules.content, String(row['assistant_content']), 'content');
+          return appendFinished(trx, this.#ctx.schema, row, reply, metadata ?? {}, false);
+        }),
+      ),
     );
+    if (committed === KEY_TAKEN) throw await this.#keyTaken(user, id);
     if (committed !== undefined) return committed;
     const turn = await this.get(user, id);
     if (turn.state === 'committed') return this.stored(turn);
@@ -229,15 +268,18 @@ export class StreamedTurns {
     // Not kept, the text is still recorded on the turn, so it must be storable even when it is not a valid reply.
     if (content !== undefined) parse(keepPartial ? this.#ctx.rules.content : this.#partial, content, 'content');
     const result = await forUser(this.#ctx, user, () =>
-      this.#ctx.db.transaction().execute(async (trx) => {
-        const row = await finish(trx, this.#ctx.schema, user, id, 'aborted', content ?? null, keepPartial);
-        if (row === undefined) return undefined;
-        const turn = toStreamedTurn(row, false);
-        if (!turn.keptPartial) return { turn, kept: null };
-        const kept = await appendFinished(trx, this.#ctx.schema, row, turn.partialContent, {}, true);
-        return { turn, kept };
-      }),
+      keyTakenMeanwhile(
+        this.#ctx.db.transaction().execute(async (trx) => {
+          const row = await finish(trx, this.#ctx.schema, user, id, 'aborted', content ?? null, keepPartial);
+          if (row === undefined) return undefined;
+          const turn = toStreamedTurn(row, false);
+          if (!turn.keptPartial) return { turn, kept: null };
+          const kept = await appendFinished(trx, this.#ctx.schema, row, turn.partialContent, {}, true);
+          return { turn, kept };
+        }),
+      ),
     );
+    if (result === KEY_TAKEN) throw await this.#keyTaken(user, id);
     if (result !== undefined) return result;
     const turn = await this.get(user, id);
     if (turn.state === 'aborted') return { turn, kept: turn.keptPartial ? await this.stored(turn) : null };
@@ -339,6 +381,19 @@ export class StreamedTurns {
   #user(userId: string): string {
     this.#ctx.assertOpen();
     return parse(this.#ctx.rules.userId, userId, 'userId');
+  }
+}
+
+const KEY_TAKEN = Symbol('idempotency key taken');
+
+/** `work`, or KEY_TAKEN when storing the turn's messages found its idempotency key stored by another turn. */
+async function keyTakenMeanwhile<T>(work: Promise<T>): Promise<T | typeof KEY_TAKEN> {
+  try {
+    return await work;
+  } catch (error) {
+    const pg = pgErrorFields(error);
+    if (pg?.code === '23505' && pg.constraint === 'idempotency_keys_pkey') return KEY_TAKEN;
+    throw error;
   }
 }
 

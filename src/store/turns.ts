@@ -55,6 +55,9 @@ export class Turns {
   readonly #appendStatement: HotStatement;
   /** The same call, setting the row scope in its first argument, for a store bound by row-level security. */
   readonly #scopedAppendStatement: HotStatement;
+  /** The same two calls for a turn with an idempotency key, which they do not make while a streamed turn holds it. */
+  readonly #keyedAppendStatement: HotStatement;
+  readonly #scopedKeyedAppendStatement: HotStatement;
   readonly #streamed: StreamedTurns;
 
   constructor(ctx: StoreContext, messages: Messages) {
@@ -62,18 +65,28 @@ export class Turns {
     this.#messages = messages;
     this.#streamed = new StreamedTurns(ctx);
     // Rows as arrays: the driver builds an array faster than an object.
-    this.#appendStatement = hotStatement(
-      `select seq, id, created_at from ${ctx.schema}.append_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      { rowMode: 'array' },
-    );
+    const call = (user: string) => `select seq, id, created_at from ${ctx.schema}.append_turn(${user}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+    this.#appendStatement = hotStatement(call('$1'), { rowMode: 'array' });
     // Arguments are evaluated before the function runs, so the policies on
     // every statement inside it see the acting user: one round trip, like
     // the owner's append, instead of two (bench/README.md, row-level security).
     const uid = ctx.settings.users?.type ?? 'text';
-    this.#scopedAppendStatement = hotStatement(
-      `select seq, id, created_at from ${ctx.schema}.append_turn(${selfScopingUser('$1', uid)}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      { skipsRowScope: true, rowMode: 'array' },
-    );
+    const scopingUser = selfScopingUser('$1', uid);
+    this.#scopedAppendStatement = hotStatement(call(scopingUser), { skipsRowScope: true, rowMode: 'array' });
+    // Keys are one namespace per user, shared with streamed turns, which
+    // store theirs only at commit: a plain turn must not take the key of one
+    // still streaming. The uncorrelated NOT EXISTS is a one-time filter that
+    // runs before the function scan, so a held key writes nothing, still in
+    // one round trip (turnHoldingKey then says why). Under row-level security
+    // the user is an InitPlan (select …), which sets the scope before the
+    // streamed_turns policy meets a row, as in messages.ts.
+    const unheld = (user: string) =>
+      ` where not exists (select 1 from ${ctx.schema}.streamed_turns where user_id = ${user} and idempotency_key = $10)`;
+    this.#keyedAppendStatement = hotStatement(call('$1') + unheld('$1'), { rowMode: 'array' });
+    this.#scopedKeyedAppendStatement = hotStatement(call(scopingUser) + unheld(`(select ${scopingUser})`), {
+      skipsRowScope: true,
+      rowMode: 'array',
+    });
   }
 
   /**
@@ -120,7 +133,9 @@ export class Turns {
     if (typeof agent !== 'function') throw new ChatkeepError('CK_VALIDATION', 'agent: expected a function', { field: 'agent' });
 
     if (idempotencyKey !== undefined) {
-      const stored = await this.#replay(user, idempotencyKey, requestHash(id, userMessage));
+      // Before the agent runs: a key stored already, or held by a streamed turn, spares the call.
+      const hash = requestHash(id, userMessage);
+      const stored = (await this.#replay(user, idempotencyKey, hash)) ?? (await this.#streamed.turnHoldingKey(user, idempotencyKey, hash));
       if (stored !== undefined) return stored;
     }
     const page = await this.#messages.list(user, id, { limit: historyLimit });
@@ -239,7 +254,15 @@ export class Turns {
     let rows: readonly (readonly unknown[])[];
     try {
       this.#ctx.assertOpen();
-      const statement = this.#ctx.rowScopeEnforced ? this.#scopedAppendStatement : this.#appendStatement;
+      const scoped = this.#ctx.rowScopeEnforced;
+      const statement =
+        key === undefined
+          ? scoped
+            ? this.#scopedAppendStatement
+            : this.#appendStatement
+          : scoped
+            ? this.#scopedKeyedAppendStatement
+            : this.#keyedAppendStatement;
       rows = await this.#ctx.scoped({ user }, () => this.#ctx.hot<readonly unknown[]>(statement, params));
     } catch (error) {
       const pg = pgErrorFields(error);
@@ -250,7 +273,12 @@ export class Turns {
       throw wrapDriverError(error);
     }
     const [u, a] = rows;
-    if (u === undefined || a === undefined) throw new NotFoundError('conversation');
+    if (u === undefined || a === undefined) {
+      // Nothing written: no such conversation, or a streamed turn holds the key.
+      const held = key !== undefined && hash !== null ? await this.#streamed.turnHoldingKey(user, key, hash) : undefined;
+      if (held !== undefined) return held;
+      throw new NotFoundError('conversation');
+    }
     // The database gave seq and created_at (seq, id, created_at); the rest is what was sent.
     const message = (stored: readonly unknown[], id: string, role: 'user' | 'assistant', input: Required<MessageInput>) =>
       toMessageFromValues([stored[0], id, turnId, role, input.content, input.metadata, false, stored[2]], user, conversationId);

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
@@ -158,6 +159,100 @@ for (const backend of BACKENDS) {
         await store.turns.abort(bob, begun.id);
       }
     });
+
+    /**
+     * Keys are one namespace per user, shared by plain and streamed turns,
+     * and a streamed turn stores its key only when it commits. Before the
+     * fix a plain turn under the key of a turn still streaming was stored,
+     * and that turn's commit then failed on the key for good.
+     */
+    it("append and run under the key of a turn still streaming are refused (CK_CONFLICT), write nothing, and the streamed turn still commits", async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      const begun = await store.turns.begin(user, id, 'hello', { idempotencyKey: 'shared' });
+      await store.turns.appendText(user, begun.id, 'streamed reply');
+      const plain = await caught(() => store.turns.append(user, id, { user: 'hello', assistant: 'other reply', idempotencyKey: 'shared' }));
+      expect([plain.code, plain.details?.['field'], plain.details?.['turnId']]).toEqual(['CK_CONFLICT', 'idempotencyKey', begun.id]);
+      expect(plain.message).toMatch(/still being streamed/);
+      let agentCalls = 0;
+      const agent: Agent = async () => `reply ${++agentCalls}`;
+      const run = await caught(() => store.turns.run(user, id, 'hello', agent, { idempotencyKey: 'shared' }));
+      expect(run.code).toBe('CK_CONFLICT');
+      expect(agentCalls, 'the agent ran for a key it could not store').toBe(0);
+      const otherRequest = await caught(() => store.turns.append(user, id, { user: 'goodbye', assistant: 'bye', idempotencyKey: 'shared' }));
+      expect(otherRequest.code).toBe('CK_IDEMPOTENCY_MISMATCH');
+      expect((await store.conversations.get(user, id)).messageCount).toBe(0);
+      const committed = await store.turns.commit(user, begun.id);
+      expect((await store.messages.list(user, id)).messages.map((m) => m.content)).toEqual(['hello', 'streamed reply']);
+      // Committed, the key replays the streamed turn for a plain retry of the same request.
+      const replay = await store.turns.append(user, id, { user: 'hello', assistant: 'ignored', idempotencyKey: 'shared' });
+      expect([replay.id, replay.replayed, replay.assistantMessage.content]).toEqual([committed.id, true, 'streamed reply']);
+      const replayedRun = await store.turns.run(user, id, 'hello', agent, { idempotencyKey: 'shared' });
+      expect([replayedRun.id, replayedRun.replayed, agentCalls]).toEqual([committed.id, true, 0]);
+      expect((await store.conversations.get(user, id)).messageCount).toBe(2);
+    });
+
+    it('a plain turn under the key of a streamed turn aborted with nothing kept is refused; one whose partial reply was kept replays it', async () => {
+      const store = fixture.get();
+      const user = newUser();
+      const { id } = await store.conversations.create(user);
+      const dropped = await store.turns.begin(user, id, 'dropped', { idempotencyKey: 'gone' });
+      await store.turns.abort(user, dropped.id);
+      const refused = await caught(() => store.turns.append(user, id, { user: 'dropped', assistant: 'late reply', idempotencyKey: 'gone' }));
+      expect([refused.code, refused.details?.['field']]).toEqual(['CK_CONFLICT', 'idempotencyKey']);
+      expect(refused.message).toMatch(/aborted/);
+      const kept = await store.turns.begin(user, id, 'kept', { idempotencyKey: 'partial' });
+      await store.turns.appendText(user, kept.id, 'half a rep');
+      const aborted = await store.turns.abort(user, kept.id, { keepPartial: true });
+      const replay = await store.turns.append(user, id, { user: 'kept', assistant: 'whole reply', idempotencyKey: 'partial' });
+      expect([replay.id, replay.replayed, replay.assistantMessage.content, replay.assistantMessage.aborted]).toEqual([
+        aborted.kept!.id,
+        true,
+        'half a rep',
+        true,
+      ]);
+      expect((await store.messages.list(user, id)).messages.map((m) => m.content)).toEqual(['kept', 'half a rep']);
+    });
+
+    it("another user's streaming turn under the same key does not hold this user's key", async () => {
+      const store = fixture.get();
+      const [alice, bob] = [newUser('alice'), newUser('bob')];
+      const a = await store.conversations.create(alice);
+      const b = await store.conversations.create(bob);
+      await store.turns.begin(alice, a.id, 'hello', { idempotencyKey: 'same-key' });
+      const turn = await store.turns.append(bob, b.id, { user: 'hello', assistant: 'hi', idempotencyKey: 'same-key' });
+      expect(turn.replayed).toBe(false);
+      expect((await store.conversations.get(bob, b.id)).messageCount).toBe(2);
+    });
+
+    /**
+     * The one window left: a plain turn that takes the key between a begin's
+     * check and its insert (simulated here by calling append_turn() directly,
+     * as that plain turn would have). The streamed turn can then never be
+     * stored under its key: commit and keep-partial abort end it, keeping
+     * nothing, instead of leaving it streaming with the key until swept.
+     */
+    for (const ending of ['commit', 'abort keeping the partial reply'] as const) {
+      it(`${ending}: a key stored by a plain turn meanwhile aborts the streamed turn with CK_CONFLICT; the plain turn stands`, async () => {
+        const store = fixture.get();
+        const user = newUser();
+        const { id } = await store.conversations.create(user);
+        const begun = await store.turns.begin(user, id, 'hello', { idempotencyKey: 'raced' });
+        await store.turns.appendText(user, begun.id, 'streamed reply');
+        const plain = await store.turns.append(user, id, { user: 'hello', assistant: 'plain reply' });
+        await sql`insert into chatkeep.idempotency_keys (user_id, key, conversation_id, turn_id, first_seq, request_hash)
+                  select user_id, 'raced', conversation_id, ${plain.id}::uuid, ${plain.userMessage.seq}, request_hash
+                    from chatkeep.streamed_turns where id = ${begun.id}::uuid`.execute(fixture.scratch().database.db);
+        const ended = await caught(() =>
+          ending === 'commit' ? store.turns.commit(user, begun.id) : store.turns.abort(user, begun.id, { keepPartial: true }),
+        );
+        expect([ended.code, ended.details?.['field'], ended.details?.['turnId']]).toEqual(['CK_CONFLICT', 'idempotencyKey', begun.id]);
+        const after = await store.turns.getStreamed(user, begun.id);
+        expect([after.state, after.keptPartial]).toEqual(['aborted', false]);
+        expect((await store.messages.list(user, id)).messages.map((m) => m.content)).toEqual(['hello', 'plain reply']);
+      });
+    }
 
     it('a key reused for a different request is refused and writes nothing', async () => {
       const store = fixture.get();

@@ -97,6 +97,18 @@ for (const [index, { via, skip }] of ROUTES.entries()) {
       }
     });
 
+    // The keyed append checks streamed_turns in the same statement, under its policy: the scope must be set before.
+    it('a plain turn under the key of a turn still streaming is refused for the bound role too', async () => {
+      const alice = newUser('alice');
+      const c = await app.conversations.create(alice);
+      const begun = await app.turns.begin(alice, c.id, 'Hi', { idempotencyKey: 'held' });
+      const refused = await caught(() => app.turns.append(alice, c.id, { user: 'Hi', assistant: 'Hello!', idempotencyKey: 'held' }));
+      expect([refused.code, refused.details?.['turnId']]).toEqual(['CK_CONFLICT', begun.id]);
+      expect((await app.conversations.get(alice, c.id)).messageCount).toBe(0);
+      await app.turns.appendText(alice, begun.id, 'Hello!');
+      expect((await app.turns.commit(alice, begun.id)).assistantMessage.content).toBe('Hello!');
+    });
+
     it('serves every part of the store to the bound role', async () => {
       const alice = newUser('alice');
       const bob = newUser('bob');
