@@ -5,15 +5,34 @@ import { RULE_IDS } from '../migrate/lint/rules/index.js';
 /** `--to <version>`: a migration version, 0 meaning "before the first migration". */
 export function parseVersion(value: string): number {
   if (!/^\d{1,9}$/.test(value))
-    throw new InvalidArgumentError('expected a migration version: a whole number >= 0, e.g. 2');
+    // The limit is said: "a whole number >= 0" refused 1234567890, which is one.
+    throw new InvalidArgumentError('expected a migration version: a whole number from 0 to 999999999, e.g. 2');
   return Number(value);
 }
 
 /** A duration in milliseconds, e.g. `--lock-wait 5000`. */
 export function parseMilliseconds(value: string): number {
   if (!/^\d{1,9}$/.test(value))
-    throw new InvalidArgumentError('expected milliseconds: a whole number >= 0, e.g. 5000');
+    throw new InvalidArgumentError('expected milliseconds: a whole number from 0 to 999999999, e.g. 5000');
   return Number(value);
+}
+
+/**
+ * `--host <address>` of a listening command. Node.js listens on every
+ * interface when given an empty address, so an empty `--host ""` or an
+ * exported but empty `CHATKEEP_HOST=` once exposed a server meant for
+ * loopback to the network (and turned off the MCP server's loopback Host
+ * check): refused instead, as an empty `PORT` is.
+ */
+export function parseHost(name: string): (value: string) => string {
+  return (value) => {
+    if (value.trim() === '') {
+      throw new InvalidArgumentError(
+        `${name}: empty; an empty address would listen on every network interface. Give one: 127.0.0.1 (the default, this machine only) or 0.0.0.0 (all interfaces)`,
+      );
+    }
+    return value;
+  };
 }
 
 /** A whole number within [min, max], e.g. `--port 8787`; `name` is only for the message. */

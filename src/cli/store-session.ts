@@ -2,6 +2,7 @@ import { ChatkeepError } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { databaseOptions, type GlobalOptions } from './global-options.js';
 import { loadStore } from './lazy-modules.js';
+import { migrationProgress } from './migration-progress.js';
 import type { Output } from './output.js';
 
 /**
@@ -20,7 +21,15 @@ export async function withStore(
   work: (store: Store) => Promise<void>,
 ): Promise<void> {
   const { openStore } = await loadStore();
-  const store = await openStore({ ...databaseOptions(globals), schema: globals.schema });
+  // Opening the store applies pending migrations (a new data folder, a
+  // database chatkeep is not installed in yet, or one an upgrade added to).
+  // Say so, on stderr as `serve` and `demo` do, so `keys list` never changes
+  // the schema silently (a mistyped --schema would install a whole new one).
+  const store = await openStore({
+    ...databaseOptions(globals),
+    schema: globals.schema,
+    onMigrationEvent: migrationProgress(output, { toStderr: true, phases: 'slow' }),
+  });
   try {
     const line = `Database: ${store.description} (schema "${globals.schema}")`;
     if (options.json) output.warn(line);

@@ -6,45 +6,96 @@ import { cachedClusterImage, saveClusterImage } from './cluster-image.js';
 
 const LOCK_FILE = 'chatkeep.lock';
 
+/** Present while a cluster is being moved into an existing folder; its contents are ours to clear. */
+const INIT_MARKER = '.chatkeep-initializing';
+
 /**
- * Makes sure `dataDir` holds an initialised PGlite cluster. A brand-new cluster
- * is built in a sibling temp folder and renamed into place, because a process
- * killed during PGlite's initdb leaves a half-written folder that a later open
- * cannot tell from a real (empty) database.
+ * Makes sure `dataDir` holds an initialised PGlite cluster. A process killed
+ * during PGlite's initdb leaves a half-written folder that a later open
+ * cannot tell from a real (empty) database, so a brand-new cluster is never
+ * built where it will live:
+ * - a folder that does not exist yet: built in a sibling temp folder and
+ *   renamed into place;
+ * - an existing empty folder (a mount point, e.g. a fresh Docker volume,
+ *   which cannot be removed or renamed over, or one whose parent is
+ *   read-only): built in a temp folder inside it, whose entries are then
+ *   moved up, PG_VERSION last, under a marker file that a later open reads as
+ *   "interrupted: clear and start again".
  */
 export async function prepareDataDir(dataDir: string): Promise<string> {
   const dir = resolve(dataDir);
-  if (existsSync(dir)) {
-    let isDir: boolean;
-    try {
-      isDir = statSync(dir).isDirectory();
-    } catch (cause) {
-      throw dataDirError(dir, 'cannot be read', cause);
-    }
-    if (!isDir) throw dataDirError(dir, 'is a file, not a folder');
-    const entries = readdirSync(dir).filter((name) => name !== LOCK_FILE);
-    if (entries.length > 0) {
-      if (!entries.includes('PG_VERSION')) {
-        throw dataDirError(dir, 'is not empty and is not a chatkeep/PGlite data folder');
-      }
-      return dir;
-    }
-    rmSync(dir, { recursive: true, force: true });
+  if (!existsSync(dir)) {
+    await buildBeside(dir);
+    return dir;
   }
+  let isDir: boolean;
+  let entries: string[];
+  try {
+    isDir = statSync(dir).isDirectory();
+    entries = isDir ? readdirSync(dir).filter((name) => name !== LOCK_FILE) : [];
+  } catch (cause) {
+    throw dataDirError(dir, 'cannot be read', cause);
+  }
+  if (!isDir) throw dataDirError(dir, 'is a file, not a folder');
+  if (entries.includes(INIT_MARKER)) {
+    // Only a cluster this code was moving in is here (the marker is written
+    // into an empty folder first and removed last): no data to lose.
+    for (const name of entries) rmSync(join(dir, name), { recursive: true, force: true });
+    entries = [];
+  }
+  if (entries.length === 0) {
+    await buildInside(dir);
+    return dir;
+  }
+  if (!entries.includes('PG_VERSION')) {
+    throw dataDirError(dir, 'is not empty and is not a chatkeep/PGlite data folder');
+  }
+  return dir;
+}
+
+async function buildBeside(dir: string): Promise<void> {
   const staging = `${dir}.init-${process.pid}`;
   try {
     mkdirSync(dirname(dir), { recursive: true });
     rmSync(staging, { recursive: true, force: true });
-    const image = cachedClusterImage();
-    const fresh = await PGlite.create(staging, image === undefined ? {} : { loadDataDir: image });
-    if (image === undefined) await saveClusterImage(fresh);
-    await fresh.close();
+    await buildCluster(staging);
     renameSync(staging, dir);
   } catch (cause) {
     rmSync(staging, { recursive: true, force: true });
     throw dataDirError(dir, 'could not be created', cause);
   }
-  return dir;
+}
+
+async function buildInside(dir: string): Promise<void> {
+  const marker = join(dir, INIT_MARKER);
+  try {
+    writeFileSyncExclusive(marker);
+  } catch (cause) {
+    throw dataDirError(dir, 'is not writable', cause);
+  }
+  const staging = join(dir, `.init-${process.pid}`);
+  try {
+    await buildCluster(staging);
+    const names = readdirSync(staging).sort((a, b) => Number(a === 'PG_VERSION') - Number(b === 'PG_VERSION'));
+    for (const name of names) renameSync(join(staging, name), join(dir, name));
+    rmSync(staging, { recursive: true, force: true });
+    unlinkSync(marker);
+  } catch (cause) {
+    for (const name of readdirSync(dir)) if (name !== LOCK_FILE) rmSync(join(dir, name), { recursive: true, force: true });
+    throw dataDirError(dir, 'could not be initialised', cause);
+  }
+}
+
+async function buildCluster(folder: string): Promise<void> {
+  const image = cachedClusterImage();
+  const fresh = await PGlite.create(folder, image === undefined ? {} : { loadDataDir: image });
+  if (image === undefined) await saveClusterImage(fresh);
+  await fresh.close();
+}
+
+function writeFileSyncExclusive(path: string): void {
+  const fd = openSync(path, 'wx');
+  closeSync(fd);
 }
 
 /**

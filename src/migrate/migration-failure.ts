@@ -33,7 +33,7 @@ export function migrationFailure(
           : 'at commit';
   // Only a migration in one transaction fails here; the phased runner reports its own.
   const aftermath = 'rolled back; the database is as before this migration';
-  const message = `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; ${aftermath}`;
+  const message = `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${dependentObjects(cause)}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; ${aftermath}`;
   return new ChatkeepError(
     'CK_MIGRATION_FAILED',
     message,
@@ -46,4 +46,21 @@ export function migrationFailure(
     },
     { cause },
   );
+}
+
+/**
+ * For "cannot drop … because other objects depend on it" (SQLSTATE 2BP01):
+ * PostgreSQL's DETAIL, which names the dependent objects (`view report
+ * depends on table app.messages`), as ` (<detail>; drop or change them
+ * first)`; otherwise ''. Without it the person running `down` is told that
+ * something depends on the table, not what. It holds catalogue names only,
+ * never row data, unlike the DETAIL of other errors, which is not copied.
+ */
+export function dependentObjects(cause: unknown): string {
+  if (pgErrorFields(cause)?.code !== '2BP01') return '';
+  const detail = (cause as { detail?: unknown }).detail;
+  if (typeof detail !== 'string' || detail.trim() === '') return '';
+  const lines = detail.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const shown = lines.slice(0, 5).join('; ');
+  return ` (${shown}${lines.length > 5 ? `; and ${lines.length - 5} more` : ''}; drop or change them first)`;
 }

@@ -4,6 +4,7 @@ import { runBackfill } from './backfill-runner.js';
 import type { Bookkeeping } from './bookkeeping.js';
 import { runConcurrentIndex } from './concurrent-index-runner.js';
 import { isInvariantFailure } from './invariants/invariant-failure.js';
+import { dependentObjects } from './migration-failure.js';
 import { withLockRetry } from './lock-retry.js';
 import type { MigrationEvent } from './migration-event.js';
 import { groupPhases, type Phase } from './phases.js';
@@ -178,7 +179,10 @@ function phaseFailure(step: RenderedStep, phase: number, phases: number, cause: 
   const where = phase >= phases ? 'while recording it' : `${unit === 'statement' ? 'at' : 'in'} ${unit} ${phase + 1} of ${phases}`;
   return new ChatkeepError(
     'CK_MIGRATION_FAILED',
-    `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; the ${unit}s before it are done and journaled, and the next run resumes there`,
+    `Migration ${version} ${name} (${step.direction}) failed ${where}: ${reason}${dependentObjects(cause)}${pg?.code ? ` (SQLSTATE ${pg.code})` : ''}; ${
+      // The first one failed: there is nothing before it that could be "done and journaled".
+      phase === 0 ? `no ${unit} before it; the next run starts again at ${unit} 1` : `the ${unit}s before it are done and journaled, and the next run resumes there`
+    }`,
     { version, name, direction: step.direction, phase: phase + 1, ...(unit === 'statement' ? { statement: phase + 1 } : {}), ...(pg?.code ? { sqlState: pg.code } : {}) },
     { cause },
   );

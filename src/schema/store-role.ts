@@ -26,13 +26,26 @@ export async function grantStoreRole(db: Kysely<any>, options: { readonly role: 
   const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
   try {
     await db.transaction().execute(async (trx) => {
-      const { rows } = await sql<{ role: boolean; schema: boolean; superuser: boolean | null }>`
+      const { rows } = await sql<{ role: boolean; schema: boolean; superuser: boolean | null; owner: boolean | null; user: string }>`
         select exists (select from pg_catalog.pg_roles where rolname = ${role}) as role,
                exists (select from pg_catalog.pg_namespace where nspname = ${schema}) as schema,
-               (select rolsuper or rolbypassrls from pg_catalog.pg_roles where rolname = ${role}) as superuser`.execute(trx);
+               (select rolsuper or rolbypassrls from pg_catalog.pg_roles where rolname = ${role}) as superuser,
+               (select pg_has_role(nspowner, 'USAGE') from pg_catalog.pg_namespace where nspname = ${schema})
+                 or (select rolsuper from pg_catalog.pg_roles where rolname = current_user) as owner,
+               current_user as user`.execute(trx);
       const found = rows[0];
       if (found?.role !== true) throw new ChatkeepError('CK_CONFIG', `Role "${role}" does not exist: create it first (create role ${role} login password '…')`, { field: 'role' });
       if (found.schema !== true) throw new ChatkeepError('CK_CONFIG', `Schema "${schema}" does not exist: run \`chatkeep migrate up\` first`, { field: 'schema' });
+      // A user that holds privileges on the schema without owning it (the
+      // store's own role, say) is not refused by PostgreSQL: each GRANT only
+      // warns "no privileges were granted", and this used to return as if done.
+      if (found.owner !== true) {
+        throw new ChatkeepError(
+          'CK_CONFIG',
+          `The current user "${found.user}" does not own chatkeep's schema "${schema}", so it cannot grant on it (PostgreSQL would grant nothing and only warn): run this as the schema's owner, the user that ran the migrations`,
+          { user: found.user },
+        );
+      }
       if (found.superuser === true) {
         throw new ChatkeepError('CK_CONFIG', `Role "${role}" is a superuser or has BYPASSRLS: no row-level security policy binds it; use a plain role`, { field: 'role' });
       }

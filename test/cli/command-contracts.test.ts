@@ -41,6 +41,26 @@ describe('chatkeep command contracts: refused before anything is opened (exit 2)
       env: {},
       stderr: /--user <id> is required with --transport stdio/,
     },
+    // Node.js listens on every interface for an empty address: a server meant for loopback
+    // once served the network (and the MCP server dropped its loopback Host check).
+    {
+      what: 'serve --host "": an empty address would listen on every interface',
+      args: ['serve', '--host', '', '--port', '0'],
+      env: {},
+      stderr: /--host \(or CHATKEEP_HOST\): empty; an empty address would listen on every network interface/,
+    },
+    {
+      what: 'serve with an exported but empty CHATKEEP_HOST',
+      args: ['serve', '--port', '0'],
+      env: { CHATKEEP_HOST: '' },
+      stderr: /value '' from env 'CHATKEEP_HOST' is invalid\. --host \(or CHATKEEP_HOST\): empty/,
+    },
+    {
+      what: 'mcp --transport http --host "": likewise',
+      args: ['mcp', '--transport', 'http', '--host', '', '--port', '0'],
+      env: tokens,
+      stderr: /--host: empty; an empty address would listen on every network interface/,
+    },
     {
       what: 'migrate plan --sample-interval 0: the lock monitor would never sleep',
       args: ['migrate', 'plan', '--rehearse', '--sample-interval', '0'],

@@ -64,7 +64,9 @@ describe('chatkeep: the command line beats the environment', () => {
       const run = await chatkeep(['--database-url', scratch!.url, 'keys', 'list', '--user', 'demo-user', '--json'], { CHATKEEP_DATA_DIR: envDir });
       expect(run.code, run.stderr).toBe(0);
       expect(JSON.parse(run.stdout)).toEqual([]);
-      expect(run.stderr).toBe(`Database: PostgreSQL at ${scratch!.url} (schema "chatkeep")\n`);
+      // Installing chatkeep there is said on stderr (keys opens the store, which migrates), then the database line.
+      expect(run.stderr).toContain('applying 0001 conversations…\n');
+      expect(run.stderr.endsWith(`\nDatabase: PostgreSQL at ${scratch!.url} (schema "chatkeep")\n`)).toBe(true);
       expect(existsSync(envDir)).toBe(false);
       expect(await chatkeepSchemasHere()).toEqual(['chatkeep']);
     });

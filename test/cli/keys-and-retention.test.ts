@@ -110,6 +110,24 @@ describe('chatkeep keys and retention', () => {
     expect(bad.stderr).toContain('expected an age like 90d');
   });
 
+  // Opening the store applies pending migrations; a command whose name says it only lists keys
+  // once did so without a word (a mistyped --schema installed a whole new schema silently).
+  it('keys list on a database with pending migrations says it applies them, on stderr; stdout is unchanged', { timeout: 120_000 }, async () => {
+    const behind = join(dir, 'behind');
+    const installed = await chatkeep(['--data-dir', behind, 'migrate', 'up', '--to', '5']);
+    expect(installed.code, installed.stderr).toBe(0);
+    const listed = await chatkeep(['--data-dir', behind, 'keys', 'list', '--user', 'gina']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toBe(`Database: PGlite at ${behind} (schema "chatkeep")\nno API keys for user "gina"\n`);
+    for (const migration of ['0006 feature-flags', '0007 row-level-security', '0008 rate-limits']) {
+      expect(listed.stderr).toContain(`applying ${migration}…`);
+      expect(listed.stderr).toMatch(new RegExp(`applied  ${migration} \\(`));
+    }
+    // Nothing pending: nothing more is said.
+    const again = await chatkeep(['--data-dir', behind, 'keys', 'list', '--user', 'gina', '--json']);
+    expect([again.code, again.stdout, again.stderr]).toEqual([0, '[]\n', `Database: PGlite at ${behind} (schema "chatkeep")\n`]);
+  });
+
   // Hours and minutes are easy to swap; a swap purges 60 times too much (h) or too little (m).
   it('retention purge reads --older-than in hours (h) and minutes (m)', async () => {
     const store = await openStore({ dataDir });

@@ -97,6 +97,27 @@ describe.skipIf(!PG_AVAILABLE)('chatkeep migrate grant (PostgreSQL)', () => {
     expect((JSON.parse(nothing.stdout) as { grantedRoles: string[] }).grantedRoles, 'nothing applied, nothing granted').toEqual([]);
   });
 
+  // PostgreSQL only warns ("no privileges were granted") when a user that holds a privilege without
+  // the grant option grants it on: run as the store's own role, `migrate grant` once said "Granted" and exited 0.
+  it('run as a user that does not own the schema, it refuses (exit 2) instead of reporting a grant that did not happen', async () => {
+    const other = `${role}_other`;
+    const admin = await openDatabase({ url: created.url });
+    try {
+      await sql.raw(`create role ${other} login`).execute(admin.db);
+      const url = new URL(created.url);
+      url.username = role; // granted above: USAGE on the schema, without grant option
+      const run = await chatkeep(['--database-url', url.toString(), 'migrate', 'grant', other]);
+      expect([run.code, run.stdout]).toEqual([2, '']);
+      expect(run.stderr).toContain(`error [CK_CONFIG]: The current user "${role}" does not own chatkeep's schema "chatkeep"`);
+      const { rows } = await sql<{ usage: boolean }>`select has_schema_privilege(${other}, 'chatkeep', 'USAGE') as usage`.execute(admin.db);
+      expect(rows[0]?.usage).toBe(false);
+    } finally {
+      await sql.raw(`drop owned by ${other}`).execute(admin.db);
+      await sql.raw(`drop role if exists ${other}`).execute(admin.db);
+      await admin.close();
+    }
+  });
+
   it('a missing role is a usage error naming it', async () => {
     const run = await chatkeep(['--database-url', created.url, 'migrate', 'grant', 'ck_nobody_here']);
     expect([run.code, run.stderr]).toEqual([2, expect.stringContaining('error [CK_CONFIG]: Role "ck_nobody_here" does not exist')]);

@@ -199,6 +199,18 @@ for (const backend of BACKENDS) {
         const refused = await run('migrate', 'down', '--to', '0', '--yes');
         expect(refused.code).toBe(1);
         expect(refused.stderr).toMatch(/^error \[CK_MIGRATION_CHECKSUM\]: /m);
+        // As `up --json` does, `down --json` still prints its one document, with the error in it
+        // (it once printed nothing on stdout, which a deploy script then failed to parse).
+        for (const direction of ['up', 'down'] as const) {
+          const json = await run('migrate', direction, ...(direction === 'down' ? ['--to', '0', '--yes'] : []), '--json');
+          expect(json.code, direction).toBe(1);
+          expect(JSON.parse(json.stdout), direction).toMatchObject({
+            direction,
+            current: LATEST,
+            results: [],
+            error: { code: 'CK_MIGRATION_CHECKSUM' },
+          });
+        }
 
         await withDatabase(({ db }) =>
           sql`update chatkeep.schema_migrations set checksum = ${original} where version = 1`.execute(

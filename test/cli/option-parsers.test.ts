@@ -9,6 +9,7 @@ import {
 } from '../../src/cli/global-options.js';
 import { UsageError } from '../../src/cli/exit-codes.js';
 import {
+  parseHost,
   parseInteger,
   parseLintRuleIds,
   parseMilliseconds,
@@ -50,12 +51,24 @@ describe('CLI option parsers', () => {
     for (const value of ['-1', '+1', '1.5', '2abc', 'v2', '', '1234567890']) {
       expect(refusal(parseVersion, value), JSON.stringify(value)).toMatch(/^expected a migration version/);
     }
+    // The refusal states the range, so a too-large whole number is not told it must be a whole number.
+    expect(parseVersion('999999999')).toBe(999_999_999);
+    expect(refusal(parseVersion, '1234567890')).toBe('expected a migration version: a whole number from 0 to 999999999, e.g. 2');
   });
 
   it('parseMilliseconds takes whole milliseconds only: "5s" or "1.5" is refused, never NaN', () => {
     expect(['0', '300', '60000'].map(parseMilliseconds)).toEqual([0, 300, 60_000]);
     for (const value of ['5s', '5000ms', '1.5', '-1', '', '1e3']) {
       expect(refusal(parseMilliseconds, value), JSON.stringify(value)).toMatch(/^expected milliseconds/);
+    }
+    expect(refusal(parseMilliseconds, '3000000000')).toBe('expected milliseconds: a whole number from 0 to 999999999, e.g. 5000');
+  });
+
+  it('parseHost refuses an empty or blank address, which Node.js would bind on every interface', () => {
+    const host = parseHost('--host');
+    expect(['127.0.0.1', '0.0.0.0', '::1', 'localhost'].map(host)).toEqual(['127.0.0.1', '0.0.0.0', '::1', 'localhost']);
+    for (const value of ['', ' ', '\t']) {
+      expect(refusal(host, value), JSON.stringify(value)).toMatch(/^--host: empty; an empty address would listen on every network interface/);
     }
   });
 

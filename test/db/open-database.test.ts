@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -43,6 +43,92 @@ describe('openDatabase', () => {
     expect(error.code).toBe('CK_DATA_DIR');
     expect(existsSync(join(dir, 'PG_VERSION'))).toBe(false);
   });
+
+  // A mount point (a fresh Docker volume, say) cannot be removed or renamed over, nor can a folder
+  // whose parent is read-only: an empty folder that exists is initialised where it is.
+  it('initialises an existing empty folder in place: the folder itself is kept, nothing is left beside or inside it', async () => {
+    const parent = join(root, 'volume');
+    const dir = join(parent, 'data');
+    mkdirSync(dir, { recursive: true });
+    const inode = statSync(dir).ino;
+    const first = await openDatabase({ dataDir: dir });
+    await sql`create table kept (v int)`.execute(first.db);
+    await sql`insert into kept values (7)`.execute(first.db);
+    await first.close();
+    expect(statSync(dir).ino, 'the folder was replaced').toBe(inode);
+    expect(readdirSync(parent)).toEqual(['data']);
+    expect(readdirSync(dir).filter((name) => name.startsWith('.'))).toEqual([]);
+    const again = await openDatabase({ dataDir: dir });
+    expect((await sql<{ v: number }>`select v from kept`.execute(again.db)).rows).toEqual([{ v: 7 }]);
+    await again.close();
+  });
+
+  it('clears and initialises again a folder whose in-place initialisation was cut short (its marker left behind)', async () => {
+    const dir = join(root, 'interrupted');
+    mkdirSync(join(dir, 'base', '1'), { recursive: true });
+    writeFileSync(join(dir, '.chatkeep-initializing'), '');
+    writeFileSync(join(dir, 'postgresql.conf'), '# half moved');
+    mkdirSync(join(dir, `.init-${process.pid + 1}`));
+    const database = await openDatabase({ dataDir: dir });
+    expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).toEqual([{ one: 1 }]);
+    await database.close();
+    expect(existsSync(join(dir, '.chatkeep-initializing'))).toBe(false);
+    expect(readdirSync(dir).filter((name) => name.startsWith('.init-'))).toEqual([]);
+    expect(readFileSync(join(dir, 'postgresql.conf'), 'utf8')).not.toBe('# half moved');
+  });
+
+  it('an in-place initialisation killed at random moments never leaves a folder that fails to open or opens half-built', async () => {
+    const dir = join(root, 'killed-in-place');
+    const script = `const { prepareDataDir } = await import(process.argv[1]); await prepareDataDir(process.argv[2]); console.log('ready');`;
+    const delays = [0, 250, 500, 700, 900, 1200];
+    for (const delay of delays) {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir);
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(childScript('src/db/data-dir.ts')).href, dir]);
+      const exited = new Promise((r) => child.on('exit', r));
+      setTimeout(() => child.kill('SIGKILL'), delay);
+      await exited;
+      const database = await openDatabase({ dataDir: dir });
+      try {
+        await sql`create table t (v int)`.execute(database.db);
+        await sql`insert into t values (1)`.execute(database.db);
+        expect((await sql<{ n: number }>`select count(*)::int as n from t`.execute(database.db)).rows, `killed after ${delay} ms`).toEqual([{ n: 1 }]);
+      } finally {
+        await database.close();
+      }
+      expect(existsSync(join(dir, '.chatkeep-initializing'))).toBe(false);
+    }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'an empty folder whose parent the user may not write is initialised, not an internal error (skipped unless run as root: it starts a child as another user)',
+    async () => {
+      const parent = mkdtempSync(join(tmpdir(), 'chatkeep-readonly-parent-'));
+      const dir = join(parent, 'data');
+      mkdirSync(dir);
+      chmodSync(parent, 0o755);
+      chownSync(dir, 65534, 65534);
+      try {
+        const script = `const { prepareDataDir } = await import(process.argv[1]);
+          try { await prepareDataDir(process.argv[2]); console.log('ready'); } catch (error) { console.log(error.code, error.message); }`;
+        const env = { ...process.env };
+        delete env['CHATKEEP_PGLITE_IMAGE_CACHE'];
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(childScript('src/db/data-dir.ts')).href, dir], {
+          uid: 65534,
+          gid: 65534,
+          env,
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+        expect(out.trim()).toBe('ready');
+        expect(existsSync(join(dir, 'PG_VERSION'))).toBe(true);
+      } finally {
+        rmSync(parent, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('refuses a data folder another live process holds, and takes over a dead holder’s lock', async () => {
     const dir = join(root, 'shared', 'data');

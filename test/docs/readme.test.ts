@@ -42,4 +42,20 @@ describe('README', () => {
       rmSync(file, { force: true });
     }
   });
+
+  // It once used a `db` it never defined: pasted as printed, it failed with "db is not defined".
+  it('the migration engine example runs as printed', () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const section = readme.slice(readme.indexOf('## The migration engine on its own'));
+    const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(code).toBeDefined();
+    const file = `${root}.readme-migrator-${process.pid}.mjs`;
+    writeFileSync(file, code ?? '');
+    try {
+      const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      expect(out.trim()).toBe('1 tasks: applied');
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
 });

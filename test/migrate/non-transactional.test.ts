@@ -127,5 +127,27 @@ for (const backend of BACKENDS) {
       const after = await migrator.status();
       expect([after.current, after.inFlight]).toEqual([2, []]);
     });
+
+    // It once said "the statements before it are done and journaled" when there were none.
+    it('a failing first statement says nothing before it was done, and nothing is in flight', async () => {
+      const schema = 'mig_test_cic_fail_first';
+      const badFirst: Migration = {
+        version: 2,
+        name: 'bad-first',
+        transactional: false,
+        up: ({ schema: s }) => [
+          `create index concurrently if not exists events_nope_idx on ${s}.events (nope)`,
+          `create index concurrently if not exists events_kind_idx on ${s}.events (kind)`,
+        ],
+        down: ({ schema: s }) => [`drop index concurrently if exists ${s}.events_kind_idx`],
+      };
+      const migrator = new Migrator({ db, schema, migrations: [events, badFirst] });
+      const { error } = await migrator.up();
+      expect(error?.message).toMatch(
+        /^Migration 2 bad-first \(up\) failed at statement 1 of 2: .*\(SQLSTATE 42703\); no statement before it; the next run starts again at statement 1$/,
+      );
+      const status = await migrator.status();
+      expect([status.current, status.inFlight]).toEqual([1, []]);
+    });
   });
 }

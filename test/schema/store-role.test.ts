@@ -116,4 +116,20 @@ describe.skipIf(!PG_AVAILABLE)('postgres: an up that adds tables extends the sto
     expect(await may(app, 'rate_limit_windows', 'insert')).toBe(false);
     await grantStoreRole(scratch.database.db, { role: app });
   });
+
+  // PostgreSQL only warns ("no privileges were granted") when a user holding a privilege without the
+  // grant option grants it on: grantStoreRole, run as the store's own role, once returned as if done.
+  it('grantStoreRole run as a user that does not own the schema refuses with CK_CONFIG and grants nothing', async () => {
+    const asApp = await openDatabase({ url: appUrl() });
+    try {
+      const refused = await caught(() => grantStoreRole(asApp.db, { role: other }));
+      expect([refused.code, refused.details?.['user']]).toEqual(['CK_CONFIG', app]);
+      expect(refused.message).toContain(`does not own chatkeep's schema "chatkeep"`);
+    } finally {
+      await asApp.close();
+    }
+    const { rows } = await sql<{ usage: boolean }>`select has_schema_privilege(${other}, 'chatkeep', 'USAGE') as usage`.execute(scratch.database.db);
+    expect(rows[0]!.usage).toBe(false);
+    expect(await may(other, 'messages', 'select')).toBe(false);
+  });
 });

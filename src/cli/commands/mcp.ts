@@ -8,7 +8,7 @@ import { DEFAULT_HOST_SCHEMA, DEFAULT_TOOLS_ROLE } from '../../mcp/task-tools-co
 import { assertIdentifier } from '../../migrate/identifier.js';
 import { loadDb, loadMcp } from '../lazy-modules.js';
 import { UsageError } from '../exit-codes.js';
-import { parseInteger } from '../option-parsers.js';
+import { parseHost, parseInteger } from '../option-parsers.js';
 import { databaseOptions, globalOptions, type GlobalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import type { Output } from '../output.js';
@@ -60,7 +60,7 @@ export function registerMcp(program: Command, output: Output): Command {
     )
     .option('--user <id>', 'stdio: the user this process acts for (required with stdio)')
     .option('--port <port>', 'http: port to listen on (0 picks a free one)', parsePort, 3001)
-    .option('--host <address>', 'http: address to listen on', '127.0.0.1')
+    .option('--host <address>', 'http: address to listen on', parseHost('--host'), '127.0.0.1')
     .addOption(
       new Option('--rate-limit <n>', 'http: tool calls per user per minute (0 = no limit)')
         .env('CHATKEEP_MCP_RATE_LIMIT')

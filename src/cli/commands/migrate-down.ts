@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isChatkeepError } from '../../errors/index.js';
 import type { PlannedMigration } from '../../migrate/index.js';
 import { UsageError } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
@@ -55,7 +56,16 @@ export function registerMigrateDown(migrate: Command, output: Output, program: P
         globalOptions(command),
         output,
         async ({ migrator, where, schema }) => {
-          const plan = await migrator.plan({ direction: 'down', to: options.to });
+          let plan: PlannedMigration[];
+          try {
+            plan = await migrator.plan({ direction: 'down', to: options.to });
+          } catch (error) {
+            // A history problem (checksum drift, a missing or renamed migration, …) refuses the
+            // revert: report it as `up` reports it, so `--json` still prints one document.
+            if (!isChatkeepError(error) || !HISTORY_CODES.has(error.code)) throw error;
+            await reportRun(output, { migrator, where, json, direction: 'down', error, results: [] });
+            return;
+          }
           if (plan.length === 0) {
             const { current } = await migrator.status();
             if (json) output.json({ database: where, direction: 'down', current, results: [] });
@@ -75,6 +85,9 @@ export function registerMigrateDown(migrate: Command, output: Output, program: P
       );
     });
 }
+
+/** What `plan` throws when the recorded history disagrees with the migrations shipped. */
+const HISTORY_CODES: ReadonlySet<string> = new Set(['CK_MIGRATION_CHECKSUM', 'CK_MIGRATION_HISTORY']);
 
 /**
  * The warning printed before a revert: the migrations undone and the tables

@@ -10,7 +10,7 @@ import { helpEpilog } from '../help-text.js';
 import { loadServer, loadStore } from '../lazy-modules.js';
 import { probeListen } from '../listen-probe.js';
 import { migrationProgress } from '../migration-progress.js';
-import { parseInteger } from '../option-parsers.js';
+import { parseHost, parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
 import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
 
@@ -26,7 +26,7 @@ export function registerServe(program: Command, output: Output): Command {
     .command('serve')
     .description('serve the HTTP API (and its OpenAPI document at /openapi.json) on the embedded database or DATABASE_URL')
     .addOption(new Option('--port <n>', 'TCP port').env('PORT').default(8787).argParser(parseInteger('--port', 0, 65535)))
-    .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)').env('CHATKEEP_HOST').default('127.0.0.1'))
+    .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)').env('CHATKEEP_HOST').default('127.0.0.1').argParser(parseHost('--host (or CHATKEEP_HOST)')))
     .addOption(
       new Option('--workers <n>', 'processes serving the port together, on PostgreSQL ("auto": one per CPU core; on the embedded database, one)')
         .env('CHATKEEP_WORKERS')
