@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
+import { pgErrorFields } from '../errors/index.js';
 import { forAllUsers, type StoreContext } from './store-context.js';
 import { parse } from './validation.js';
 
@@ -84,7 +85,13 @@ export class Retention {
       // deleted the turn that transaction had just begun. The second
       // statement's snapshot is taken after the locks are held, and no turn
       // can be begun on a locked conversation until this one commits.
-      const batch = await forAllUsers(this.#ctx, () =>
+      // A batch locks conversations, then what their deletion cascades to (an
+      // onboarding session's link is set to null); a writer that locks in the
+      // other order (onboarding.advance moving a link: the session, then the
+      // conversation for the foreign-key check) can meet it in a deadlock, and
+      // PostgreSQL may pick the purge as the victim. The batch was rolled back
+      // whole, so it is run again rather than failing the purge.
+      const batch = await forAllUsers(this.#ctx, () => retryDeadlocks(() =>
         this.#ctx.db.transaction().execute(async (trx) => {
           const { rows: candidates } = await sql<{ user_id: string; id: string }>`
             select user_id, id from ${table}
@@ -106,7 +113,7 @@ export class Retention {
             return { user_id: r.user_id, id: r.id, message_count: count ?? 0, deleted: count !== undefined };
           });
         }),
-      );
+      ));
       if (batch.length === 0) break;
       const lastRow = batch.at(-1)!;
       last = [String(lastRow.user_id), String(lastRow.id)];
@@ -121,6 +128,20 @@ export class Retention {
       if (pauseMs > 0) await pause(pauseMs, signal);
     }
     return report;
+  }
+}
+
+/** Attempts of one batch when PostgreSQL picks it as a deadlock's victim. */
+const DEADLOCK_ATTEMPTS = 3;
+
+/** Runs `work` (one whole transaction) again when it dies in a deadlock (40P01). */
+async function retryDeadlocks<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= DEADLOCK_ATTEMPTS || pgErrorFields(error)?.code !== '40P01') throw error;
+    }
   }
 }
 

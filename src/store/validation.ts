@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NOT_STORABLE, storable } from '../db/storable-text.js';
-import { firstIssue, ValidationError, wordedParse } from '../errors/index.js';
+import { firstIssue, issueText, ValidationError, wordedParse } from '../errors/index.js';
 import { USER_ID_PATTERN, type SchemaSettings } from '../schema/index.js';
 
 /** What PostgreSQL text stores as given; the rule lives in db/ so the MCP task tools share it. */
@@ -86,8 +86,23 @@ export function jsonCheck(kind: 'object' | 'array') {
   };
 }
 
-/** A JSON object of at most 64 KiB when serialised, that jsonb accepts. */
-export const metadataSchema = z.record(z.string(), z.unknown()).superRefine(jsonCheck('object'));
+const jsonObjectShape = z.record(z.string(), z.unknown());
+
+/**
+ * A JSON object of at most 64 KiB when serialised, that jsonb accepts. The
+ * object is passed on as given: z.record builds a copy by assignment, and
+ * assigning an own `"__proto__"` key (JSON.parse makes one) sets the copy's
+ * prototype instead, so the key vanished from what was stored, unchecked and
+ * without an error.
+ */
+export const metadataSchema = z.custom<Record<string, unknown>>().superRefine((value, ctx) => {
+  const shape = jsonObjectShape.safeParse(value, { error: issueText });
+  if (!shape.success) {
+    for (const issue of shape.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    return;
+  }
+  jsonCheck('object')(value, ctx);
+});
 
 /** Characters as PostgreSQL counts them (code points), not UTF-16 units. */
 export function charLength(text: string): number {
