@@ -21,6 +21,7 @@ export const ERROR_CATALOGUE = {
   CK_AGENT_FAILED: { status: 502, message: 'The agent failed; nothing was saved' },
   CK_AGENT_TIMEOUT: { status: 504, message: 'The agent timed out; nothing was saved' },
   CK_DB_UNAVAILABLE: { status: 503, message: 'The database cannot be reached' },
+  CK_AUTH_UNAVAILABLE: { status: 503, message: 'The token cannot be checked right now: the identity provider\'s keys cannot be fetched' },
   CK_DATA_DIR: { status: 500, message: 'The data folder cannot be used' },
   CK_CONFIG: { status: 500, message: 'Invalid configuration' },
   CK_SCHEMA_NOT_READY: {

@@ -1,14 +1,25 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 /** The names a browser uses for this machine: what a server bound to loopback answers to. */
 export const LOOPBACK_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '[::1]'];
 
+/**
+ * Loopback in every spelling of an address: 127.0.0.0/8, `::1` (also as
+ * `0:0:0:0:0:0:0:1`, `0::1`) and IPv4-mapped `::ffff:127.0.0.0/104`, all of
+ * which Node binds as loopback.
+ */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
 /** Whether `address` (what the server listens on) is reachable from this machine only. */
 export function isLoopbackAddress(address: string): boolean {
   const host = address.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
+  if (host === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /**

@@ -21,7 +21,8 @@ export interface McpHttpHandlerOptions extends McpServerOptions {
   /**
    * Tool calls per user per window (default 600 per minute; `max: 0` = no
    * limit). A request that would pass it gets 429 with Retry-After, and none
-   * of its calls run.
+   * of its calls run. A batch with more tool calls than `max` can never
+   * pass and gets 400 instead.
    */
   readonly toolCallLimit?: ToolCallLimitOptions;
   /** Called when `authenticate` throws (the request gets a 500). */
@@ -86,7 +87,13 @@ export function createMcpHttpHandler(options: McpHttpHandlerOptions): McpHttpHan
     }
     const refused = batchProblem(body, options.maxBatch ?? DEFAULT_MAX_BATCH);
     if (refused !== undefined) return sendError(res, 400, -32600, refused);
-    const waitMs = limit.take(userId, toolCallsIn(body));
+    const calls = toolCallsIn(body);
+    // More calls than a whole window allows can never pass: a 429 would have
+    // the client wait Retry-After and send it again, forever.
+    if (limit.max > 0 && calls > limit.max) {
+      return sendError(res, 400, -32600, `Invalid Request: ${calls} tool calls in one request; at most ${limit.max} tool calls per user per window`);
+    }
+    const waitMs = limit.take(userId, calls);
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       res.setHeader('Retry-After', String(seconds));

@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { LOOPBACK_HOSTS, isLoopbackAddress, refusedHost } from './allowed-hosts.js';
 import type { McpHttpHandler } from './http-handler.js';
 
@@ -51,8 +51,11 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 export async function startMcpHttpServer(options: McpHttpServerOptions): Promise<McpHttpServer> {
   const path = options.path ?? '/mcp';
   const host = options.host ?? '127.0.0.1';
-  const allowedHosts =
-    options.allowedHosts ?? (isLoopbackAddress(host) ? LOOPBACK_HOSTS : undefined);
+  // A host given by name (`127.1`, a name in /etc/hosts) is judged by the
+  // address it was bound to, once listening; until then the check is on.
+  let allowedHosts =
+    options.allowedHosts ??
+    (isLoopbackAddress(host) || isIP(host) === 0 ? loopbackNames(host) : undefined);
   const inFlight = new Set<ServerResponse>();
   let closing = false;
   const server: Server = createServer((req, res) => {
@@ -95,7 +98,11 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
+  const { port, address } = server.address() as AddressInfo;
+  if (options.allowedHosts === undefined) {
+    allowedHosts =
+      isLoopbackAddress(host) || isLoopbackAddress(address) ? loopbackNames(host) : undefined;
+  }
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shownHost}:${port}${path}`,
@@ -110,6 +117,18 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
         for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       }),
   };
+}
+
+/**
+ * The names a server bound to loopback answers to: the usual three, and the
+ * address it was given as a `Host` header carries it (`127.1`,
+ * `[0:0:0:0:0:0:0:1]`), so the URL it prints works as printed.
+ */
+function loopbackNames(host: string): readonly string[] {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  // An IPv6 address as written, and as a URL spells it (`[::ffff:7f00:1]` for `::ffff:127.0.0.1`).
+  const given = isIP(bare) === 6 ? [`[${bare}]`, new URL(`http://[${bare}]`).hostname] : [bare];
+  return [...new Set([...LOOPBACK_HOSTS, ...given])];
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -125,10 +125,17 @@ function countInPrimary(store: WorkerRateLimitStore): CountFailure {
  * addresses are counted by their /64, as @fastify/rate-limit does by
  * default; anything else (IPv4, an IPv4-mapped ::ffff:a.b.c.d) as is.
  *
+ * A port is dropped: some proxies forward the client as `203.0.113.7:51234`
+ * or `[2001:db8::1]:51234` in X-Forwarded-For, which Fastify's trustProxy
+ * takes verbatim as `request.ip`; counted with its port, every new
+ * connection would start a fresh count.
+ *
  * @example
  * addressKey('2001:db8::1') === addressKey('2001:db8:0:0:ffff::2') // '2001:db8:0:0::/64'
+ * addressKey('203.0.113.7:51234') === '203.0.113.7'
  */
-export function addressKey(ip: string): string {
+export function addressKey(forwarded: string): string {
+  const ip = withoutPort(forwarded);
   if (!isIPv6(ip) || /^::ffff:\d/i.test(ip)) return ip;
   const [head = '', tail] = ip.toLowerCase().replace(/%.*$/, '').split('::');
   const left = head === '' ? [] : head.split(':');
@@ -140,4 +147,12 @@ export function addressKey(ip: string): string {
     .slice(0, 4)
     .map((g) => g.replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
+}
+
+/** `a.b.c.d:port` → `a.b.c.d`, `[v6]` or `[v6]:port` → `v6`; anything else as it is. */
+function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address);
+  if (bracketed?.[1] !== undefined && isIPv6(bracketed[1])) return bracketed[1];
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(address);
+  return v4?.[1] ?? address;
 }

@@ -5,7 +5,7 @@ import Fastify, { LogController } from 'fastify';
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ChatkeepError } from '../errors/index.js';
 import { MAX_RATE_LIMIT_WINDOW_MS, type Store } from '../store/index.js';
-import { AuthFailureLimiter } from './auth-failure-limiter.js';
+import { addressKey, AuthFailureLimiter } from './auth-failure-limiter.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { sendError } from './error-reply.js';
 import { httpSchemas } from './http-schemas.js';
@@ -123,7 +123,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
       }
       return new ChatkeepError('CK_UNAUTHENTICATED', message);
     };
-    const match = /^Bearer ([^\s]+)$/i.exec(request.headers.authorization ?? '');
+    const match = /^Bearer +([^\s]+) *$/i.exec(request.headers.authorization ?? '');
     // Admin routes take the admin credential, never a user token; checked
     // here, before body validation, so an unauthenticated caller learns nothing.
     if (config.admin === true) {
@@ -166,7 +166,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     timeWindow: rateLimit.windowMs,
     ...('scope' in rateLimit && rateLimit.scope === 'cluster' ? { store: WorkerRateLimitStore } : {}),
     ...('scope' in rateLimit && rateLimit.scope === 'database' ? { store: databaseRateLimitStore(store.rateLimits) } : {}),
-    keyGenerator: (request) => (request.principal !== undefined ? `user:${request.principal.userId}` : `ip:${request.ip}`),
+    keyGenerator: (request) => (request.principal !== undefined ? `user:${request.principal.userId}` : `ip:${addressKey(request.ip)}`),
     errorResponseBuilder: (_request, context) =>
       new ChatkeepError('CK_RATE_LIMITED', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}`, {
         retryAfterSeconds: Math.ceil(context.ttl / 1000),

@@ -41,7 +41,7 @@ const EXPECTED_REFUSALS: ReadonlySet<ErrorCode> = new Set(['CK_SHUTTING_DOWN']);
  * database that is busy, restarting or failing over. Not the 503s that
  * need someone to act first (CK_SCHEMA_NOT_READY: run the migrations).
  */
-const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { CK_SHUTTING_DOWN: 1, CK_DB_UNAVAILABLE: 2 };
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { CK_SHUTTING_DOWN: 1, CK_DB_UNAVAILABLE: 2, CK_AUTH_UNAVAILABLE: 5 };
 
 function toChatkeepError(error: unknown, request: FastifyRequest): ChatkeepError {
   if (isChatkeepError(error)) return error;

@@ -3,8 +3,17 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ChatkeepError } from '../../errors/index.js';
 import type { AuthOptions } from '../server-options.js';
 
-/** Verifies a JWT and returns its `sub`, or undefined when it is not valid for us. */
+/** Verifies a JWT and returns its `sub`, or undefined when it is not valid for us; throws CK_AUTH_UNAVAILABLE when the JWKS keys cannot be fetched to check it. */
 export type JwtVerifier = (token: string) => Promise<string | undefined>;
+
+/** jose's codes for a token that does not fit the fetched keys: invalid, not unverifiable. */
+const TOKEN_FAULTS: ReadonlySet<string> = new Set([
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+  'ERR_JWS_INVALID',
+]);
 
 /** How long a verified token is remembered (never past its `exp`). */
 const VERIFIED_CACHE_MS = 30_000;
@@ -42,7 +51,22 @@ export function jwtVerifier(options: AuthOptions): JwtVerifier | undefined {
     } catch (error) {
       throw new ChatkeepError('CK_CONFIG', `jwksUrl: not a valid URL`, { field: 'jwksUrl' }, { cause: error });
     }
-    verifiers.push((token) => jwtVerify(token, jwks, checks));
+    // The keys could not be fetched (a network error, a non-200 answer, no
+    // valid key set, a timeout): the token was not found invalid, it could
+    // not be checked. Answered 401 it would count as a failed authentication,
+    // and an identity provider's outage would lock every client out (429)
+    // for the rest of the window; it is a 503 like a database outage during
+    // an API-key lookup. A token whose key is missing from a fetched set, or
+    // whose algorithm does not fit it, is invalid as before.
+    const getKey: JWTVerifyGetKey = async (header, token) => {
+      try {
+        return await jwks(header, token);
+      } catch (error) {
+        if (TOKEN_FAULTS.has((error as { code?: unknown }).code as string)) throw error;
+        throw new ChatkeepError('CK_AUTH_UNAVAILABLE', undefined, {}, { cause: error });
+      }
+    };
+    verifiers.push((token) => jwtVerify(token, getKey, checks));
   }
   if (verifiers.length === 0) return undefined;
   const verified = new Map<string, { sub: string; until: number }>();
@@ -53,6 +77,7 @@ export function jwtVerifier(options: AuthOptions): JwtVerifier | undefined {
       if (hit.until > now) return hit.sub;
       verified.delete(token);
     }
+    let unavailable: ChatkeepError | undefined;
     for (const verify of verifiers) {
       try {
         const { payload } = await verify(token);
@@ -61,10 +86,12 @@ export function jwtVerifier(options: AuthOptions): JwtVerifier | undefined {
         if (verified.size >= VERIFIED_CACHE_MAX) verified.clear();
         verified.set(token, { sub: payload.sub, until });
         return payload.sub;
-      } catch {
-        // Invalid for this verifier (bad signature, expired, wrong audience…): try the next.
+      } catch (error) {
+        if (error instanceof ChatkeepError) unavailable = error;
+        // Otherwise invalid for this verifier (bad signature, expired, wrong audience…): try the next.
       }
     }
+    if (unavailable !== undefined) throw unavailable;
     return undefined;
   };
 }
