@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { ChatkeepTables } from '../db/index.js';
-import { ChatkeepError, pgErrorFields } from '../errors/index.js';
+import { ChatkeepError } from '../errors/index.js';
+import { retryDeadlocks } from './deadlock-retry.js';
 import { forUser, type StoreContext } from './store-context.js';
 import { parse } from './validation.js';
 
@@ -11,9 +12,6 @@ export interface EraseReport {
   readonly onboardingSessions: number;
   readonly apiKeys: number;
 }
-
-/** Attempts of the whole erase when PostgreSQL picks it as a deadlock's victim (it is idempotent, so it simply runs again). */
-const DEADLOCK_ATTEMPTS = 3;
 
 /** Passes after which a user who never stops writing gets CK_CONFLICT (and nothing erased) rather than an endless erase. */
 const MAX_PASSES = 20;
@@ -72,24 +70,6 @@ export async function eraseUser(ctx: StoreContext, userId: string): Promise<Eras
       }),
     ),
   );
-}
-
-/**
- * Runs `work` again when it dies in a deadlock (40P01). The erase takes row
- * locks across several tables, conversations before their streamed turns as
- * every writer of both does (a streamed-turn commit, a conversation delete, a
- * retention purge); should it still meet another order and PostgreSQL pick
- * it as the victim, its transaction was rolled back whole, so running it
- * again is safe.
- */
-async function retryDeadlocks<T>(work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (attempt >= DEADLOCK_ATTEMPTS || pgErrorFields(error)?.code !== '40P01') throw error;
-    }
-  }
 }
 
 /** One DELETE per table the user has rows in (the rest go by cascade); `uncounted` is what the report leaves out. */

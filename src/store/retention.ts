@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { pgErrorFields } from '../errors/index.js';
+import { retryDeadlocks } from './deadlock-retry.js';
 import { forAllUsers, type StoreContext } from './store-context.js';
 import { parse } from './validation.js';
 
@@ -128,20 +128,6 @@ export class Retention {
       if (pauseMs > 0) await pause(pauseMs, signal);
     }
     return report;
-  }
-}
-
-/** Attempts of one batch when PostgreSQL picks it as a deadlock's victim. */
-const DEADLOCK_ATTEMPTS = 3;
-
-/** Runs `work` (one whole transaction) again when it dies in a deadlock (40P01). */
-async function retryDeadlocks<T>(work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (attempt >= DEADLOCK_ATTEMPTS || pgErrorFields(error)?.code !== '40P01') throw error;
-    }
   }
 }
 
