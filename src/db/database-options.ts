@@ -85,6 +85,14 @@ export function resolveDatabaseOptions(
   if (dataDir.trim() === '') {
     throw new ChatkeepError('CK_CONFIG', 'dataDir: must not be empty', { field: 'dataDir' });
   }
+  // `memory://x` (or `idb://…`, `file://…`) would otherwise be a relative
+  // folder named `memory:`: data written to disk by someone who asked for a
+  // throw-away database.
+  if (dataDir !== MEMORY_DATA_DIR && /^[a-z][a-z0-9+.-]*:\/\//i.test(dataDir)) {
+    throw new ChatkeepError('CK_CONFIG', `dataDir: "${dataDir}" is neither a folder nor ${MEMORY_DATA_DIR} (exactly, for a throw-away in-memory database); a PostgreSQL URL goes in url`, {
+      field: 'dataDir',
+    });
+  }
   return { kind: 'pglite', dataDir };
 }
 

@@ -35,6 +35,15 @@ describe('openDatabase', () => {
     expect(error.message).toContain('is a file');
   });
 
+  it('refuses a URL-like data folder other than memory:// (memory://x would be a folder named "memory:") and writes nothing', async () => {
+    for (const dataDir of ['memory://scratch', 'file:///tmp/chatkeep-data', 'idb://chat']) {
+      const error = await caught(() => openDatabase({ dataDir }));
+      expect([error.code, error.details?.['field']]).toEqual(['CK_CONFIG', 'dataDir']);
+      expect(error.message).toContain(`"${dataDir}" is neither a folder nor memory://`);
+    }
+    expect(existsSync('memory:')).toBe(false);
+  });
+
   it('refuses a non-empty folder that is not a database instead of writing into it', async () => {
     const dir = join(root, 'documents');
     mkdirSync(dir);
