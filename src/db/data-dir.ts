@@ -1,5 +1,5 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { ChatkeepError } from '../errors/index.js';
 import { cachedClusterImage, saveClusterImage } from './cluster-image.js';
@@ -58,6 +58,7 @@ async function buildBeside(dir: string): Promise<void> {
   try {
     mkdirSync(dirname(dir), { recursive: true });
     rmSync(staging, { recursive: true, force: true });
+    removeAbandonedStaging(dir);
     await buildCluster(staging);
     renameSync(staging, dir);
   } catch (cause) {
@@ -83,6 +84,15 @@ async function buildInside(dir: string): Promise<void> {
   } catch (cause) {
     for (const name of readdirSync(dir)) if (name !== LOCK_FILE) rmSync(join(dir, name), { recursive: true, force: true });
     throw dataDirError(dir, 'could not be initialised', cause);
+  }
+}
+
+/** Temp folders `<dir>.init-<pid>` of earlier first starts killed mid-build (their process is gone). */
+function removeAbandonedStaging(dir: string): void {
+  const prefix = `${basename(dir)}.init-`;
+  for (const name of readdirSync(dirname(dir))) {
+    const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) rmSync(join(dirname(dir), name), { recursive: true, force: true });
   }
 }
 

@@ -72,6 +72,16 @@ describe('openDatabase', () => {
     await again.close();
   });
 
+  it("removes the temp folders that first starts killed mid-build left beside the data folder, not a live process's", async () => {
+    const dir = join(root, 'abandoned', 'data');
+    mkdirSync(`${dir}.init-99999999`, { recursive: true });
+    writeFileSync(join(`${dir}.init-99999999`, 'PG_VERSION'), '17');
+    mkdirSync(`${dir}.init-${process.ppid}`);
+    const database = await openDatabase({ dataDir: dir });
+    await database.close();
+    expect(readdirSync(join(root, 'abandoned')).sort()).toEqual(['data', `data.init-${process.ppid}`]);
+  });
+
   it('clears and initialises again a folder whose in-place initialisation was cut short (its marker left behind)', async () => {
     const dir = join(root, 'interrupted');
     mkdirSync(join(dir, 'base', '1'), { recursive: true });
