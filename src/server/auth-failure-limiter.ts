@@ -35,13 +35,24 @@ type CountFailure = (
  * (`store.rateLimits`) for every server on it, and each server keeps its own
  * list of refused addresses in the same way as a worker below.
  *
+ * Tokens sent at once on many connections would all pass that look before
+ * the first of them failed and was counted, so a burst could get any number
+ * of 401s (measured: 100 concurrent bad API keys, limit 5, all answered 401).
+ * So at most `max` tokens of one address — fewer by the failures this process
+ * already knows of in the window — are checked at once; the rest wait their
+ * turn (`admit`), and are refused once the limit is met. Ordinary traffic
+ * from one address (a NAT, a load test) never waits while it authenticates,
+ * unless it runs more than `max` checks at once.
+ *
  * Under `chatkeep serve --workers` the failures are counted by the primary
  * (the per-user rate limit's shared counts, under their own keys), while
  * each worker keeps its own list of refused addresses, filled when one of
  * its own failures meets the limit. A worker that has not seen the address
  * fail since the limit was met still tries one more token, so an address
  * gets at most `max + workers − 1` failed attempts per window, instead of a
- * round trip to the primary on every request.
+ * round trip to the primary on every request. A worker learns the count only
+ * from its own failures, so a burst spread over the workers gets at most
+ * `max + workers × (max − 1)`.
  */
 export class AuthFailureLimiter {
   readonly #max: number;
@@ -49,6 +60,10 @@ export class AuthFailureLimiter {
   readonly #count: CountFailure;
   /** Address key → when its refusal ends (epoch ms). */
   readonly #refused = new Map<string, number>();
+  /** Address key → the failures this process last learned of and when their window ends (epoch ms). */
+  readonly #known = new Map<string, { readonly failures: number; readonly until: number }>();
+  /** Address key → its tokens being checked now and the callers waiting for room. */
+  readonly #checks = new Map<string, Checks>();
   #nextPrune = 0;
 
   /** `rateLimits` counts for `scope: 'database'`. */
@@ -72,10 +87,29 @@ export class AuthFailureLimiter {
 
   /** Milliseconds until `ip` may try a token again; 0 when it may now. */
   refusedFor(ip: string): number {
-    const now = Date.now();
-    this.#prune(now);
-    const until = this.#refused.get(addressKey(ip));
-    return until === undefined ? 0 : Math.max(0, until - now);
+    return this.#refusedFor(addressKey(ip), Date.now());
+  }
+
+  /**
+   * Waits until a token of `ip` may be checked: `{ refusedMs }` when the
+   * address is refused (meanwhile too), else `{ done }`, to be called once
+   * the check has ended — after `failed()` when it failed, so the callers
+   * waiting behind it see the count it made.
+   */
+  async admit(ip: string): Promise<{ readonly refusedMs: number } | { readonly done: () => void }> {
+    const key = addressKey(ip);
+    for (;;) {
+      const now = Date.now();
+      const refusedMs = this.#refusedFor(key, now);
+      if (refusedMs > 0) return { refusedMs };
+      let checks = this.#checks.get(key);
+      if (checks === undefined) this.#checks.set(key, (checks = { running: 0, waiting: [] }));
+      if (checks.running < this.#room(key, now)) {
+        checks.running++;
+        return { done: once(() => this.#done(key, checks)) };
+      }
+      await new Promise<void>((resolve) => checks.waiting.push(resolve));
+    }
   }
 
   /**
@@ -86,19 +120,59 @@ export class AuthFailureLimiter {
   async failed(ip: string): Promise<number> {
     const key = addressKey(ip);
     const { current, ttl } = await this.#count(`auth-failure:${key}`, this.#windowMs);
-    if (current < this.#max || ttl <= 0) return 0;
     const now = Date.now();
+    if (ttl > 0) this.#known.set(key, { failures: current, until: now + ttl });
+    if (current < this.#max || ttl <= 0) return 0;
     const started = (this.#refused.get(key) ?? 0) <= now;
     this.#refused.set(key, now + ttl);
     return started ? ttl : 0;
   }
 
-  // Ended refusals are dropped at most once a second, as RateLimitCounts drops ended windows.
+  #refusedFor(key: string, now: number): number {
+    this.#prune(now);
+    const until = this.#refused.get(key);
+    return until === undefined ? 0 : Math.max(0, until - now);
+  }
+
+  /** How many tokens of the address may be checked at once: the failures it has left, and at least one. */
+  #room(key: string, now: number): number {
+    const known = this.#known.get(key);
+    const failures = known !== undefined && known.until > now ? known.failures : 0;
+    return Math.max(1, this.#max - failures);
+  }
+
+  #done(key: string, checks: Checks): void {
+    checks.running--;
+    const now = Date.now();
+    // Once refused, every waiter may learn it now; else as many as there is room for.
+    const wake = this.#refusedFor(key, now) > 0 ? checks.waiting.length : this.#room(key, now) - checks.running;
+    for (const resolve of checks.waiting.splice(0, Math.max(0, wake))) resolve();
+    if (checks.running === 0 && checks.waiting.length === 0 && this.#checks.get(key) === checks) {
+      this.#checks.delete(key);
+    }
+  }
+
+  // Ended refusals and counts are dropped at most once a second, as RateLimitCounts drops ended windows.
   #prune(now: number): void {
     if (now < this.#nextPrune) return;
     this.#nextPrune = now + 1000;
     for (const [key, until] of this.#refused) if (until <= now) this.#refused.delete(key);
+    for (const [key, known] of this.#known) if (known.until <= now) this.#known.delete(key);
   }
+}
+
+interface Checks {
+  running: number;
+  readonly waiting: Array<() => void>;
+}
+
+function once(action: () => void): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    action();
+  };
 }
 
 function countHere(counts: RateLimitCounts): CountFailure {

@@ -104,9 +104,11 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     // An address over its failed-authentication limit is refused before its
     // token is looked at, whatever the token: a valid one too, so the answer
     // tells a guesser nothing, and the refusal costs no lookup or verification.
-    const waitMs = failureLimiter?.refusedFor(request.ip) ?? 0;
-    if (failureLimiter !== undefined && waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000);
+    // Tokens of one address are checked only so many at once (AuthFailureLimiter),
+    // so a burst on many connections cannot get past the limit before it is counted.
+    const admission = await failureLimiter?.admit(request.ip);
+    if (failureLimiter !== undefined && admission !== undefined && 'refusedMs' in admission) {
+      const seconds = Math.ceil(admission.refusedMs / 1000);
       // The headers @fastify/rate-limit sends with its 429s, so a client handles both alike.
       void reply.headers({ 'x-ratelimit-limit': failureLimiter.max, 'x-ratelimit-remaining': 0, 'x-ratelimit-reset': seconds, 'retry-after': seconds });
       throw new ChatkeepError('CK_RATE_LIMITED', `Too many failed authentications from this address; retry in ${seconds} seconds`, { retryAfterSeconds: seconds });
@@ -123,21 +125,25 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
       }
       return new ChatkeepError('CK_UNAUTHENTICATED', message);
     };
-    const match = /^Bearer +([^\s]+) *$/i.exec(request.headers.authorization ?? '');
-    // Admin routes take the admin credential, never a user token; checked
-    // here, before body validation, so an unauthenticated caller learns nothing.
-    if (config.admin === true) {
-      if (match?.[1] === undefined || !auth.admin(match[1])) throw await refuse('The admin credential is required');
-      return;
+    try {
+      const match = /^Bearer +([^\s]+) *$/i.exec(request.headers.authorization ?? '');
+      // Admin routes take the admin credential, never a user token; checked
+      // here, before body validation, so an unauthenticated caller learns nothing.
+      if (config.admin === true) {
+        if (match?.[1] === undefined || !auth.admin(match[1])) throw await refuse('The admin credential is required');
+        return;
+      }
+      const principal = match?.[1] === undefined ? undefined : await auth.user(match[1]);
+      if (principal === undefined) throw await refuse();
+      if ('unusable' in principal) {
+        // One line (not the sub itself, which may be personal data), so a mis-mapped identity provider is seen.
+        request.log.warn({ ip: request.ip }, `a verified JWT was refused: ${principal.unusable}`);
+        throw await refuse();
+      }
+      request.principal = principal;
+    } finally {
+      if (admission !== undefined && 'done' in admission) admission.done();
     }
-    const principal = match?.[1] === undefined ? undefined : await auth.user(match[1]);
-    if (principal === undefined) throw await refuse();
-    if ('unusable' in principal) {
-      // One line (not the sub itself, which may be personal data), so a mis-mapped identity provider is seen.
-      request.log.warn({ ip: request.ip }, `a verified JWT was refused: ${principal.unusable}`);
-      throw await refuse();
-    }
-    request.principal = principal;
   });
 
   // A response sent while the server shuts down closes its connection: kept

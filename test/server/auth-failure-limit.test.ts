@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { demoAgent, demoStreamingAgent } from '../../src/index.js';
@@ -65,6 +66,45 @@ function callFrom(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/**
+ * GET `path` with each of `tokens` at the same moment from `from`: every
+ * connection is opened first and then all requests are written in one go,
+ * so the server reads them together (requests sent one after another as
+ * connections open would arrive spread out). Returns the statuses in order.
+ */
+async function burstFrom(f: ServerFixture, from: string, path: string, tokens: readonly string[]): Promise<number[]> {
+  const { port } = new URL(f.url());
+  const sockets = await Promise.all(
+    tokens.map(
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = connect({ host: '127.0.0.1', port: Number(port), localAddress: from }, () => resolve(socket));
+          socket.on('error', reject);
+        }),
+    ),
+  );
+  const answers = sockets.map(
+    (socket) =>
+      new Promise<number>((resolve, reject) => {
+        let head = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => {
+          head += chunk;
+          const status = /^HTTP\/1\.1 (\d{3}) /.exec(head);
+          if (status !== null) {
+            resolve(Number(status[1]));
+            socket.destroy();
+          }
+        });
+        socket.on('close', () => reject(new Error(`closed without an answer: ${head}`)));
+      }),
+  );
+  sockets.forEach((socket, i) =>
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tokens[i]}\r\nConnection: close\r\n\r\n`),
+  );
+  return Promise.all(answers);
 }
 
 /** A key of the right shape (so it is looked up) that chatkeep never issued. */
@@ -228,6 +268,47 @@ for (const backend of BACKENDS) {
       expect((await callFrom(f, from, 'GET', '/v1/me', { token })).status).toBe(429);
     });
 
+    it('100 bad tokens sent at once from one address get 5 401s and 95 429s: a burst cannot pass the check before its failures are counted', async () => {
+      const from = freshAddress();
+      const forgedToken = await forged(newUser('victim'));
+      const statuses = await burstFrom(
+        f,
+        from,
+        '/v1/me',
+        Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? forgedToken : badKey(i))),
+      );
+      expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(95);
+      expectRefused(await callFrom(f, from, 'GET', '/v1/me', { token: badKey(1) }), 5, 60);
+    });
+
+    it('100 valid tokens sent at once from one address all authenticate, also with 4 failures already counted (they take turns)', async () => {
+      const from = freshAddress();
+      const users = Array.from({ length: 10 }, () => newUser('nat'));
+      const tokens = await Promise.all(users.map((u) => jwtFor(u)));
+      const hundred = Array.from({ length: 100 }, (_, i) => tokens[i % 10]!);
+      expect(await burstFrom(f, from, '/v1/me', hundred)).toEqual(Array<number>(100).fill(200));
+      await fail(f, from, 4);
+      expect(await burstFrom(f, from, '/v1/me', hundred)).toEqual(Array<number>(100).fill(200));
+      // The failures were not forgotten while the valid tokens waited their turn.
+      await fail(f, from, 1);
+      expectRefused(await callFrom(f, from, 'GET', '/v1/me', { token: tokens[0]! }), 5, 60);
+    });
+
+    it('a burst of bad and valid tokens mixed: exactly 5 401s, the valid ones authenticate or (after the refusal began) get 429', async () => {
+      const from = freshAddress();
+      const token = await jwtFor(newUser('mixed'));
+      const statuses = await burstFrom(
+        f,
+        from,
+        '/v1/me',
+        Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? badKey(i) : token)),
+      );
+      expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+      expect(statuses.filter((s) => s !== 401 && s !== 200 && s !== 429)).toEqual([]);
+      expect(statuses.filter((s, i) => s === 200 && i % 3 === 0), 'a bad key never authenticates').toEqual([]);
+    });
+
     it('without trustProxy, X-Forwarded-For is not believed: a refused address cannot name another one', async () => {
       const from = freshAddress();
       await fail(f, from, 5);
@@ -362,7 +443,7 @@ const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
 describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2 --auth-failure-limit', () => {
   afterAll(killLeftoverServers);
 
-  it('failures are counted for the whole cluster: an address gets max + workers − 1 failed attempts, not max per worker', async () => {
+  it('failures are counted for the whole cluster: an address gets max + workers − 1 failed attempts one after another, not max per worker, and a burst at most max + workers × (max − 1)', async () => {
     assertBuilt();
     const db = await createPgDatabase();
     try {
@@ -395,6 +476,17 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2 --auth-fail
             .map((line) => (JSON.parse(line) as { pid: number }).pid),
         );
         expect(pids.size, 'both workers answered').toBe(2);
+
+        // At once from another address: each worker checks at most 6 − (the
+        // failures it has seen counted) tokens of it at a time, so the burst gets
+        // at most max + workers × (max − 1) = 16 401s; unbounded before.
+        const burst = await Promise.all(
+          Array.from({ length: 80 }, (_, i) => statusOf(`${server.url}/v1/me`, badKey(i), '127.0.0.2')),
+        );
+        const burstFailed = burst.filter((s) => s === 401).length;
+        expect(burstFailed).toBeGreaterThanOrEqual(6);
+        expect(burstFailed).toBeLessThanOrEqual(16);
+        expect(burst.filter((s) => s === 429)).toHaveLength(80 - burstFailed);
       } finally {
         server.child.kill('SIGTERM');
         expect(await server.exited).toBe(0);
@@ -405,12 +497,12 @@ describe.skipIf(postgres.skip)('postgres: chatkeep serve --workers 2 --auth-fail
   });
 });
 
-/** The status of a GET on a connection of its own. */
-function statusOf(url: string, token: string): Promise<number> {
+/** The status of a GET on a connection of its own, from the local address `from` when given. */
+function statusOf(url: string, token: string, from?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { agent: false, headers: { authorization: `Bearer ${token}` } },
+      { agent: false, localAddress: from, headers: { authorization: `Bearer ${token}` } },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
