@@ -78,5 +78,48 @@ export function buildProgram(output: Output, version: string, options: ProgramOp
   registerRetention(program, output);
   registerDemo(program, output);
   registerMcp(program, output);
+  addHelpCommands(program);
   return program;
+}
+
+/**
+ * Replaces commander's `help [command]` on every command that has
+ * subcommands: commander's answered `chatkeep help nosuch` with the whole
+ * help on stderr and exit 2 but never said the command was unknown, and
+ * `chatkeep help migrate up` showed `migrate`'s help, ignoring `up`. This one
+ * follows the whole path and names the first word that is no command.
+ */
+function addHelpCommands(command: Command): void {
+  const subcommands = [...command.commands];
+  if (subcommands.length === 0) return;
+  for (const sub of subcommands) addHelpCommands(sub);
+  command.helpCommand(false);
+  command
+    .command('help')
+    .argument('[command...]', 'the command, and subcommands, to show the help of')
+    .description('display help for command')
+    .action((path: string[]) => {
+      let shown = command;
+      for (const name of path) {
+        const next = shown.commands.find((c) => c.name() === name);
+        if (next === undefined) {
+          return shown.error(
+            `error: unknown command '${name}' for '${commandPath(shown)}' (its commands: ${shown.commands
+              .map((c) => c.name())
+              .filter((n) => n !== 'help')
+              .join(', ')})`,
+            { exitCode: 2, code: 'commander.unknownCommand' },
+          );
+        }
+        shown = next;
+      }
+      shown.help();
+    });
+}
+
+/** `chatkeep migrate up` for the `up` command. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }

@@ -151,6 +151,32 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
     expect(extraArgument.code).toBe(2);
   });
 
+  it('help <command path> shows that command\'s help like --help does, and an unknown name is exit 2 naming it and the commands there are', async () => {
+    const paths = [[], ['migrate'], ['migrate', 'up'], ['keys', 'create'], ['mcp', 'role']];
+    const [viaHelp, viaFlag, nested] = await Promise.all([
+      Promise.all(paths.map((path) => chatkeep(['help', ...path]))),
+      Promise.all(paths.map((path) => chatkeep([...path, '--help']))),
+      chatkeep(['migrate', 'help', 'down']),
+    ]);
+    for (const [i, path] of paths.entries()) {
+      expect(viaHelp[i], `chatkeep help ${path.join(' ')}`).toMatchObject({ code: 0, stdout: viaFlag[i]!.stdout, stderr: '' });
+    }
+    expect(nested.stdout).toBe((await chatkeep(['migrate', 'down', '--help'])).stdout);
+
+    const [top, deeper, viaParent] = await Promise.all([
+      chatkeep(['help', 'nosuch']),
+      chatkeep(['help', 'migrate', 'nosuch']),
+      chatkeep(['migrate', 'help', 'nosuch']),
+    ]);
+    expect(top).toMatchObject({ code: 2, stdout: '' });
+    expect(top.stderr).toContain("unknown command 'nosuch' for 'chatkeep' (its commands: migrate, serve, keys, retention, demo, mcp)");
+    for (const run of [deeper, viaParent]) {
+      expect(run).toMatchObject({ code: 2, stdout: '' });
+      expect(run.stderr).toContain("unknown command 'nosuch' for 'chatkeep migrate' (its commands: up, down, status, plan, grant)");
+      expect(run.stderr, 'not the whole help').not.toContain('Usage:');
+    }
+  });
+
   it('migrate plan --help gives --max-lock the exit code the command uses for it (5)', async () => {
     const help = await chatkeep(['migrate', 'plan', '--help']);
     const maxLock = /--max-lock <ms>([\s\S]*?)\n {2}--/.exec(help.stdout)?.[1]?.replace(/\s+/g, ' ');
