@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 // The module itself, not db/index.js: the command tree must not load the drivers (see program.ts).
-import { DEFAULT_DATA_DIR, type DatabaseOptions } from '../db/database-options.js';
+import { DEFAULT_DATA_DIR, resolveDatabaseOptions, type DatabaseOptions } from '../db/database-options.js';
+import { ChatkeepError, isChatkeepError } from '../errors/index.js';
+import { assertIdentifier } from '../migrate/identifier.js';
 import { UsageError } from './exit-codes.js';
 
 /** The options every command accepts, wherever they appear on the command line. */
@@ -92,13 +94,46 @@ export function globalOptions(command: Command): GlobalOptions {
   if (opts.pooler !== undefined && !postgres && command.getOptionValueSourceWithGlobals('pooler') === 'cli') {
     throw new UsageError('--pooler is for PostgreSQL (--database-url or DATABASE_URL); the embedded database has no pooler');
   }
-  return {
+  const options: GlobalOptions = {
     databaseUrl: dirTyped ? undefined : databaseUrl,
     dataDir: dataDir ?? DEFAULT_DATA_DIR,
     schema: opts.schema ?? 'chatkeep',
     given: urlTyped ? '--database-url' : dirTyped ? '--data-dir' : undefined,
     pooler: postgres ? opts.pooler : undefined,
   };
+  checkAsTyped(command, options);
+  return options;
+}
+
+/** The library's option names, as the user typed them here: a flag, or the variable it came from. */
+const TYPED_AS: Readonly<Record<string, readonly [option: string, env: string | undefined]>> = {
+  url: ['--database-url', 'DATABASE_URL'],
+  dataDir: ['--data-dir', 'CHATKEEP_DATA_DIR'],
+  schema: ['--schema', undefined],
+};
+
+/**
+ * Runs the library's checks of the database options now, so a bad value is
+ * refused before anything is opened and named as the user typed it: the
+ * library says `url: expected a postgres:// … URL`, but on the command line
+ * there is no `url`, only `--database-url` or $DATABASE_URL.
+ */
+function checkAsTyped(command: Command, options: GlobalOptions): void {
+  try {
+    assertIdentifier('schema', options.schema);
+    resolveDatabaseOptions(databaseOptions(options), {});
+  } catch (error) {
+    const field = isChatkeepError(error) ? (error.details as { field?: unknown } | undefined)?.field : undefined;
+    const names = typeof field === 'string' ? TYPED_AS[field] : undefined;
+    if (!isChatkeepError(error) || error.code !== 'CK_CONFIG' || names === undefined) throw error;
+    const [option, env] = names;
+    const source = command.getOptionValueSourceWithGlobals(field === 'url' ? 'databaseUrl' : (field as string));
+    const typed = source === 'env' && env !== undefined ? `$${env}` : option;
+    const message = error.message
+      .replace(new RegExp(`^${field as string}:`), `${typed}:`)
+      .replace(/goes in url$/, 'goes in --database-url');
+    throw new ChatkeepError('CK_CONFIG', message, { field: typed });
+  }
 }
 
 /** What to pass to `openDatabase`/`openStore`. */

@@ -197,14 +197,22 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
     }
   });
 
-  it('exits 2 for an invalid --schema or a non-PostgreSQL URL, before opening anything', async () => {
-    const [badSchema, badUrl] = await Promise.all([
+  it('exits 2 for an invalid --schema, a non-PostgreSQL URL or a URL-like data folder, before opening anything, naming the option or variable as typed', async () => {
+    const [badSchema, badUrl, badDir, badUrlEnv, badDirEnv, badSchemaInKeys] = await Promise.all([
       chatkeep(['--schema', 'Not-Valid', 'migrate', 'status', '--data-dir', 'memory://']),
       chatkeep(['--database-url', 'mysql://localhost/x', 'migrate', 'status']),
+      chatkeep(['--data-dir', 'file:///tmp/x', 'migrate', 'status']),
+      chatkeep(['migrate', 'status'], { DATABASE_URL: 'mysql://localhost/x' }),
+      chatkeep(['migrate', 'status'], { CHATKEEP_DATA_DIR: 'memory://scratch' }),
+      chatkeep(['keys', 'list', '--user', 'u1', '--schema', 'x-y', '--data-dir', 'memory://']),
     ]);
-    expect(badSchema.code).toBe(2);
-    expect(badSchema.stderr).toMatch(/^error \[CK_CONFIG\]: schema: /m);
-    expect(badUrl.code).toBe(2);
-    expect(badUrl.stderr).toMatch(/^error \[CK_CONFIG\]: url: /m);
+    for (const run of [badSchema, badUrl, badDir, badUrlEnv, badDirEnv, badSchemaInKeys]) expect(run.code).toBe(2);
+    expect(badSchema.stderr).toMatch(/^error \[CK_CONFIG\]: --schema: expected a lower-case identifier/m);
+    expect(badSchemaInKeys.stderr).toMatch(/^error \[CK_CONFIG\]: --schema: /m);
+    expect(badUrl.stderr).toMatch(/^error \[CK_CONFIG\]: --database-url: expected a postgres:\/\/ or postgresql:\/\/ URL$/m);
+    expect(badDir.stderr).toMatch(/^error \[CK_CONFIG\]: --data-dir: "file:\/\/\/tmp\/x" is neither a folder nor memory:\/\/ .*goes in --database-url$/m);
+    expect(badUrlEnv.stderr).toMatch(/^error \[CK_CONFIG\]: \$DATABASE_URL: expected a postgres:\/\//m);
+    expect(badDirEnv.stderr).toMatch(/^error \[CK_CONFIG\]: \$CHATKEEP_DATA_DIR: "memory:\/\/scratch"/m);
+    expect(existsSync('file:'), 'no folder named after the URL').toBe(false);
   });
 });
