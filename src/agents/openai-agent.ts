@@ -47,7 +47,12 @@ export function openAiCompatibleAgent(options: OpenAiAgentOptions): { readonly r
   const run: Agent = async (input) => {
     const response = await request(input, false);
     await assertOk(response);
-    const body = (await response.json()) as { choices?: { message?: { content?: unknown } }[]; model?: string; usage?: unknown; error?: unknown };
+    const body = parseJson(await response.text(), 'answered 200 with a body that is not JSON (is baseUrl the API root, e.g. …/v1?)') as {
+      choices?: { message?: { content?: unknown } }[];
+      model?: string;
+      usage?: unknown;
+      error?: unknown;
+    };
     if (body.error !== undefined) throw modelError(body.error);
     const content = body.choices?.[0]?.message?.content;
     if (typeof content !== 'string') throw new ChatkeepError('CK_AGENT_FAILED', 'The model returned no message content');
@@ -58,15 +63,28 @@ export function openAiCompatibleAgent(options: OpenAiAgentOptions): { readonly r
     const response = await request(input, true);
     await assertOk(response);
     if (response.body === null) throw new ChatkeepError('CK_AGENT_FAILED', 'The model returned an empty stream');
+    let finished = false;
     for await (const data of serverSentData(response.body)) {
       if (data === '[DONE]') return;
-      const chunk = JSON.parse(data) as { choices?: { delta?: { content?: unknown } }[]; error?: unknown };
+      const chunk = parseJson(data, 'sent a stream event that is not JSON') as {
+        choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[];
+        error?: unknown;
+      };
       // A provider that fails mid-reply (overloaded, timed out upstream) says so
       // in the stream, after a 200 and some text, and may then end it cleanly:
       // what came before is not a whole reply and must not be committed as one.
       if (chunk.error !== undefined) throw modelError(chunk.error);
-      const piece = chunk.choices?.[0]?.delta?.content;
+      const choice = chunk.choices?.[0];
+      const piece = choice?.delta?.content;
       if (typeof piece === 'string' && piece !== '') yield piece;
+      if (typeof choice?.finish_reason === 'string') finished = true;
+    }
+    // The last chunk of a reply carries its finish_reason ("stop", "length", …),
+    // and most servers then send [DONE]. A stream that ends with neither was
+    // cut short (a proxy or the server gave up mid-reply): the text so far is
+    // not the model's reply and must not be committed as if it were.
+    if (!finished) {
+      throw new ChatkeepError('CK_AGENT_FAILED', 'The model endpoint ended its stream before the reply was finished (no finish_reason and no [DONE])');
     }
   };
 
@@ -91,6 +109,15 @@ async function assertOk(response: Response): Promise<void> {
   // The body may echo the prompt; only its first line, shortened, goes into the error.
   const text = (await response.text().catch(() => '')).split('\n')[0]?.slice(0, 200) ?? '';
   throw new ChatkeepError('CK_AGENT_FAILED', `The model endpoint answered ${response.status}: ${text}`);
+}
+
+/** `text` as JSON; else CK_AGENT_FAILED saying what the endpoint did (`problem`) and the start of what it sent. */
+function parseJson(text: string, problem: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ChatkeepError('CK_AGENT_FAILED', `The model endpoint ${problem}: ${JSON.stringify(text.split('\n')[0]?.slice(0, 80) ?? '')}`);
+  }
 }
 
 /** An `error` object a model endpoint sent in a 200 answer; only its message's first line, shortened, is kept. */

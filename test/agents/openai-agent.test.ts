@@ -85,14 +85,15 @@ describe('openAiCompatibleAgent', () => {
   });
 
   // Some providers end the stream right after the last `data:` line, with no
-  // blank line and no [DONE]; that last event is still part of the reply.
-  it('keeps the last streamed piece when the stream ends without a closing blank line', async () => {
+  // blank line and no [DONE]; that last event, which carries the
+  // finish_reason, is still part of the reply.
+  it('keeps the last streamed piece when the stream ends without a closing blank line or [DONE], after a finish_reason', async () => {
     const abrupt = createServer((req, res) => {
       req.resume();
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'first ' } }] })}\n\n`);
-        res.end(`data: ${JSON.stringify({ choices: [{ delta: { content: 'last' } }] })}\n`);
+        res.end(`data: ${JSON.stringify({ choices: [{ delta: { content: 'last' }, finish_reason: 'length' }] })}\n`);
       });
     });
     await new Promise<void>((resolve) => abrupt.listen(0, '127.0.0.1', resolve));
@@ -130,6 +131,27 @@ describe('openAiCompatibleAgent', () => {
     const ran = await agent.run(input('json-error')).then(() => undefined, (e: unknown) => e as { code?: string; message: string });
     expect(ran?.code).toBe('CK_AGENT_FAILED');
     expect(ran?.message).toBe('The model endpoint reported an error: Rate limit reached for requests');
+  });
+
+  it('a stream that ends with no finish_reason and no [DONE] was cut short: CK_AGENT_FAILED after the pieces so far, not a reply', async () => {
+    const agent = openAiCompatibleAgent({ baseUrl: endpoint.url, model: 'm' });
+    const pieces: string[] = [];
+    const error = await (async () => {
+      for await (const piece of agent.stream(input('cut-short reply'))) pieces.push(piece);
+    })().then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    expect(pieces).toEqual(['echo: ', 'cut-short ']);
+    expect(error).toMatchObject({ code: 'CK_AGENT_FAILED', message: 'The model endpoint ended its stream before the reply was finished (no finish_reason and no [DONE])' });
+  });
+
+  it('an answer that is not JSON (a web page at baseUrl, an event of garbage) is CK_AGENT_FAILED saying so, with the start of what was sent', async () => {
+    const agent = openAiCompatibleAgent({ baseUrl: endpoint.url, model: 'm' });
+    const ran = await agent.run(input('html-page')).then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    expect(ran).toMatchObject({ code: 'CK_AGENT_FAILED' });
+    expect(ran?.message).toBe('The model endpoint answered 200 with a body that is not JSON (is baseUrl the API root, e.g. …/v1?): "<!doctype html>"');
+    const streamed = await (async () => {
+      for await (const _ of agent.stream(input('not-json'))) void _;
+    })().then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    expect(streamed).toMatchObject({ code: 'CK_AGENT_FAILED', message: 'The model endpoint sent a stream event that is not JSON: "<html>upstream error</html>"' });
   });
 
   it('the abort signal cancels a stalled stream', async () => {

@@ -82,6 +82,10 @@ describe('the server with an OpenAI-compatible agent', () => {
     const cut = await openEventStream(`${url}/v1/conversations/${id}/turns/stream`, { token, body: { message: 'mid-error' } }).done;
     expect(cut.map((e) => e.event)).toEqual(['begin', 'text', 'error']);
     expect(cut.at(-1)?.data.error.message).toContain('The server had an error while processing your request.');
+    // A stream cut short without an error (no finish_reason, no [DONE]): the words so far are not a reply.
+    const short = await openEventStream(`${url}/v1/conversations/${id}/turns/stream`, { token, body: { message: 'cut-short' } }).done;
+    expect(short.map((e) => e.event)).toEqual(['begin', 'text', 'text', 'error']);
+    expect(short.at(-1)?.data.error.code).toBe('CK_AGENT_FAILED');
     expect((await store.messages.list('dee', id)).messages).toEqual([]);
   });
 });

@@ -30,6 +30,11 @@ export async function startOpenAiStandIn(): Promise<{ url: string; received: Rec
         return;
       }
       const last = body.messages.at(-1)?.content ?? '';
+      if (last.includes('html-page') && !body.stream) {
+        // A baseUrl that reaches a web page, not the API: 200 with HTML.
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html>\n<p>Welcome</p>');
+        return;
+      }
       if (last.includes('json-error') && !body.stream) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'Rate limit reached for requests' } }));
         return;
@@ -52,13 +57,26 @@ export async function startOpenAiStandIn(): Promise<{ url: string; received: Rec
         res.end(`data: ${JSON.stringify({ error: { message: 'The server had an error while processing your request.\nSorry about that!', type: 'server_error' } })}\n\n`);
         return;
       }
+      if (last.includes('cut-short')) {
+        // As a proxy or server that gives up mid-reply and ends the response cleanly: no finish_reason, no [DONE].
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: words[0] }, finish_reason: null }] })}\n\n`);
+        res.end(`data: ${JSON.stringify({ choices: [{ delta: { content: words[1] }, finish_reason: null }] })}\n\n`);
+        return;
+      }
+      if (last.includes('not-json')) {
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: words[0] } }] })}\n\n`);
+        res.end('data: <html>upstream error</html>\n\n');
+        return;
+      }
       if (last.includes('stall')) {
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: words[0] } }] })}\n\n`);
         return; // never ends: the client must give up
       }
       // Split one event across two writes, and use CRLF once, as real servers may.
+      // The last chunk carries the finish_reason, as OpenAI's does.
       for (const [i, word] of words.entries()) {
-        const event = `data: ${JSON.stringify({ choices: [{ delta: { content: word } }] })}${i === 0 ? '\r\n\r\n' : '\n\n'}`;
+        const finish = i === words.length - 1 ? 'stop' : null;
+        const event = `data: ${JSON.stringify({ choices: [{ delta: { content: word }, finish_reason: finish }] })}${i === 0 ? '\r\n\r\n' : '\n\n'}`;
         res.write(event.slice(0, 7));
         res.write(event.slice(7));
       }
