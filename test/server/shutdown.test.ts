@@ -158,6 +158,10 @@ for (const backend of BACKENDS) {
           shutdownGraceMs: 200,
           logger: false,
         });
+        // Added after buildServer's own hooks, so it runs once authentication has let the request in.
+        let authenticated!: () => void;
+        const letIn = new Promise<void>((resolve) => (authenticated = resolve));
+        server.app.addHook('onRequest', async () => authenticated());
         const url = new URL(await server.app.listen({ host: '127.0.0.1', port: 0 }));
         const user = newUser('late');
         const token = await jwtFor(user);
@@ -182,8 +186,7 @@ for (const backend of BACKENDS) {
           req.on('error', () => resolve());
         });
         req.flushHeaders();
-        // Let the onRequest hook (auth) run on the headers.
-        await sleep(300);
+        await letIn;
         const started = performance.now();
         const closing = server.close();
         await sleep(100);
