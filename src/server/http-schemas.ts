@@ -119,6 +119,27 @@ export function httpSchemas(settings: SchemaSettings) {
     onboardingSession,
     apiKey,
     error,
+    /**
+     * The query string of a route that takes no parameters. Without one a
+     * route took any parameter and ignored it, so `DELETE /v1/me?dryRun=1`
+     * erased everything; strict, an unknown parameter is a 400 naming it,
+     * as on the routes that take some (docs/http.md, "Errors").
+     */
+    noQuery: z.object({}).strict(),
+    /**
+     * The `Idempotency-Key` header (IETF httpapi draft) of the turn routes,
+     * there so the OpenAPI document lists it: a client generated from the
+     * document knew only the body field. Loose, because it validates the
+     * whole header object and every other header must pass through as is;
+     * the key itself is checked by the store, which names `idempotencyKey`
+     * whichever way it came (route-context.ts idempotencyKeyOf).
+     */
+    idempotencyHeaders: z.looseObject({
+      'idempotency-key': z
+        .string()
+        .optional()
+        .describe('1–200 characters; the same as the body field `idempotencyKey` (both present must agree). Retries with the same key return the stored result and write nothing'),
+    }),
     conversationParams: z.object({ conversationId: z.string() }),
     turnParams: z.object({ turnId: z.string() }),
     sessionParams: z.object({ sessionId: z.string() }),
@@ -163,7 +184,8 @@ export function queryInt(min: number, max: number) {
  * Fastify reads a request body on every POST, PUT, PATCH and DELETE, also
  * when the route takes none, so those routes list 400 (a body that is not
  * JSON) and 413 (one over `bodyLimit`) too; the OpenAPI test sends both to
- * every such route.
+ * every such route. Every /v1 route lists 400, also a GET without
+ * parameters: its query string is strict (`noQuery`), so `?dryRun=1` is one.
  */
 export function errorResponses(schemas: HttpSchemas, ...statuses: number[]) {
   return Object.fromEntries([...new Set([...statuses, 503])].map((s) => [s, schemas.error])) as Record<number, HttpSchemas['error']>;

@@ -1,6 +1,6 @@
-import type { FastifySchemaCompiler } from 'fastify';
+import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
-import { wordedParse } from '../errors/index.js';
+import { ChatkeepError, wordedParse } from '../errors/index.js';
 
 /**
  * A request part (params, querystring, body) that its route's zod schema
@@ -29,3 +29,27 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
     const result = wordedParse(schema, data);
     return result.success ? { value: result.data } : { error: new RequestValidationError(result.error.issues) };
   };
+
+/**
+ * `preValidation` of a route that takes no body (abandon, keep-alive, the
+ * DELETEs, the sweep). Fastify reads a body on every POST, PUT, PATCH and
+ * DELETE, and a route without a body schema took any and ignored it:
+ * `{ "context": … }` sent to `/abandon`, as to `/complete`, was dropped
+ * without a word. Nothing (`{}`, `null`, an empty body, none at all) is
+ * taken; anything else is refused like an unknown field of a route that
+ * takes a body, naming the first field, before the handler writes anything.
+ *
+ * @example
+ * app.post('/v1/onboarding-sessions/:sessionId/abandon', { preValidation: refuseBody, schema, handler });
+ */
+export async function refuseBody(request: FastifyRequest): Promise<void> {
+  const body: unknown = request.body;
+  if (body === undefined || body === null || body === '') return;
+  if (typeof body === 'object' && !Array.isArray(body)) {
+    const [field] = Object.keys(body);
+    if (field === undefined) return;
+    const named = field === '' ? 'body' : field;
+    throw new ChatkeepError('CK_VALIDATION', `${named}: unknown field (this route takes no body)`, { field: named });
+  }
+  throw new ChatkeepError('CK_VALIDATION', 'body: this route takes no body (send none, or {})', { field: 'body' });
+}

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { hotStatement, selfScopingUser, type HotStatement } from '../db/index.js';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors/index.js';
-import { decodeSeqCursor, seqCursor } from './cursor.js';
+import { decodeCursor, decodeSeqCursor, encodeCursor } from './cursor.js';
 import { MESSAGE_COLUMNS, toMessage, toMessageFromValues, type Message } from './rows.js';
 import { forUser, type StoreContext } from './store-context.js';
 import { limitSchema, parse, uuidSchema } from './validation.js';
@@ -10,9 +10,9 @@ import { limitSchema, parse, uuidSchema } from './validation.js';
 export interface HistoryOptions {
   /** How many messages (default 50, max 1000). */
   readonly limit?: number;
-  /** Messages just older than this cursor. */
+  /** Messages just older than this cursor (from a page of this conversation; another's is CK_VALIDATION). */
   readonly before?: string;
-  /** Messages just newer than this cursor. */
+  /** Messages just newer than this cursor (from a page of this conversation; another's is CK_VALIDATION). */
   readonly after?: string;
 }
 
@@ -144,8 +144,8 @@ export class Messages {
     const last = messages.at(-1);
     return {
       messages,
-      olderCursor: first ? seqCursor(first.seq) : null,
-      newerCursor: last ? seqCursor(last.seq) : null,
+      olderCursor: first ? historyCursor(first.seq, q.id) : null,
+      newerCursor: last ? historyCursor(last.seq, q.id) : null,
       hasOlder: q.forward ? otherSide : more,
       hasNewer: q.forward ? more : otherSide,
     };
@@ -173,7 +173,7 @@ export class Messages {
     const n = Number(row?.['n'] ?? 0);
     const otherSide = n === 0 || q.cursorSeq !== undefined ? await this.#otherSide(q) : false;
     const more = row?.['more'] === true;
-    const cursor = (seq: unknown) => (n === 0 ? 'null' : `"${seqCursor(Number(seq))}"`);
+    const cursor = (seq: unknown) => (n === 0 ? 'null' : `"${historyCursor(Number(seq), q.id)}"`);
     return `{"messages":${String(row?.['page'] ?? '[]')},"olderCursor":${cursor(row?.['first_seq'])},"newerCursor":${cursor(row?.['last_seq'])},"hasOlder":${q.forward ? otherSide : more},"hasNewer":${q.forward ? more : otherSide}}`;
   }
 
@@ -185,8 +185,8 @@ export class Messages {
     if (before !== undefined && after !== undefined) {
       throw new ValidationError('before', 'pass either before or after, not both');
     }
-    const beforeSeq = before === undefined ? undefined : decodeSeqCursor(before, 'before');
-    const afterSeq = after === undefined ? undefined : decodeSeqCursor(after, 'after');
+    const beforeSeq = before === undefined ? undefined : historySeq(before, 'before', id);
+    const afterSeq = after === undefined ? undefined : historySeq(after, 'after', id);
     return { user, id, limit, forward: afterSeq !== undefined, cursorSeq: afterSeq ?? beforeSeq };
   }
 
@@ -225,6 +225,33 @@ interface PageRequest {
   readonly limit: number;
   readonly forward: boolean;
   readonly cursorSeq: number | undefined;
+}
+
+/**
+ * A history cursor: a position (`s`, the message's seq) in one conversation
+ * (`c`). seq numbers start at 1 in every conversation, so a bare position
+ * read just as well in any other: a cursor sent with another conversation's
+ * id paged that conversation from the same number, a slice of the wrong
+ * chat and no error (a UI switching conversations mid-scroll). Bound to its
+ * conversation, such a cursor is refused, naming the parameter.
+ */
+function historyCursor(seq: number, conversationId: string): string {
+  return encodeCursor({ s: seq, c: conversationId.toLowerCase() });
+}
+
+/**
+ * The seq of a history cursor sent for `conversationId`, or CK_VALIDATION
+ * naming `field`. A cursor without `c` was issued before cursors were
+ * bound; it is still taken, so a client paging across an upgrade is not
+ * cut off mid-scroll.
+ */
+function historySeq(cursor: string, field: string, conversationId: string): number {
+  const seq = decodeSeqCursor(cursor, field);
+  const bound = decodeCursor(cursor, field)['c'];
+  if (bound !== undefined && (typeof bound !== 'string' || bound !== conversationId.toLowerCase())) {
+    throw new ValidationError(field, 'a cursor of another conversation; a cursor pages only the conversation whose page returned it');
+  }
+  return seq;
 }
 
 /** Rows of a `json_agg` page (PGlite path); timestamps arrive as ISO strings and are parsed by toMessage. */

@@ -132,6 +132,10 @@ const as = (t: Tools, body?: unknown, headers?: Record<string, string>) => ({
 
 const admin = (body?: unknown) => ({ token: ADMIN_TOKEN, ...(body !== undefined ? { body } : {}) });
 
+/** A query parameter the route does not take: every /v1 route refuses one, also a route that takes none. */
+const unknownQuery: Driver = (t, route) => t.main.call(route.method, `${probePath(route)}?dryRun=1`, as(t));
+const adminUnknownQuery: Driver = (t, route) => t.main.call(route.method, `${probePath(route)}?dryRun=1`, admin());
+
 /** A flag name of this driver's own (derived from its fresh user), not yet defined. */
 const flagName = (t: Tools) => `flag-${t.user.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
 /** A defined flag of this driver's own. */
@@ -554,6 +558,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
   'GET /v1/me': {
     drivers: {
       200: (t) => t.main.call('GET', '/v1/me', as(t)),
+      400: unknownQuery,
       401: unauthenticated,
       429: rateLimited,
     },
@@ -576,6 +581,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
         await t.main.store().apiKeys.create(t.user, { name: 'laptop' });
         return t.main.call('GET', '/v1/me/api-keys', as(t));
       },
+      400: unknownQuery,
       401: unauthenticated,
       429: rateLimited,
     },
@@ -665,6 +671,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
           .flags.define(`openapi-${process.pid}`, { enabled: true, rolloutPercent: 50 });
         return t.main.call('GET', '/v1/me/flags', as(t));
       },
+      400: unknownQuery,
       401: unauthenticated,
       429: rateLimited,
     },
@@ -675,6 +682,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
         await flag(t);
         return t.main.call('GET', '/v1/admin/flags', admin());
       },
+      400: adminUnknownQuery,
       401: unauthenticated,
       429: adminRateLimited,
     },
@@ -752,6 +760,7 @@ const ROUTE_TABLE: Readonly<Record<string, RouteDrivers>> = {
   'GET /v1/admin/migrations': {
     drivers: {
       200: (t) => t.main.call('GET', '/v1/admin/migrations', admin()),
+      400: adminUnknownQuery,
       401: unauthenticated,
       429: adminRateLimited,
     },
@@ -1088,14 +1097,15 @@ for (const backend of BACKENDS) {
     // Fastify reads a body on POST, PUT, PATCH and DELETE whatever the route
     // declares, so a body that is not JSON (400) or is over bodyLimit (413)
     // reaches every such route; the drivers above send both to each. Every
-    // /v1 route authenticates (401), counts against the rate limit (429) and
-    // refuses new requests while draining (503).
-    it('documents 400 and 413 on every route whose method carries a body, and 401, 429, 503 on every /v1 route', () => {
+    // /v1 route refuses a query parameter it does not take (400),
+    // authenticates (401), counts against the rate limit (429) and refuses
+    // new requests while draining (503).
+    it('documents 413 on every route whose method carries a body, and 400, 401, 429, 503 on every /v1 route', () => {
       const missing = documented().flatMap(({ route, operation }) => {
         const [method, path] = route.split(' ') as [string, string];
         const expected = [
           ...(['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) ? ['400', '413'] : []),
-          ...(path.startsWith('/v1/') ? ['401', '429', '503'] : []),
+          ...(path.startsWith('/v1/') ? ['400', '401', '429', '503'] : []),
         ];
         return expected
           .filter((s) => operation.responses[s] === undefined)
@@ -1141,6 +1151,31 @@ for (const backend of BACKENDS) {
       }
       expect(Object.keys(expected).length).toBeGreaterThan(20);
       expect(answers).toEqual(expected);
+    });
+
+    // docs/http.md: the key comes "as the `Idempotency-Key` header or an
+    // `idempotencyKey` body field". A client generated from the document
+    // only knew the body field: the header, which HTTP tooling and proxies
+    // expect, was nowhere in it.
+    it('documents the Idempotency-Key header on every route whose body takes an idempotencyKey', () => {
+      const withKey = documented().filter(({ operation }) => {
+        const body = (operation as { requestBody?: { content?: Record<string, { schema?: { properties?: object } }> } }).requestBody;
+        return body?.content?.['application/json']?.schema?.properties !== undefined && 'idempotencyKey' in body.content['application/json'].schema.properties;
+      });
+      expect(withKey.map(({ route }) => route).sort()).toEqual([
+        'POST /v1/conversations/{conversationId}/streamed-turns',
+        'POST /v1/conversations/{conversationId}/turns',
+        'POST /v1/conversations/{conversationId}/turns/run',
+        'POST /v1/conversations/{conversationId}/turns/stream',
+      ]);
+      for (const { route, operation } of withKey) {
+        const parameters = (operation as { parameters?: { in: string; name: string; required?: boolean; schema?: { type?: string } }[] }).parameters ?? [];
+        const header = parameters.find((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
+        expect({ route, header: header === undefined ? undefined : { required: header.required ?? false, type: header.schema?.type } }).toEqual({
+          route,
+          header: { required: false, type: 'string' },
+        });
+      }
     });
 
     it('documents every integer query parameter as an integer with its bounds', () => {

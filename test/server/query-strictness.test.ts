@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import { jwtFor, useServer } from '../support/server-fixture.js';
+import { ADMIN_TOKEN, jwtFor, useServer } from '../support/server-fixture.js';
 import { newUser } from '../support/store-fixture.js';
 
 /**
@@ -209,4 +209,93 @@ for (const backend of BACKENDS) {
       });
     },
   );
+}
+
+/** A body each route accepts, so that the query string is the only thing wrong with a request. */
+const VALID_BODIES: Readonly<Record<string, unknown>> = {
+  'POST /v1/conversations/{conversationId}/turns': { user: 'u', assistant: 'a' },
+  'POST /v1/conversations/{conversationId}/turns/run': { message: 'm' },
+  'POST /v1/conversations/{conversationId}/turns/stream': { message: 'm' },
+  'POST /v1/conversations/{conversationId}/streamed-turns': { message: 'm' },
+  'POST /v1/streamed-turns/{turnId}/text': { text: 't' },
+  'POST /v1/onboarding-sessions': { flow: 'strict', phase: 'p' },
+  'PATCH /v1/conversations/{conversationId}': { title: 'renamed' },
+  'PATCH /v1/onboarding-sessions/{sessionId}': { phase: 'next' },
+  'PUT /v1/admin/flags/{name}': { enabled: false },
+  'PUT /v1/admin/flags/{name}/overrides/{userId}': { enabled: true },
+};
+
+/**
+ * docs/http.md: "a parameter … the route does not take … is a 400 naming
+ * it". Routes without query parameters took any and ignored them, so
+ * `DELETE /v1/me?dryRun=1` erased everything and `DELETE
+ * /v1/conversations/:id?dryRun=true` deleted the conversation: a client
+ * that misspelt or imagined a parameter got the opposite of what it asked.
+ */
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`${backend.name}: a route refuses query parameters it does not take`, () => {
+    const f = useServer(backend.name);
+    const user = newUser('query-none');
+    const target = newUser('query-target');
+    const flag = `query-none-${process.pid}`;
+    let token = '';
+
+    beforeAll(async () => {
+      token = await jwtFor(user);
+      await f.store().flags.define(flag, { enabled: true, rolloutPercent: 50 });
+      await f.store().apiKeys.create(target);
+    });
+
+    /** Everything a request of this test could have changed. */
+    async function state() {
+      const store = f.store();
+      const { conversations } = await store.conversations.list(user, { limit: 100 });
+      return {
+        conversations: conversations.map((c) => [c.id, c.title, c.messageCount]),
+        sessions: (await store.onboarding.list(user)).map((s) => [s.id, s.phase, s.status]),
+        keys: (await store.apiKeys.list(user)).map((k) => [k.id, k.revokedAt]),
+        targetKeys: (await store.apiKeys.list(target)).map((k) => [k.id, k.revokedAt]),
+        flags: (await store.flags.list()).filter((x) => x.name === flag).map((x) => [x.enabled, x.updatedAt.toISOString()]),
+        overrides: await store.flags.evaluate(target),
+      };
+    }
+
+    it('every /v1 route answers an unknown query parameter with a 400 naming it, and writes nothing', async () => {
+      const store = f.store();
+      const document = (await f.call('GET', '/openapi.json')).body as {
+        paths: Record<string, Record<string, { security?: Record<string, unknown>[] }>>;
+      };
+      const routes = Object.entries(document.paths)
+        .filter(([path]) => path.startsWith('/v1/'))
+        .flatMap(([path, operations]) => Object.entries(operations).map(([method, op]) => ({ method: method.toUpperCase(), path, op })));
+      expect(routes.length).toBeGreaterThan(30);
+
+      // Real resources of the user's own, so a request that is wrongly served really changes something.
+      const conversation = (await store.conversations.create(user, { title: 'kept' })).id;
+      await store.turns.append(user, conversation, { user: 'hello', assistant: 'hi' });
+      const turn = (await store.turns.begin(user, conversation, 'question')).id;
+      const session = (await store.onboarding.start(user, { flow: 'kept', phase: 'welcome' })).session.id;
+      const key = (await store.apiKeys.create(user)).apiKey.id;
+      const targetKey = (await store.apiKeys.list(target))[0]!.id;
+      const ids: Record<string, string> = { conversationId: conversation, turnId: turn, sessionId: session, userId: target, name: flag };
+
+      const before = await state();
+      const seen: Record<string, unknown> = {};
+      const expected: Record<string, unknown> = {};
+      for (const { method, path, op } of routes) {
+        const route = `${method} ${path}`;
+        const filled = path
+          .replace('/v1/me/api-keys/{keyId}', `/v1/me/api-keys/${key}`)
+          .replace('/api-keys/{keyId}', `/api-keys/${targetKey}`)
+          .replace(/\{(\w+)\}/g, (_, name: string) => ids[name]!);
+        const admin = (op.security ?? []).some((s) => 'adminToken' in s);
+        const body = VALID_BODIES[route];
+        const reply = await f.call(method, `${filled}?dryRun=1`, { token: admin ? ADMIN_TOKEN : token, ...(body !== undefined ? { body } : {}) });
+        seen[route] = { status: reply.status, field: reply.body?.error?.details?.field, message: reply.body?.error?.message };
+        expected[route] = { status: 400, field: 'dryRun', message: 'dryRun: unknown field' };
+      }
+      expect(seen).toEqual(expected);
+      expect(await state()).toEqual(before);
+    });
+  });
 }

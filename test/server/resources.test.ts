@@ -202,6 +202,32 @@ for (const backend of BACKENDS) {
       ]);
     });
 
+    // A history cursor is a position in one conversation's sequence. Sent
+    // with another conversation's id it used to page that conversation from
+    // the same number (a UI that switched conversations mid-scroll showed a
+    // slice of the wrong chat with no error); it is now a 400 naming it.
+    it('a history cursor of one conversation is refused on another, naming it; its own conversation still takes it', async () => {
+      const { call } = await me();
+      const first = ok(await call('POST', '/v1/conversations'), 201).id as string;
+      const second = ok(await call('POST', '/v1/conversations'), 201).id as string;
+      for (const id of [first, second])
+        for (let i = 1; i <= 3; i++)
+          ok(await call('POST', `/v1/conversations/${id}/turns`, { user: `${id.slice(-4)} q${i}`, assistant: `a${i}` }), 201);
+      const page = ok(await call('GET', `/v1/conversations/${first}/messages?limit=2`));
+      const answers: Record<string, unknown> = {};
+      for (const [name, cursor] of [['before', page.olderCursor], ['after', page.newerCursor], ['after', page.olderCursor]] as const) {
+        const reply = await call('GET', `/v1/conversations/${second}/messages?${name}=${encodeURIComponent(cursor)}`);
+        answers[`${name}=${cursor}`] = { status: reply.status, field: reply.body?.error?.details?.field, messages: reply.body?.messages?.length };
+      }
+      expect(answers).toEqual({
+        [`before=${page.olderCursor}`]: { status: 400, field: 'before', messages: undefined },
+        [`after=${page.newerCursor}`]: { status: 400, field: 'after', messages: undefined },
+        [`after=${page.olderCursor}`]: { status: 400, field: 'after', messages: undefined },
+      });
+      const older = ok(await call('GET', `/v1/conversations/${first}/messages?before=${encodeURIComponent(page.olderCursor)}`));
+      expect(older.messages.map((m: { content: string }) => m.content)).toEqual([`${first.slice(-4)} q1`, 'a1', `${first.slice(-4)} q2`, 'a2']);
+    });
+
     it('appends a turn with metadata, and runs one with the agent', async () => {
       const { user, call } = await me();
       const { id } = ok(await call('POST', '/v1/conversations'), 201);

@@ -234,6 +234,63 @@ for (const backend of BACKENDS) {
         expect(await written()).toEqual(before);
       });
 
+      // A route that takes no body (abandon, keep-alive, the DELETEs, the
+      // sweep) took any JSON object and ignored it: `{ "context": … }` sent
+      // to /abandon (as to /complete, which takes one) was dropped without a
+      // word. Now a field there is a 400 naming it, like an unknown field of
+      // a route that takes a body; `{}`, `null` and no body at all are fine.
+      it('every route that takes no body refuses a body with a field, naming it; nothing is written', async () => {
+        const store = f.store();
+        const owner = newUser('no-body');
+        const ownerToken = await jwtFor(owner);
+        const flag = `${FLAG}-no-body`;
+        await store.flags.define(flag, { enabled: true });
+        await store.flags.setOverride(TARGET, flag, true);
+        const conversation = (await store.conversations.create(owner, { title: 'kept' })).id;
+        await store.turns.append(owner, conversation, { user: 'hello', assistant: 'hi' });
+        const turn = (await store.turns.begin(owner, conversation, 'question')).id;
+        const session = (await store.onboarding.start(owner, { flow: 'kept', phase: 'welcome' })).session.id;
+        const key = (await store.apiKeys.create(owner)).apiKey.id;
+        const targetKey = (await store.apiKeys.create(TARGET)).apiKey.id;
+        const ids: Record<string, string> = { conversationId: conversation, turnId: turn, sessionId: session, userId: TARGET, name: flag };
+        const state = async () => ({
+          conversations: (await store.conversations.list(owner)).conversations.map((c) => [c.id, c.messageCount]),
+          turn: (await store.turns.getStreamed(owner, turn)).state,
+          sessions: (await store.onboarding.list(owner)).map((x) => [x.id, x.status]),
+          keys: (await store.apiKeys.list(owner)).map((k) => [k.id, k.revokedAt]),
+          targetKeys: (await store.apiKeys.list(TARGET)).map((k) => [k.id, k.revokedAt]),
+          flags: (await store.flags.list()).filter((x) => x.name === flag).map((x) => x.enabled),
+          override: (await store.flags.evaluate(TARGET))[flag],
+        });
+
+        const bodyless = Object.entries(paths).flatMap(([path, operations]) =>
+          Object.entries(operations)
+            .filter(([method, op]) => ['post', 'put', 'patch', 'delete'].includes(method) && op.requestBody === undefined)
+            .map(([method, op]) => ({ method: method.toUpperCase(), path, op })),
+        );
+        expect(bodyless.length).toBeGreaterThanOrEqual(10);
+        const before = await state();
+        const seen: Record<string, unknown> = {};
+        const expected: Record<string, unknown> = {};
+        for (const { method, path, op } of bodyless) {
+          const filled = path
+            .replace('/v1/me/api-keys/{keyId}', `/v1/me/api-keys/${key}`)
+            .replace('/api-keys/{keyId}', `/api-keys/${targetKey}`)
+            .replace(/\{(\w+)\}/g, (_, name: string) => ids[name]!);
+          const admin = (op.security ?? []).some((x) => 'adminToken' in x);
+          const reply = await f.call(method, filled, { token: admin ? ADMIN_TOKEN : ownerToken, body: { reason: 'tidying up' } });
+          seen[`${method} ${path}`] = { status: reply.status, field: reply.body?.error?.details?.field, message: reply.body?.error?.message };
+          expected[`${method} ${path}`] = { status: 400, field: 'reason', message: 'reason: unknown field (this route takes no body)' };
+        }
+        expect(seen).toEqual(expected);
+        expect(await state()).toEqual(before);
+
+        // What clients send when they have nothing to say is still taken.
+        expect((await f.call('POST', `/v1/streamed-turns/${turn}/keep-alive`, { token: ownerToken, body: {} })).status).toBe(200);
+        expect((await f.call('POST', `/v1/streamed-turns/${turn}/keep-alive`, { token: ownerToken, body: 'null' })).status).toBe(200);
+        expect((await f.call('POST', `/v1/onboarding-sessions/${session}/abandon`, { token: ownerToken })).status).toBe(200);
+      });
+
       it('every bound the document states for a body field is there, and one past it is a 400 naming the field; nothing is written', async () => {
         const before = await written();
         const seen: Record<string, unknown> = {};

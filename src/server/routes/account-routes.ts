@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorResponses } from '../http-schemas.js';
+import { refuseBody } from '../request-validation.js';
 import { actingUser, type App, type RouteContext } from '../route-context.js';
 
 /** The acting user's own account: who am I, my API keys, erase my data (SPEC R-CHAT-5). */
@@ -16,15 +17,18 @@ export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContex
     schema: {
       tags,
       summary: 'Who the bearer token acts for',
-      response: { 200: z.object({ userId: z.string(), authMethod: z.enum(['jwt', 'api-key']) }), ...errorResponses(s, 401, 429) },
+      querystring: s.noQuery,
+      response: { 200: z.object({ userId: z.string(), authMethod: z.enum(['jwt', 'api-key']) }), ...errorResponses(s, 400, 401, 429) },
     },
     handler: async (request) => ({ userId: actingUser(request), authMethod: request.principal?.method ?? 'api-key' }),
   });
 
   app.delete('/v1/me', {
+    preValidation: refuseBody,
     schema: {
       tags,
       summary: 'Erase all my data: conversations, messages, onboarding sessions, API keys',
+      querystring: s.noQuery,
       response: { 200: eraseReport, ...errorResponses(s, 400, 401, 413, 429) },
     },
     handler: async (request) => {
@@ -36,7 +40,7 @@ export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContex
   });
 
   app.get('/v1/me/api-keys', {
-    schema: { tags, summary: 'My API keys (never the secrets)', response: { 200: z.object({ apiKeys: z.array(s.apiKey).readonly() }), ...errorResponses(s, 401, 429) } },
+    schema: { tags, summary: 'My API keys (never the secrets)', querystring: s.noQuery, response: { 200: z.object({ apiKeys: z.array(s.apiKey).readonly() }), ...errorResponses(s, 400, 401, 429) } },
     handler: async (request) => ({ apiKeys: await store.apiKeys.list(actingUser(request)) }),
   });
 
@@ -45,6 +49,7 @@ export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContex
       tags,
       summary: 'Issue another API key for me; the secret is in this response only',
       body: z.object({ name: z.string().max(100).optional() }).strict().nullish(),
+      querystring: s.noQuery,
       response: { 201: z.object({ apiKey: s.apiKey, secret: z.string() }), ...errorResponses(s, 400, 401, 409, 413, 429) },
     },
     handler: async (request, reply) => {
@@ -54,10 +59,12 @@ export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContex
   });
 
   app.delete('/v1/me/api-keys/:keyId', {
+    preValidation: refuseBody,
     schema: {
       tags,
       summary: 'Revoke one of my API keys',
       params: z.object({ keyId: z.string() }),
+      querystring: s.noQuery,
       response: { 200: s.apiKey, ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request) => {

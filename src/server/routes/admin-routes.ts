@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorResponses } from '../http-schemas.js';
+import { refuseBody } from '../request-validation.js';
 import type { App, RouteContext } from '../route-context.js';
 
 /**
@@ -22,6 +23,7 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
       summary: "Issue an API key for a user; the secret is in this response only",
       params: userParams,
       body: z.object({ name: z.string().max(100).optional() }).strict().nullish(),
+      querystring: s.noQuery,
       response: { 201: z.object({ apiKey: s.apiKey, secret: z.string() }), ...errorResponses(s, 400, 401, 409, 413, 429) },
     },
     handler: async (request, reply) => {
@@ -32,7 +34,7 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
 
   app.get('/v1/admin/users/:userId/api-keys', {
     config,
-    schema: { tags, security, summary: "A user's API keys", params: userParams, response: { 200: z.object({ apiKeys: z.array(s.apiKey).readonly() }), ...errorResponses(s, 400, 401, 429) } },
+    schema: { tags, security, summary: "A user's API keys", params: userParams, querystring: s.noQuery, response: { 200: z.object({ apiKeys: z.array(s.apiKey).readonly() }), ...errorResponses(s, 400, 401, 429) } },
     handler: async (request) => ({ apiKeys: await store.apiKeys.list(request.params.userId) }),
   });
 
@@ -43,6 +45,7 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
       security,
       summary: "Where chatkeep's schema stands: applied, pending, and phased migrations in flight with rows backfilled",
       description: 'Poll it while `chatkeep migrate up` runs elsewhere to follow a long backfill. Problems (checksum drift, history mismatch) are listed, not raised.',
+      querystring: s.noQuery,
       response: {
         200: z.object({
           current: z.number().int(),
@@ -53,7 +56,7 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
             .readonly(),
           problems: z.array(z.object({ code: z.string(), message: z.string() })).readonly(),
         }),
-        ...errorResponses(s, 401, 429),
+        ...errorResponses(s, 400, 401, 429),
       },
     },
     handler: async () => {
@@ -69,12 +72,14 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
   });
 
   app.delete('/v1/admin/users/:userId/api-keys/:keyId', {
+    preValidation: refuseBody,
     config,
     schema: {
       tags,
       security,
       summary: "Revoke a user's API key",
       params: userParams.extend({ keyId: z.string() }),
+      querystring: s.noQuery,
       response: { 200: s.apiKey, ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request) => {
@@ -85,12 +90,14 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
   });
 
   app.delete('/v1/admin/users/:userId', {
+    preValidation: refuseBody,
     config,
     schema: {
       tags,
       security,
       summary: 'Erase everything chatkeep holds about a user',
       params: userParams,
+      querystring: s.noQuery,
       response: {
         200: z.object({ conversations: z.number().int(), messages: z.number().int(), onboardingSessions: z.number().int(), apiKeys: z.number().int() }),
         ...errorResponses(s, 400, 401, 413, 429),
@@ -104,11 +111,13 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
   });
 
   app.post('/v1/admin/sweep', {
+    preValidation: refuseBody,
     config,
     schema: {
       tags,
       security,
       summary: 'Abort abandoned streamed turns and purge old finished turn records now',
+      querystring: s.noQuery,
       response: { 200: z.object({ abandoned: z.number().int(), purged: z.number().int() }), ...errorResponses(s, 400, 401, 413, 429) },
     },
     handler: async () => store.turns.sweep(),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorResponses, queryInt } from '../http-schemas.js';
+import { refuseBody } from '../request-validation.js';
 import { actingUser, compact, type App, type RouteContext } from '../route-context.js';
 
 /** Conversations of the acting user: create, list (newest activity first), get, update, delete. */
@@ -12,6 +13,7 @@ export function conversationRoutes(app: App, { store, schemas: s }: RouteContext
       tags,
       summary: 'Create a conversation',
       body: z.object({ title: title.nullable().optional(), summary: z.string().max(100).optional(), metadata: s.json.optional() }).strict().nullish(),
+      querystring: s.noQuery,
       response: { 201: s.conversation, ...errorResponses(s, 400, 401, 413, 429) },
     },
     handler: async (request, reply) => {
@@ -38,6 +40,7 @@ export function conversationRoutes(app: App, { store, schemas: s }: RouteContext
       tags,
       summary: 'Get a conversation',
       params: s.conversationParams,
+      querystring: s.noQuery,
       response: { 200: s.conversation, ...errorResponses(s, 400, 401, 404, 429) },
     },
     handler: async (request) => store.conversations.get(actingUser(request), request.params.conversationId),
@@ -49,16 +52,19 @@ export function conversationRoutes(app: App, { store, schemas: s }: RouteContext
       summary: 'Rename a conversation, set its summary or replace its metadata',
       params: s.conversationParams,
       body: z.object({ title: title.nullable().optional(), summary: z.string().max(100).nullable().optional(), metadata: s.json.optional() }).strict(),
+      querystring: s.noQuery,
       response: { 200: s.conversation, ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request) => store.conversations.update(actingUser(request), request.params.conversationId, compact(request.body)),
   });
 
   app.delete('/v1/conversations/:conversationId', {
+    preValidation: refuseBody,
     schema: {
       tags,
       summary: 'Delete a conversation and all its messages',
       params: s.conversationParams,
+      querystring: s.noQuery,
       response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request, reply) => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorResponses } from '../http-schemas.js';
+import { refuseBody } from '../request-validation.js';
 import { actingUser, compact, type App, type RouteContext } from '../route-context.js';
 
 /**
@@ -30,14 +31,15 @@ export function flagRoutes(app: App, { store, schemas: s }: RouteContext): void 
     schema: {
       tags: ['account', 'flags'],
       summary: 'Every feature flag, on or off for me (an unknown flag is off)',
-      response: { 200: z.object({ flags: z.record(z.string(), z.boolean()) }), ...errorResponses(s, 401, 429) },
+      querystring: s.noQuery,
+      response: { 200: z.object({ flags: z.record(z.string(), z.boolean()) }), ...errorResponses(s, 400, 401, 429) },
     },
     handler: async (request) => ({ flags: await store.flags.evaluate(actingUser(request)) }),
   });
 
   app.get('/v1/admin/flags', {
     config,
-    schema: { ...admin, summary: 'Every feature flag, by name', response: { 200: z.object({ flags: z.array(flag).readonly() }), ...errorResponses(s, 401, 429) } },
+    schema: { ...admin, summary: 'Every feature flag, by name', querystring: s.noQuery, response: { 200: z.object({ flags: z.array(flag).readonly() }), ...errorResponses(s, 400, 401, 429) } },
     handler: async () => ({ flags: await store.flags.list() }),
   });
 
@@ -55,6 +57,7 @@ export function flagRoutes(app: App, { store, schemas: s }: RouteContext): void 
           salt: z.string().min(1).max(100).optional().describe("The rollout's seed (default: the name); changing it reshuffles who is in"),
         })
         .strict(),
+      querystring: s.noQuery,
       response: { 200: flag, 201: flag, ...errorResponses(s, 400, 401, 413, 429) },
     },
     handler: async (request, reply) => {
@@ -64,8 +67,9 @@ export function flagRoutes(app: App, { store, schemas: s }: RouteContext): void 
   });
 
   app.delete('/v1/admin/flags/:name', {
+    preValidation: refuseBody,
     config,
-    schema: { ...admin, summary: 'Delete a flag and its overrides (evaluations then say off)', params: flagParams, response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 413, 429) } },
+    schema: { ...admin, summary: 'Delete a flag and its overrides (evaluations then say off)', params: flagParams, querystring: s.noQuery, response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 413, 429) } },
     handler: async (request, reply) => {
       await store.flags.delete(request.params.name);
       return reply.code(204).send(null);
@@ -79,17 +83,20 @@ export function flagRoutes(app: App, { store, schemas: s }: RouteContext): void 
       summary: "Force a flag on or off for one user (a disabled flag stays off for everyone)",
       params: overrideParams,
       body: z.object({ enabled: z.boolean() }).strict(),
+      querystring: s.noQuery,
       response: { 200: z.object({ userId: z.string(), flag: z.string(), enabled: z.boolean() }), ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request) => store.flags.setOverride(request.params.userId, request.params.name, request.body.enabled),
   });
 
   app.delete('/v1/admin/flags/:name/overrides/:userId', {
+    preValidation: refuseBody,
     config,
     schema: {
       ...admin,
       summary: "Remove a user's override, so the rollout decides again (also when there was none)",
       params: overrideParams,
+      querystring: s.noQuery,
       response: { 204: z.null().describe('Deleted'), ...errorResponses(s, 400, 401, 404, 413, 429) },
     },
     handler: async (request, reply) => {

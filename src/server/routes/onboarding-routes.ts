@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorResponses, queryInt } from '../http-schemas.js';
+import { refuseBody } from '../request-validation.js';
 import { actingUser, compact, type App, type RouteContext } from '../route-context.js';
 
 /** Onboarding sessions of the acting user (SPEC R-ONB-1/2). */
@@ -30,6 +31,7 @@ export function onboardingRoutes(app: App, { store, schemas: s }: RouteContext):
           conversationId: fields.conversationId.optional(),
         })
         .strict(),
+      querystring: s.noQuery,
       response: {
         201: z.object({ session, resumed: z.literal(false) }),
         200: z.object({ session, resumed: z.literal(true) }),
@@ -55,7 +57,7 @@ export function onboardingRoutes(app: App, { store, schemas: s }: RouteContext):
   });
 
   app.get('/v1/onboarding-sessions/:sessionId', {
-    schema: { tags, summary: 'Get an onboarding session', params: s.sessionParams, response: { 200: session, ...errorResponses(s, 400, 401, 404, 429) } },
+    schema: { tags, summary: 'Get an onboarding session', params: s.sessionParams, querystring: s.noQuery, response: { 200: session, ...errorResponses(s, 400, 401, 404, 429) } },
     handler: async (request) => store.onboarding.get(actingUser(request), request.params.sessionId),
   });
 
@@ -74,6 +76,7 @@ export function onboardingRoutes(app: App, { store, schemas: s }: RouteContext):
           conversationId: fields.conversationId.optional(),
         })
         .strict(),
+      querystring: s.noQuery,
       response: { 200: session, ...errorResponses(s, 400, 401, 404, 409, 413, 429) },
     },
     handler: async (request) => store.onboarding.advance(actingUser(request), request.params.sessionId, compact(request.body)),
@@ -85,13 +88,15 @@ export function onboardingRoutes(app: App, { store, schemas: s }: RouteContext):
       summary: 'Complete a session',
       params: s.sessionParams,
       body: z.object({ context: s.json.optional() }).strict().nullish(),
+      querystring: s.noQuery,
       response: { 200: session, ...errorResponses(s, 400, 401, 404, 409, 413, 429) },
     },
     handler: async (request) => store.onboarding.complete(actingUser(request), request.params.sessionId, compact(request.body ?? {})),
   });
 
   app.post('/v1/onboarding-sessions/:sessionId/abandon', {
-    schema: { tags, summary: 'Abandon a session', params: s.sessionParams, response: { 200: session, ...errorResponses(s, 400, 401, 404, 409, 413, 429) } },
+    preValidation: refuseBody,
+    schema: { tags, summary: 'Abandon a session', params: s.sessionParams, querystring: s.noQuery, response: { 200: session, ...errorResponses(s, 400, 401, 404, 409, 413, 429) } },
     handler: async (request) => store.onboarding.abandon(actingUser(request), request.params.sessionId),
   });
 }

@@ -30,7 +30,9 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
       summary: 'Append a user message and the assistant reply atomically',
       description: 'With an idempotency key (body or `Idempotency-Key` header), a retry returns the stored turn with 200 and writes nothing.',
       params: s.conversationParams,
+      headers: s.idempotencyHeaders,
       body: z.object({ user: s.messageInput, assistant: s.messageInput, idempotencyKey: s.idempotencyKey.optional() }).strict(),
+      querystring: s.noQuery,
       response: { 201: s.turn, 200: s.turn, ...errorResponses(s, 400, 401, 404, 409, 413, 429) },
     },
     handler: async (request, reply) => {
@@ -49,7 +51,9 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
       tags,
       summary: "Run the server's agent on a message; store the turn only if it succeeds",
       params: s.conversationParams,
+      headers: s.idempotencyHeaders,
       body: runBody,
+      querystring: s.noQuery,
       response: { 201: s.turn, 200: s.turn, ...errorResponses(s, 400, 401, 404, 409, 413, 429, 502, 503, 504) },
     },
     handler: async (request, reply) => {
@@ -94,7 +98,9 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
         'Errors found before the stream starts (validation, auth, unknown conversation, a reused idempotency key) are ordinary JSON error responses.',
       ].join(' '),
       params: s.conversationParams,
+      headers: s.idempotencyHeaders,
       body: runBody.extend({ keepPartialOnAbort: z.boolean().optional() }).strict(),
+      querystring: s.noQuery,
       response: {
         200: z.string().describe('An event stream (text/event-stream): begin, text…, then commit or error'),
         ...errorResponses(s, 400, 401, 404, 409, 413, 429, 503),
