@@ -92,6 +92,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   // the OpenAPI test checks real responses against them, instead of paying
   // for a validation of every response at runtime.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  acceptEmptyJsonBodies(app);
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new ChatkeepError('CK_NOT_FOUND', 'No such route'), request, reply));
   app.decorateRequest('principal', undefined);
@@ -253,6 +254,41 @@ function checkedRateLimit(options: ServerOptions): NonNullable<ServerOptions['ra
 }
 
 /** The limiter for failed authentications, or undefined when it is off (`false` or `max: 0`). */
+/**
+ * Fastify's JSON body parser, with two changes. An empty body sent as
+ * `application/json` is no body: fetch wrappers set that header on every
+ * call, and Fastify answered `POST /v1/conversations` (whose body is
+ * optional), `…/abandon` and every DELETE with 400 "Body cannot be empty".
+ * And a body refused for a `"__proto__"` key (or `"constructor"` holding
+ * `"prototype"`, which could change an object's prototype downstream) says
+ * so, where Fastify called it "not valid JSON".
+ */
+function acceptEmptyJsonBodies(app: App): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, (error, value) => {
+      if (error === null) done(null, value);
+      else if (isJson(text)) done(new ChatkeepError('CK_VALIDATION', 'body: a key named "__proto__", or "constructor" holding "prototype", is refused', { field: 'body' }));
+      else done(error);
+    });
+  });
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function authFailureLimiter(options: ServerOptions, store: Store): AuthFailureLimiter | undefined {
   const limit = options.authFailureLimit ?? SERVER_DEFAULTS.authFailureLimit;
   if (limit === false || limit.max === 0) return undefined;

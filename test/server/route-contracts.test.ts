@@ -291,6 +291,42 @@ for (const backend of BACKENDS) {
         expect((await f.call('POST', `/v1/onboarding-sessions/${session}/abandon`, { token: ownerToken })).status).toBe(200);
       });
 
+      // Fetch wrappers set `content-type: application/json` on every call,
+      // also one without a body; Fastify answered those with 400 "Body cannot
+      // be empty", so `POST /v1/conversations` (body optional), `/abandon` and
+      // every DELETE failed for them.
+      it('an empty body sent as application/json is no body: optional and absent bodies are fine, a required one is a 400 naming body', async () => {
+        const store = f.store();
+        const owner = newUser('empty-json');
+        const ownerToken = await jwtFor(owner);
+        const json = { 'content-type': 'application/json; charset=utf-8' };
+        for (const empty of ['', '  \r\n']) {
+          const created = await f.call('POST', '/v1/conversations', { token: ownerToken, body: empty, headers: json });
+          expect([created.status, created.body?.userId]).toEqual([201, owner]);
+          const session = (await store.onboarding.start(owner, { flow: `f${empty.length}`, phase: 'p' })).session.id;
+          expect((await f.call('POST', `/v1/onboarding-sessions/${session}/abandon`, { token: ownerToken, body: empty, headers: json })).status).toBe(200);
+          const patched = await f.call('PATCH', `/v1/conversations/${created.body.id}`, { token: ownerToken, body: empty, headers: json });
+          expect([patched.status, patched.body?.error?.details?.field]).toEqual([400, 'body']);
+          expect((await f.call('DELETE', `/v1/conversations/${created.body.id}`, { token: ownerToken, body: empty, headers: json })).status).toBe(204);
+        }
+        expect((await store.conversations.list(owner)).conversations).toEqual([]);
+      });
+
+      it('a body with a "__proto__" key (or "constructor" holding "prototype") is a 400 that says so, not "not valid JSON"; nothing is written', async () => {
+        const owner = newUser('proto');
+        const ownerToken = await jwtFor(owner);
+        for (const body of ['{"metadata":{"__proto__":{"admin":true}}}', '{"metadata":{"constructor":{"prototype":{"admin":true}}}}']) {
+          const reply = await f.call('POST', '/v1/conversations', { token: ownerToken, body });
+          expect([reply.status, reply.body?.error]).toEqual([
+            400,
+            expect.objectContaining({ code: 'CK_VALIDATION', message: 'body: a key named "__proto__", or "constructor" holding "prototype", is refused', details: { field: 'body' } }),
+          ]);
+        }
+        const broken = await f.call('POST', '/v1/conversations', { token: ownerToken, body: '{"title":' });
+        expect(broken.body?.error?.message).toMatch(/^body: .*not valid JSON/);
+        expect((await f.store().conversations.list(owner)).conversations).toEqual([]);
+      });
+
       it('every bound the document states for a body field is there, and one past it is a 400 naming the field; nothing is written', async () => {
         const before = await written();
         const seen: Record<string, unknown> = {};
