@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { PhaseRecord, StepJournal } from './step-journal.js';
+import type { JournalKey, PhaseRecord, StepJournal } from './step-journal.js';
 import type { BackfillStep } from './steps.js';
 import { BackfillLedger } from './backfill-ledger.js';
 import { withLockRetry } from './lock-retry.js';
@@ -15,7 +15,7 @@ export interface BackfillContext {
    */
   readonly pool?: Kysely<any>;
   readonly journal: StepJournal;
-  readonly key: { readonly version: number; readonly direction: 'up' | 'down'; readonly phase: number };
+  readonly key: JournalKey;
   readonly resumeFrom: PhaseRecord['progress'];
   readonly lockTimeout: string;
   readonly statementTimeout: string;

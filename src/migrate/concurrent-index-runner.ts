@@ -4,6 +4,12 @@ import { withLockRetry } from './lock-retry.js';
 import { bulkWriteSettings } from './session-tuning.js';
 import { statementText, type ConcurrentIndexStep } from './steps.js';
 
+/** What a concurrent build reports: an invalid leftover dropped, a lock retry. */
+export interface ConcurrentIndexEvents {
+  readonly onRebuild: () => void;
+  readonly onLockRetry: (attempt: number, delayMs: number) => void;
+}
+
 /**
  * Builds an index concurrently, outside any transaction. A build that was
  * interrupted (killed, cancelled, a duplicate key for a unique index) leaves
@@ -20,27 +26,49 @@ export async function runConcurrentIndex(
   conn: Kysely<any>,
   step: ConcurrentIndexStep,
   timeouts: { readonly lockTimeout: string; readonly statementTimeout: string },
-  events: { onRebuild: () => void; onLockRetry: (attempt: number, delayMs: number) => void },
+  events: ConcurrentIndexEvents,
 ): Promise<void> {
   const schema = step.table.split('.')[0]!;
-  const qualified = sql.id(schema, step.name);
   await sql`select set_config('lock_timeout', ${timeouts.lockTimeout}, false), set_config('statement_timeout', ${timeouts.statementTimeout}, false)`.execute(conn);
   const tuning = step.tuneSession === false ? [] : await bulkWriteSettings(conn, { flushAfter: false });
   try {
     for (const [setting, value] of tuning) await sql`select set_config(${setting}, ${value}, false)`.execute(conn);
-    const state = await indexState(conn, schema, step.name);
-    if (state === 'invalid') {
-      events.onRebuild();
-      await withLockRetry(() => sql`drop index concurrently if exists ${qualified}`.execute(conn), { onRetry: events.onLockRetry });
-    }
-    await withLockRetry(() => sql.raw(statementText(step)).execute(conn), { onRetry: events.onLockRetry });
-    if ((await indexState(conn, schema, step.name)) !== 'valid') {
-      throw new ChatkeepError('CK_MIGRATION_FAILED', `Index ${schema}.${step.name} was built but is not valid`, { index: step.name });
-    }
+    await buildIndexConcurrently(conn, { schema, name: step.name }, statementText(step), events);
   } finally {
     await sql`reset lock_timeout`.execute(conn).catch(() => undefined);
     await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
     for (const [setting] of tuning) await sql`reset ${sql.raw(setting)}`.execute(conn).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `statement` (a `CREATE INDEX CONCURRENTLY` of `index`) until the
+ * index is valid. The invalid-leftover check sits inside the lock retry, not
+ * before it: the build enters the index in the catalogue (invalid) before it
+ * waits for the table's writers, so a `lock_timeout` (55P03) in that wait
+ * leaves an invalid index, and the retried `IF NOT EXISTS` would skip it —
+ * reporting success for an index no query can use
+ * (test/migrate/concurrent-index-lock-retry.test.ts).
+ */
+export async function buildIndexConcurrently(
+  conn: Kysely<any>,
+  index: { readonly schema: string; readonly name: string },
+  statement: string,
+  events: ConcurrentIndexEvents,
+): Promise<void> {
+  const qualified = sql.id(index.schema, index.name);
+  await withLockRetry(
+    async () => {
+      if ((await indexState(conn, index.schema, index.name)) === 'invalid') {
+        events.onRebuild();
+        await sql`drop index concurrently if exists ${qualified}`.execute(conn);
+      }
+      await sql.raw(statement).execute(conn);
+    },
+    { onRetry: events.onLockRetry },
+  );
+  if ((await indexState(conn, index.schema, index.name)) !== 'valid') {
+    throw new ChatkeepError('CK_MIGRATION_FAILED', `Index ${index.schema}.${index.name} was built but is not valid`, { index: index.name });
   }
 }
 

@@ -1,4 +1,6 @@
-import type { MigrationStatement, MigrationStepSpec } from './steps.js';
+import { createHash } from 'node:crypto';
+import { withoutGeneratedLintComments } from './lint/generated-lint-comments.js';
+import { statementText, type MigrationStatement, type MigrationStepSpec } from './steps.js';
 
 /** One unit of a phased migration: it either finished (journaled) or did not start. */
 export type Phase =
@@ -26,4 +28,17 @@ export function groupPhases(statements: readonly MigrationStatement[], transacti
   }
   flush();
   return phases;
+}
+
+/**
+ * SHA-256 (hex) of what a phase does, as the migration's checksum counts it
+ * (checksum.ts): a backfill's pacing and a builder's lint comments are left
+ * out. The step journal records it with the phase's work, so a resumed run
+ * can tell that a phase it would skip (or a backfill it would continue) was
+ * edited since it ran.
+ */
+export function phaseChecksum(phase: Phase): string {
+  const text =
+    phase.kind === 'sql' ? phase.statements.map((s) => withoutGeneratedLintComments(s)).join('\n;\n') : statementText(phase, { forChecksum: true });
+  return createHash('sha256').update(`${phase.kind}\n${text}`).digest('hex');
 }

@@ -8,6 +8,16 @@ export interface PhaseRecord {
   readonly done: boolean;
   /** A backfill's position: the last key done and the rows done so far. */
   readonly progress: { readonly lastKey?: readonly string[]; readonly rows?: number } | null;
+  /** The phase's checksum when it was journaled (phases.ts); null for rows written before it was kept. */
+  readonly checksum: string | null;
+}
+
+/** Which phase a journal row is about, and what that phase was (its checksum) when the row was written. */
+export interface JournalKey {
+  readonly version: number;
+  readonly direction: MigrationDirection;
+  readonly phase: number;
+  readonly checksum: string;
 }
 
 /** A migration that started and has not finished (no version row yet, or no removal yet for down). */
@@ -41,8 +51,12 @@ export class StepJournal extends InFlightTable {
         done boolean not null default false,
         progress jsonb,
         updated_at timestamptz not null default now(),
+        checksum text,
         primary key (version, direction, phase)
       )`.execute(db);
+    // A journal left in flight by a version that kept no phase checksums
+    // (catalogue-only: a nullable column without default).
+    await sql`alter table ${this.ref} add column if not exists checksum text`.execute(db);
   }
 
   /**
@@ -51,12 +65,17 @@ export class StepJournal extends InFlightTable {
    * up + down is the same as before, and hosts keep no idle extra table.
    */
   async read(db: Kysely<any>, version: number, direction: MigrationDirection): Promise<Map<number, PhaseRecord>> {
-    const { rows } = await sql<{ phase: number; done: boolean; progress: unknown }>`
-      select phase, done, progress from ${this.ref} where version = ${version} and direction = ${direction}`.execute(db);
+    const { rows } = await sql<{ phase: number; done: boolean; progress: unknown; checksum: string | null }>`
+      select phase, done, progress, checksum from ${this.ref} where version = ${version} and direction = ${direction}`.execute(db);
     return new Map(
       rows.map((r) => [
         Number(r.phase),
-        { phase: Number(r.phase), done: r.done, progress: (typeof r.progress === 'string' ? JSON.parse(r.progress) : r.progress) as PhaseRecord['progress'] },
+        {
+          phase: Number(r.phase),
+          done: r.done,
+          progress: (typeof r.progress === 'string' ? JSON.parse(r.progress) : r.progress) as PhaseRecord['progress'],
+          checksum: r.checksum,
+        },
       ]),
     );
   }
@@ -64,15 +83,15 @@ export class StepJournal extends InFlightTable {
   /** Records a phase's progress (`done` false) or completion. */
   async write(
     db: Kysely<any>,
-    key: { readonly version: number; readonly direction: MigrationDirection; readonly phase: number },
+    key: JournalKey,
     done: boolean,
     progress: PhaseRecord['progress'],
   ): Promise<void> {
     await sql`
-      insert into ${this.ref} (version, direction, phase, done, progress)
-      values (${key.version}, ${key.direction}, ${key.phase}, ${done}, ${progress === null ? null : JSON.stringify(progress)}::jsonb)
+      insert into ${this.ref} (version, direction, phase, done, progress, checksum)
+      values (${key.version}, ${key.direction}, ${key.phase}, ${done}, ${progress === null ? null : JSON.stringify(progress)}::jsonb, ${key.checksum})
       on conflict (version, direction, phase)
-      do update set done = excluded.done, progress = excluded.progress, updated_at = now()`.execute(db);
+      do update set done = excluded.done, progress = excluded.progress, checksum = excluded.checksum, updated_at = now()`.execute(db);
   }
 
   /** Forgets a migration's phases (both directions): it completed. */

@@ -38,7 +38,9 @@ export interface ConcurrentIndexStep {
  * whose progress is journaled with it: resumable, throttle-able, reported as
  * progress events with rate and ETA. `where` must select exactly the rows that
  * still need the change (e.g. `new_col is null`), so a batch is never applied
- * twice and rows the application writes meanwhile are picked up.
+ * twice. Each key range is walked once: rows the application writes meanwhile
+ * are picked up when their key lies ahead of the batches, not behind them;
+ * a resumed run walks a finished backfill again when rows still match.
  */
 export interface BackfillStep {
   readonly kind: 'backfill';

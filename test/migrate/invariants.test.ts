@@ -483,7 +483,8 @@ for (const backend of BACKENDS) {
         onEvent: (e) => events.push(e),
       }).up();
       expect(resumed.error).toBeUndefined();
-      expect(events.filter((e) => e.type === 'phase-skipped').map((e) => e.phase)).toEqual([0, 1]);
+      // The five notes written meanwhile still match the finished backfill's `where`, so it walks again (phased.test.ts).
+      expect(events.filter((e) => e.type === 'phase-skipped').map((e) => e.phase)).toEqual([0]);
       // Nothing is measured on resume (the stored values are read back), so nothing is announced; the check is.
       expect(events.filter((e) => e.type.startsWith('invariants-')).map((e) => [e.type, e.invariants?.length])).toEqual([['invariants-checking', 2]]);
       expect(resumed.results[0]!.invariants!.map((i) => [i.status, i.expected, i.observed])).toEqual([

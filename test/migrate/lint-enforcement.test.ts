@@ -40,6 +40,7 @@ const DANGEROUS: readonly { readonly rule: string; readonly migration: Partial<M
   { rule: 'add-constraint-builds-index', migration: { up: () => ['alter table lint_host.big add constraint big_v_key unique (v)'] } },
   { rule: 'concurrent-in-transaction', migration: { up: () => ['create index concurrently if not exists big_v2_idx on lint_host.big (v)'] } },
   { rule: 'drop-table', migration: { up: () => ['drop table lint_host.big'] } },
+  { rule: 'truncate-table', migration: { up: () => ['truncate lint_host.big'] } },
   { rule: 'drop-column', migration: { up: () => ['alter table lint_host.big drop column note'] } },
   { rule: 'rename-table', migration: { up: () => ['alter table lint_host.big rename to bigger'] } },
   { rule: 'rename-column', migration: { up: () => ['alter table lint_host.big rename column note to remark'] } },

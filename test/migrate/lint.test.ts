@@ -98,6 +98,11 @@ const CASES: readonly RuleCase[] = [
     safe: ['create table app.scratch (id bigint)', 'drop table app.scratch'],
   },
   {
+    rule: 'truncate-table',
+    dangerous: ['truncate app.messages, app.turns restart identity'],
+    safe: ['create table app.scratch (id bigint)', 'truncate table only app.scratch'],
+  },
+  {
     rule: 'drop-column',
     dangerous: ['alter table app.messages drop column summary'],
     safe: ['alter table app.messages alter column summary drop default'],

@@ -35,6 +35,26 @@ for (const backend of BACKENDS) {
       expect(populated.find((l) => l.version === 3)!.report.findings.filter((f) => f.severity === 'error')).toEqual([]);
     });
 
+    it('TRUNCATE of a populated table is refused like DROP TABLE: up deletes no row', async () => {
+      const db = scratch.database.db;
+      const schema = 'lint_truncate';
+      const wipe: Migration = {
+        version: 2,
+        name: 'notes-reset',
+        up: ({ schema: s }) => [`-- start over\ntruncate table only ${s}.notes restart identity`],
+        down: () => ['select 1'],
+      };
+      const migrator = new Migrator({ db, schema, migrations: [migrations[0]!, wipe] });
+      await migrator.up({ to: 1 });
+      await sql.raw(`insert into ${schema}.notes select g, 'note ' || g from generate_series(1, 500) g`).execute(db);
+      await sql.raw(`analyze ${schema}.notes`).execute(db);
+
+      const { error, results } = await migrator.up();
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(`${schema}.notes`)}`.execute(db);
+      expect({ code: error?.code, rows: rows[0]?.n }).toEqual({ code: 'CK_MIGRATION_LINT', rows: 500 });
+      expect(results.find((r) => r.version === 2)?.lintErrors?.map((f) => f.rule)).toEqual(['truncate-table']);
+    });
+
     it('up announces unsuppressed warnings (lint-warnings) before anything runs, and runs anyway', async () => {
       const db = scratch.database.db;
       const untimed: Migration = {

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { indexState } from '../../src/migrate/concurrent-index-runner.js';
-import { concurrentIndex, Migrator, verify, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
+import { backfill, concurrentIndex, Migrator, verify, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, processTarget, useScratchDatabase, type BackendName, type ScratchDatabase } from '../support/backends.js';
 import { killAfter, runScript } from '../support/child-runner.js';
 import { itemsMigrations, seedItems } from './fixtures/phased-migrations.js';
@@ -92,6 +92,48 @@ for (const backend of BACKENDS) {
       expect((await migrator.up()).error).toBeUndefined();
       expect(events.filter((e) => e.type === 'phase-skipped').map((e) => e.phase)).toEqual([0]);
       expect((await sql.raw<{ n: number }>(`select count(*)::int as n from ${schema}.audit`).execute(db)).rows[0]?.n).toBe(1);
+      expect((await migrator.status()).inFlight).toEqual([]);
+    });
+
+    it('rows the application wrote behind a finished backfill fail the verification only until the next run: the resumed run walks the backfill again', async () => {
+      const db = scratch.database.db;
+      const schema = 'phased_behind';
+      const [items] = itemsMigrations();
+      const slugs: Migration = {
+        version: 2,
+        name: 'items-slug',
+        up: ({ schema: s }) => [
+          `alter table ${s}.items add column slug text`,
+          // Stands in for the application: while the batches are at owner-3, it adds an
+          // item for owner-0, whose keys the backfill has walked already.
+          `create function ${s}.slug_of(owner text, title text) returns text language plpgsql as $$
+           begin
+             if owner = 'owner-3' and not exists (select 1 from ${s}.items where id = 100000) then
+               insert into ${s}.items (owner, id, title) values ('owner-0', 100000, 'Late Item');
+             end if;
+             return lower(replace(title, ' ', '-'));
+           end $$`,
+          backfill({ table: `${s}.items`, key: ['owner', 'id'], set: `slug = ${s}.slug_of(owner, title)`, where: 'slug is null', batchSize: 50 }),
+          verify('every item has a slug', `select not exists (select 1 from ${s}.items where slug is null)`),
+        ],
+        down: ({ schema: s }) => [`alter table ${s}.items drop column if exists slug`, `drop function if exists ${s}.slug_of(text, text)`],
+      };
+      const events: MigrationEvent[] = [];
+      const migrator = new Migrator({ db, schema, migrations: [items!, slugs], onEvent: (e) => events.push(e) });
+      expect((await migrator.up({ to: 1 })).error).toBeUndefined();
+      await sql.raw(seedItems(schema, 350)).execute(db);
+
+      const first = await migrator.up();
+      expect(first.error?.message).toContain('Invariant failed: every item has a slug');
+      expect(await itemsState(db, schema)).toMatchObject({ n: 351, missing: 1 });
+
+      // "Fix the cause and run up again": nothing else writes such rows now.
+      events.length = 0;
+      const second = await migrator.up();
+      expect(second.error).toBeUndefined();
+      expect(await itemsState(db, schema)).toMatchObject({ n: 351, missing: 0, wrong: 0 });
+      expect(events.filter((e) => e.type === 'phase-skipped').map((e) => e.phase)).toEqual([0]);
+      expect(events.filter((e) => e.type === 'backfill-progress').at(-1)).toMatchObject({ rowsDone: 351 });
       expect((await migrator.status()).inFlight).toEqual([]);
     });
 

@@ -145,6 +145,45 @@ for (const backend of BACKENDS) {
       expect([status.current, status.inFlight]).toEqual([1, []]);
     });
 
+    it('a finished phase edited while its migration is in flight is refused (CK_MIGRATION_CHECKSUM), not skipped and recorded with the new checksum', async () => {
+      const db = scratch.database.db;
+      const schema = 'journal_edited';
+      // The first run adds column a, then its verification fails; the author then
+      // "fixes" the migration by editing the finished first phase and the verification.
+      let edited = false;
+      const columns: Migration = {
+        version: 1,
+        name: 'columns',
+        up: ({ schema: s }) => [
+          `create table ${s}.items (id int primary key)`,
+          edited ? `alter table ${s}.items add column a int, add column b int` : `alter table ${s}.items add column a int`,
+          verify('ready', edited ? 'select true' : 'select false'),
+        ],
+        down: ({ schema: s }) => [`drop table if exists ${s}.items`],
+      };
+      const migrator = new Migrator({ db, schema, migrations: [columns] });
+      expect((await migrator.up()).error?.message).toMatch(/Invariant failed: ready/);
+      expect((await migrator.status()).inFlight).toMatchObject([{ version: 1, phasesDone: 1 }]);
+
+      edited = true;
+      const resumed = await migrator.up();
+      const { rows } = await sql<{ column_name: string }>`
+        select column_name from information_schema.columns
+         where table_schema = ${schema} and table_name = 'items' order by column_name`.execute(db);
+      // Recorded as applied, its checksum would claim column b exists.
+      expect({ error: resumed.error?.code, columns: rows.map((r) => r.column_name) }).toEqual({
+        error: 'CK_MIGRATION_CHECKSUM',
+        columns: ['a', 'id'],
+      });
+      expect(resumed.error?.message).toMatch(/Migration 1 columns \(up\) is in flight and its phase 1 of 2, done .*, was edited since/);
+      const status = await migrator.status();
+      expect([status.current, status.inFlight.length]).toEqual([0, 1]);
+
+      // Undoing the half-done migration (down past it) and running it again is the way out.
+      expect((await migrator.down({ to: 0 })).error).toBeUndefined();
+      expect((await migrator.up()).error).toBeUndefined();
+    });
+
     it('a phase outside a transaction is journaled once its statements ran, not before: after a failure it runs again', async () => {
       const db = scratch.database.db;
       const schema = 'journal_outside';

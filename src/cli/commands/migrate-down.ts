@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { isChatkeepError } from '../../errors/index.js';
 import type { PlannedMigration } from '../../migrate/index.js';
+import { describeStatement } from '../../migrate/lint/describe-statement.js';
+import { splitStatements } from '../../migrate/lint/split-statements.js';
 import { UsageError } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
@@ -93,7 +95,11 @@ const HISTORY_CODES: ReadonlySet<string> = new Set(['CK_MIGRATION_CHECKSUM', 'CK
  * The warning printed before a revert: the migrations undone and the tables
  * dropped. Tables are read from the planned `drop table` statements, so the
  * list is exactly what will run; at version 0 the migrator also removes its
- * bookkeeping tables and the schema it created.
+ * bookkeeping tables and the schema it created. The statements are read with
+ * the lint's lexer, not a pattern over the text: a table dropped after a
+ * comment, as the second of `DROP TABLE a, b`, under a quoted name or in the
+ * second statement of an entry must be on the list a person reads before
+ * typing `--yes` (test/migrate/cli-down-warning.test.ts).
  */
 export function dropWarning(
   plan: readonly PlannedMigration[],
@@ -101,12 +107,18 @@ export function dropWarning(
   to: number,
   where: string,
 ): string[] {
-  const tables = plan.flatMap((step) =>
-    step.statements.flatMap((statement) => {
-      const match = /^\s*drop\s+table\s+(?:if\s+exists\s+)?([^\s;(]+)/i.exec(statement);
-      return match?.[1] === undefined ? [] : [match[1]];
-    }),
-  );
+  const tables = [
+    ...new Set(
+      plan.flatMap((step) =>
+        step.statements.flatMap((statement) =>
+          splitStatements(statement, 0).statements.flatMap((parsed) => {
+            const described = describeStatement(parsed, schema);
+            return described.kind === 'drop-table' ? described.tables : [];
+          }),
+        ),
+      ),
+    ),
+  ];
   if (to === 0) tables.push(`${schema}.schema_migrations`, `${schema}.schema_migrations_log`);
   return [
     `WARNING: reverting ${plural(plan.length, 'migration')} on ${where} down to version ${to}:`,

@@ -34,6 +34,7 @@ export type DdlShape =
   | { readonly kind: 'rename-table'; readonly table: string; readonly to: string }
   | { readonly kind: 'rename-column'; readonly table: string; readonly column: string; readonly to: string }
   | { readonly kind: 'drop-table'; readonly tables: readonly string[]; readonly ifExists: boolean }
+  | { readonly kind: 'truncate'; readonly tables: readonly string[] }
   | {
       readonly kind: 'rewrite-command';
       readonly command: 'VACUUM FULL' | 'CLUSTER' | 'REINDEX';

@@ -89,6 +89,14 @@ function shapeOf(t: readonly Token[], defaultSchema: string): DdlShape {
     return { kind: 'drop-table', tables: names, ifExists };
   }
 
+  if (isWord(t[0], 'truncate')) {
+    // TRUNCATE [TABLE] [ONLY] name [*] [, …] [RESTART IDENTITY] [CASCADE]
+    const names = splitTopLevel(t.slice(isWord(t[1], 'table') ? 2 : 1))
+      .map((part) => readName(part, isWord(part[0], 'only') ? 1 : 0))
+      .flatMap((n) => (n === undefined ? [] : [qualify(n.parts)]));
+    return { kind: 'truncate', tables: names };
+  }
+
   if (wordsAt(t, 0, 'drop', 'index')) {
     i = 2;
     const concurrently = isWord(t[i], 'concurrently');

@@ -35,6 +35,7 @@ export function tableLocks(statement: DdlStatement): readonly TableLock[] {
     case 'rename-column':
       return [{ table: statement.table, mode: 'ACCESS EXCLUSIVE' }];
     case 'drop-table':
+    case 'truncate':
       return statement.tables.map((table) => ({ table, mode: 'ACCESS EXCLUSIVE' }));
     case 'rewrite-command':
       return statement.table === undefined ? [] : [{ table: statement.table, mode: 'ACCESS EXCLUSIVE' }];

@@ -20,6 +20,7 @@ import { renameTable } from './rename-table.js';
 import { rewriteCommand } from './rewrite-command.js';
 import { setNotNull } from './set-not-null.js';
 import { statementTimeout } from './statement-timeout.js';
+import { truncateTable } from './truncate-table.js';
 import { unbatchedBackfill } from './unbatched-backfill.js';
 import { validateInSameTransaction } from './validate-in-same-transaction.js';
 
@@ -38,6 +39,7 @@ export const STATEMENT_RULES: readonly LintRule[] = [
   nonTransactionalNotIdempotent,
   validateInSameTransaction,
   dropTable,
+  truncateTable,
   dropColumn,
   renameTable,
   renameColumn,
