@@ -22,7 +22,11 @@ export interface DatabaseOptions {
   readonly dataDir?: string;
   /** PostgreSQL pool size (default 10). */
   readonly poolSize?: number;
-  /** How long to wait for PostgreSQL to answer the first query (default 5000 ms). */
+  /**
+   * How long a call waits for a connection (default 5000 ms): for PostgreSQL
+   * to answer a new one (at open and later), and for one of a full pool's
+   * to be released. Past it the call is CK_DB_UNAVAILABLE.
+   */
   readonly connectTimeoutMs?: number;
   /**
    * `'transaction'`: `url` is a connection pooler in transaction mode

@@ -10,6 +10,8 @@ import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 import { SerializedPGliteDialect } from './serialized-pglite-dialect.js';
 import { discardingPool } from './discarding-pool.js';
 import { survivingLostConnections } from './lost-connections.js';
+import { sessionScopedPool } from './session-row-scope.js';
+import { typedConnectError } from './connection-errors.js';
 import { assertOwnSessions } from './session-pooling.js';
 import { assertServerDefaults } from './transaction-pooler.js';
 import { inScopedTransaction, transactionScopedPool } from './transaction-row-scope.js';
@@ -132,20 +134,16 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
   // Behind a transaction pooler a SET would land on whichever server session ran it, another
   // client's next: the database's own defaults are checked instead (transaction-pooler.ts).
   const pool = survivingLostConnections(new pg.Pool({ ...session, max: poolSize, ...(transactionPooler ? {} : { onConnect: applySessionSettings }) }));
+  const lent = lentClients(pool);
   let enforced = false;
-  // The row scope is a session setting sent on every reservation, except behind a transaction
+  // The row scope is a session setting sent on every reservation (session-row-scope.ts), except behind a transaction
   // pooler, which keeps nothing of a session: there it is set locally in a transaction around
   // every statement (transaction-row-scope.ts).
   const db = new Kysely<any>({
     dialect: new PostgresDialect(
       transactionPooler
         ? { pool: transactionScopedPool(discardingPool(pool), () => enforced) }
-        : {
-            pool: discardingPool(pool),
-            onReserveConnection: async (connection) => {
-              if (enforced) await connection.executeQuery(CompiledQuery.raw(ROW_SCOPE_SQL, rowScopeParams()));
-            },
-          },
+        : { pool: sessionScopedPool(discardingPool(pool), () => enforced) },
     ),
   });
   const description = `PostgreSQL at ${redactUrl(url)}`;
@@ -181,13 +179,18 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
       // Unnamed behind a transaction pooler: a named statement is prepared on one server session and
       // would be missing (or another client's) on the next.
       const query = { ...(transactionPooler ? {} : { name: statement.name }), text: statement.text, values: [...params], types: HOT_PATH_TYPES, rowMode: statement.rowMode } as pg.QueryConfig;
-      if (!enforced || statement.skipsRowScope === true) {
-        return (await pool.query(query)).rows as R[];
+      // Not pool.query: its error does not say whether the call got no connection (typedConnectError) or its statement failed.
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw typedConnectError(pool, error);
       }
-      const client = await pool.connect();
       try {
         let rows: R[];
-        if (transactionPooler) {
+        if (!enforced || statement.skipsRowScope === true) {
+          rows = (await client.query(query)).rows as R[];
+        } else if (transactionPooler) {
           rows = await inScopedTransaction(
             (text) => client.query(text),
             async () => (await client.query(query)).rows as R[],
@@ -212,7 +215,16 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     },
     close: async () => {
       await settled(pool, CLOSE_DRAIN_MS);
+      // pool.end() waits for every lent connection to come back, so one whose call never ends (its
+      // server stopped answering: a partition, a frozen host, no reset for ~15 min) held close()
+      // forever. Past the drain each is ended under its holder: pg destroys the socket of a
+      // connection with a query in flight, which fails that call (CK_DB_UNAVAILABLE) and returns it.
+      for (const client of lent) void client.end().catch(() => undefined);
       await db.destroy();
+      // Kysely ends the pool only if it started its driver (a first query): a Database closed
+      // before one (only hot statements, or nothing) kept the open's connection idle in the pool,
+      // open and answering hot statements after close().
+      if (!pool.ending) await pool.end();
     },
   };
 }
@@ -222,6 +234,15 @@ export const KEEP_ALIVE_IDLE_MS = 30_000;
 
 /** How long close() lets work already handed to the pool finish before ending it anyway. */
 const CLOSE_DRAIN_MS = 30_000;
+
+/** The pool's connections lent out right now, as pg-pool reports them ('acquire', 'release', 'remove'). */
+function lentClients(pool: pg.Pool): ReadonlySet<pg.PoolClient> {
+  const lent = new Set<pg.PoolClient>();
+  pool.on('acquire', (client) => lent.add(client));
+  pool.on('release', (_error, client) => lent.delete(client));
+  pool.on('remove', (client) => lent.delete(client as pg.PoolClient));
+  return lent;
+}
 
 /**
  * Resolves once no query holds or waits for one of the pool's connections

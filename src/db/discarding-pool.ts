@@ -1,6 +1,7 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { isLostConnectionState, sqlState } from '../errors/index.js';
+import { typedConnectError } from './connection-errors.js';
 
 /**
  * The pool Kysely draws from: chatkeep's `pg` pool, except that a
@@ -26,7 +27,9 @@ export function discardingPool(pool: pg.Pool): PostgresPool {
     options: pool.options,
     end: () => pool.end(),
     connect: async () => {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((error: unknown) => {
+        throw typedConnectError(pool, error);
+      });
       let unusable = false;
       const wrapped: PostgresPoolClient = {
         get processID() {

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/index.js';
+import { hotStatement, openDatabase } from '../../src/db/index.js';
+import { createPgDatabase, PG_ADMIN_URL, PG_AVAILABLE } from '../support/backends.js';
 import { ChatkeepError, wrapDriverError } from '../../src/errors/index.js';
 import { childScript } from '../support/child-scripts.js';
 import { caught } from '../support/store-fixture.js';
@@ -42,6 +43,25 @@ describe('openDatabase', () => {
       expect(error.message).toContain(`"${dataDir}" is neither a folder nor memory://`);
     }
     expect(existsSync('memory:')).toBe(false);
+  });
+
+  // CHATKEEP_DATA_DIR set to PGDATA (/var/lib/postgresql/17/main, a shared Docker volume): PGlite
+  // opened it beside the running server, deleted the server's postmaster.pid and wrote into its files.
+  it('refuses the data directory of a PostgreSQL server (its postmaster.pid names a server process), and leaves it untouched', async () => {
+    const dir = join(root, 'server-pgdata');
+    await (await openDatabase({ dataDir: dir })).close();
+    const postmaster = `${process.pid}\n/var/lib/postgresql/17/main\n1795564814\n5432\n/var/run/postgresql\n*\n  5432001         0\nready   \n`;
+    writeFileSync(join(dir, 'postmaster.pid'), postmaster);
+    const error = await caught(() => openDatabase({ dataDir: dir }));
+    expect([error.code, error.details?.['field']]).toEqual(['CK_DATA_DIR', 'dataDir']);
+    expect(error.message).toContain(`is the data directory of a PostgreSQL server (its postmaster.pid names server process ${process.pid})`);
+    expect(readFileSync(join(dir, 'postmaster.pid'), 'utf8')).toBe(postmaster);
+    expect(existsSync(join(dir, 'chatkeep.lock'))).toBe(false);
+    // What PGlite itself leaves when killed (its single-user backend writes a negative pid) is no obstacle.
+    writeFileSync(join(dir, 'postmaster.pid'), '-42\n/pglite/data\n1795564814\n5432\n\n\n       20         1\n');
+    const reopened = await openDatabase({ dataDir: dir });
+    expect((await sql<{ one: number }>`select 1 as one`.execute(reopened.db)).rows).toEqual([{ one: 1 }]);
+    await reopened.close();
   });
 
   it('refuses a non-empty folder that is not a database instead of writing into it', async () => {
@@ -222,6 +242,64 @@ describe('openDatabase', () => {
     }
   });
 
+  // In a container the server is often PID 1 (or the same low PID) on every start: after a crash
+  // (OOM kill, SIGKILL) the restarted process finds its own PID in the lock the dead one left.
+  it('takes over a lock holding its own PID that this process never took (a restarted container gets the dead PID again)', async () => {
+    const dir = join(root, 'same-pid', 'data');
+    const setup = await openDatabase({ dataDir: dir });
+    await sql`create table kept (v int)`.execute(setup.db);
+    await sql`insert into kept values (7)`.execute(setup.db);
+    await setup.close();
+    // What a process killed while holding the folder leaves behind, when it had the PID this one has now.
+    writeFileSync(join(dir, 'chatkeep.lock'), String(process.pid));
+    const reopened = await openDatabase({ dataDir: dir });
+    try {
+      expect((await sql<{ v: number }>`select v from kept`.execute(reopened.db)).rows).toEqual([{ v: 7 }]);
+      // Held by this process now: a second open is still refused, through a symlink too.
+      symlinkSync(dir, join(root, 'same-pid', 'link'));
+      for (const again of [dir, join(root, 'same-pid', 'link')]) {
+        const error = await caught(() => openDatabase({ dataDir: again }));
+        expect([error.code, error.message]).toEqual(['CK_DATA_DIR', expect.stringContaining('already open in this process')]);
+      }
+    } finally {
+      await reopened.close();
+    }
+    expect(existsSync(join(dir, 'chatkeep.lock'))).toBe(false);
+  });
+
+  // After a crash the lock's PID can belong to another live process: PIDs are reused, and after a
+  // reboot (a power loss) they start again from the same low numbers, so a boot's daemons get them.
+  // The lock records which process took it (Linux: boot and start time), not only its PID.
+  it.skipIf(process.platform !== 'linux')('takes over a lock whose PID now belongs to another live process; refuses it while its taker lives (Linux: /proc)', async () => {
+    const dir = join(root, 'reused-pid', 'data');
+    await (await openDatabase({ dataDir: dir })).close();
+    const script = `const { lockDataDir } = await import(process.argv[1]);
+      lockDataDir(process.argv[2]); console.log('locked'); setInterval(() => {}, 1000);`;
+    const taker = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(childScript('src/db/data-dir.ts')).href, dir]);
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        taker.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+        taker.on('exit', (code) => reject(new Error(`the lock taker exited early (${code})`)));
+      });
+      const error = await caught(() => openDatabase({ dataDir: dir }));
+      expect([error.code, error.message]).toEqual(['CK_DATA_DIR', expect.stringContaining(`is in use by process ${taker.pid}`)]);
+      taker.kill('SIGKILL');
+      await new Promise((r) => taker.on('exit', r));
+      // The dead taker's lock, as if the OS had since given its PID to `other`.
+      const lock = readFileSync(join(dir, 'chatkeep.lock'), 'utf8');
+      expect(lock.startsWith(String(taker.pid))).toBe(true);
+      writeFileSync(join(dir, 'chatkeep.lock'), lock.replace(String(taker.pid), String(other.pid)));
+      const reopened = await openDatabase({ dataDir: dir });
+      expect((await sql<{ one: number }>`select 1 as one`.execute(reopened.db)).rows).toEqual([{ one: 1 }]);
+      await reopened.close();
+    } finally {
+      taker.kill('SIGKILL');
+      other.kill('SIGKILL');
+      await new Promise((r) => other.on('exit', r));
+    }
+  });
+
   it('reports an unreachable PostgreSQL clearly, without the password', async () => {
     const error = await caught(() => openDatabase({ url: 'postgres://someone:hunter2@127.0.0.1:1/nowhere', connectTimeoutMs: 2000 }));
     expect(error.code).toBe('CK_DB_UNAVAILABLE');
@@ -250,6 +328,35 @@ describe('openDatabase', () => {
     );
     expect(failure).toBeInstanceOf(ChatkeepError);
     expect((failure as ChatkeepError).code).toBe('CK_STORE_CLOSED');
+  });
+
+  // The same for PostgreSQL: Kysely ends the pool only if it started, and the open's own probe left
+  // a connection idle in the pool, which stayed open and answered hot statements after close().
+  it.skipIf(!PG_AVAILABLE)('close() before any Kysely query still ends the PostgreSQL pool: no connection is left, and hot statements are CK_STORE_CLOSED', async () => {
+    const created = await createPgDatabase();
+    try {
+      const database = await openDatabase({ url: created.url });
+      const one = hotStatement('select 1 as one');
+      expect(await database.hot(one, [])).toEqual([{ one: 1 }]);
+      await database.close();
+      const admin = await openDatabase({ url: PG_ADMIN_URL, poolSize: 1 });
+      try {
+        // A backend leaves pg_stat_activity a moment after its client has gone: allow it 2 s.
+        const left = async () =>
+          (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = ${created.name} and application_name = 'chatkeep'`.execute(admin.db)).rows[0]?.n;
+        for (let wait = 0; wait < 20 && (await left()) !== 0; wait++) await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(await left()).toBe(0);
+      } finally {
+        await admin.close();
+      }
+      const failure = await database.hot(one, []).then(
+        () => undefined,
+        (error: unknown) => wrapDriverError(error) as ChatkeepError,
+      );
+      expect(failure?.code).toBe('CK_STORE_CLOSED');
+    } finally {
+      await created.drop();
+    }
   });
 
   it('a Kysely handle used after close() is CK_STORE_CLOSED, not an internal error', async () => {
