@@ -88,7 +88,7 @@ export class Messages {
     // millisecond like the driver's parser), so the server sends the page
     // without decoding rows or serialising objects. $3 is limit + 1 (to learn
     // whether more exist), $4 the limit, $5 the cursor.
-    const messageJson = `'{"id":"' || id || '","conversationId":"' || conversation_id || '","userId":' || to_json(user_id)
+    const messageJson = `'{"id":"' || id || '","conversationId":"' || conversation_id || '","userId":' || to_json(user_id::text)
       || ',"seq":' || seq || ',"role":"' || role || '","content":' || to_json(content) || ',"summary":' || to_json(summary)
       || ',"metadata":' || metadata || ',"turnId":' || coalesce('"' || turn_id || '"', 'null') || ',"aborted":' || aborted
       || ',"createdAt":"' || to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}'`;

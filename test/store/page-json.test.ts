@@ -1,6 +1,7 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import type { Store } from '../../src/index.js';
-import { BACKENDS } from '../support/backends.js';
+import { openStore, type Store } from '../../src/index.js';
+import { BACKENDS, scratchDatabase } from '../support/backends.js';
 import { caught, newUser, useStore } from '../support/store-fixture.js';
 
 /**
@@ -52,6 +53,27 @@ for (const backend of BACKENDS) {
         { limit: 4, after: cursors.after },
       ]) {
         expect(await viaJson(store, user, id, options)).toEqual(await viaList(store, user, id, options));
+      }
+    });
+
+    // With the host's users keyed by a bigint, to_json(user_id) wrote a JSON
+    // number where list() gives a string, and a client's JSON.parse reads
+    // 1234567890123456789 as 1234567890123456800: another user's id.
+    it('with a host users table keyed by bigint, userId is the same string as list() gives, also past 2^53', async () => {
+      const scratch = await scratchDatabase(backend.name);
+      try {
+        await sql`create table public.users (id bigint primary key)`.execute(scratch.database.db);
+        await sql`insert into public.users values (1234567890123456789)`.execute(scratch.database.db);
+        const store = await openStore({ database: scratch.database, users: { table: 'public.users', column: 'id', type: 'bigint' } });
+        const user = '1234567890123456789';
+        const { id } = await store.conversations.create(user);
+        await store.turns.append(user, id, { user: 'hi', assistant: 'hello' });
+        const page = (await viaJson(store, user, id, {})) as { messages: { userId: unknown }[] };
+        expect(page.messages.map((m) => m.userId)).toEqual([user, user]);
+        expect(page).toEqual(await viaList(store, user, id, {}));
+        await store.close();
+      } finally {
+        await scratch.drop();
       }
     });
 
