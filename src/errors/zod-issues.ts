@@ -32,6 +32,8 @@ function received(input: unknown): string {
   if (input === null) return 'null';
   if (Array.isArray(input)) return 'an array';
   if (typeof input === 'number' && Number.isNaN(input)) return 'NaN';
+  // JSON's 1e400 parses to Infinity, which zod refuses as a number: "expected a number, received a number" said nothing.
+  if (input === Infinity || input === -Infinity) return `${String(input)} (a number too large)`;
   // "received an object" would puzzle whoever passed a Map or a Date where a plain object goes.
   const prototype: unknown = typeof input === 'object' ? Object.getPrototypeOf(input) : null;
   if (prototype !== null && prototype !== Object.prototype) {

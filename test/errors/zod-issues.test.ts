@@ -43,6 +43,9 @@ describe('issueText: zod defaults in plain words', () => {
     [{ message: 'x', limit: 101 }, 'limit: must be at most 100'],
     [{ message: 'x', limit: 1.5 }, 'limit: expected a whole number, received 1.5'],
     [{ message: 'x', limit: '5' }, 'limit: expected a number, received a string'],
+    // JSON's 1e400 parses to Infinity; "expected a number, received a number" said nothing.
+    [{ message: 'x', above: JSON.parse('1e400') as number }, 'above: expected a number, received Infinity (a number too large)'],
+    [{ message: 'x', limit: -Infinity }, 'limit: expected a number, received -Infinity (a number too large)'],
     [{ message: 'x', above: 0 }, 'above: must be greater than 0'],
     [{ message: 'x', tags: [] }, 'tags: must not be empty'],
     [{ message: 'x', tags: ['a', 'b', 'c'] }, 'tags: must have at most 2 items'],
