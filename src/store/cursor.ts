@@ -20,10 +20,6 @@ export function decodeCursor(cursor: string, field: string): Record<string, unkn
   }
 }
 
-export function seqCursor(seq: number): string {
-  return encodeCursor({ s: seq });
-}
-
 export function decodeSeqCursor(cursor: string, field: string): number {
   const s = decodeCursor(cursor, field)['s'];
   if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
