@@ -272,7 +272,7 @@ function acceptEmptyJsonBodies(app: App): void {
       done(null, undefined);
       return;
     }
-    parseJson(request, text, (error, value) => {
+    void parseJson(request, text, (error, value) => {
       if (error === null) done(null, value);
       else if (isJson(text)) done(new ChatkeepError('CK_VALIDATION', 'body: a key named "__proto__", or "constructor" holding "prototype", is refused', { field: 'body' }));
       else done(error);
