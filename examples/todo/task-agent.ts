@@ -33,7 +33,23 @@ export function taskAgent(mcpUrl: string, token: string): Agent {
       const data = result.structuredContent as {
         task?: { id: number; title: string };
         tasks?: { id: number; title: string }[];
+        next_after_id?: number | null;
       };
+      // list_tasks answers one page at a time: follow next_after_id to the
+      // end, or a long list would silently lose its newest tasks.
+      for (let after = data.next_after_id; typeof after === 'number';) {
+        const next = await client.callTool({
+          name: 'list_tasks',
+          arguments: { status: 'pending', after_id: after },
+        });
+        const page = next.structuredContent as {
+          tasks?: { id: number; title: string }[];
+          next_after_id?: number | null;
+        };
+        if (next.isError === true || page.tasks === undefined) break;
+        data.tasks = [...(data.tasks ?? []), ...page.tasks];
+        after = page.next_after_id;
+      }
       if (tool === 'add_task' && data.task) {
         return {
           content: `Added task #${data.task.id}: "${data.task.title}".`,

@@ -74,7 +74,7 @@ export function buildMcpServer(
   if (options.onProtocolError !== undefined) server.server.onerror = options.onProtocolError;
   // The arguments as the client sent them: TaskStore parses them (task-input.ts).
   const calls: Record<TaskTool, (args: unknown) => Promise<Record<string, unknown>>> = {
-    list_tasks: async (args) => ({ tasks: await tasks.list(userId, args as ListTasksInput) }),
+    list_tasks: async (args) => ({ ...(await tasks.listPage(userId, args as ListTasksInput)) }),
     add_task: async (args) => ({ task: await tasks.add(userId, args as AddTaskInput) }),
     complete_task: async (args) => ({ task: await tasks.complete(userId, args as TaskIdInput) }),
     update_task: async (args) => ({ task: await tasks.update(userId, args as UpdateTaskInput) }),
@@ -101,7 +101,7 @@ export function buildMcpServer(
     {
       title: 'List tasks',
       description:
-        "List the user's tasks, oldest first: all, only pending or only completed, optionally in one category.",
+        "List the user's tasks, oldest first: all, only pending or only completed, optionally in one category. When next_after_id is not null there are more: call again with after_id set to it.",
       inputSchema: listTasksInput,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },

@@ -1,4 +1,10 @@
-import { ChatkeepError, ValidationError, pgErrorFields, wrapDriverError } from '../errors/index.js';
+import {
+  ChatkeepError,
+  ConflictError,
+  ValidationError,
+  pgErrorFields,
+  wrapDriverError,
+} from '../errors/index.js';
 
 /** Constraints of the host's task tables (examples/todo/migrations) and the argument each protects. */
 const CONSTRAINT_FIELDS: Readonly<Record<string, string>> = {
@@ -32,6 +38,17 @@ export function wrapTaskError(
           'CK_FORBIDDEN',
           'The calling user is not a user of the host application',
           {},
+          { cause: error },
+        );
+      }
+      // The category the call found was deleted by the host app before the
+      // call committed (the key check waits for that delete, then fails).
+      // The name was fine: the whole call rolled back, and sent again it
+      // creates the category anew.
+      if (constraint === 'tasks_category_fk') {
+        return new ConflictError(
+          'The category was deleted meanwhile; nothing was written, retry',
+          { field: 'category', sqlState: pg.code },
           { cause: error },
         );
       }

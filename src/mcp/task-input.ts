@@ -22,7 +22,12 @@ function isCalendarDate(value: string): boolean {
   const match = ISO_DATE.exec(value);
   if (match === null) return false;
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  const date = new Date(Date.UTC(year, month - 1, day));
+  // Not Date.UTC(year, …): it reads years 0–99 as 1900–1999, so 0044-03-15
+  // would be checked as 1944-03-15. PostgreSQL's dates start at year 1 (there
+  // is no year 0: 0000-06-01 is SQLSTATE 22008).
+  if (year < 1) return false;
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
   return (
     date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
   );
@@ -87,7 +92,7 @@ const category = z
   .max(50, { message: 'at most 50 characters', ...FIRST })
   .refine(...STORABLE)
   .refine(...VISIBLE)
-  .describe('Category name, 1 to 50 characters; created for you when new');
+  .describe('Category name, 1 to 50 characters, matched ignoring case; created for you when new');
 
 const LIMIT = 'expected a whole number from 1 to 200';
 
@@ -104,6 +109,11 @@ export const listTasksInput = z.strictObject({
     .max(200, LIMIT)
     .default(50)
     .describe('At most this many tasks, oldest first (default 50)'),
+  // A cursor, not an offset: a task added or deleted between two pages
+  // neither repeats a task nor skips one, since ids only grow.
+  after_id: taskId
+    .optional()
+    .describe('Only tasks after this id: the next_after_id of the previous page'),
 });
 
 export const addTaskInput = z.strictObject({
@@ -161,7 +171,10 @@ export function parseTaskInput<S extends z.ZodType>(schema: S, input: unknown): 
   if (issue === undefined) throw new ValidationError('input', 'invalid');
   const field = issue.path.join('.');
   if (issue.unknownKey) {
-    throw new ValidationError(field === '' ? 'input' : field, 'not an argument of this tool (the tools always act for the calling user)');
+    throw new ValidationError(
+      field === '' ? 'input' : field,
+      'not an argument of this tool (the tools always act for the calling user)',
+    );
   }
   throw new ValidationError(field === '' ? 'input' : field, issue.message);
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { ChatkeepError, NotFoundError } from '../errors/index.js';
 import type { HostTaskTables } from './host-tables.js';
-import { toTask, type Task, type TaskRow } from './task.js';
+import { toTask, type Task, type TaskPage, type TaskRow } from './task.js';
 import { wrapTaskError } from './task-errors.js';
 import {
   addTaskInput,
@@ -53,16 +53,37 @@ export class TaskStore {
     this.#db = (db as Kysely<HostTaskTables>).withSchema(hostSchema);
   }
 
-  /** The user's tasks, oldest first, filtered by status and category. */
-  list(userId: string, input: ListTasksInput = {}): Promise<Task[]> {
+  /** The user's tasks, oldest first, filtered by status and category: one page of {@link listPage}. */
+  async list(userId: string, input: ListTasksInput = {}): Promise<Task[]> {
+    return (await this.listPage(userId, input)).tasks;
+  }
+
+  /**
+   * One page of the user's tasks, oldest first, filtered by status and
+   * category. `next_after_id` is the last task's id when more tasks follow
+   * (pass it back as `after_id`), `null` when this page is the last: without
+   * it a user with more tasks than `limit` would never see the newest ones,
+   * and nothing would say so. A category matches whatever its case.
+   */
+  listPage(userId: string, input: ListTasksInput = {}): Promise<TaskPage> {
     const args = parseTaskInput(listTasksInput, input);
     return this.#run(userId, async (trx) => {
       let query = selectTasks(trx, userId);
       if (args.status !== 'all')
         query = query.where('t.completed', '=', args.status === 'completed');
-      if (args.category !== undefined) query = query.where('c.name', '=', args.category);
-      const rows = await query.orderBy('t.id').limit(args.limit).execute();
-      return rows.map(toTask);
+      if (args.category !== undefined)
+        query = query.where(sql`lower(c.name)`, '=', sql`lower(${args.category})`);
+      if (args.after_id !== undefined) query = query.where('t.id', '>', args.after_id);
+      // One row more than asked: whether it exists is whether a next page does.
+      const rows = await query
+        .orderBy('t.id')
+        .limit(args.limit + 1)
+        .execute();
+      const tasks = rows.slice(0, args.limit).map(toTask);
+      return {
+        tasks,
+        next_after_id: rows.length > args.limit ? (tasks.at(-1)?.id ?? null) : null,
+      };
     });
   }
 
@@ -220,12 +241,20 @@ async function getTask(trx: Trx, userId: string, taskId: number): Promise<Task> 
 }
 
 /**
- * The id of the user's category `name`, created when missing. Two calls
- * racing to create the same name both get it: the loser's insert waits for the
- * winner, does nothing, and the select that follows (a new snapshot under
- * READ COMMITTED) sees the winner's row.
+ * The id of the user's category `name`, created when missing. A name that
+ * differs only in case is the same category (`Home` files under the user's
+ * `home`; an exact match wins if the user has both): models capitalise as
+ * they please, and a new category per spelling would split the user's tasks.
+ *
+ * Two calls racing to create the same name both get it: the loser's insert
+ * waits for the winner, does nothing, and the select that follows (a new
+ * snapshot under READ COMMITTED) sees the winner's row. Two racing calls
+ * that create the same new name in different cases can each create theirs;
+ * the unique key is the exact name, which the host app also uses.
  */
 async function categoryIdFor(trx: Trx, userId: string, name: string): Promise<number> {
+  const found = await findCategory(trx, userId, name);
+  if (found !== undefined) return found;
   const inserted = await trx
     .insertInto('categories')
     .values({ user_id: userId, name })
@@ -233,11 +262,21 @@ async function categoryIdFor(trx: Trx, userId: string, name: string): Promise<nu
     .returning('id')
     .executeTakeFirst();
   if (inserted !== undefined) return Number(inserted.id);
-  const existing = await trx
+  const existing = await findCategory(trx, userId, name);
+  if (existing === undefined) throw new NotFoundError('category');
+  return existing;
+}
+
+/** The user's category named `name`: the exact name first, else the oldest that matches ignoring case. */
+async function findCategory(trx: Trx, userId: string, name: string): Promise<number | undefined> {
+  const row = await trx
     .selectFrom('categories')
     .select('id')
     .where('user_id', '=', userId)
-    .where('name', '=', name)
-    .executeTakeFirstOrThrow();
-  return Number(existing.id);
+    .where(sql`lower(name)`, '=', sql`lower(${name})`)
+    .orderBy(sql`name = ${name}`, 'desc')
+    .orderBy('id')
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined ? undefined : Number(row.id);
 }

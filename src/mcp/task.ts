@@ -15,6 +15,12 @@ export interface Task {
   readonly updated_at: string;
 }
 
+/** One page of `list_tasks`: `next_after_id` is the `after_id` of the next page, `null` on the last. */
+export interface TaskPage {
+  readonly tasks: Task[];
+  readonly next_after_id: number | null;
+}
+
 /** A task row as selected by TaskStore, before the driver differences are ironed out. */
 export interface TaskRow {
   readonly id: number | string;

@@ -80,6 +80,7 @@ for (const backend of BACKENDS) {
         'constructor',
         'delete',
         'list',
+        'listPage',
         'update',
       ]);
     });
