@@ -191,3 +191,18 @@ describe('rehearse: step timeline', () => {
     ]);
   });
 });
+
+describe('rehearse: estimated locks of statements the lint has no shape for', () => {
+  it.each([
+    ['drop index concurrently if exists app.a_idx', 'app.a_idx', 'SHARE UPDATE EXCLUSIVE'],
+    ['create or replace trigger t after insert on items for each row execute function app.f()', 'app.items', 'SHARE ROW EXCLUSIVE'],
+    ['create constraint trigger t after insert on other.items for each row execute function app.f()', 'other.items', 'SHARE ROW EXCLUSIVE'],
+    ['drop trigger if exists t on app.items', 'app.items', 'ACCESS EXCLUSIVE'],
+    ['alter policy p on app.items using (false)', 'app.items', 'ACCESS EXCLUSIVE'],
+    ['drop policy if exists p on items', 'app.items', 'ACCESS EXCLUSIVE'],
+    ['refresh materialized view concurrently app.mv', 'app.mv', 'EXCLUSIVE'],
+  ])('%s: %s in %s', (statement, relation, mode) => {
+    const phase: Phase = { kind: 'sql', statements: [statement], transactional: true };
+    expect(estimatedLocks(step, phase, 'app', []).map((l) => [l.relation, l.mode])).toEqual([[relation, mode]]);
+  });
+});

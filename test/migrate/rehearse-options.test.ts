@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { SerializedPGliteDialect } from '../../src/db/serialized-pglite-dialect.js';
@@ -154,4 +155,34 @@ describe('rehearse: the copy tools’ connection settings', () => {
     expect(query.dbname).toBe('postgres://rehearser@db.example/app?sslmode=require');
     expect(query.env['PGPASSWORD']).toBe('s3cret!');
   });
+});
+
+describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a copy that cannot lock the target', () => {
+  it('gives up after lockWaitMs with a clear CK_CONFIG, instead of waiting for ever behind a lock held on the target', async () => {
+    const source = await createPgDatabase();
+    const owner = await openDatabase({ url: source.url });
+    const holder = new pg.Client({ connectionString: source.url });
+    await holder.connect();
+    try {
+      expect((await new Migrator({ db: owner.db, schema: 'app', migrations }).up({ to: 1 })).error).toBeUndefined();
+      // A migration or DDL in progress on the target: pg_dump's ACCESS SHARE waits for it.
+      await holder.query('begin');
+      await holder.query('lock table app.notes in access exclusive mode');
+      const started = performance.now();
+      const outcome = await Promise.race([
+        rehearse({ copy: postgresDumpCopy(source.url, { lockWaitMs: 1_000 }), migrator: { schema: 'app', migrations } }).then(
+          () => 'completed',
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 15 s'), 15_000)),
+      ]);
+      expect(outcome, String(outcome)).toMatchObject({ code: 'CK_CONFIG', message: expect.stringContaining('waited 1000 ms for a lock') });
+      expect(performance.now() - started).toBeLessThan(15_000);
+      await holder.query('rollback');
+    } finally {
+      await holder.end();
+      await owner.close();
+      await source.drop();
+    }
+  }, 40_000);
 });

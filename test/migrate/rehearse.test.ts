@@ -183,10 +183,13 @@ for (const backend of BACKENDS) {
 
     if (backend.name === 'postgres') {
       it('drops the database it copied into', async () => {
+        // This rehearsal's copy, by name: other test files' rehearsals may be copying meanwhile.
+        const copied = new RegExp(`database (${REHEARSAL_DATABASE_PREFIX}[0-9a-f]+)`).exec(report.copy)?.[1];
+        expect(copied, report.copy).toBeDefined();
         const admin = new pg.Client({ connectionString: target.url });
         await admin.connect();
         try {
-          const { rows } = await admin.query<{ n: string }>(`select count(*) as n from pg_database where datname like '${REHEARSAL_DATABASE_PREFIX}%'`);
+          const { rows } = await admin.query<{ n: string }>(`select count(*) as n from pg_database where datname = $1`, [copied]);
           expect(Number(rows[0]!.n)).toBe(0);
         } finally {
           await admin.end();

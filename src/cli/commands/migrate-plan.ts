@@ -207,24 +207,46 @@ async function rehearsePlan(
     { write: (text) => output.writeErr(text) },
     { write: (text) => output.writeErr(text.replace(/^(?=.)/gm, '[rehearsal] ')) },
   );
-  return rehearse({
-    copy,
-    // The options the session's migrator is built with
-    // (migration-session.ts); were they to drift, the checksums recorded on
-    // the copy would not match and expectPlan would refuse the rehearsal.
-    migrator: {
-      migrations: session.migrations,
-      schema: session.schema,
-      settings: session.context.settings,
-      removeBookkeepingAtZero: true,
-      // The rehearsal accepts every lint error and says so in its report.
-      onEvent: migrationProgress(progress, { toStderr: true, acceptedLintErrors: false }),
-    },
-    plan: target,
-    expectPlan: plan,
-    ...(options.maxLock !== undefined ? { maxLockMs: options.maxLock } : {}),
-    ...(options.sampleInterval !== undefined ? { sampleIntervalMs: options.sampleInterval } : {}),
-  });
+  // Ctrl-C or SIGTERM mid-rehearsal: a PostgreSQL copy is a full copy of
+  // the target's data on a server, so it is removed before the process
+  // exits (pg_dump and psql killed, the copy dropped, a migration on it
+  // ended; exit 1, CK_SHUTTING_DOWN). A second signal exits at once. A PGlite
+  // clone lives in this process's memory and goes with it: the default
+  // (exit at once) is right there.
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    output.warn(`${signal}: stopping the rehearsal and removing its copy (send it again to exit at once, leaving the copy)…`);
+    stop.abort(signal);
+  };
+  if (session.pglite === undefined) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  try {
+    return await rehearse({
+      copy,
+      signal: stop.signal,
+      // The options the session's migrator is built with
+      // (migration-session.ts); were they to drift, the checksums recorded on
+      // the copy would not match and expectPlan would refuse the rehearsal.
+      migrator: {
+        migrations: session.migrations,
+        schema: session.schema,
+        settings: session.context.settings,
+        removeBookkeepingAtZero: true,
+        // The rehearsal accepts every lint error and says so in its report.
+        onEvent: migrationProgress(progress, { toStderr: true, acceptedLintErrors: false }),
+      },
+      plan: target,
+      expectPlan: plan,
+      ...(options.maxLock !== undefined ? { maxLockMs: options.maxLock } : {}),
+      ...(options.sampleInterval !== undefined ? { sampleIntervalMs: options.sampleInterval } : {}),
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 function printPlan(

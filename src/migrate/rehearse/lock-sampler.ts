@@ -48,6 +48,8 @@ export class LockSampler {
   #running = true;
   #error: string | undefined;
   #loop: Promise<void> = Promise.resolve();
+  /** Ends the pause between two samples early: `stop` must not wait out the rest of a long interval. */
+  #wake: () => void = () => undefined;
 
   private constructor(client: pg.Client, applicationName: string, intervalMs: number) {
     this.#client = client;
@@ -79,6 +81,7 @@ export class LockSampler {
   /** Stops sampling, names the relations created meanwhile, and closes the monitor's session. */
   async stop(): Promise<SampledLocks> {
     this.#running = false;
+    this.#wake();
     await this.#loop;
     try {
       const unnamed = [...new Set(this.#samples.flatMap((s) => s.locks.map((l) => l.oid)))].filter((oid) => !this.#names.has(oid));
@@ -108,7 +111,15 @@ export class LockSampler {
         return;
       }
       const rest = this.#intervalMs - (performance.now() - started);
-      if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
+      if (rest > 0 && this.#running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, rest);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
     }
   }
 

@@ -39,10 +39,16 @@ export function unreachable(url: string, cause: unknown): ChatkeepError {
  * share only by accident of the same microsecond, and its port) and the
  * database's oid and name. Two URLs with the same identity reach the same
  * database, whatever host names or users they spell.
+ *
+ * Every part must read the same from any session: the start time is taken
+ * as integer microseconds since the epoch, because `timestamptz::text`
+ * follows the session's TimeZone (and DateStyle), which a URL's `options` or
+ * `ALTER ROLE … SET timezone` change — the target itself, reached that way,
+ * would pass for another database and be migrated by the rehearsal.
  */
 export async function databaseIdentity(db: Kysely<any>): Promise<string> {
   const { rows } = await sql<{ identity: string }>`
-    select concat_ws('/', pg_postmaster_start_time()::text, current_setting('port'), d.oid::text, d.datname) as identity
+    select concat_ws('/', (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint::text, current_setting('port'), d.oid::text, d.datname) as identity
       from pg_database d where d.datname = current_database()`.execute(db);
   return rows[0]?.identity ?? '';
 }

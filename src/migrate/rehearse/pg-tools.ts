@@ -37,22 +37,42 @@ export async function assertTool(tool: string): Promise<void> {
  * who may not be allowed to give objects to other roles, and neither changes
  * which locks DDL takes.
  */
-export async function dumpInto(fromUrl: string, toUrl: string): Promise<void> {
+export async function dumpInto(fromUrl: string, toUrl: string, options: { readonly lockWaitMs: number; readonly signal?: AbortSignal }): Promise<void> {
+  const { signal } = options;
   const from = libpqArgs(fromUrl);
   const to = libpqArgs(toUrl);
-  const dump = spawn('pg_dump', ['--no-owner', '--no-privileges', '--dbname', from.dbname], { env: from.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const restore = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', to.dbname], { env: to.env, stdio: ['pipe', 'ignore', 'pipe'] });
+  // `signal`: a stopped rehearsal kills both tools (SIGTERM); left running,
+  // they would go on reading the target and filling a copy nobody drops.
+  const stop = signal !== undefined ? { signal } : {};
+  // --lock-wait-timeout: pg_dump takes ACCESS SHARE on every table up
+  // front; behind an ACCESS EXCLUSIVE held on the target (a migration or DDL
+  // in progress, an idle transaction after one) it would otherwise wait for
+  // ever, and the rehearsal with it.
+  const dump = spawn('pg_dump', ['--no-owner', '--no-privileges', `--lock-wait-timeout=${options.lockWaitMs}`, '--dbname', from.dbname], { env: from.env, stdio: ['ignore', 'pipe', 'pipe'], ...stop });
+  const restore = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', to.dbname], { env: to.env, stdio: ['pipe', 'ignore', 'pipe'], ...stop });
   // psql stopping first makes pg_dump's writes fail with EPIPE; psql's error is the one to report.
   restore.stdin.on('error', () => undefined);
   dump.stdout.pipe(restore.stdin);
   const [dumped, restored] = await Promise.all([finished(dump), finished(restore)]);
   const failed = [
     restored.code !== 0 || restored.spawnError !== undefined ? `psql: ${restored.spawnError ?? errorLines(restored.stderr)}` : undefined,
-    dumped.code !== 0 || dumped.spawnError !== undefined ? `pg_dump: ${dumped.spawnError ?? errorLines(dumped.stderr)}` : undefined,
+    dumped.code !== 0 || dumped.spawnError !== undefined
+      ? `pg_dump: ${dumped.spawnError ?? errorLines(dumped.stderr)}${lockWaitExpired(dumped.stderr) ? ` (waited ${options.lockWaitMs} ms for a lock on a table of the target: a migration or other DDL holds it, or a transaction left open after one; retry when it is done)` : ''}`
+      : undefined,
   ].filter((x) => x !== undefined);
   if (failed.length > 0) {
     throw new ChatkeepError('CK_CONFIG', `Cannot copy the database for the rehearsal: ${failed.join('; ')}`, { field: 'rehearse' });
   }
+}
+
+/**
+ * pg_dump gave up waiting for a table's lock. It applies
+ * --lock-wait-timeout as a statement_timeout around its LOCK TABLE
+ * statements (and resets it to 0 afterwards), so a statement timeout from
+ * pg_dump is that wait; newer servers may say "lock timeout".
+ */
+function lockWaitExpired(stderr: string): boolean {
+  return /statement timeout|lock timeout|could not obtain lock/i.test(stderr);
 }
 
 interface ToolOutcome {

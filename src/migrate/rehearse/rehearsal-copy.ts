@@ -22,6 +22,12 @@ export interface OpenCopyOptions {
   readonly applicationName: string;
   /** Sees every query the Kysely instance runs, with its duration (Kysely's `log` option). */
   readonly log?: (event: LogEvent) => void;
+  /**
+   * Aborted when the rehearsal is stopped (the CLI: SIGINT, SIGTERM). A copy
+   * being made stops making it, removes what it made so far, and rejects
+   * (CK_SHUTTING_DOWN); a copy that ignores it is discarded once open.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** An open copy. `discard` closes it and removes what the copy made. */
@@ -35,6 +41,8 @@ export interface OpenedCopy {
    * monitor does). Undefined for a database with one session (PGlite).
    */
   readonly url?: string;
+  /** What about the copy bears on the numbers (e.g. a scratch database far smaller than the target); the report lists them. */
+  readonly notes?: readonly string[];
   /** True when `discard` removes the copy; false for a scratch database the rehearsal leaves migrated. */
   readonly disposable: boolean;
   discard(): Promise<void>;

@@ -14,6 +14,8 @@ import { compareModes } from './lock-modes.js';
 import { LockSampler, type SampledLocks } from './lock-sampler.js';
 import { measuredLocks } from './measured-locks.js';
 import type { OpenedCopy, RehearsalCopy } from './rehearsal-copy.js';
+import { isStopped, rehearsalStopped } from './rehearsal-stopped.js';
+import { terminateSessions } from './terminate-sessions.js';
 import type { HeldLock, RehearsalReport, RehearsedMigration, RehearsedStep } from './rehearsal-report.js';
 import { StepTimeline, type TimedStep } from './step-timeline.js';
 
@@ -42,6 +44,14 @@ export interface RehearseOptions {
    * rehearsing a different plan.
    */
   readonly expectPlan?: readonly Pick<PlannedMigration, 'version' | 'direction'>[];
+  /**
+   * Stops the rehearsal (the CLI aborts it on SIGINT and SIGTERM): a copy
+   * being made is removed, a migration running on a PostgreSQL copy is ended
+   * (its sessions terminated), the copy is discarded, and `rehearse` rejects
+   * with CK_SHUTTING_DOWN. A PGlite clone's running statement cannot be
+   * interrupted: the stop takes effect when it ends.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -69,11 +79,25 @@ export interface RehearseOptions {
 export async function rehearse(options: RehearseOptions): Promise<RehearsalReport> {
   const maxLockMs = checkedMs('maxLockMs', options.maxLockMs ?? DEFAULT_MAX_LOCK_MS, 0);
   const sampleIntervalMs = checkedMs('sampleIntervalMs', options.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS, 1);
+  // A lock held longer than the budget spans at least one sample only when
+  // samples come at least once per budget; with a longer interval a step
+  // over the budget can go unsampled and pass as within it (exit 0). Budgets
+  // below the default interval keep working: their accuracy is the
+  // interval's, as documented.
+  if (sampleIntervalMs > Math.max(maxLockMs, DEFAULT_SAMPLE_INTERVAL_MS)) {
+    throw new ChatkeepError(
+      'CK_CONFIG',
+      `sampleIntervalMs: ${sampleIntervalMs} ms is longer than the lock budget (${maxLockMs} ms); a lock held longer than the budget could fall between two samples and its step pass unflagged`,
+      { field: 'sampleIntervalMs' },
+    );
+  }
   const target = options.plan ?? { direction: 'up' };
   // Unique per rehearsal: the monitor finds the rehearsal's sessions by it.
   const applicationName = `chatkeep-rehearsal-${randomBytes(6).toString('hex')}`;
   const log: LoggedQuery[] = [];
   let keepLog = false;
+  const { signal } = options;
+  if (signal !== undefined && isStopped(signal)) throw rehearsalStopped(signal);
   const copy = await options.copy.open({
     applicationName,
     log: (event: LogEvent) => {
@@ -81,9 +105,19 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
       const end = performance.now();
       log.push({ sql: event.query.sql, start: end - event.queryDurationMillis, end });
     },
+    ...(signal !== undefined ? { signal } : {}),
   });
   let sampler: LockSampler | undefined;
+  // Stopped while the plan runs: end the copy's sessions, so the migrator
+  // returns (its migration failed) and the copy can be discarded now rather
+  // than when the migration would have finished.
+  let terminating: Promise<void> | undefined;
+  const onAbort = () => {
+    if (copy.url !== undefined) terminating ??= terminateSessions(copy.url, applicationName);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    if (signal !== undefined && isStopped(signal)) throw rehearsalStopped(signal);
     const timeline = new StepTimeline();
     const migrator = new Migrator({
       ...options.migrator,
@@ -107,6 +141,8 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
         ? await migrator.up({ ...(target.to === undefined ? {} : { to: target.to }), allowLintErrors: true })
         : await migrator.down({ to: target.to });
     const durationMs = Math.round(performance.now() - started);
+    // A migration "failed" because its session was terminated is not a finding.
+    if (signal !== undefined && isStopped(signal)) throw rehearsalStopped(signal);
     const sampled = await sampler?.stop();
     sampler = undefined;
     const locksOf = sampled !== undefined ? measuredStep(sampled) : estimatedStep(options.migrator.migrations, migrator.context, log);
@@ -127,6 +163,8 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
       notes: [...notesFor(copy, sampled, sampleIntervalMs), ...lintGateNotes(outcome.results, options.migrator.allowLintErrors ?? false)],
     };
   } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await terminating;
     await sampler?.stop().catch(() => undefined);
     await copy.discard();
   }
@@ -189,6 +227,7 @@ function notesFor(copy: OpenedCopy, sampled: SampledLocks | undefined, sampleInt
   }
   notes.push(`The copy had no other traffic: on the target, each lock must first be acquired (waiting up to lock_timeout behind open transactions) and steps may run slower under load.`);
   if (!copy.disposable) notes.push('The scratch database is left migrated; restore it before the next rehearsal.');
+  notes.push(...(copy.notes ?? []));
   return notes;
 }
 
