@@ -1,4 +1,5 @@
 import cluster, { type Address, type Worker } from 'node:cluster';
+import { createServer, type AddressInfo } from 'node:net';
 import { answerRateLimitHits, RateLimitCounts } from '../server/cluster/rate-limit-counts.js';
 import { buildServer } from '../server/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
@@ -24,9 +25,30 @@ interface BannerPrinted {
 
 const BANNER_PRINTED: BannerPrinted = { chatkeep: 'banner-printed' };
 
+/**
+ * The port every worker listens on, set by the primary in its environment.
+ * With `--port 0` the primary picks the free port itself, before forking:
+ * workers each asking for port 0 share the socket only while one of them
+ * lives, so when every worker had died at once (the cluster then closes it)
+ * the replacements got a new port, serving where nobody knew while the
+ * printed address refused connections. And a replacement asking for the
+ * bound port instead, while the others still listened on "port 0", would be
+ * refused it (EADDRINUSE: the cluster shares a socket per port as asked).
+ */
+const WORKER_PORT = 'CHATKEEP_CLUSTER_PORT';
+
 /** More unexpected worker exits than this within `CRASH_WINDOW_MS` and the primary gives up. */
 const CRASH_LIMIT = 5;
 const CRASH_WINDOW_MS = 60_000;
+
+/**
+ * How long past `--shutdown-grace` the primary waits for a draining worker
+ * before it kills it. A worker aborts its turns at the grace and then only
+ * closes its pool, so one still running this much later is wedged (an event
+ * loop that never comes back, a stopped process); waiting on, the server
+ * would never exit.
+ */
+const DRAIN_MARGIN_MS = 10_000;
 
 /**
  * The primary of `chatkeep serve --workers N`: migrates once, forks N workers
@@ -44,7 +66,8 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
   const listening = new Set<number>();
   let bannerPrinted = false;
   const announce = (worker: Worker) => {
-    if (worker.isConnected()) worker.send(BANNER_PRINTED);
+    // A callback, so a worker that died unnoticed fails the send quietly (see answerRateLimitHits).
+    if (worker.isConnected()) worker.send(BANNER_PRINTED, () => undefined);
   };
   cluster.on('listening', (worker) => {
     listening.add(worker.id);
@@ -55,8 +78,9 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
   let gaveUp: ((why: string) => void) | undefined;
   const givenUp = new Promise<{ readonly gaveUp: string }>((resolve) => (gaveUp = (why) => resolve({ gaveUp: why })));
 
+  let forkEnv: Readonly<Record<string, string>> = { [WORKER_PORT]: String(options.port) };
   const fork = (): Worker => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(forkEnv);
     answerRateLimitHits(worker, counts);
     worker.on('message', (message: Drained | undefined) => {
       if (message?.chatkeep === 'drained') drained.set(worker.id, message.finishedInFlight);
@@ -68,6 +92,7 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
   };
   try {
+    if (options.port === 0) forkEnv = { [WORKER_PORT]: String(await freePort(options.host)) };
     const started = await startWorkers(options.workers, fork);
     if ('failed' in started) {
       // The worker printed its own error (e.g. EADDRINUSE); this says what it means for the server.
@@ -80,7 +105,10 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
     // Watching for deaths starts before the banner: a worker lost while it prints is replaced too.
     cluster.on('exit', (worker, code, signal) => {
       if (stopping) return;
-      const crashed = crashes.record(Date.now());
+      // Exit code 0 is a worker that drained on a SIGTERM of its own (a rolling
+      // restart, an operator's kill): replaced, but no crash. Counted, restarting
+      // six or more workers one by one within a minute would stop the server.
+      const crashed = code === 0 ? { count: 0, giveUp: false } : crashes.record(Date.now());
       const exited = `chatkeep serve: worker ${worker.process.pid} exited (${signal ?? `code ${code}`})`;
       if (crashed.giveUp) {
         output.warn(exited);
@@ -123,7 +151,15 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
     }),
   );
   for (const worker of workers) worker.process.kill('SIGTERM');
+  const deadline = setTimeout(() => {
+    for (const worker of workers) {
+      if (worker.isDead()) continue;
+      output.warn(`chatkeep serve: worker ${worker.process.pid} had not stopped ${DRAIN_MARGIN_MS / 1000} s after the shutdown grace; killed it`);
+      worker.process.kill('SIGKILL');
+    }
+  }, options.shutdownGrace + DRAIN_MARGIN_MS);
   const failures = (await Promise.all(exits)).filter((failure) => failure !== undefined);
+  clearTimeout(deadline);
   if (typeof reason === 'object') {
     output.warn(`chatkeep serve: ${reason.gaveUp}`);
     output.fail(1);
@@ -163,6 +199,22 @@ function startWorkers(count: number, fork: () => Worker): Promise<{ readonly add
   });
 }
 
+/**
+ * A port free on `host` now, for `--port 0`. Another process could take it
+ * before the workers listen (they then fail to start, and the server with
+ * them, explaining EADDRINUSE); the window is the workers' start, a second or so.
+ */
+async function freePort(host: string): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen({ host, port: 0 }, () => resolve());
+  });
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
 function urlOf(address: Address): string {
   const host = address.addressType === 6 || address.address?.includes(':') ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
@@ -184,6 +236,8 @@ export async function serveWorker(options: ServeOptions, storeOptions: StoreOpti
   // worker directly and then again from the primary; with `once` the second
   // one would kill it in the middle of its drain. Every later one is a no-op.
   let primaryGone = false;
+  let losePrimary: () => void = () => undefined;
+  const primaryLost = new Promise<undefined>((resolve) => (losePrimary = () => resolve(undefined)));
   const stop = new Promise<void>((resolve) => {
     process.on('SIGTERM', () => resolve());
     // The primary died (killed outright: it would have sent SIGTERM
@@ -196,6 +250,7 @@ export async function serveWorker(options: ServeOptions, storeOptions: StoreOpti
       if (cluster.worker === undefined || cluster.worker.exitedAfterDisconnect === true) return;
       cluster.worker.exitedAfterDisconnect = true;
       primaryGone = true;
+      losePrimary();
       resolve();
     });
   });
@@ -203,7 +258,17 @@ export async function serveWorker(options: ServeOptions, storeOptions: StoreOpti
     const store = await openStore({ ...storeOptions, migrate: false });
     try {
       const server = await buildServer(store, serverOptionsFrom(options, 'cluster'));
-      const address = await listenOrExplain(server.app, options.host, options.port);
+      const port = process.env[WORKER_PORT] === undefined ? options.port : Number(process.env[WORKER_PORT]);
+      // A worker listens through its primary (which holds the socket): with the
+      // primary gone, `listen` waits for an answer that never comes, and the
+      // worker would linger, deaf to SIGTERM, until its pool fell idle.
+      const address = await Promise.race([listenOrExplain(server.app, options.host, port), primaryLost]);
+      if (address === undefined) {
+        server.app.log.warn('the primary process is gone before this worker listened; exiting');
+        // Its hooks (the sweeper) stop before the store closes under them.
+        await server.app.close();
+        return;
+      }
       // Registered in time: the primary announces the banner only in answer to
       // this worker's 'listening' message, an I/O round-trip away, while this
       // runs in the same turn of the event loop as `listen` resolving.
@@ -219,7 +284,8 @@ export async function serveWorker(options: ServeOptions, storeOptions: StoreOpti
       if (primaryGone) server.app.log.warn('the primary process is gone: finishing the in-flight turns, then exiting');
       const { finishedInFlight } = await server.close();
       const report: Drained = { chatkeep: 'drained', finishedInFlight };
-      if (process.connected) process.send?.(report);
+      // A callback: a primary that died since the check fails the send quietly instead of crashing this worker.
+      if (process.connected) process.send?.(report, () => undefined);
     } finally {
       await store.close();
     }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { BACKENDS, createPgDatabase } from '../support/backends.js';
 import { openEventStream } from '../support/sse-client.js';
 import { assertBuilt, chatkeep, target } from './cli-process.js';
 import { bannerAndAfter, call, killLeftoverServers, listeningLogPids, serve, type RunningServer } from './serve-process.js';
+import { alive, childPids } from './worker-processes.js';
 
 /**
  * `chatkeep serve --workers N` (issue 3): N processes serve one port on
@@ -16,24 +16,6 @@ import { bannerAndAfter, call, killLeftoverServers, listeningLogPids, serve, typ
  * under load still finishes every in-flight turn.
  */
 afterAll(killLeftoverServers);
-
-/** The live child processes of `pid` (the primary's workers). */
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A GET on a connection of its own (no keep-alive), so the cluster hands each one to the next worker. */
 function freshGet(url: string, path: string, token: string): Promise<{ status: number; retryAfter: string | undefined }> {

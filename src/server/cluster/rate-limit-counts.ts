@@ -54,6 +54,14 @@ export function answerRateLimitHits(worker: Worker, counts: RateLimitCounts): vo
     const { current, ttl } = counts.hit(message.key, message.windowMs);
     const reply: RateLimitCount = { chatkeep: 'rate-limit-count', id: message.id, current, ttl };
     // A worker that died meanwhile cannot be answered; its requests died with it.
-    if (worker.isConnected()) worker.send(reply);
+    // `isConnected()` is not enough: a worker killed after its hit was sent, but
+    // before the primary read the channel's end, still looks connected, and the
+    // write fails with EPIPE. Without a callback Node.js emits that as an
+    // 'error' event on the Worker, which, unheard, crashed the primary and
+    // stopped the whole server over one worker's death.
+    if (worker.isConnected()) worker.send(reply, ignoreSendError);
   });
 }
+
+/** A send's failure is the receiver's death, which the cluster's 'exit' event reports. */
+function ignoreSendError(): void {}

@@ -14,7 +14,7 @@ const ANSWER_TIMEOUT_MS = 5000;
  * number. One IPC round trip per request; measured in bench/README.md.
  */
 export class WorkerRateLimitStore {
-  static #pending = new Map<number, { readonly callback: Callback; readonly timer: NodeJS.Timeout }>();
+  static #pending = new Map<number, { readonly callback: Callback; readonly timer: NodeJS.Timeout; readonly windowMs: number }>();
   static #nextId = 1;
   static #listening = false;
 
@@ -38,18 +38,37 @@ export class WorkerRateLimitStore {
       callback(new Error('the cluster primary did not answer a rate-limit count'));
     }, ANSWER_TIMEOUT_MS);
     timer.unref();
-    WorkerRateLimitStore.#pending.set(id, { callback, timer });
+    WorkerRateLimitStore.#pending.set(id, { callback, timer, windowMs: timeWindow });
     const hit: RateLimitHit = { chatkeep: 'rate-limit-hit', id, key, windowMs: timeWindow };
-    process.send!(hit);
+    // With a callback, a write that fails because the primary died after the
+    // check above (EPIPE) is reported here instead of as an 'error' event on
+    // `process`, which would crash this worker in the middle of its drain.
+    process.send!(hit, (error: Error | null) => {
+      if (error !== null) WorkerRateLimitStore.#uncounted(id);
+    });
   }
 
   child(): WorkerRateLimitStore {
     return new WorkerRateLimitStore();
   }
 
+  /** Answers a pending count the primary will never give: the request is served uncounted, as after the drain began. */
+  static #uncounted(id: number): void {
+    const pending = WorkerRateLimitStore.#pending.get(id);
+    if (pending === undefined) return;
+    WorkerRateLimitStore.#pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.callback(null, { current: 0, ttl: pending.windowMs });
+  }
+
   static #listen(): void {
     if (WorkerRateLimitStore.#listening) return;
     WorkerRateLimitStore.#listening = true;
+    // The primary is gone: the counts it owes will never come, and waiting
+    // out ANSWER_TIMEOUT_MS would fail requests the draining worker can serve.
+    process.on('disconnect', () => {
+      for (const id of [...WorkerRateLimitStore.#pending.keys()]) WorkerRateLimitStore.#uncounted(id);
+    });
     process.on('message', (message: unknown) => {
       if (!isRateLimitCount(message)) return;
       const pending = WorkerRateLimitStore.#pending.get(message.id);
