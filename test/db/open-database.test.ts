@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -276,7 +276,7 @@ describe('openDatabase', () => {
     const script = `const { lockDataDir } = await import(process.argv[1]);
       lockDataDir(process.argv[2]); console.log('locked'); setInterval(() => {}, 1000);`;
     const taker = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(childScript('src/db/data-dir.ts')).href, dir]);
-    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    let other: ChildProcess | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         taker.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
@@ -286,17 +286,22 @@ describe('openDatabase', () => {
       expect([error.code, error.message]).toEqual(['CK_DATA_DIR', expect.stringContaining(`is in use by process ${taker.pid}`)]);
       taker.kill('SIGKILL');
       await new Promise((r) => taker.on('exit', r));
-      // The dead taker's lock, as if the OS had since given its PID to `other`.
+      // The dead taker's lock, as if the OS had since given its PID to `other`, a process started after
+      // the taker died, as a reused PID's is. (Started beside the taker, both could share its start time,
+      // whose resolution is a clock tick, 10 ms: that made this test fail once in a clean run.)
+      other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
       const lock = readFileSync(join(dir, 'chatkeep.lock'), 'utf8');
       expect(lock.startsWith(String(taker.pid))).toBe(true);
-      writeFileSync(join(dir, 'chatkeep.lock'), lock.replace(String(taker.pid), String(other.pid)));
+      writeFileSync(join(dir, 'chatkeep.lock'), lock.replace(String(taker.pid), String(other.pid!)));
       const reopened = await openDatabase({ dataDir: dir });
       expect((await sql<{ one: number }>`select 1 as one`.execute(reopened.db)).rows).toEqual([{ one: 1 }]);
       await reopened.close();
     } finally {
       taker.kill('SIGKILL');
-      other.kill('SIGKILL');
-      await new Promise((r) => other.on('exit', r));
+      if (other !== undefined) {
+        other.kill('SIGKILL');
+        await new Promise((r) => other!.on('exit', r));
+      }
     }
   });
 
