@@ -1,9 +1,14 @@
 /**
- * Where an appended turn's CPU goes: this Node process and PostgreSQL's
- * processes, per turn, for chatkeep, the two raw-SQL floors and LangChain,
- * on one database in one run.
+ * Where a call's CPU goes: this Node process and PostgreSQL's processes, per
+ * appended turn or per latest-50 history read, for chatkeep, the two raw-SQL
+ * floors and LangChain, on one database in one run.
  *
- *   npm run probe:append-cpu        (~2 min; needs PostgreSQL)
+ *   npm run probe:append-cpu        (append-turn; ~2 min; needs PostgreSQL)
+ *   npm run probe:read-cpu          (latest-50 history read; ~2 min)
+ *
+ * History reads are where a regression of 2026-11 hid: wall-clock
+ * throughput moved ±15 % between runs and hid a +50 µs Node CPU per read
+ * (bench/README "The history-read regression"); CPU per call showed it.
  *
  * On 2 cores the append at concurrency 8 is CPU-bound: the client and the
  * server share the machine, so a turn's throughput is about 2 cores ÷ (its
@@ -23,7 +28,7 @@ import pg from 'pg';
 import { loggedPool, withClient } from '../lib/connections.js';
 import { cpuMicrosBetween, cpuSnapshot, otherCpuPercent } from '../lib/interference.js';
 import { runForDuration } from '../lib/load.js';
-import { chatkeepSeedSql, langchainSeedSql, RAW_DDL, rawSeedSql, type SeedShape } from '../lib/seed.js';
+import { chatkeepSeedSql, langchainSeedSql, RAW_DDL, rawSeedSql, seededConversation, type SeedShape } from '../lib/seed.js';
 import { LangchainTarget, langchainTemplates, LANGCHAIN_TABLE } from '../targets/langchain.js';
 import { RawOnChatkeepTarget } from '../targets/raw-on-chatkeep.js';
 import { poolQueryable, RawSqlTarget } from '../targets/raw-sql.js';
@@ -34,14 +39,17 @@ import { ASSISTANT_TEXT, USER_TEXT } from '../lib/turn-texts.js';
 const ADMIN_URL = process.env['BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DATABASE = 'ck_bench_cpu';
 const SHAPE: SeedShape = { conversations: 2000, messagesPerConversation: 100, users: 200, bigConversation: 0 };
-const APPEND_MS = Number(process.env['PROBE_APPEND_MS'] ?? 4000);
+const WORKLOAD = process.argv[2] === 'latest' ? 'latest' : 'append';
+const STRETCH_MS = Number(process.env['PROBE_APPEND_MS'] ?? process.env['PROBE_STRETCH_MS'] ?? 4000);
+const PAGE = 50;
 const ROUNDS = Number(process.env['PROBE_ROUNDS'] ?? 3);
 
-const log = (message: string) => process.stderr.write(`[probe:append-cpu] ${message}\n`);
+const log = (message: string) => process.stderr.write(`[probe:${WORKLOAD === 'append' ? 'append' : 'read'}-cpu] ${message}\n`);
 
 const admin = <T>(work: (client: pg.Client) => Promise<T>, url = ADMIN_URL) => withClient(url, work);
 
 interface Tally {
+  /** Calls made: turns appended or pages read. */
   turns: number;
   wallMs: number;
   nodeMicros: number;
@@ -51,17 +59,20 @@ interface Tally {
 }
 
 async function measure(target: Target, concurrency: number, tally: Tally): Promise<void> {
-  const conversations: ConversationRef[] = await Promise.all(
-    Array.from({ length: concurrency }, (_, w) => target.newConversation(`cpu-u${w}-${randomUUID().slice(0, 8)}`)),
-  );
+  // Appends go to fresh conversations; reads to seeded ones of 100 messages, one per worker.
+  const conversations: ConversationRef[] =
+    WORKLOAD === 'append'
+      ? await Promise.all(Array.from({ length: concurrency }, (_, w) => target.newConversation(`cpu-u${w}-${randomUUID().slice(0, 8)}`)))
+      : Array.from({ length: concurrency }, (_, w) => seededConversation(SHAPE, w * 7));
+  const call = async (w: number): Promise<void> => {
+    if (WORKLOAD === 'append') return target.appendTurn(conversations[w]!, USER_TEXT, ASSISTANT_TEXT);
+    const read = await target.latest(conversations[w]!, PAGE);
+    if (read !== PAGE) throw new Error(`${target.name} read ${read} messages, not ${PAGE}`);
+  };
   // Warm the pool and the plans outside the measured stretch.
-  await runForDuration({ concurrency, warmupMs: 0, durationMs: 500 }, (w) =>
-    target.appendTurn(conversations[w]!, USER_TEXT, ASSISTANT_TEXT),
-  );
+  await runForDuration({ concurrency, warmupMs: 0, durationMs: 500 }, call);
   const from = cpuSnapshot();
-  const sample = await runForDuration({ concurrency, warmupMs: 0, durationMs: APPEND_MS }, (w) =>
-    target.appendTurn(conversations[w]!, USER_TEXT, ASSISTANT_TEXT),
-  );
+  const sample = await runForDuration({ concurrency, warmupMs: 0, durationMs: STRETCH_MS }, call);
   const to = cpuSnapshot();
   if (from === undefined || to === undefined) throw new Error('CPU accounting needs Linux /proc');
   const cpu = cpuMicrosBetween(from, to);
@@ -128,9 +139,11 @@ async function main(): Promise<void> {
 
   process.stdout.write(
     [
-      `Append turn, CPU per turn (${ROUNDS} rounds × ${APPEND_MS / 1000} s per contender and concurrency, order alternated; PostgreSQL's processes counted in clock ticks; "others" = the most CPU other processes used in one stretch, a disturbed cell shows there):`,
+      `${WORKLOAD === 'append' ? 'Append turn, CPU per turn' : `Latest-${PAGE} history read, CPU per read`} (${ROUNDS} rounds × ${STRETCH_MS / 1000} s per contender and concurrency, order alternated; PostgreSQL's processes counted in clock ticks; "others" = the most CPU other processes used in one stretch, a disturbed cell shows there):`,
       '',
-      '| c | contender | turns/s | Node CPU per turn | PostgreSQL CPU per turn | sum | others |',
+      WORKLOAD === 'append'
+        ? '| c | contender | turns/s | Node CPU per turn | PostgreSQL CPU per turn | sum | others |'
+        : '| c | contender | reads/s | Node CPU per read | PostgreSQL CPU per read | sum | others |',
       '|---|---|---|---|---|---|---|',
       ...rows,
       '',
