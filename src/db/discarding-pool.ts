@@ -2,6 +2,7 @@ import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { isLostConnectionState, sqlState } from '../errors/index.js';
 import { typedConnectError } from './connection-errors.js';
+import { poolWithConnect } from './pool-with-connect.js';
 
 /**
  * The pool Kysely draws from: chatkeep's `pg` pool, except that a
@@ -21,34 +22,28 @@ import { typedConnectError } from './connection-errors.js';
  * would fail every write that Kysely sends until the process restarted.
  */
 export function discardingPool(pool: pg.Pool): PostgresPool {
-  return {
-    // Kysely opens a control client of this class, with these options, to cancel a query.
-    Client: (pool as unknown as { Client: typeof pg.Client }).Client,
-    options: pool.options,
-    end: () => pool.end(),
-    connect: async () => {
-      const client = await pool.connect().catch((error: unknown) => {
-        throw typedConnectError(pool, error);
-      });
-      let unusable = false;
-      const wrapped: PostgresPoolClient = {
-        get processID() {
-          // Undocumented in pg; Kysely asks the server for the pid when it is missing.
-          return (client as unknown as { processID: number }).processID;
-        },
-        query: ((...args: Parameters<pg.PoolClient['query']>) => {
-          const result = (client.query as (...a: unknown[]) => unknown)(...args);
-          if (result instanceof Promise) {
-            result.catch((error: unknown) => {
-              const state = sqlState(error);
-              if (state === '25006' || isLostConnectionState(state)) unusable = true;
-            });
-          }
-          return result;
-        }) as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy === true || unusable),
-      };
-      return wrapped;
-    },
-  };
+  return poolWithConnect(pool, async () => {
+    const client = await pool.connect().catch((error: unknown) => {
+      throw typedConnectError(pool, error);
+    });
+    let unusable = false;
+    const wrapped: PostgresPoolClient = {
+      get processID() {
+        // Undocumented in pg; Kysely asks the server for the pid when it is missing.
+        return (client as unknown as { processID: number }).processID;
+      },
+      query: ((...args: Parameters<pg.PoolClient['query']>) => {
+        const result = (client.query as (...a: unknown[]) => unknown)(...args);
+        if (result instanceof Promise) {
+          result.catch((error: unknown) => {
+            const state = sqlState(error);
+            if (state === '25006' || isLostConnectionState(state)) unusable = true;
+          });
+        }
+        return result;
+      }) as PostgresPoolClient['query'],
+      release: (destroy?: boolean) => client.release(destroy === true || unusable),
+    };
+    return wrapped;
+  });
 }

@@ -1,4 +1,5 @@
 import type { PostgresPool } from 'kysely';
+import { poolWithConnect } from './pool-with-connect.js';
 import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
 
 /**
@@ -19,21 +20,15 @@ import { ROW_SCOPE_SQL, rowScopeParams } from './row-scope.js';
  * connection), which a retry answers on a new connection.
  */
 export function sessionScopedPool(pool: PostgresPool, enforced: () => boolean): PostgresPool {
-  return {
-    // Kysely opens a control client of this class, with these options, to cancel a query.
-    Client: (pool as unknown as { Client: unknown }).Client,
-    options: pool.options,
-    end: () => pool.end(),
-    connect: async () => {
-      const client = await pool.connect();
-      if (!enforced()) return client;
-      try {
-        await client.query(ROW_SCOPE_SQL, rowScopeParams());
-      } catch (error) {
-        client.release(true);
-        throw error;
-      }
-      return client;
-    },
-  } as PostgresPool;
+  return poolWithConnect(pool, async () => {
+    const client = await pool.connect();
+    if (!enforced()) return client;
+    try {
+      await client.query(ROW_SCOPE_SQL, rowScopeParams());
+    } catch (error) {
+      client.release(true);
+      throw error;
+    }
+    return client;
+  });
 }

@@ -1,5 +1,6 @@
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import pg from 'pg';
+import { poolWithConnect } from './pool-with-connect.js';
 import { rowScopeParams } from './row-scope.js';
 
 /**
@@ -76,40 +77,34 @@ async function begin<R>(query: (text: string) => Promise<R>, text: string): Prom
  * statement is inside one.
  */
 export function transactionScopedPool(pool: PostgresPool, enforced: () => boolean): PostgresPool {
-  return {
-    // Kysely opens a control client of this class, with these options, to cancel a query.
-    Client: (pool as unknown as { Client: unknown }).Client,
-    options: pool.options,
-    end: () => pool.end(),
-    connect: async () => {
-      const client = await pool.connect();
-      const query = client.query.bind(client) as Query;
-      let inTransaction = false;
-      const wrapped: PostgresPoolClient = {
-        get processID() {
-          return (client as unknown as { processID: number }).processID;
-        },
-        query: (async (text: string, values?: readonly unknown[]) => {
-          if (!enforced()) return query(text, values);
-          const sql = text.trim();
-          if (BEGIN.test(sql)) {
-            const results = (await begin(
-              query,
-              beginScoped(sql),
-            )) as unknown as PostgresQueryResult<unknown>[];
-            inTransaction = true;
-            return results[0];
-          }
-          if (END.test(sql)) {
-            inTransaction = false;
-            return query(text, values);
-          }
-          if (inTransaction) return query(text, values);
-          return inScopedTransaction(query, () => query(text, values));
-        }) as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy),
-      };
-      return wrapped;
-    },
-  } as PostgresPool;
+  return poolWithConnect(pool, async () => {
+    const client = await pool.connect();
+    const query = client.query.bind(client) as Query;
+    let inTransaction = false;
+    const wrapped: PostgresPoolClient = {
+      get processID() {
+        return (client as unknown as { processID: number }).processID;
+      },
+      query: (async (text: string, values?: readonly unknown[]) => {
+        if (!enforced()) return query(text, values);
+        const sql = text.trim();
+        if (BEGIN.test(sql)) {
+          const results = (await begin(
+            query,
+            beginScoped(sql),
+          )) as unknown as PostgresQueryResult<unknown>[];
+          inTransaction = true;
+          return results[0];
+        }
+        if (END.test(sql)) {
+          inTransaction = false;
+          return query(text, values);
+        }
+        if (inTransaction) return query(text, values);
+        return inScopedTransaction(query, () => query(text, values));
+      }) as PostgresPoolClient['query'],
+      release: (destroy?: boolean) => client.release(destroy),
+    };
+    return wrapped;
+  });
 }

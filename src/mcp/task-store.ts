@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction, type UpdateObject } from 'kysely';
 import { ChatkeepError, NotFoundError } from '../errors/index.js';
 import type { HostTaskTables } from './host-tables.js';
 import { toTask, type Task, type TaskPage, type TaskRow } from './task.js';
@@ -112,20 +112,12 @@ export class TaskStore {
   /** Marks a task done (idempotent: completing a completed task returns it unchanged). */
   complete(userId: string, input: TaskIdInput): Promise<Task> {
     const { task_id } = parseTaskInput(taskIdInput, input);
-    return this.#run(userId, async (trx) => {
-      const updated = await trx
-        .updateTable('tasks')
-        .set({
-          completed: true,
-          updated_at: sql`case when completed then updated_at else now() end`,
-        })
-        .where('user_id', '=', userId)
-        .where('id', '=', task_id)
-        .returning('id')
-        .executeTakeFirst();
-      if (updated === undefined) throw new NotFoundError('task');
-      return getTask(trx, userId, task_id);
-    });
+    return this.#run(userId, (trx) =>
+      updateOwnTask(trx, userId, task_id, {
+        completed: true,
+        updated_at: sql`case when completed then updated_at else now() end`,
+      }),
+    );
   }
 
   /** Changes the given fields of a task; `null` clears description, due date or category. */
@@ -138,23 +130,15 @@ export class TaskStore {
           : category === null
             ? null
             : await categoryIdFor(trx, userId, category);
-      const updated = await trx
-        .updateTable('tasks')
-        .set({
-          ...(fields.title !== undefined ? { title: fields.title } : {}),
-          ...(fields.description !== undefined ? { description: fields.description } : {}),
-          ...(fields.priority !== undefined ? { priority: fields.priority } : {}),
-          ...(fields.due_date !== undefined ? { due_date: fields.due_date } : {}),
-          ...(fields.completed !== undefined ? { completed: fields.completed } : {}),
-          ...(categoryId !== undefined ? { category_id: categoryId } : {}),
-          updated_at: sql`now()`,
-        })
-        .where('user_id', '=', userId)
-        .where('id', '=', task_id)
-        .returning('id')
-        .executeTakeFirst();
-      if (updated === undefined) throw new NotFoundError('task');
-      return getTask(trx, userId, task_id);
+      return updateOwnTask(trx, userId, task_id, {
+        ...(fields.title !== undefined ? { title: fields.title } : {}),
+        ...(fields.description !== undefined ? { description: fields.description } : {}),
+        ...(fields.priority !== undefined ? { priority: fields.priority } : {}),
+        ...(fields.due_date !== undefined ? { due_date: fields.due_date } : {}),
+        ...(fields.completed !== undefined ? { completed: fields.completed } : {}),
+        ...(categoryId !== undefined ? { category_id: categoryId } : {}),
+        updated_at: sql`now()`,
+      });
     });
   }
 
@@ -230,6 +214,19 @@ function selectTasks(trx: Trx, userId: string) {
       't.created_at',
       't.updated_at',
     ]);
+}
+
+/** Sets `changes` on the user's task and returns it as it is now; another user's task is CK_NOT_FOUND, as a missing one. */
+async function updateOwnTask(trx: Trx, userId: string, taskId: number, changes: UpdateObject<HostTaskTables, 'tasks'>): Promise<Task> {
+  const updated = await trx
+    .updateTable('tasks')
+    .set(changes)
+    .where('user_id', '=', userId)
+    .where('id', '=', taskId)
+    .returning('id')
+    .executeTakeFirst();
+  if (updated === undefined) throw new NotFoundError('task');
+  return getTask(trx, userId, taskId);
 }
 
 async function getTask(trx: Trx, userId: string, taskId: number): Promise<Task> {

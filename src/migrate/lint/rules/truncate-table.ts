@@ -1,4 +1,4 @@
-import type { LintRule } from '../lint-rule.js';
+import { dataLossRule } from './data-loss-rule.js';
 
 /**
  * TRUNCATE empties a table for good, like DROP TABLE: no `down` brings the
@@ -6,24 +6,11 @@ import type { LintRule } from '../lint-rule.js';
  * runs. Without this rule a migration wiping a populated table passed the
  * gate without a word (test/migrate/migrator-lint.test.ts).
  */
-export const truncateTable: LintRule = {
+export const truncateTable = dataLossRule({
   id: 'truncate-table',
   summary: 'TRUNCATE deletes every row for good; down cannot bring them back',
-  check(statement, scope) {
-    if (statement.kind !== 'truncate') return [];
-    return statement.tables.flatMap((table) => {
-      const size = scope.sizeOf(table);
-      if (size === 'new') return [];
-      const down = scope.direction === 'down';
-      return [
-        {
-          severity: down || size === 'empty' ? ('info' as const) : ('error' as const),
-          message: down
-            ? `TRUNCATE ${table} in down: rows written since up are lost`
-            : `TRUNCATE ${table} (${scope.describeSize(table)}): every row is deleted for good (down cannot restore them), under an ACCESS EXCLUSIVE lock that blocks reads and writes while it runs`,
-          fix: 'Keep the rows: copy them aside (or move the table aside with dropTableWithBackup and create it afresh) so down can restore them, and drop the copy in a later cleanup migration; to delete rows selectively on a live table, delete in keyset batches.',
-        },
-      ];
-    });
-  },
-};
+  kind: 'truncate',
+  verb: 'TRUNCATE',
+  consequence: 'every row is deleted for good (down cannot restore them), under an ACCESS EXCLUSIVE lock that blocks reads and writes while it runs',
+  fix: 'Keep the rows: copy them aside (or move the table aside with dropTableWithBackup and create it afresh) so down can restore them, and drop the copy in a later cleanup migration; to delete rows selectively on a live table, delete in keyset batches.',
+});
