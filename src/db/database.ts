@@ -64,7 +64,14 @@ export interface Database {
    * reservation, so it stays off where no policy applies.
    */
   enforceRowScope(): void;
-  close(): Promise<void>;
+  /**
+   * Closes the database. On PostgreSQL, calls already handed to the pool get
+   * `drainMs` (default 30,000) to finish; past it, connections still lent
+   * out are ended under their callers, whose calls fail CK_DB_UNAVAILABLE,
+   * so a call stuck on a server that stopped answering cannot hold close()
+   * forever. PGlite has no pool and ignores it.
+   */
+  close(options?: { readonly drainMs?: number }): Promise<void>;
 }
 
 /** SQL text with a stable name for preparing it: make one per text, once. */
@@ -213,8 +220,12 @@ async function openPostgres(url: string, poolSize: number, connectTimeoutMs: num
     enforceRowScope: () => {
       enforced = true;
     },
-    close: async () => {
-      await settled(pool, CLOSE_DRAIN_MS);
+    close: async (options = {}) => {
+      const drainMs = options.drainMs ?? CLOSE_DRAIN_MS;
+      if (!Number.isInteger(drainMs) || drainMs < 0) {
+        throw new ChatkeepError('CK_CONFIG', 'drainMs: expected a whole number of milliseconds >= 0', { field: 'drainMs' });
+      }
+      await settled(pool, drainMs);
       // pool.end() waits for every lent connection to come back, so one whose call never ends (its
       // server stopped answering: a partition, a frozen host, no reset for ~15 min) held close()
       // forever. Past the drain each is ended under its holder: pg destroys the socket of a

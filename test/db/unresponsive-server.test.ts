@@ -95,18 +95,25 @@ describe.skipIf(!PG_AVAILABLE)('postgres: a server that goes away or stops answe
     }
   });
 
-  // close() lets calls in flight finish for 30 s (CLOSE_DRAIN_MS), then ends the pool; pool.end()
-  // waits for every lent connection to come back, and one whose server stopped answering never did.
-  it('silent: close() returns after its 30 s drain even with a call stuck on the silent server, which fails CK_DB_UNAVAILABLE', { timeout: 60_000 }, async () => {
+  // close() lets calls in flight finish for its drain (30 s unless drainMs says otherwise), then ends
+  // the pool; pool.end() waits for every lent connection to come back, and one whose server stopped
+  // answering never did.
+  it('silent: close() returns after its drain even with a call stuck on the silent server, which fails CK_DB_UNAVAILABLE', { timeout: 30_000 }, async () => {
     const database = await openDatabase({ url, poolSize: 2, connectTimeoutMs: 2000 });
+    expect(await outcome(database.hot(one, []))).toBe('answered');
+    // A drain that is not a whole number of milliseconds is refused, naming it, and closes nothing.
+    await expect(database.close({ drainMs: -1 })).rejects.toMatchObject({ code: 'CK_CONFIG', details: { field: 'drainMs' } });
     expect(await outcome(database.hot(one, []))).toBe('answered');
     relay.freeze();
     try {
       const stuck = outcome(sql`select 1`.execute(database.db));
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const closing = database.close().then(() => 'closed');
-      const closed = await Promise.race([closing, new Promise((resolve) => setTimeout(() => resolve('still closing after 40 s'), 40_000))]);
+      const started = Date.now();
+      const closing = database.close({ drainMs: 2000 }).then(() => 'closed');
+      const closed = await Promise.race([closing, new Promise((resolve) => setTimeout(() => resolve('still closing after 12 s'), 12_000))]);
       expect(closed).toBe('closed');
+      // Not before the drain: the stuck call had its 2 s to finish.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
       expect(await stuck).toBe('CK_DB_UNAVAILABLE');
     } finally {
       relay.freeze(false);
