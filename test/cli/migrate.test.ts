@@ -3,14 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { defaultLockKey } from '../../src/migrate/index.js';
 import { CHATKEEP_MIGRATIONS } from '../../src/schema/index.js';
 
 /** The newest migration's version: every status line below counts up to it. */
 const LATEST = CHATKEEP_MIGRATIONS.length;
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { BACKENDS } from '../support/backends.js';
+import { useProcessLocation, type ProcessLocation } from '../support/process-location.js';
 import { assertBuilt, chatkeep, target, type CliRun } from './cli-process.js';
 
 interface StatusJson {
@@ -37,22 +38,9 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(
     `${backend.name}: chatkeep migrate up / status / plan / down`,
     () => {
-      let location: { url?: string; dataDir?: string } = {};
-      let cleanup: () => Promise<void> = async () => undefined;
-
-      beforeAll(async () => {
-        assertBuilt();
-        if (backend.name === 'pglite') {
-          const dir = mkdtempSync(join(tmpdir(), 'chatkeep-cli-migrate-'));
-          location = { dataDir: join(dir, 'data') };
-          cleanup = async () => rmSync(dir, { recursive: true, force: true });
-        } else {
-          const scratch = await createPgDatabase();
-          location = { url: scratch.url };
-          cleanup = scratch.drop;
-        }
-      });
-      afterAll(() => cleanup());
+      let location: ProcessLocation = {};
+      beforeAll(() => assertBuilt());
+      useProcessLocation(backend.name, (l) => (location = l));
 
       const run = (...args: string[]): Promise<CliRun> => chatkeep([...target(location), ...args]);
       const status = async (): Promise<StatusJson> => {

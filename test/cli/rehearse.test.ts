@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { fingerprint } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase, PG_DUMP_SKIP } from '../support/backends.js';
+import { BACKENDS, PG_DUMP_SKIP } from '../support/backends.js';
+import { useProcessLocation, type ProcessLocation } from '../support/process-location.js';
 import { assertBuilt, chatkeep, target, type CliRun } from './cli-process.js';
 
 interface RehearsalJson {
@@ -30,8 +28,9 @@ interface RehearsalJson {
  */
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip || (backend.name === 'postgres' && PG_DUMP_SKIP))(`${backend.name}: chatkeep migrate plan --rehearse`, () => {
-    let location: { url?: string; dataDir?: string } = {};
-    let cleanup: () => Promise<void> = async () => undefined;
+    let location: ProcessLocation = {};
+    beforeAll(() => assertBuilt());
+    useProcessLocation(backend.name, (l) => (location = l));
     const run = (...args: string[]): Promise<CliRun> => chatkeep([...target(location), ...args]);
     // PostgreSQL needs a copy option; the embedded database is cloned in memory.
     const rehearseArgs = backend.name === 'postgres' ? ['--rehearse-copy', '--sample-interval', '1'] : ['--rehearse'];
@@ -51,16 +50,6 @@ for (const backend of BACKENDS) {
     let before: Awaited<ReturnType<typeof state>>;
 
     beforeAll(async () => {
-      assertBuilt();
-      if (backend.name === 'pglite') {
-        const dir = mkdtempSync(join(tmpdir(), 'chatkeep-cli-rehearse-'));
-        location = { dataDir: join(dir, 'data') };
-        cleanup = async () => rmSync(dir, { recursive: true, force: true });
-      } else {
-        const scratch = await createPgDatabase();
-        location = { url: scratch.url };
-        cleanup = scratch.drop;
-      }
       const up = await run('migrate', 'up', '--to', '3');
       expect(up.code, up.stderr).toBe(0);
       const database = await openDatabase(location.url !== undefined ? { url: location.url } : { dataDir: location.dataDir! });
@@ -71,7 +60,6 @@ for (const backend of BACKENDS) {
       }
       before = await state();
     });
-    afterAll(() => cleanup());
 
     it('prints the plan and a lock table, flags the step over --max-lock and exits 5; the database is unchanged', async () => {
       // Up to 0006: 0007's per-table phases hold locks too, and would be flagged beside 0004's.

@@ -7,6 +7,7 @@ import { Migrator, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, processTarget, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
 import { killAfter, runScript } from '../support/child-runner.js';
 import { itemsMigrations, seedItems } from './fixtures/phased-migrations.js';
+import { migrateUninterrupted } from './fixtures/uninterrupted-items.js';
 
 /**
  * A backfill with `concurrency` > 1 (issue 4, backfill ≥ 100,000 rows/s):
@@ -157,10 +158,7 @@ describe.skipIf(postgres!.skip)('postgres: kill -9 during a backfill with three 
       expect(state).toMatchObject({ n: rows, wrong: 0 });
 
       const control = 'backfill_control';
-      const controlMigrator = new Migrator({ db: database.db, schema: control, migrations: itemsMigrations() });
-      await controlMigrator.up({ to: 1 });
-      await sql.raw(seedItems(control, rows)).execute(database.db);
-      expect((await controlMigrator.up()).error).toBeUndefined();
+      await migrateUninterrupted(database.db, control, rows);
       expect((await itemsState(database.db, control)).digest).toBe(state.digest);
     } finally {
       await database.close();

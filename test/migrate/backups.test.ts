@@ -1,10 +1,10 @@
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { ChatkeepError } from '../../src/errors/index.js';
 import { backupSchemaName, cleanupBackups, dropColumnWithBackup, dropTableWithBackup } from '../../src/migrate/backups/index.js';
 import { fingerprint, Migrator, type Migration } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { configErrorOf } from '../support/config-error.js';
 import { waitingLocks } from '../support/pg-locks.js';
 
 /**
@@ -294,16 +294,7 @@ for (const backend of BACKENDS) {
 }
 
 describe('backup builders validate their arguments', () => {
-  const field = (fn: () => unknown): unknown => {
-    try {
-      fn();
-    } catch (error) {
-      expect(error).toBeInstanceOf(ChatkeepError);
-      expect((error as ChatkeepError).code).toBe('CK_CONFIG');
-      return (error as ChatkeepError).details['field'];
-    }
-    throw new Error('expected a CK_CONFIG error');
-  };
+  const field = (fn: () => unknown): unknown => configErrorOf(fn).details['field'];
   const definition = { type: 'text' };
 
   it('refuses bad identifiers and arguments, naming the field', () => {

@@ -1,10 +1,10 @@
 import { sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { ChatkeepError } from '../../src/errors/index.js';
 import { cleanupBackups, dropColumnWithBackup, dropTableWithBackup } from '../../src/migrate/backups/index.js';
 import { expandColumn } from '../../src/migrate/expand-contract/index.js';
 import { checksumOf, fingerprint, lintMigration, lintStatements, Migrator, type Migration, type MigrationStatement } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { configErrorOf } from '../support/config-error.js';
 
 /**
  * The builders for destructive steps write `-- lint-ignore(<builder>):`
@@ -194,16 +194,10 @@ for (const backend of BACKENDS) {
 
 describe('unusedBecause is validated before anything runs', () => {
   const field = (fn: () => unknown): unknown => {
-    try {
-      fn();
-    } catch (error) {
-      expect(error).toBeInstanceOf(ChatkeepError);
-      expect((error as ChatkeepError).code).toBe('CK_CONFIG');
-      const f = (error as ChatkeepError).details['field'];
-      expect((error as ChatkeepError).message.startsWith(`${String(f)}: expected a non-empty reason on one line`)).toBe(true);
-      return f;
-    }
-    throw new Error('expected a CK_CONFIG error');
+    const error = configErrorOf(fn);
+    const f = error.details['field'];
+    expect(error.message.startsWith(`${String(f)}: expected a non-empty reason on one line`)).toBe(true);
+    return f;
   };
   const bad: readonly [string, unknown][] = [
     ['empty', ''],

@@ -2,8 +2,9 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { indexState } from '../../src/migrate/concurrent-index-runner.js';
-import { concurrentIndex, Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
+import { Migrator, type Migration, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { notesBodyIndex, notesWithRows as notes } from './fixtures/notes-index-migrations.js';
 
 /**
  * `CREATE INDEX CONCURRENTLY` enters the index in the catalogue (invalid)
@@ -13,16 +14,6 @@ import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/b
  * `IF NOT EXISTS` skips the leftover. The retry must rebuild the index, not
  * count the invalid leftover as done.
  */
-const notes: Migration = {
-  version: 1,
-  name: 'notes',
-  up: ({ schema: s }) => [
-    `create table ${s}.notes (id int primary key, body text not null)`,
-    `insert into ${s}.notes select g, 'note ' || g from generate_series(1, 100) g`,
-  ],
-  down: ({ schema: s }) => [`drop table ${s}.notes`],
-};
-
 const plainIndex: Migration = {
   version: 2,
   name: 'notes-body-index',
@@ -32,13 +23,8 @@ const plainIndex: Migration = {
   down: ({ schema: s }) => [`drop index concurrently if exists ${s}.notes_body_idx`],
 };
 
-const stepIndex: Migration = {
-  version: 2,
-  name: 'notes-body-index',
-  lockTimeout: '200ms',
-  up: ({ schema: s }) => [concurrentIndex({ name: 'notes_body_idx', table: `${s}.notes`, columns: 'body' })],
-  down: ({ schema: s }) => [`drop index if exists ${s}.notes_body_idx`],
-};
+/** The same build as a concurrentIndex step, under the same short lock_timeout. */
+const stepIndex: Migration = { ...notesBodyIndex, lockTimeout: '200ms' };
 
 for (const backend of BACKENDS.filter((b) => b.name === 'postgres')) {
   describe.skipIf(backend.skip)(`${backend.name}: a concurrent index build retried after lock_timeout`, () => {

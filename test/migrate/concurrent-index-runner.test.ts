@@ -1,13 +1,9 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { indexState } from '../../src/migrate/concurrent-index-runner.js';
-import {
-  concurrentIndex,
-  Migrator,
-  type Migration,
-  type MigrationEvent,
-} from '../../src/migrate/index.js';
+import { Migrator, type MigrationEvent } from '../../src/migrate/index.js';
 import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/backends.js';
+import { notesBodyIndex as bodyIndex, notesWithRows as notes } from './fixtures/notes-index-migrations.js';
 
 /**
  * A concurrentIndex phase (src/migrate/concurrent-index-runner.ts) counts as
@@ -16,25 +12,6 @@ import { BACKENDS, useScratchDatabase, type ScratchDatabase } from '../support/b
  * rebuilds nothing, and `IF NOT EXISTS` skipping a name that another kind of
  * relation holds is a failure, not an index.
  */
-const notes: Migration = {
-  version: 1,
-  name: 'notes',
-  up: ({ schema: s }) => [
-    `create table ${s}.notes (id int primary key, body text not null)`,
-    `insert into ${s}.notes select g, 'note ' || g from generate_series(1, 100) g`,
-  ],
-  down: ({ schema: s }) => [`drop table ${s}.notes`],
-};
-
-const bodyIndex: Migration = {
-  version: 2,
-  name: 'notes-body-index',
-  up: ({ schema: s }) => [
-    concurrentIndex({ name: 'notes_body_idx', table: `${s}.notes`, columns: 'body' }),
-  ],
-  down: ({ schema: s }) => [`drop index if exists ${s}.notes_body_idx`],
-};
-
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: building an index concurrently`, () => {
     let scratch: ScratchDatabase;

@@ -8,6 +8,7 @@ import { backfill, concurrentIndex, Migrator, verify, type Migration, type Migra
 import { BACKENDS, processTarget, useScratchDatabase, type BackendName, type ScratchDatabase } from '../support/backends.js';
 import { killAfter, runScript } from '../support/child-runner.js';
 import { itemsMigrations, seedItems } from './fixtures/phased-migrations.js';
+import { migrateUninterrupted } from './fixtures/uninterrupted-items.js';
 
 /**
  * Phased migrations (issue 4): steps that know their locks, journaled phase
@@ -205,10 +206,7 @@ for (const backend of BACKENDS) {
         expect(await indexState(database.db, schema, 'items_slug_idx')).toBe('valid');
         // The same end state as a run that was never interrupted, on a fresh copy.
         const control = 'phased_control';
-        const controlMigrator = new Migrator({ db: database.db, schema: control, migrations: itemsMigrations() });
-        await controlMigrator.up({ to: 1 });
-        await sql.raw(seedItems(control, rows)).execute(database.db);
-        expect((await controlMigrator.up()).error).toBeUndefined();
+        await migrateUninterrupted(database.db, control, rows);
         expect((await itemsState(database.db, control)).digest).toBe(state.digest);
       } finally {
         await database.close();

@@ -1,8 +1,9 @@
-import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/index.js';
+import { openDatabase } from '../../src/db/index.js';
 import { backfill, Migrator, postgresDumpCopy, rehearse, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase, PG_ADMIN_URL, PG_DUMP_SKIP } from '../support/backends.js';
+import { BACKENDS, PG_DUMP_SKIP } from '../support/backends.js';
+import { rehearsalRole, until } from '../support/rehearsal-role.js';
+import { itemsMigration, SCHEMA } from './fixtures/rehearsal-databases.js';
 
 /**
  * A rehearsal stopped part-way (`signal`, which the CLI aborts on SIGINT or
@@ -10,19 +11,9 @@ import { BACKENDS, createPgDatabase, PG_ADMIN_URL, PG_DUMP_SKIP } from '../suppo
  * full copy of the target's data, so it must be removed and pg_dump/psql
  * stopped, whether the stop comes while copying or while migrating.
  */
-const SCHEMA = 'app';
-
 const migrations: Migration[] = [
-  {
-    version: 1,
-    name: 'items',
-    up: ({ schema: s }) => [
-      `create table ${s}.items (id int primary key, v text not null)`,
-      // Enough rows that pg_dump | psql takes a while.
-      `insert into ${s}.items select g, repeat(md5(g::text), 4) from generate_series(1, 300000) g`,
-    ],
-    down: ({ schema: s }) => [`drop table ${s}.items`],
-  },
+  // Enough rows that pg_dump | psql takes a while.
+  itemsMigration(300_000, 'repeat(md5(g::text), 4)'),
   {
     version: 2,
     name: 'slow',
@@ -59,46 +50,22 @@ const manySteps: Migration[] = [
 
 const postgres = BACKENDS[1]!;
 
-/** The databases `role` owns, and the sessions it has open, on the test server. */
-async function leftBy(admin: Database, role: string): Promise<{ databases: string[]; sessions: string[] }> {
-  const { rows: databases } = await sql<{ datname: string }>`
-    select datname from pg_database where datdba = (select oid from pg_roles where rolname = ${role})`.execute(admin.db);
-  const { rows: sessions } = await sql<{ name: string }>`
-    select coalesce(application_name, '') as name from pg_stat_activity where usename = ${role}`.execute(admin.db);
-  return { databases: databases.map((d) => d.datname), sessions: sessions.map((s) => s.name) };
-}
-
-async function until(condition: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return condition();
-}
-
 describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a rehearsal stopped part-way', () => {
   it.each(['copying', 'migrating', 'migrating step by step', 'backfilling'] as const)('while %s: rejects with CK_SHUTTING_DOWN, drops its copy and leaves no pg_dump/psql session', async (when) => {
     // A role of its own, so the copy it creates can be told from any other run's.
-    const role = `ck_rehearse_stop_${when.replace(/ /g, '_')}_${process.pid}`;
-    const source = await createPgDatabase();
-    const admin = await openDatabase({ url: PG_ADMIN_URL });
-    await sql.raw(`create role ${role} login createdb`).execute(admin.db);
-    await sql.raw(`grant create on database ${source.name} to ${role}`).execute(admin.db);
-    const url = new URL(source.url);
-    url.username = role;
-    const asRole = await openDatabase({ url: url.toString() });
+    const sandbox = await rehearsalRole(`ck_rehearse_stop_${when.replace(/ /g, '_')}_${process.pid}`, { createSchemas: true });
+    const asRole = await openDatabase({ url: sandbox.url });
     const controller = new AbortController();
     try {
       expect((await new Migrator({ db: asRole.db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
       if (when === 'copying') {
         // As soon as the copy database exists, pg_dump | psql is filling it.
-        void until(async () => (await leftBy(admin, role)).databases.length > 0, 20_000).then(() => controller.abort());
+        void until(async () => (await sandbox.leftBehind()).databases.length > 0, 20_000).then(() => controller.abort());
       }
       const started = performance.now();
       const outcome = await Promise.race([
         rehearse({
-          copy: postgresDumpCopy(url.toString()),
+          copy: postgresDumpCopy(sandbox.url),
           migrator: {
             schema: SCHEMA,
             migrations: when === 'migrating step by step' ? manySteps : when === 'backfilling' ? pacedBackfill : migrations,
@@ -116,15 +83,12 @@ describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a rehearsal stopped pa
       expect(outcome).toMatchObject({ code: 'CK_SHUTTING_DOWN' });
       expect(performance.now() - started).toBeLessThan(15_000);
       // Terminated sessions leave pg_stat_activity a moment after the drop.
-      expect(await until(async () => (await leftBy(admin, role)).sessions.length <= 1, 5_000), JSON.stringify(await leftBy(admin, role))).toBe(true);
-      expect((await leftBy(admin, role)).databases).toEqual([]);
+      expect(await until(async () => (await sandbox.leftBehind()).sessions.length <= 1, 5_000), JSON.stringify(await sandbox.leftBehind())).toBe(true);
+      expect((await sandbox.leftBehind()).databases).toEqual([]);
     } finally {
       controller.abort();
       await asRole.close();
-      for (const datname of (await leftBy(admin, role)).databases) await sql.raw(`drop database if exists "${datname}" with (force)`).execute(admin.db);
-      await source.drop();
-      await sql.raw(`drop role if exists ${role}`).execute(admin.db);
-      await admin.close();
+      await sandbox.remove();
     }
   }, 60_000);
 });

@@ -2,35 +2,22 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.js';
 import { Migrator, postgresDumpCopy, rehearse, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase, PG_DUMP_SKIP } from '../support/backends.js';
+import { BACKENDS, PG_DUMP_SKIP } from '../support/backends.js';
+import { itemsMigration, migratedPgDatabase, SCHEMA } from './fixtures/rehearsal-databases.js';
 
 /**
  * The database a pg_dump copy (`--rehearse-copy`) hands the rehearsal must
  * behave like the long-lived target, not like a table just bulk-loaded: the
  * numbers it reports are only as good as that likeness.
  */
-const SCHEMA = 'app';
-
-const migrations: Migration[] = [
-  {
-    version: 1,
-    name: 'items',
-    up: ({ schema: s }) => [
-      `create table ${s}.items (id int primary key, v text not null)`,
-      `insert into ${s}.items select g, md5(g::text) from generate_series(1, 300000) g`,
-    ],
-    down: ({ schema: s }) => [`drop table ${s}.items`],
-  },
-];
+const migrations: Migration[] = [itemsMigration(300_000)];
 
 const postgres = BACKENDS[1]!;
 
 describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: the pg_dump copy as the rehearsal finds it', () => {
   it('is vacuumed and analysed like a long-lived database: no table waits for autovacuum, whose SHARE UPDATE EXCLUSIVE would stall and lengthen the steps', async () => {
-    const source = await createPgDatabase();
-    const owner = await openDatabase({ url: source.url });
+    const source = await migratedPgDatabase(migrations);
     try {
-      expect((await new Migrator({ db: owner.db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
       const copy = await postgresDumpCopy(source.url).open({ applicationName: `chatkeep-rehearsal-test-${process.pid}` });
       try {
         const { rows } = await sql<{ relname: string; inserted: number; vacuumed: boolean; analysed: boolean }>`
@@ -41,7 +28,6 @@ describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: the pg_dump copy as th
         await copy.discard();
       }
     } finally {
-      await owner.close();
       await source.drop();
     }
   });
@@ -49,10 +35,9 @@ describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: the pg_dump copy as th
 
 describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: the pg_dump copy keeps the target database\'s own settings', () => {
   it('a migration relying on ALTER DATABASE … SET (search_path, maintenance_work_mem) runs on the copy as on the target', async () => {
-    const source = await createPgDatabase();
+    const source = await migratedPgDatabase(migrations);
     const owner = await openDatabase({ url: source.url });
     try {
-      expect((await new Migrator({ db: owner.db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
       await sql.raw(`alter database ${source.name} set search_path = ${SCHEMA}, public`).execute(owner.db);
       await sql.raw(`alter database ${source.name} set maintenance_work_mem = '77MB'`).execute(owner.db);
       const unqualified: Migration[] = [

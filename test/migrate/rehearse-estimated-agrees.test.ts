@@ -1,10 +1,10 @@
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/index.js';
 import { SerializedPGliteDialect } from '../../src/db/serialized-pglite-dialect.js';
 import { Migrator, pgliteClone, postgresScratch, rehearse, type Migration, type RehearsalReport } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { BACKENDS } from '../support/backends.js';
+import { migratedPgDatabase, SCHEMA } from './fixtures/rehearsal-databases.js';
 
 /**
  * Statements whose write-blocking lock the lint's table-lock reading has no
@@ -16,8 +16,6 @@ import { BACKENDS, createPgDatabase } from '../support/backends.js';
  * statements (PGlite), instead of "no lock that blocks the application" on
  * PGlite.
  */
-const SCHEMA = 'app';
-
 const migrations: Migration[] = [
   {
     version: 1,
@@ -64,24 +62,17 @@ for (const backend of BACKENDS) {
     const cleanups: (() => Promise<void>)[] = [];
 
     beforeAll(async () => {
-      const atVersion1 = async (db: Kysely<any>) => expect((await new Migrator({ db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
       if (backend.name === 'pglite') {
         const pglite = await PGlite.create();
         const db = new Kysely<any>({ dialect: new SerializedPGliteDialect({ pglite }) });
         cleanups.push(() => db.destroy());
-        await atVersion1(db);
+        expect((await new Migrator({ db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
         report = await rehearse({ copy: pgliteClone(pglite), migrator: { schema: SCHEMA, migrations }, maxLockMs: 100 });
       } else {
-        const [target, scratch] = await Promise.all([createPgDatabase(), createPgDatabase()]);
-        cleanups.push(target.drop, scratch.drop);
-        for (const url of [target.url, scratch.url]) {
-          const database = await openDatabase({ url });
-          try {
-            await atVersion1(database.db);
-          } finally {
-            await database.close();
-          }
-        }
+        const target = await migratedPgDatabase(migrations);
+        cleanups.push(target.drop);
+        const scratch = await migratedPgDatabase(migrations);
+        cleanups.push(scratch.drop);
         report = await rehearse({ copy: postgresScratch(scratch.url, { target: target.url }), migrator: { schema: SCHEMA, migrations }, maxLockMs: 100 });
       }
     });

@@ -12,8 +12,10 @@ import {
   type Migration,
 } from '../../src/migrate/index.js';
 import { libpqArgs } from '../../src/migrate/rehearse/pg-tools.js';
-import { BACKENDS, createPgDatabase, PG_ADMIN_URL, PG_DUMP_SKIP } from '../support/backends.js';
+import { BACKENDS, PG_DUMP_SKIP } from '../support/backends.js';
+import { rehearsalRole } from '../support/rehearsal-role.js';
 import { caught } from '../support/store-fixture.js';
+import { migratedPgDatabase, notesMigration } from './fixtures/rehearsal-databases.js';
 
 /**
  * What a rehearsal (docs/rehearse.md) checks and says besides the lock
@@ -23,12 +25,7 @@ import { caught } from '../support/store-fixture.js';
  * never see a password on their command line.
  */
 const migrations: Migration[] = [
-  {
-    version: 1,
-    name: 'notes',
-    up: ({ schema: s }) => [`create table ${s}.notes (id int)`],
-    down: ({ schema: s }) => [`drop table ${s}.notes`],
-  },
+  notesMigration,
   {
     version: 2,
     name: 'notes-renamed',
@@ -91,16 +88,11 @@ const postgres = BACKENDS[1]!;
 describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a copy that fails part-way', () => {
   it('is reported without the row it was copying (rows are chat messages, STYLE 9), and leaves no copy database behind', async () => {
     // A role of its own, so the databases it created can be told from any other run's.
-    const role = `ck_copy_fail_${process.pid}`;
-    const source = await createPgDatabase();
-    const admin = await openDatabase({ url: PG_ADMIN_URL });
-    await sql.raw(`create role ${role} login createdb`).execute(admin.db);
-    const url = new URL(source.url);
-    url.username = role;
-    const asRole = await openDatabase({ url: url.toString() });
+    const sandbox = await rehearsalRole(`ck_copy_fail_${process.pid}`);
+    const asRole = await openDatabase({ url: sandbox.url });
     try {
-      const owner = await openDatabase({ url: source.url });
-      await sql.raw(`grant create on schema public to ${role}`).execute(owner.db);
+      const owner = await openDatabase({ url: sandbox.source.url });
+      await sql.raw(`grant create on schema public to ${sandbox.role}`).execute(owner.db);
       await owner.close();
       // The check reads another table, which pg_dump restores after this one: the row is refused on the way in.
       for (const statement of [
@@ -113,31 +105,17 @@ describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a copy that fails part
         await sql.raw(statement).execute(asRole.db);
       }
       const failed = await caught(() =>
-        rehearse({ copy: postgresDumpCopy(url.toString()), migrator: { migrations } }),
+        rehearse({ copy: postgresDumpCopy(sandbox.url), migrator: { migrations } }),
       );
       expect(failed).toMatchObject({
         code: 'CK_CONFIG',
         message: expect.stringContaining('violates check constraint'),
       });
       expect(failed.message).not.toContain('secret diary');
-      const { rows } = await sql<{
-        datname: string;
-      }>`select datname from pg_database where datdba = (select oid from pg_roles where rolname = ${role})`.execute(
-        admin.db,
-      );
-      expect(rows).toEqual([]);
+      expect((await sandbox.leftBehind()).databases).toEqual([]);
     } finally {
       await asRole.close();
-      await source.drop();
-      const { rows } = await sql<{
-        datname: string;
-      }>`select datname from pg_database where datdba = (select oid from pg_roles where rolname = ${role})`.execute(
-        admin.db,
-      );
-      for (const { datname } of rows)
-        await sql.raw(`drop database if exists "${datname}" with (force)`).execute(admin.db);
-      await sql.raw(`drop role if exists ${role}`).execute(admin.db);
-      await admin.close();
+      await sandbox.remove();
     }
   });
 });
@@ -159,12 +137,10 @@ describe('rehearse: the copy tools’ connection settings', () => {
 
 describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a copy that cannot lock the target', () => {
   it('gives up after lockWaitMs with a clear CK_CONFIG, instead of waiting for ever behind a lock held on the target', async () => {
-    const source = await createPgDatabase();
-    const owner = await openDatabase({ url: source.url });
+    const source = await migratedPgDatabase(migrations);
     const holder = new pg.Client({ connectionString: source.url });
     await holder.connect();
     try {
-      expect((await new Migrator({ db: owner.db, schema: 'app', migrations }).up({ to: 1 })).error).toBeUndefined();
       // A migration or DDL in progress on the target: pg_dump's ACCESS SHARE waits for it.
       await holder.query('begin');
       await holder.query('lock table app.notes in access exclusive mode');
@@ -181,7 +157,6 @@ describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a copy that cannot loc
       await holder.query('rollback');
     } finally {
       await holder.end();
-      await owner.close();
       await source.drop();
     }
   }, 40_000);

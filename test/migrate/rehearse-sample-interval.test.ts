@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { Migrator, postgresScratch, rehearse, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { BACKENDS } from '../support/backends.js';
 import { caught } from '../support/store-fixture.js';
+import { migratedPgDatabase, SCHEMA } from './fixtures/rehearsal-databases.js';
 
 /**
  * The lock monitor's sampling interval (docs/rehearse.md, "How lock time is
@@ -11,8 +12,6 @@ import { caught } from '../support/store-fixture.js';
  * fall between two samples and the step pass as within budget, so it is
  * refused; and stopping the monitor must not wait out the rest of an interval.
  */
-const SCHEMA = 'app';
-
 const migrations: Migration[] = [
   {
     version: 1,
@@ -32,23 +31,15 @@ const migrations: Migration[] = [
 const postgres = BACKENDS[1]!;
 
 describe.skipIf(postgres.skip)('postgres: rehearse sampling interval', () => {
-  let target: Awaited<ReturnType<typeof createPgDatabase>>;
-  let scratch: Awaited<ReturnType<typeof createPgDatabase>>;
+  let target: Awaited<ReturnType<typeof migratedPgDatabase>>;
+  let scratch: Awaited<ReturnType<typeof migratedPgDatabase>>;
   let scratchDb: Database;
 
   /** Both databases at version 1, the scratch one freshly so for each test (a rehearsal leaves it migrated). */
   beforeEach(async () => {
-    target ??= await createPgDatabase();
-    scratch = await createPgDatabase();
+    target ??= await migratedPgDatabase(migrations);
+    scratch = await migratedPgDatabase(migrations);
     scratchDb = await openDatabase({ url: scratch.url });
-    const targetDb = await openDatabase({ url: target.url });
-    try {
-      for (const db of [targetDb, scratchDb]) {
-        expect((await new Migrator({ db: db.db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
-      }
-    } finally {
-      await targetDb.close();
-    }
   });
   afterEach(async () => {
     await scratchDb?.close();

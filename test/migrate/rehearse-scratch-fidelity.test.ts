@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
-import { Migrator, postgresScratch, rehearse, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { postgresScratch, rehearse, type Migration } from '../../src/migrate/index.js';
+import { BACKENDS } from '../support/backends.js';
+import { migratedPgDatabase, SCHEMA } from './fixtures/rehearsal-databases.js';
 
 /**
  * A scratch database (`--rehearse-url`) at the target's version but with a
@@ -11,8 +12,6 @@ import { BACKENDS, createPgDatabase } from '../support/backends.js';
  * the command exits 0, while on the target the same index build holds SHARE
  * for seconds. The report must say that the copy's data is not the target's.
  */
-const SCHEMA = 'app';
-
 const migrations: Migration[] = [
   {
     version: 1,
@@ -33,10 +32,9 @@ const postgres = BACKENDS[1]!;
 describe.skipIf(postgres.skip)('postgres: a scratch database whose data is not the target\'s', () => {
   const databases: { url: string; drop: () => Promise<void>; database: Database }[] = [];
   const open = async (rows: number) => {
-    const created = await createPgDatabase();
+    const created = await migratedPgDatabase(migrations);
     const database = await openDatabase({ url: created.url });
     databases.push({ ...created, database });
-    expect((await new Migrator({ db: database.db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
     await sql.raw(`insert into ${SCHEMA}.items select g, md5(g::text) from generate_series(1, ${rows}) g`).execute(database.db);
     return created.url;
   };

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { Migrator, postgresScratch, rehearse, type Migration } from '../../src/migrate/index.js';
-import { BACKENDS, createPgDatabase } from '../support/backends.js';
+import { BACKENDS } from '../support/backends.js';
+import { migratedPgDatabase, notesMigration, SCHEMA } from './fixtures/rehearsal-databases.js';
 
 /**
  * `postgresScratch` (`--rehearse-url`) must refuse the target itself however
@@ -12,15 +13,8 @@ import { BACKENDS, createPgDatabase } from '../support/backends.js';
  * one set on the role (ALTER ROLE … SET timezone), changes how timestamps
  * print.
  */
-const SCHEMA = 'app';
-
 const migrations: Migration[] = [
-  {
-    version: 1,
-    name: 'notes',
-    up: ({ schema: s }) => [`create table ${s}.notes (id int)`],
-    down: ({ schema: s }) => [`drop table ${s}.notes`],
-  },
+  notesMigration,
   {
     version: 2,
     name: 'notes-body',
@@ -32,13 +26,12 @@ const migrations: Migration[] = [
 const postgres = BACKENDS[1]!;
 
 describe.skipIf(postgres.skip)('postgres: postgresScratch refuses the target itself', () => {
-  let target: Awaited<ReturnType<typeof createPgDatabase>>;
+  let target: Awaited<ReturnType<typeof migratedPgDatabase>>;
   let database: Database;
 
   beforeAll(async () => {
-    target = await createPgDatabase();
+    target = await migratedPgDatabase(migrations);
     database = await openDatabase({ url: target.url });
-    expect((await new Migrator({ db: database.db, schema: SCHEMA, migrations }).up({ to: 1 })).error).toBeUndefined();
   });
   afterAll(async () => {
     await database?.close();

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Agent, StreamingAgent } from '../../src/index.js';
-import { buildServer } from '../../src/server/index.js';
+import { buildServer, type ChatkeepServer } from '../../src/server/index.js';
 import { BACKENDS } from '../support/backends.js';
 import { TEST_JWT_AUTH, jwtFor } from '../support/server-fixture.js';
 import { openEventStream } from '../support/sse-client.js';
@@ -19,6 +19,44 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: server close() after the shutdown grace`, () => {
     const store = useStore(backend.name);
 
+    /**
+     * A server whose agent never ends a turn by itself: the run, and the
+     * stream after a first chunk, wait on `untilAborted`. Its agent timeout
+     * (8 s) is far past its shutdown grace (200 ms), so only the shutdown can
+     * end those turns in time.
+     */
+    const neverFinishingServer = (untilAborted: (turn: 'run' | 'stream', signal: AbortSignal) => Promise<never>) => {
+      const run: Agent = async ({ signal }) => untilAborted('run', signal);
+      const stream: StreamingAgent = async function* ({ signal }) {
+        yield 'partial ';
+        await untilAborted('stream', signal);
+      };
+      return buildServer(store.get(), {
+        auth: TEST_JWT_AUTH,
+        agent: { name: 'never-finishes', run, stream },
+        agentTimeoutMs: 8_000,
+        shutdownGraceMs: 200,
+        logger: false,
+      });
+    };
+
+    /** Starts `server` listening, and opens a conversation for a new user: where each case sends its turns. */
+    const listenWithConversation = async (server: ChatkeepServer, userPrefix: string) => {
+      const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+      const user = newUser(userPrefix);
+      const token = await jwtFor(user);
+      const { id } = await store.get().conversations.create(user);
+      return { url, user, token, id };
+    };
+
+    /** POSTs `message` to the conversation's `turns/run` route as its user. */
+    const postRun = (url: string, token: string, id: string, message: string) =>
+      fetch(`${url}/v1/conversations/${id}/turns/run`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message }),
+      });
+
     it('aborts the agent runs and streams still in flight once the grace runs out; nothing of them is stored', async () => {
       const aborted: string[] = [];
       let started = 0;
@@ -30,28 +68,10 @@ for (const backend of BACKENDS) {
             reject(signal.reason as Error);
           });
         });
-      const run: Agent = async ({ signal }) => untilAborted('run', signal);
-      const stream: StreamingAgent = async function* ({ signal }) {
-        yield 'partial ';
-        await untilAborted('stream', signal);
-      };
       // The agent timeout is far past the grace: only the shutdown can end these turns in time.
-      const server = await buildServer(store.get(), {
-        auth: TEST_JWT_AUTH,
-        agent: { name: 'never-finishes', run, stream },
-        agentTimeoutMs: 8_000,
-        shutdownGraceMs: 200,
-        logger: false,
-      });
-      const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-      const user = newUser('shutdown');
-      const token = await jwtFor(user);
-      const { id } = await store.get().conversations.create(user);
-      const running = fetch(`${url}/v1/conversations/${id}/turns/run`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ message: 'run forever' }),
-      }).then(async (response) => ({
+      const server = await neverFinishingServer(untilAborted);
+      const { url, user, token, id } = await listenWithConversation(server, 'shutdown');
+      const running = postRun(url, token, id, 'run forever').then(async (response) => ({
         status: response.status,
         body: (await response.json()) as any,
       }));
@@ -104,15 +124,8 @@ for (const backend of BACKENDS) {
         shutdownGraceMs: 10_000,
         logger: { level: 'info', stream: sink },
       });
-      const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-      const user = newUser('draining-log');
-      const token = await jwtFor(user);
-      const { id } = await store.get().conversations.create(user);
-      const running = fetch(`${url}/v1/conversations/${id}/turns/run`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ message: 'wait for the shutdown' }),
-      });
+      const { url, token, id } = await listenWithConversation(server, 'draining-log');
+      const running = postRun(url, token, id, 'wait for the shutdown');
       while (!started) await sleep(10);
       const closing = server.close();
       try {
@@ -144,28 +157,16 @@ for (const backend of BACKENDS) {
     for (const route of ['turns/run', 'turns/stream'] as const) {
       it(`${route}: a request let in before close() whose body comes after the drain does not hold close() for the agent timeout`, async () => {
         const aborted: string[] = [];
-        const untilAborted = (signal: AbortSignal) =>
-          new Promise<never>((_, reject) => signal.addEventListener('abort', () => (aborted.push('x'), reject(signal.reason as Error))));
-        const run: Agent = async ({ signal }) => untilAborted(signal);
-        const stream: StreamingAgent = async function* ({ signal }) {
-          yield 'partial ';
-          await untilAborted(signal);
-        };
-        const server = await buildServer(store.get(), {
-          auth: TEST_JWT_AUTH,
-          agent: { name: 'never-finishes', run, stream },
-          agentTimeoutMs: 8_000,
-          shutdownGraceMs: 200,
-          logger: false,
-        });
+        const server = await neverFinishingServer(
+          (_turn, signal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => (aborted.push('x'), reject(signal.reason as Error)))),
+        );
         // Added after buildServer's own hooks, so it runs once authentication has let the request in.
         let authenticated!: () => void;
         const letIn = new Promise<void>((resolve) => (authenticated = resolve));
         server.app.addHook('onRequest', async () => authenticated());
-        const url = new URL(await server.app.listen({ host: '127.0.0.1', port: 0 }));
-        const user = newUser('late');
-        const token = await jwtFor(user);
-        const { id } = await store.get().conversations.create(user);
+        const listening = await listenWithConversation(server, 'late');
+        const { user, token, id } = listening;
+        const url = new URL(listening.url);
         const body = JSON.stringify({ message: 'late body' });
         let status = 0;
         let text = '';
