@@ -25,8 +25,9 @@ const hitInput = z.object({
  * every process and machine on it: what `chatkeep serve --rate-limit-scope
  * database` counts its per-user limit and failed authentications with. The
  * same counting as @fastify/rate-limit's in-memory store — the first hit
- * opens a window of `windowMs`, each hit in it adds one, the first hit after
- * it ends opens the next — in one statement per hit, exact under concurrent
+ * opens a window, each hit in it adds one, the first hit after it ends opens
+ * the next; a window ends `windowMs` (of the hit being counted) after it
+ * began — in one statement per hit, exact under concurrent
  * callers (they queue on the key's row). Times come from the database's
  * clock, so machines whose clocks disagree still share one window.
  * Not user data: keys are stored as SHA-256 hashes, and no policy applies.
@@ -39,15 +40,23 @@ export class RateLimits {
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
     const table = `${ctx.schema}.rate_limit_windows`;
-    const windowEnd = `now() + make_interval(secs => $2::float8 / 1000)`;
+    const span = `make_interval(secs => $2::float8 / 1000)`;
+    // A window ends `windowMs` after it began, with the windowMs of the hit being counted, as in
+    // @fastify/rate-limit's LocalStore (`iterationStartMs + timeWindow <= now`). Judged by the stored
+    // ends_at instead, a window opened under a longer setting outlived a change to a shorter one (a
+    // day-long lockout after the operator set a minute): test/store/review-limits-window-change.test.ts.
+    const ended = `w.started_at + ${span} <= now()`;
+    // now() is when the statement began; one that queued on the key's row may have begun before the
+    // window it is counted in (opened by the hit it waited for), so the ms left are measured from no
+    // earlier than that window's start: never more than windowMs (test/store/review-limits-ttl.test.ts).
     // The table has no policy: no row scope is needed before these (one round trip, also for a bound role).
     this.#hit = hotStatement(
-      `insert into ${table} as w (key_hash, hits, started_at, ends_at) values ($1, 1, now(), ${windowEnd})
+      `insert into ${table} as w (key_hash, hits, started_at, ends_at) values ($1, 1, now(), now() + ${span})
        on conflict (key_hash) do update set
-         hits = case when w.ends_at <= now() then 1 else w.hits + 1 end,
-         started_at = case when w.ends_at <= now() then now() else w.started_at end,
-         ends_at = case when w.ends_at <= now() then ${windowEnd} else w.ends_at end
-       returning hits, greatest(0, ceil(extract(epoch from (ends_at - now())) * 1000))::float8 as ttl`,
+         hits = case when ${ended} then 1 else w.hits + 1 end,
+         started_at = case when ${ended} then now() else w.started_at end,
+         ends_at = case when ${ended} then now() + ${span} else w.started_at + ${span} end
+       returning hits, greatest(0, ceil(extract(epoch from (ends_at - greatest(now(), started_at))) * 1000))::float8 as ttl`,
       { skipsRowScope: true },
     );
     this.#prune = hotStatement(`with ended as (delete from ${table} where ends_at <= now() returning 1) select count(*)::int as n from ended`, {
