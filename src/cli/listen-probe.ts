@@ -14,7 +14,7 @@ import { CommandFailure } from './exit-codes.js';
  * @example
  * await probeListen('127.0.0.1', 8787); // throws CommandFailure (exit 1) when the port is taken
  */
-export async function probeListen(host: string, port: number): Promise<void> {
+export async function probeListen(host: string, port: number, names: ListenOptionNames = SERVE_OPTION_NAMES): Promise<void> {
   const probe = createServer();
   try {
     await new Promise<void>((resolve, reject) => {
@@ -22,7 +22,7 @@ export async function probeListen(host: string, port: number): Promise<void> {
       probe.listen({ host, port }, () => resolve());
     });
   } catch (error) {
-    throw listenRefusal(error, host, port);
+    throw listenRefusal(error, host, port, names);
   }
   await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
@@ -32,20 +32,26 @@ export async function probeListen(host: string, port: number): Promise<void> {
  * machine, no permission) as a sentence that names the option to change,
  * instead of an internal error; any other error is returned as it is.
  */
-export function listenRefusal(error: unknown, host: string, port: number): unknown {
+export function listenRefusal(error: unknown, host: string, port: number, names: ListenOptionNames = SERVE_OPTION_NAMES): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const why = code === undefined ? undefined : LISTEN_ERRORS[code];
   if (why === undefined) return error;
-  return new CommandFailure(`cannot listen on ${host}:${port}: ${why} (${code})`, { cause: error });
+  return new CommandFailure(`cannot listen on ${host}:${port}: ${why(names)} (${code})`, { cause: error });
 }
 
-const LISTEN_ERRORS: Readonly<Record<string, string>> = {
-  EADDRINUSE:
-    'the port is already in use; stop what holds it or choose another with --port (or PORT)',
-  EACCES:
-    'permission denied; ports below 1024 need privileges, choose another with --port (or PORT)',
-  EADDRNOTAVAIL:
-    'no network interface of this machine has that address; check --host (or CHATKEEP_HOST)',
-  ENOTFOUND: 'no such address or host name; check --host (or CHATKEEP_HOST)',
-  EAI_AGAIN: 'the host name could not be resolved; check --host (or CHATKEEP_HOST)',
+/** The options (and variables) that choose the address, as the refusal names them. */
+export interface ListenOptionNames {
+  readonly port: string;
+  readonly host: string;
+}
+
+/** `serve`'s: each option also has a variable. */
+const SERVE_OPTION_NAMES: ListenOptionNames = { port: '--port (or PORT)', host: '--host (or CHATKEEP_HOST)' };
+
+const LISTEN_ERRORS: Readonly<Record<string, (names: ListenOptionNames) => string>> = {
+  EADDRINUSE: ({ port }) => `the port is already in use; stop what holds it or choose another with ${port}`,
+  EACCES: ({ port }) => `permission denied; ports below 1024 need privileges, choose another with ${port}`,
+  EADDRNOTAVAIL: ({ host }) => `no network interface of this machine has that address; check ${host}`,
+  ENOTFOUND: ({ host }) => `no such address or host name; check ${host}`,
+  EAI_AGAIN: ({ host }) => `the host name could not be resolved; check ${host}`,
 };

@@ -77,6 +77,12 @@ function checkServeOptions(options: ServeOptions): void {
     );
   }
   if (options.jwksUrl) checkHttpUrl('--jwks-url (or CHATKEEP_JWKS_URL)', options.jwksUrl);
+  // Claims of JWTs, when no JWT is accepted: they did nothing, and every JWT got a 401 nobody could explain.
+  for (const [name, value] of [['--jwt-issuer (or CHATKEEP_JWT_ISSUER)', options.jwtIssuer], ['--jwt-audience (or CHATKEEP_JWT_AUDIENCE)', options.jwtAudience]] as const) {
+    if (value && !options.jwtSecret && !options.jwksUrl) {
+      throw new UsageError(`${name} checks JWTs, but none are accepted: give --jwt-secret (or CHATKEEP_JWT_SECRET) or --jwks-url (or CHATKEEP_JWKS_URL), or leave it unset`);
+    }
+  }
   if (options.agent === 'openai' && options.openaiBaseUrl) {
     checkHttpUrl('--openai-base-url (or CHATKEEP_OPENAI_BASE_URL)', options.openaiBaseUrl);
   }

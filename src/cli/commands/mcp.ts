@@ -7,6 +7,7 @@ import { hostnameOf } from '../../mcp/allowed-hosts.js';
 import { DEFAULT_HOST_SCHEMA, DEFAULT_TOOLS_ROLE } from '../../mcp/task-tools-config.js';
 import { assertIdentifier } from '../../migrate/identifier.js';
 import { loadDb, loadMcp } from '../lazy-modules.js';
+import { listenRefusal, probeListen, type ListenOptionNames } from '../listen-probe.js';
 import { UsageError } from '../exit-codes.js';
 import { parseHost, parseInteger } from '../option-parsers.js';
 import { databaseOptions, globalOptions, type GlobalOptions } from '../global-options.js';
@@ -158,7 +159,7 @@ async function setUpRole(output: Output, globals: GlobalOptions, options: McpRol
     hostSchema: assertIdentifier('hostSchema', options.hostSchema),
     role: assertIdentifier('role', options.role),
     chatkeepSchema: assertIdentifier('schema', globals.schema),
-    ...(options.grantTo !== undefined ? { grantTo: options.grantTo } : {}),
+    ...(options.grantTo !== undefined ? { grantTo: options.grantTo.map((name) => assertIdentifier('--grant-to', name)) } : {}),
     ...(password !== undefined ? { password } : {}),
   };
   const { ensureToolsRole, checkToolsRole } = await loadMcp();
@@ -194,6 +195,9 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
       "--user is for stdio; over HTTP the user comes from each request's bearer token",
     );
   }
+  // Before the database is opened: on a new data folder that runs initdb, for nothing.
+  assertIdentifier('hostSchema', options.hostSchema);
+  assertIdentifier('role', options.role);
   const tokenList = process.env[TOKENS_VARIABLE] ?? '';
   if (options.transport === 'http' && tokenList.trim() === '') {
     throw new UsageError(
@@ -206,6 +210,9 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
     options.transport === 'http'
       ? staticTokens(parseTokenList(tokenList, TOKENS_VARIABLE), { source: TOKENS_VARIABLE })
       : undefined;
+  // The port before the database, as `serve` does: on a new data folder,
+  // opening it runs initdb, for nothing if the server cannot listen.
+  if (authenticate !== undefined) await probeListen(options.host, options.port, MCP_LISTEN_OPTIONS);
   const roleOptions: ToolsRoleOptions = {
     hostSchema: options.hostSchema,
     role: options.role,
@@ -252,6 +259,9 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
           port: options.port,
           ...(options.allowedHost !== undefined ? { allowedHosts: options.allowedHost } : {}),
           onError: (e) => log(`request failed: ${describe(e)}`),
+        }).catch((error: unknown) => {
+          // Taken since the probe: the same words, not an internal error.
+          throw listenRefusal(error, options.host, options.port, MCP_LISTEN_OPTIONS);
         });
         output.line(
           `chatkeep mcp: listening on ${server.url} (streamable HTTP, bearer tokens); ${where(database, options)}`,
@@ -267,6 +277,9 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
     log('stopped');
   });
 }
+
+/** `mcp`'s --port and --host have no variables. */
+const MCP_LISTEN_OPTIONS: ListenOptionNames = { port: '--port', host: '--host' };
 
 function where(database: Database, options: McpOptions): string {
   return `${database.description}, host schema "${options.hostSchema}", role "${options.role}"`;

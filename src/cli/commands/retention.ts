@@ -17,7 +17,14 @@ function parseAge(value: string): number {
   const match = /^(\d{1,6})(d|h|m)$/.exec(value);
   if (match === null) throw new InvalidArgumentError('expected an age like 90d, 12h or 30m');
   const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[match[2] as 'd' | 'h' | 'm'];
-  return Number(match[1]) * unit;
+  const age = Number(match[1]) * unit;
+  // 999999d reaches back to 712 BC: the store refused that only after the
+  // database was opened (and a new one installed), as `before: expected a
+  // Date in the years 1–9999`, naming no option the user typed.
+  if (new Date(Date.now() - age).getUTCFullYear() < 1) {
+    throw new InvalidArgumentError('expected an age like 90d, 12h or 30m that reaches back no further than the year 1');
+  }
+  return age;
 }
 
 /**
