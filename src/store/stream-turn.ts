@@ -28,10 +28,13 @@ export interface StreamTurnOptions {
    * does not count: the turn is kept alive every third of this time.
    */
   readonly abandonAfterMs?: number;
-  /** Called once the turn is reserved, before the agent starts. */
-  readonly onBegin?: (turn: StreamedTurn) => void;
-  /** Called for every piece of text the agent yields. */
-  readonly onText?: (text: string) => void;
+  /** Called once the turn is reserved, before the agent starts. A throw, or a returned promise that rejects, fails the turn. */
+  readonly onBegin?: (turn: StreamedTurn) => unknown;
+  /**
+   * Called for every piece of text the agent yields (not awaited: the agent
+   * is not held up). A throw, or a returned promise that rejects, fails the turn.
+   */
+  readonly onText?: (text: string) => unknown;
 }
 
 const optionsSchema = z
@@ -117,21 +120,31 @@ export async function streamTurn(
     if (!savedSinceKeepAlive) save(() => streamed.keepAlive(userId, begun.id));
     savedSinceKeepAlive = false;
   }, begun.abandonAfterMs / 3);
+  let iterator: AsyncIterator<string> | undefined;
+  // An async callback (`onText: async (t) => { await sse.write(t) }`)
+  // that rejects stops the turn as a throwing one does; left alone, its
+  // rejection was unhandled, which ends the Node process.
+  const settled = (result: unknown) => {
+    if (typeof (result as Partial<PromiseLike<unknown>> | null | undefined)?.then === 'function') {
+      Promise.resolve(result).catch((error: unknown) => controller.abort(error));
+    }
+  };
   try {
     // Inside the try: a throwing callback aborts the turn instead of leaving it streaming, holding its idempotency key.
-    options.onBegin?.(begun);
+    settled(options.onBegin?.(begun));
     const page = await messages.list(userId, conversationId, { limit: o.historyLimit ?? 50 });
     const history: readonly AgentMessage[] = cutToTokenBudget(
       page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt })),
       o.historyTokenBudget,
     );
-    const iterator = agent({
+    const output: unknown = agent({
       userId: begun.userId,
       conversationId: begun.conversationId,
       history: Object.freeze(history),
       message: begun.message,
       signal: controller.signal,
-    })[Symbol.asyncIterator]();
+    });
+    iterator = asyncIteratorOf(output);
     const stopped = new Promise<never>((_, reject) => {
       const fail = () => reject(controller.signal.reason);
       if (controller.signal.aborted) fail();
@@ -144,7 +157,7 @@ export async function streamTurn(
       if (typeof next.value !== 'string') throw new ChatkeepError('CK_AGENT_FAILED', 'The agent yielded something other than text');
       text += next.value;
       unsaved += next.value;
-      options.onText?.(next.value);
+      settled(options.onText?.(next.value));
     }
     clearInterval(flusher);
     clearInterval(keepAlive);
@@ -154,6 +167,13 @@ export async function streamTurn(
     clearInterval(flusher);
     clearInterval(keepAlive);
     await saving.catch(() => undefined);
+    // Close the agent as `for await` would on a break: its finally blocks
+    // (the model's HTTP stream) run, instead of leaving it suspended and
+    // holding its connection. Not awaited: an agent stuck in an await
+    // closes when that settles, and must not hold up this turn's answer.
+    void Promise.resolve()
+      .then(() => iterator?.return?.())
+      .catch(() => undefined);
     const failure = agentFailure(error);
     // Cut off mid-pair (the agent yielded the first half of an emoji, then
     // failed or the client left), the text so far ends in a lone surrogate,
@@ -173,6 +193,25 @@ export async function streamTurn(
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', onOuterAbort);
   }
+}
+
+/**
+ * The agent's output as an async iterator. A plain `Agent` (one returning a
+ * promise, as `turns.run` takes) passed here by mistake is refused saying so;
+ * its promise is marked handled first, since nothing else will await it and
+ * its rejection (the model call failing) would otherwise end the process.
+ */
+function asyncIteratorOf(output: unknown): AsyncIterator<string> {
+  const open = (output as Partial<AsyncIterable<string>> | null | undefined)?.[Symbol.asyncIterator];
+  if (typeof open === 'function') return open.call(output);
+  if (typeof (output as Partial<PromiseLike<unknown>> | null | undefined)?.then === 'function') {
+    Promise.resolve(output).catch(() => undefined);
+  }
+  throw new ChatkeepError(
+    'CK_AGENT_FAILED',
+    'The streaming agent must return an async iterable of text (an async generator); an agent returning a promise goes to turns.run',
+    { field: 'agent' },
+  );
 }
 
 function agentFailure(error: unknown): ChatkeepError {

@@ -272,7 +272,17 @@ export class StreamedTurns {
         this.#ctx.db.transaction().execute(async (trx) => {
           const row = await finish(trx, this.#ctx.schema, user, id, 'aborted', content ?? null, keepPartial);
           if (row === undefined) return undefined;
-          const turn = toStreamedTurn(row, false);
+          let turn = toStreamedTurn(row, false);
+          // finish() keeps any text PostgreSQL's \S finds, and what \S finds
+          // depends on the database's locale (in C, every non-ASCII
+          // character, white space such as U+00A0 or U+3000 included): text
+          // the content rule calls empty would become a blank reply, on both
+          // backends (test/store/review-turns.test.ts). Such a partial reply
+          // is recorded, not kept.
+          if (turn.keptPartial && !this.#ctx.rules.content.safeParse(turn.partialContent).success) {
+            await sql`update ${sql.id(this.#ctx.schema, 'streamed_turns')} set kept_partial = false where user_id = ${user} and id = ${id}`.execute(trx);
+            turn = { ...turn, keptPartial: false };
+          }
           if (!turn.keptPartial) return { turn, kept: null };
           const kept = await appendFinished(trx, this.#ctx.schema, row, turn.partialContent, {}, true);
           return { turn, kept };

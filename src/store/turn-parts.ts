@@ -32,9 +32,29 @@ export function messageInput(rules: Rules, input: string | MessageInput, field: 
   };
 }
 
-/** What an idempotency key is bound to: the conversation and the user's message. */
+/**
+ * What an idempotency key is bound to: the conversation and the user's
+ * message. The id is hashed lower-cased: `ABC…` and `abc…` are one uuid,
+ * one conversation (Swift's UUID().uuidString is upper-case, the store's
+ * answers lower-case), so a retry spelling it the other way is the same request.
+ */
 export function requestHash(conversationId: string, message: Required<MessageInput>): string {
-  return createHash('sha256').update(JSON.stringify([conversationId, message.content, message.metadata])).digest('hex');
+  return createHash('sha256').update(canonicalJson([conversationId.toLowerCase(), message.content, message.metadata])).digest('hex');
+}
+
+/**
+ * JSON with every object's keys sorted. The order of an object's keys means
+ * nothing in JSON (jsonb does not even keep it), so a retry whose client
+ * rebuilt the metadata in another order is the same request: hashed in the
+ * order given, it was refused as CK_IDEMPOTENCY_MISMATCH. Arrays keep their
+ * order. Object.fromEntries defines keys (an own `__proto__` stays a key).
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+      : v,
+  );
 }
 
 /** A turn from its two stored messages, user first. */

@@ -357,12 +357,10 @@ async function callAgent(
       reject(error);
     }, input.timeoutMs);
   });
+  let onAbortReject: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
-    input.signal?.addEventListener(
-      'abort',
-      () => reject(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved')),
-      { once: true },
-    );
+    onAbortReject = () => reject(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved'));
+    input.signal?.addEventListener('abort', onAbortReject, { once: true });
   });
   try {
     const run = Promise.resolve().then(() =>
@@ -384,7 +382,10 @@ async function callAgent(
     throw new ChatkeepError('CK_AGENT_FAILED', `The agent failed: ${reason}; nothing was saved`, {}, { cause: error });
   } finally {
     clearTimeout(timer);
+    // Both listeners go: a signal shared by many turns (a server's shutdown
+    // signal) otherwise holds two closures per finished turn, for good.
     input.signal?.removeEventListener('abort', onOuterAbort);
+    if (onAbortReject !== undefined) input.signal?.removeEventListener('abort', onAbortReject);
   }
 }
 
