@@ -23,7 +23,17 @@ export function parse<T extends z.ZodType>(schema: T, input: unknown, root?: str
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const uuidSchema = z.string().regex(UUID, 'expected a UUID');
+/**
+ * A uuid, lower-cased: `ABC…` and `abc…` are one id, and what the store
+ * answers echoes the id. Taken as given, an upper-case id (Swift's
+ * `UUID().uuidString`) came back upper-case from `turns.append` and
+ * `messages.list` but lower-case from `conversations.get` and `pageJson`, so
+ * a client comparing ids saw two conversations (test/store/uuid-case.test.ts).
+ */
+export const uuidSchema = z
+  .string()
+  .regex(UUID, 'expected a UUID')
+  .transform((v) => v.toLowerCase());
 
 
 /**
