@@ -13,6 +13,9 @@ export function settingsOf(context: MigrationContext): SchemaSettings {
 /** Opaque user ids: printable, no spaces, 1–128 chars (seed 003 T008 "user_id format"). */
 export const USER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@|+=-]{0,127}$';
 
+/** What a user id that fails USER_ID_PATTERN is told, by the store and by the CLI before it opens one. */
+export const USER_ID_RULE = 'expected 1–128 characters: letters, digits and . _ : @ | + = -, starting with a letter or digit';
+
 /**
  * The `user_id` column of a table that is owned directly by a user: a foreign
  * key to the host's users table when one is configured, else a format CHECK.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NOT_STORABLE, storable } from '../db/storable-text.js';
 import { firstIssue, issueText, ValidationError, wordedParse } from '../errors/index.js';
-import { USER_ID_PATTERN, type SchemaSettings } from '../schema/index.js';
+import { USER_ID_PATTERN, USER_ID_RULE, type SchemaSettings } from '../schema/index.js';
 
 /** What PostgreSQL text stores as given; the rule lives in db/ so the MCP task tools share it. */
 export { NOT_STORABLE, storable };
@@ -152,7 +152,7 @@ export function rulesFor(settings: SchemaSettings): Rules {
               .regex(/^-?\d{1,19}$/, 'expected an integer user id')
               .refine((v) => BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n, 'out of range for bigint')
               .transform((v) => BigInt(v).toString())
-          : z.string().regex(new RegExp(USER_ID_PATTERN), 'expected 1–128 characters: letters, digits and . _ : @ | + = -, starting with a letter or digit');
+          : z.string().regex(new RegExp(USER_ID_PATTERN), USER_ID_RULE);
   const content = z
     .string({ error: 'expected a string' })
     .refine((t) => NOT_BLANK.test(t), 'must not be empty')

@@ -20,12 +20,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: the store's defaults`, () => {
     const fixture = useStore(backend.name);
 
-    async function conversation() {
-      const store = fixture.get();
-      const user = newUser('defaults');
-      const { id } = await store.conversations.create(user);
-      return { store, user, id };
-    }
+    const conversation = () => fixture.conversation('defaults');
 
     it('conversations.list returns 20 at a time, with a cursor to the rest', async () => {
       const store = fixture.get();

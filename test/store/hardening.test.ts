@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamingAgent } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
-import { caught, newUser, useStore } from '../support/store-fixture.js';
+import { caught, useStore } from '../support/store-fixture.js';
 
 /**
  * Found by an adversarial pass over the library API: input PostgreSQL cannot
@@ -13,12 +13,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: hardening of the library API`, () => {
     const fixture = useStore(backend.name, { maxContentLength: 1000 });
 
-    async function conversation() {
-      const store = fixture.get();
-      const user = newUser();
-      const { id } = await store.conversations.create(user);
-      return { store, user, id };
-    }
+    const conversation = () => fixture.conversation();
 
     it('NUL, unpaired surrogates and values jsonb refuses are CK_VALIDATION naming the field, and nothing is written', async () => {
       const { store, user, id } = await conversation();

@@ -1,19 +1,14 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import { caught, newUser, useStore } from '../support/store-fixture.js';
+import { caught, useStore } from '../support/store-fixture.js';
 
 /** Adversarial review of turns and streamed turns (R-CHAT-3, R-SEC-3). */
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: review of turns`, () => {
     const fixture = useStore(backend.name);
 
-    async function conversation() {
-      const store = fixture.get();
-      const user = newUser();
-      const { id } = await store.conversations.create(user);
-      return { store, user, id };
-    }
+    const conversation = () => fixture.conversation();
 
     it('a retry whose metadata has the same keys in another order replays instead of being refused', async () => {
       const { store, user, id } = await conversation();

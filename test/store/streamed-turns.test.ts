@@ -20,12 +20,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: streamed turns`, () => {
     const fixture = useStore(backend.name);
 
-    async function conversation() {
-      const store = fixture.get();
-      const user = newUser();
-      const { id } = await store.conversations.create(user);
-      return { store, user, id };
-    }
+    const conversation = () => fixture.conversation();
 
     it('a begun turn is invisible to history until commit, then both messages appear together', async () => {
       const { store, user, id } = await conversation();

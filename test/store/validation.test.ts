@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import { caught, newUser, useStore } from '../support/store-fixture.js';
+import { caught, useStore } from '../support/store-fixture.js';
 
 /**
  * SPEC R-SEC-3: bad input gets an error naming the field and nothing is
@@ -13,12 +13,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: validation at the API and in the database`, () => {
     const fixture = useStore(backend.name, { maxContentLength: 1000 });
 
-    async function conversation() {
-      const store = fixture.get();
-      const user = newUser();
-      const c = await store.conversations.create(user);
-      return { store, user, id: c.id };
-    }
+    const conversation = () => fixture.conversation();
 
     it('the API rejects bad turns naming the field, and writes nothing', async () => {
       const { store, user, id } = await conversation();

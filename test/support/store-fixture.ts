@@ -4,11 +4,13 @@ import { scratchDatabase, type BackendName, type ScratchDatabase } from './backe
 
 /**
  * A migrated store on a brand-new database of the given backend, opened before
- * the suite and dropped after it. `get()` returns it inside tests.
+ * the suite and dropped after it. `get()` returns it inside tests;
+ * `conversation()` gives a new user with a new conversation in it.
  */
 export function useStore(backend: BackendName, options: Omit<StoreOptions, 'database'> = {}): {
   get: () => Store;
   scratch: () => ScratchDatabase;
+  conversation: (userPrefix?: string) => Promise<{ store: Store; user: string; id: string }>;
 } {
   let scratch: ScratchDatabase | undefined;
   let store: Store | undefined;
@@ -20,10 +22,16 @@ export function useStore(backend: BackendName, options: Omit<StoreOptions, 'data
     await store?.close();
     await scratch?.drop();
   });
+  const get = (): Store => {
+    if (store === undefined) throw new Error('store not open yet');
+    return store;
+  };
   return {
-    get: () => {
-      if (store === undefined) throw new Error('store not open yet');
-      return store;
+    get,
+    conversation: async (userPrefix) => {
+      const user = newUser(userPrefix);
+      const { id } = await get().conversations.create(user);
+      return { store: get(), user, id };
     },
     scratch: () => {
       if (scratch === undefined) throw new Error('database not open yet');

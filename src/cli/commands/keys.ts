@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 // The modules themselves, not store/ or schema/index.js: the command tree must not load the drivers (lazy-modules.ts).
 import { NOT_STORABLE, storable } from '../../db/storable-text.js';
 import { ChatkeepError } from '../../errors/index.js';
-import { USER_ID_PATTERN } from '../../schema/sql-fragments.js';
+import { USER_ID_PATTERN, USER_ID_RULE } from '../../schema/sql-fragments.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import type { Output } from '../output.js';
@@ -86,7 +86,7 @@ const ANY_USER_ID = new RegExp(`${USER_ID_PATTERN}|^-?\\d{1,19}$`);
  */
 function checkInput(input: { readonly user: string; readonly name?: string }): void {
   if (!ANY_USER_ID.test(input.user)) {
-    refuse('userId', 'expected 1–128 characters: letters, digits and . _ : @ | + = -, starting with a letter or digit');
+    refuse('userId', USER_ID_RULE);
   }
   if (input.name !== undefined && input.name.length > 100) refuse('name', 'must be at most 100 characters');
   if (input.name !== undefined && !storable(input.name)) refuse('name', NOT_STORABLE);
