@@ -56,6 +56,8 @@ export interface StreamedTurnsTable {
   updated_at: Timestamp;
   expires_at: Timestamp;
   finished_at: Date | null;
+  /** Reserved by `turns.run` while its agent works, not begun by a client (migration 0009). */
+  run_reservation: Generated<boolean>;
 }
 
 export interface ApiKeysTable {

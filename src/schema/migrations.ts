@@ -7,6 +7,7 @@ import { apiKeysMigration } from './0005-api-keys.js';
 import { featureFlagsMigration } from './0006-feature-flags.js';
 import { rowLevelSecurityMigration } from './0007-row-level-security.js';
 import { rateLimitsMigration } from './0008-rate-limits.js';
+import { runReservationsMigration } from './0009-run-reservations.js';
 
 /** chatkeep's own migrations, the single source of its schema, in order. */
 export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
@@ -18,4 +19,5 @@ export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
   featureFlagsMigration,
   rowLevelSecurityMigration,
   rateLimitsMigration,
+  runReservationsMigration,
 ];

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { retryDeadlocks } from './deadlock-retry.js';
 import { forAllUsers, type StoreContext } from './store-context.js';
+import { pause } from './pause.js';
 import { parse } from './validation.js';
 
 export interface PurgeOptions {
@@ -52,7 +53,8 @@ const optionsSchema = z
  * activity (the user's message is held outside history until commit), so
  * without this check the purge deleted the conversation under a live stream,
  * its commit failed with CK_NOT_FOUND and the user's message was lost. An
- * abandoned stream stops protecting it once the sweeper aborts it.
+ * abandoned stream stops protecting it once the sweeper aborts it. A
+ * `turns.run` whose agent is working holds such a turn too (migration 0009).
  */
 export class Retention {
   readonly #ctx: StoreContext;
@@ -129,18 +131,4 @@ export class Retention {
     }
     return report;
   }
-}
-
-/** Waits `ms`, or less if `signal` aborts meanwhile: a pause of up to a minute must not delay an abort. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -63,7 +63,11 @@ export interface AbortedTurn {
 }
 
 export interface SweepReport {
-  /** Streaming turns whose client went quiet past `abandonAfterMs`, now aborted. */
+  /**
+   * Streaming turns whose client went quiet past `abandonAfterMs`, now
+   * aborted; with them, reservations of `turns.run` calls whose process
+   * died, now deleted (their idempotency keys can be used again).
+   */
   readonly abandoned: number;
   /** Finished turn records older than the retention, deleted. */
   readonly purged: number;
@@ -83,6 +87,16 @@ const textSchema = z
   .refine(storable, NOT_STORABLE);
 
 type Row = Record<string, unknown>;
+
+/** A turn to reserve: validated input, its idempotency key with the request's hash (or neither), and its expiry. */
+export interface TurnRequest {
+  readonly user: string;
+  readonly conversationId: string;
+  readonly input: Required<MessageInput>;
+  readonly key: string | undefined;
+  readonly hash: string | null;
+  readonly abandonAfterMs: number;
+}
 type Trx = Transaction<ChatkeepTables>;
 
 /**
@@ -125,21 +139,7 @@ export class StreamedTurns {
       const earlier = (await this.#byKey(user, key, hash)) ?? (await this.#storedByKey(user, key, hash, abandonAfterMs));
       if (earlier !== undefined) return earlier;
     }
-    const s = this.#ctx.schema;
-    const rows = await forUser(this.#ctx, user, async () => {
-      const result = await sql<Row>`
-        insert into ${sql.id(s, 'streamed_turns')}
-          (user_id, id, conversation_id, user_message_id, assistant_message_id, user_content, user_metadata,
-           idempotency_key, request_hash, abandon_after_ms, expires_at)
-        select ${user}, ${this.#ctx.newId()}, c.id, ${this.#ctx.newId()}, ${this.#ctx.newId()}, ${input.content}, ${JSON.stringify(input.metadata)}::jsonb,
-               ${key ?? null}, ${hash}, ${abandonAfterMs}, now() + make_interval(secs => ${abandonAfterMs / 1000})
-          from ${sql.id(s, 'conversations')} c
-         where c.user_id = ${user} and c.id = ${id}
-        on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
-        returning *`.execute(this.#ctx.db);
-      return result.rows;
-    });
-    const row = rows[0];
+    const row = await this.#insert({ user, conversationId: id, input, key, hash, abandonAfterMs }, false);
     if (row !== undefined) return toStreamedTurn(row, false);
     // Nothing inserted: no such conversation, or a concurrent begin with the same key won.
     if (key !== undefined && hash !== null) {
@@ -147,6 +147,55 @@ export class StreamedTurns {
       if (earlier !== undefined) return earlier;
     }
     throw new NotFoundError('conversation');
+  }
+
+  /**
+   * For `turns.run`: reserves its turn as {@link begin} does, marked as a
+   * run's. While the agent works, the conversation is in use (a retention
+   * purge keeps it) and the key is held. `heldByRun` tells, for a key held
+   * already (`turn.replayed`), whether another run holds it: the caller then
+   * waits for that run instead of calling the agent again. The caller looks
+   * the key up among stored turns first, so this does not.
+   */
+  async reserveForRun(request: TurnRequest): Promise<{ readonly turn: StreamedTurn; readonly heldByRun: boolean }> {
+    const { user, key, hash } = request;
+    const row = await this.#insert(request, true);
+    if (row !== undefined) return { turn: toStreamedTurn(row, false), heldByRun: false };
+    const earlier = key !== undefined && hash !== null ? await this.#byKeyRow(user, key, hash) : undefined;
+    if (earlier !== undefined) return { turn: toStreamedTurn(earlier, true), heldByRun: earlier['run_reservation'] === true };
+    throw new NotFoundError('conversation');
+  }
+
+  /**
+   * Deletes a run's reservation whose agent failed: the run stored nothing
+   * and showed nothing, so, unlike an aborted streamed turn, it leaves no
+   * record that would keep its idempotency key from being used again.
+   */
+  async release(user: string, turnId: string): Promise<void> {
+    await forUser(this.#ctx, user, () =>
+      sql`delete from ${sql.id(this.#ctx.schema, 'streamed_turns')}
+           where user_id = ${user} and id = ${turnId} and state = 'streaming' and run_reservation`.execute(this.#ctx.db),
+    );
+  }
+
+  /** The inserted row, or undefined if there is no such conversation or a turn holds the key already. */
+  async #insert(request: TurnRequest, runReservation: boolean): Promise<Row | undefined> {
+    const { user, conversationId, input, key, hash, abandonAfterMs } = request;
+    const s = this.#ctx.schema;
+    const rows = await forUser(this.#ctx, user, async () => {
+      const result = await sql<Row>`
+        insert into ${sql.id(s, 'streamed_turns')}
+          (user_id, id, conversation_id, user_message_id, assistant_message_id, user_content, user_metadata,
+           idempotency_key, request_hash, abandon_after_ms, expires_at, run_reservation)
+        select ${user}, ${this.#ctx.newId()}, c.id, ${this.#ctx.newId()}, ${this.#ctx.newId()}, ${input.content}, ${JSON.stringify(input.metadata)}::jsonb,
+               ${key ?? null}, ${hash}, ${abandonAfterMs}, now() + make_interval(secs => ${abandonAfterMs / 1000}), ${runReservation}
+          from ${sql.id(s, 'conversations')} c
+         where c.user_id = ${user} and c.id = ${conversationId}
+        on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
+        returning *`.execute(this.#ctx.db);
+      return result.rows;
+    });
+    return rows[0];
   }
 
   /** Appends generated text to the reply and keeps the turn from being swept as abandoned. */
@@ -195,7 +244,11 @@ export class StreamedTurns {
    */
   async turnHoldingKey(user: string, key: string, hash: string): Promise<Turn | undefined> {
     const turn = await this.#byKey(user, key, hash);
-    if (turn === undefined) return undefined;
+    return turn === undefined ? undefined : this.storedOrRefused(turn);
+  }
+
+  /** For a plain turn under the key `turn` holds: its stored messages, or why the key cannot be used (see {@link turnHoldingKey}). */
+  async storedOrRefused(turn: StreamedTurn): Promise<Turn> {
     if (turn.state === 'committed' || turn.keptPartial) return this.stored(turn);
     if (turn.state === 'streaming') {
       throw new ConflictError('This idempotency key belongs to a turn that is still being streamed', { field: 'idempotencyKey', turnId: turn.id });
@@ -309,14 +362,19 @@ export class StreamedTurns {
     const retain = parse(z.object({ retainFinishedMs: retainSchema.optional() }).strict(), options).retainFinishedMs ?? 86_400_000;
     const table = sql.id(this.#ctx.schema, 'streamed_turns');
     return forAllUsers(this.#ctx, async () => {
-      const abandoned = await sql`
+      // A run's reservation is deleted, not aborted: its process died while
+      // the agent worked, nothing was shown, and a retry may use the key again.
+      const released = await sql`
+        delete from ${table} where state = 'streaming' and expires_at < now() and run_reservation`.execute(this.#ctx.db);
+      const aborted = await sql`
         update ${table} set state = 'aborted', finished_at = now(), updated_at = now()
          where state = 'streaming' and expires_at < now()`.execute(this.#ctx.db);
+      const abandoned = Number(released.numAffectedRows ?? 0) + Number(aborted.numAffectedRows ?? 0);
       const purged = await sql`
         delete from ${table} where state <> 'streaming' and finished_at < now() - make_interval(secs => ${retain / 1000})`.execute(
         this.#ctx.db,
       );
-      return { abandoned: Number(abandoned.numAffectedRows ?? 0), purged: Number(purged.numAffectedRows ?? 0) };
+      return { abandoned, purged: Number(purged.numAffectedRows ?? 0) };
     });
   }
 
@@ -359,12 +417,17 @@ export class StreamedTurns {
   }
 
   async #byKey(user: string, key: string, hash: string): Promise<StreamedTurn | undefined> {
+    const row = await this.#byKeyRow(user, key, hash);
+    return row === undefined ? undefined : toStreamedTurn(row, true);
+  }
+
+  async #byKeyRow(user: string, key: string, hash: string): Promise<Row | undefined> {
     const row = await forUser(this.#ctx, user, () =>
       this.#ctx.db.selectFrom('streamed_turns').selectAll().where('user_id', '=', user).where('idempotency_key', '=', key).executeTakeFirst(),
     );
     if (row === undefined) return undefined;
     if (row.request_hash !== hash) throw new ChatkeepError('CK_IDEMPOTENCY_MISMATCH', undefined, { field: 'idempotencyKey' });
-    return toStreamedTurn(row as unknown as Row, true);
+    return row as unknown as Row;
   }
 
   /** The two stored messages of a committed turn (or an aborted one whose partial reply was kept), as a replayed Turn. */

@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import { hotStatement, selfScopingUser, type HotStatement } from '../db/index.js';
 import { z } from 'zod';
-import { ChatkeepError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
+import { ChatkeepError, ConflictError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
 import type { Agent, AgentReply, StreamingAgent } from './agent.js';
+import { pause } from './pause.js';
 import { streamTurn, type StreamTurnOptions } from './stream-turn.js';
 import type { Messages } from './messages.js';
 import { cutToTokenBudget } from './history-budget.js';
@@ -43,6 +44,9 @@ export interface RunTurnOptions {
 }
 
 const runOptionsSchema = z.object(agentTurnOptionFields).strict();
+
+/** How long past its agent's timeout a run's reservation outlives a dead process before the sweeper releases it. */
+const RUN_RESERVATION_GRACE_MS = 60_000;
 
 /** Writing conversations one turn at a time (SPEC R-CHAT-3). */
 /** The keys of an append; the values are checked one by one below. */
@@ -116,6 +120,12 @@ export class Turns {
    * (CK_AGENT_FAILED / CK_AGENT_TIMEOUT). The agent is given plain data, never
    * a database handle.
    *
+   * While the agent works the turn is reserved (as a streamed turn is, but
+   * invisible to callers): a retention purge keeps the conversation, and a
+   * second call with the same idempotency key waits for this one and
+   * returns its turn instead of calling the agent again (CK_CONFLICT if it
+   * is still running after the second call's own `timeoutMs`).
+   *
    * @example
    * const turn = await store.turns.run(user, convId, 'What is on my list?', myAgent, { timeoutMs: 30_000 });
    */
@@ -132,27 +142,82 @@ export class Turns {
     const { timeoutMs = 60_000, historyLimit = 50, historyTokenBudget, idempotencyKey, signal } = parse(runOptionsSchema, options);
     if (typeof agent !== 'function') throw new ChatkeepError('CK_VALIDATION', 'agent: expected a function', { field: 'agent' });
 
-    if (idempotencyKey !== undefined) {
-      // Before the agent runs: a key stored already, or held by a streamed turn, spares the call.
-      const hash = requestHash(id, userMessage);
-      const stored = (await this.#replay(user, idempotencyKey, hash)) ?? (await this.#streamed.turnHoldingKey(user, idempotencyKey, hash));
-      if (stored !== undefined) return stored;
+    const hash = idempotencyKey === undefined ? null : requestHash(id, userMessage);
+    const reserved = await this.#reserveRun(user, id, userMessage, idempotencyKey, hash, timeoutMs, signal);
+    if (!('state' in reserved)) return reserved;
+    let assistantMessage: Required<MessageInput>;
+    try {
+      const page = await this.#messages.list(user, id, { limit: historyLimit });
+      const history = cutToTokenBudget(
+        page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt })),
+        historyTokenBudget,
+      );
+      const reply = await callAgent(agent, {
+        userId: user,
+        conversationId: id,
+        history: Object.freeze(history),
+        message: userMessage.content,
+        timeoutMs,
+        signal,
+      });
+      assistantMessage = this.#replyInput(reply);
+    } catch (error) {
+      // Nothing stored: the key is free again for a retry. Should the
+      // delete fail too, the sweeper releases the reservation when it expires.
+      await this.#streamed.release(user, reserved.id).catch(() => undefined);
+      throw error;
     }
-    const page = await this.#messages.list(user, id, { limit: historyLimit });
-    const history = cutToTokenBudget(
-      page.messages.map((m) => Object.freeze({ role: m.role, content: m.content, createdAt: m.createdAt })),
-      historyTokenBudget,
-    );
-    const reply = await callAgent(agent, {
-      userId: user,
-      conversationId: id,
-      history: Object.freeze(history),
-      message: userMessage.content,
-      timeoutMs,
-      signal,
-    });
-    const assistantMessage = this.#replyInput(reply);
-    return this.#write(user, id, userMessage, assistantMessage, idempotencyKey);
+    try {
+      return await this.#streamed.commit(user, reserved.id, { content: assistantMessage.content, metadata: assistantMessage.metadata });
+    } catch (error) {
+      // The conversation was deleted while the agent worked, taking the reservation with it.
+      if (error instanceof NotFoundError) throw new NotFoundError('conversation');
+      // The key was stored meanwhile by a plain append of the same request, which raced this reservation.
+      if (error instanceof ConflictError && idempotencyKey !== undefined && hash !== null) {
+        const stored = await this.#replay(user, idempotencyKey, hash);
+        if (stored !== undefined) return stored;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Reserves a run's turn (see StreamedTurns.reserveForRun), or returns the
+   * turn stored under its key already. While another call of the same
+   * request holds the key its agent is working: this one waits for it, up
+   * to its own timeout, rather than pay for a second answer to one question.
+   */
+  async #reserveRun(
+    user: string,
+    conversationId: string,
+    message: Required<MessageInput>,
+    key: string | undefined,
+    hash: string | null,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<StreamedTurn | Turn> {
+    // The sweeper must not take the reservation from an agent still within
+    // its timeout; the grace covers loading the history and committing.
+    const abandonAfterMs = Math.min(86_400_000, Math.max(1000, timeoutMs + RUN_RESERVATION_GRACE_MS));
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 10; ; wait = Math.min(250, wait * 2)) {
+      if (key !== undefined && hash !== null) {
+        const stored = await this.#replay(user, key, hash);
+        if (stored !== undefined) return stored;
+      }
+      const { turn, heldByRun } = await this.#streamed.reserveForRun({ user, conversationId, input: message, key, hash, abandonAfterMs });
+      if (!turn.replayed) return turn;
+      if (!heldByRun || turn.state !== 'streaming') return this.#streamed.storedOrRefused(turn);
+      if (signal?.aborted) throw new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved');
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ConflictError(`Another call with this idempotency key is still running its agent after ${timeoutMs} ms; retry later`, {
+          field: 'idempotencyKey',
+          turnId: turn.id,
+        });
+      }
+      await pause(Math.min(wait, left), signal);
+    }
   }
 
   /**
@@ -390,3 +455,4 @@ async function callAgent(
 }
 
 type AgentInputHistory = Parameters<Agent>[0]['history'];
+

@@ -29,7 +29,25 @@ const tables: Migration = {
   ],
 };
 
-const chatkeep = inProcessChatkeep([tables]);
+/** A later migration that only adds columns (and an index): its down drops columns, no table. */
+const columns: Migration = {
+  version: 2,
+  name: 'columns',
+  up: ({ schema: s }) => [
+    `alter table ${s}.accounts add column email text, add column "Nickname" text`,
+    `alter table ${s}.audit add column note text`,
+    `create index accounts_email_idx on ${s}.accounts (email)`,
+  ],
+  down: ({ schema: s }) => [`drop index ${s}.accounts_email_idx`, `alter table ${s}.accounts drop column email, drop column "Nickname"`, `alter table ${s}.audit drop column note`],
+};
+const index: Migration = {
+  version: 3,
+  name: 'index',
+  up: ({ schema: s }) => [`create index notes_id_idx on ${s}.notes (id)`],
+  down: ({ schema: s }) => [`drop index ${s}.notes_id_idx`],
+};
+
+const chatkeep = inProcessChatkeep([tables, columns, index]);
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(`${backend.name}: migrate down's warning lists every table it drops`, () => {
@@ -51,6 +69,28 @@ for (const backend of BACKENDS) {
       expect(listed.sort()).toEqual(
         ['app.Ledger', 'app.accounts', 'app.audit', 'app.invoices', 'app.notes', 'app.payments', 'app.schema_migrations', 'app.schema_migrations_log'].sort(),
       );
+      // The dropped tables take their columns with them: no column is listed on its own.
+      expect(refused.stderr).not.toContain('These columns will be dropped');
+    });
+
+    // A down that drops only columns once printed the tables heading over an empty list, and no word of the columns.
+    it('a revert that drops columns lists them; one that drops neither says so', async () => {
+      const fresh = await freshTarget(backend.name, 'chatkeep-down-columns-');
+      cleanup = fresh.cleanup;
+      const run = (...args: string[]) => chatkeep([...fresh.where, '--schema', 'app', ...args]);
+      expect((await run('migrate', 'up')).code).toBe(0);
+
+      const indexOnly = await run('migrate', 'down', '--to', '2');
+      expect(indexOnly.code).toBe(2);
+      expect(indexOnly.stderr).toContain('  0003 index\nNo table or column is dropped.\n');
+      expect(indexOnly.stderr).not.toContain('will be dropped');
+
+      const refused = await run('migrate', 'down', '--to', '1');
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        '  0002 columns\nThese columns will be dropped, with the value in every row:\n  app.accounts.email\n  app.accounts.Nickname\n  app.audit.note\n',
+      );
+      expect(refused.stderr).not.toContain('These tables will be dropped');
     });
   });
 }

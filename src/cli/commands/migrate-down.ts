@@ -92,8 +92,8 @@ export function registerMigrateDown(migrate: Command, output: Output, program: P
 const HISTORY_CODES: ReadonlySet<string> = new Set(['CK_MIGRATION_CHECKSUM', 'CK_MIGRATION_HISTORY']);
 
 /**
- * The warning printed before a revert: the migrations undone and the tables
- * dropped. Tables are read from the planned `drop table` statements, so the
+ * The warning printed before a revert: the migrations undone, and the tables
+ * and columns dropped. They are read from the planned statements, so the
  * list is exactly what will run; at version 0 the migrator also removes its
  * bookkeeping tables and the schema it created. The statements are read with
  * the lint's lexer, not a pattern over the text: a table dropped after a
@@ -107,24 +107,27 @@ export function dropWarning(
   to: number,
   where: string,
 ): string[] {
-  const tables = [
+  const described = plan.flatMap((step) =>
+    step.statements.flatMap((statement) => splitStatements(statement, 0).statements.map((parsed) => describeStatement(parsed, schema))),
+  );
+  const tables = [...new Set(described.flatMap((d) => (d.kind === 'drop-table' ? d.tables : [])))];
+  if (to === 0) tables.push(`${schema}.schema_migrations`, `${schema}.schema_migrations_log`);
+  // A column of a table that is dropped as well goes with it: listed once, as the table.
+  const columns = [
     ...new Set(
-      plan.flatMap((step) =>
-        step.statements.flatMap((statement) =>
-          splitStatements(statement, 0).statements.flatMap((parsed) => {
-            const described = describeStatement(parsed, schema);
-            return described.kind === 'drop-table' ? described.tables : [];
-          }),
-        ),
+      described.flatMap((d) =>
+        d.kind === 'alter-table' && !tables.includes(d.table)
+          ? d.actions.flatMap((action) => (action.type === 'drop-column' ? [`${d.table}.${action.column}`] : []))
+          : [],
       ),
     ),
   ];
-  if (to === 0) tables.push(`${schema}.schema_migrations`, `${schema}.schema_migrations_log`);
   return [
     `WARNING: reverting ${plural(plan.length, 'migration')} on ${where} down to version ${to}:`,
     ...plan.map((step) => `  ${formatVersion(step.version)} ${step.name}${step.inFlightUp === true ? ' (its up stopped part-way and is undone)' : ''}`),
-    'These tables will be dropped, with every row in them:',
-    ...tables.map((table) => `  ${table}`),
+    ...(tables.length > 0 ? ['These tables will be dropped, with every row in them:', ...tables.map((table) => `  ${table}`)] : []),
+    ...(columns.length > 0 ? ['These columns will be dropped, with the value in every row:', ...columns.map((column) => `  ${column}`)] : []),
+    ...(tables.length === 0 && columns.length === 0 ? ['No table or column is dropped.'] : []),
     ...(to === 0
       ? [
           `and the schema "${schema}" itself, if chatkeep created it and nothing else is left in it.`,
