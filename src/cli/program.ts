@@ -103,13 +103,13 @@ function addHelpCommands(command: Command): void {
       for (const name of path) {
         const next = shown.commands.find((c) => c.name() === name);
         if (next === undefined) {
-          return shown.error(
-            `error: unknown command '${name}' for '${commandPath(shown)}' (its commands: ${shown.commands
-              .map((c) => c.name())
-              .filter((n) => n !== 'help')
-              .join(', ')})`,
-            { exitCode: 2, code: 'commander.unknownCommand' },
-          );
+          const names = shown.commands.map((c) => c.name()).filter((n) => n !== 'help');
+          // A leaf command (`keys create`) has none: it said "(its commands: )".
+          const there = names.length > 0 ? `its commands: ${names.join(', ')}` : 'it has no subcommands';
+          return shown.error(`error: unknown command '${name}' for '${commandPath(shown)}' (${there})`, {
+            exitCode: 2,
+            code: 'commander.unknownCommand',
+          });
         }
         shown = next;
       }

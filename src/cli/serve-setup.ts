@@ -65,6 +65,8 @@ export function serverOptionsFrom(options: ServeOptions, scope: 'process' | 'clu
   };
 }
 
+const ADMIN_TOKEN_MIN_LENGTH = 16;
+
 /**
  * Refuses option values the server would only reject (or trip over) after
  * the database is opened and migrated, naming the option as typed. The
@@ -77,6 +79,12 @@ function checkServeOptions(options: ServeOptions): void {
     );
   }
   if (options.jwksUrl) checkHttpUrl('--jwks-url (or CHATKEEP_JWKS_URL)', options.jwksUrl);
+  // The admin token opens every user's data to whoever holds it, so it must not be guessable ("admin", "secret").
+  if (options.adminToken !== undefined && options.adminToken !== '' && options.adminToken.length < ADMIN_TOKEN_MIN_LENGTH) {
+    throw new UsageError(
+      `--admin-token (or CHATKEEP_ADMIN_TOKEN) must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters, it has ${options.adminToken.length}: it grants every admin route (e.g. \`openssl rand -hex 32\`)`,
+    );
+  }
   // Claims of JWTs, when no JWT is accepted: they did nothing, and every JWT got a 401 nobody could explain.
   for (const [name, value] of [['--jwt-issuer (or CHATKEEP_JWT_ISSUER)', options.jwtIssuer], ['--jwt-audience (or CHATKEEP_JWT_AUDIENCE)', options.jwtAudience]] as const) {
     if (value && !options.jwtSecret && !options.jwksUrl) {

@@ -18,6 +18,6 @@ export {
   type UserIdType,
   type UsersReference,
 } from './schema-settings.js';
-export { USER_ID_PATTERN, USER_ID_RULE } from './sql-fragments.js';
+export { USER_ID_PATTERN, USER_ID_RULE, UUID_PATTERN } from './sql-fragments.js';
 export { assertIdentifier } from '../migrate/identifier.js';
 export { assertStorePrivileges, extendStoreRoles, grantStoreRole } from './store-role.js';

@@ -16,6 +16,9 @@ export const USER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@|+=-]{0,127}$';
 /** What a user id that fails USER_ID_PATTERN is told, by the store and by the CLI before it opens one. */
 export const USER_ID_RULE = 'expected 1–128 characters: letters, digits and . _ : @ | + = -, starting with a letter or digit';
 
+/** A UUID in any letter case: the ids of conversations, messages, turns, sessions and API keys. */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * The `user_id` column of a table that is owned directly by a user: a foreign
  * key to the host's users table when one is configured, else a format CHECK.

@@ -24,6 +24,16 @@ const READ_ONLY_TABLES = ['install', 'schema_migrations', 'schema_migrations_log
 export async function grantStoreRole(db: Kysely<any>, options: { readonly role: string; readonly schema?: string }): Promise<void> {
   const role = assertIdentifier('role', options.role);
   const schema = assertIdentifier('schema', options.schema ?? 'chatkeep');
+  // pg_read_all_data, pg_monitor…: granting to one gives every member of it,
+  // roles of other applications and monitoring tools, read and write on
+  // every user's chat data. The names are reserved to PostgreSQL.
+  if (role.startsWith('pg_')) {
+    throw new ChatkeepError(
+      'CK_CONFIG',
+      `Role "${role}" is one of PostgreSQL's predefined roles: every role that is a member of it would get the store's privileges; create a role for the application (create role chat_app login password '…')`,
+      { field: 'role' },
+    );
+  }
   try {
     await db.transaction().execute(async (trx) => {
       const { rows } = await sql<{ role: boolean; schema: boolean; superuser: boolean | null; owner: boolean | null; user: string }>`

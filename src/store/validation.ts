@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NOT_STORABLE, storable } from '../db/storable-text.js';
 import { firstIssue, issueText, ValidationError, wordedParse } from '../errors/index.js';
-import { USER_ID_PATTERN, USER_ID_RULE, type SchemaSettings } from '../schema/index.js';
+import { USER_ID_PATTERN, USER_ID_RULE, UUID_PATTERN, type SchemaSettings } from '../schema/index.js';
 
 /** What PostgreSQL text stores as given; the rule lives in db/ so the MCP task tools share it. */
 export { NOT_STORABLE, storable };
@@ -21,7 +21,6 @@ export function parse<T extends z.ZodType>(schema: T, input: unknown, root?: str
   throw new ValidationError(path || 'input', issue?.message ?? 'invalid');
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A uuid, lower-cased: `ABC…` and `abc…` are one id, and what the store
@@ -32,7 +31,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export const uuidSchema = z
   .string()
-  .regex(UUID, 'expected a UUID')
+  .regex(UUID_PATTERN, 'expected a UUID')
   .transform((v) => v.toLowerCase());
 
 

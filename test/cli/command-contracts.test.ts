@@ -95,7 +95,7 @@ describe('chatkeep command contracts: refused before anything is opened (exit 2)
 });
 
 /** Exit 2 means "you typed it wrong" also when the store, not commander, finds the fault. */
-describe('chatkeep command contracts: malformed input found after opening the store (exit 2)', () => {
+describe('chatkeep command contracts: a malformed key id is a usage error (exit 2)', () => {
   let dir = '';
   beforeAll(() => {
     assertBuilt();
@@ -103,10 +103,12 @@ describe('chatkeep command contracts: malformed input found after opening the st
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keys revoke with a key id that is not one (CK_VALIDATION) is a usage error, not a failure (exit 1)', async () => {
+  // The id is checked before anything opens: a new data folder is not installed for a typo.
+  it('keys revoke with a key id that is not one (CK_VALIDATION) is a usage error (exit 2), found before the database is opened', async () => {
     const run = await chatkeep(['--data-dir', join(dir, 'data'), 'keys', 'revoke', '--user', 'alice', 'not-a-key-id']);
-    expect([run.code, run.stdout]).toEqual([2, `Database: PGlite at ${join(dir, 'data')} (schema "chatkeep")\n`]);
+    expect([run.code, run.stdout]).toEqual([2, '']);
     expect(run.stderr).toMatch(/^error \[CK_VALIDATION\]: <key-id>: expected a UUID/m);
+    expect(existsSync(join(dir, 'data')), 'no data folder was made').toBe(false);
   });
 });
 

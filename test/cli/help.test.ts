@@ -163,11 +163,14 @@ describe('chatkeep CLI: help, version and usage errors (no database)', () => {
     }
     expect(nested.stdout).toBe((await chatkeep(['migrate', 'down', '--help'])).stdout);
 
-    const [top, deeper, viaParent] = await Promise.all([
+    const [top, deeper, viaParent, pastLeaf] = await Promise.all([
       chatkeep(['help', 'nosuch']),
       chatkeep(['help', 'migrate', 'nosuch']),
       chatkeep(['migrate', 'help', 'nosuch']),
+      chatkeep(['help', 'keys', 'create', 'extra']),
     ]);
+    expect(pastLeaf).toMatchObject({ code: 2, stdout: '' });
+    expect(pastLeaf.stderr).toContain("unknown command 'extra' for 'chatkeep keys create' (it has no subcommands)");
     expect(top).toMatchObject({ code: 2, stdout: '' });
     expect(top.stderr).toContain("unknown command 'nosuch' for 'chatkeep' (its commands: migrate, serve, keys, retention, demo, mcp)");
     for (const run of [deeper, viaParent]) {

@@ -122,6 +122,21 @@ describe.skipIf(!PG_AVAILABLE)('chatkeep migrate grant (PostgreSQL)', () => {
     const run = await chatkeep(['--database-url', created.url, 'migrate', 'grant', 'ck_nobody_here']);
     expect([run.code, run.stderr]).toEqual([2, expect.stringContaining('error [CK_CONFIG]: Role "ck_nobody_here" does not exist')]);
   });
+
+  // pg_read_all_data exists, is no superuser and has no BYPASSRLS: it passed every check, and its members got write access to the chat tables.
+  it("a predefined role (pg_read_all_data) is refused, and nothing is granted to it", async () => {
+    const run = await chatkeep(['--database-url', created.url, 'migrate', 'grant', 'pg_read_all_data']);
+    expect([run.code, run.stderr]).toEqual([2, expect.stringContaining(`error [CK_CONFIG]: Role "pg_read_all_data" is one of PostgreSQL's predefined roles`)]);
+    const admin = await openDatabase({ url: created.url });
+    try {
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from information_schema.role_table_grants
+         where grantee = 'pg_read_all_data' and table_schema = 'chatkeep'`.execute(admin.db);
+      expect(rows[0]?.n).toBe(0);
+    } finally {
+      await admin.close();
+    }
+  });
 });
 
 describe('chatkeep migrate grant (PGlite)', () => {

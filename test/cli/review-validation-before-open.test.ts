@@ -62,11 +62,21 @@ describe('chatkeep: bad values are refused before anything is created', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it('retention purge --older-than 0d (or 0h, 0m: every conversation, however recent) is a usage error, before the database is opened', { timeout: 60_000 }, async () => {
+    const dataDir = join(dir, 'retention-zero');
+    for (const age of ['0d', '0h', '000m']) {
+      const run = await chatkeep(['--data-dir', dataDir, 'retention', 'purge', '--older-than', age]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`option '--older-than <age>' argument '${age}' is invalid. expected an age above zero`);
+      expect(existsSync(dataDir)).toBe(false);
+    }
+  });
+
   // `mcp role` checked these before opening; `mcp` itself only after it had run initdb on a new folder.
   it('mcp --host-schema, --role and mcp role --grant-to: a bad name is refused before the data folder is created', { timeout: 60_000 }, async () => {
     const cases: [string[], string][] = [
-      [['mcp', '--user', 'alice', '--host-schema', 'Bad-Schema'], 'error [CK_CONFIG]: hostSchema: expected a lower-case identifier'],
-      [['mcp', '--user', 'alice', '--role', 'X'], 'error [CK_CONFIG]: role: expected a lower-case identifier'],
+      [['mcp', '--user', 'alice', '--host-schema', 'Bad-Schema'], 'error [CK_CONFIG]: --host-schema: expected a lower-case identifier'],
+      [['mcp', '--user', 'alice', '--role', 'X'], 'error [CK_CONFIG]: --role: expected a lower-case identifier'],
       // `mcp role` checked --host-schema and --role first, but not --grant-to (named `grantTo[0]`).
       [['mcp', 'role', '--grant-to', 'app', 'X Y'], 'error [CK_CONFIG]: --grant-to: expected a lower-case identifier'],
     ];

@@ -26,17 +26,25 @@ describe('chatkeep serve: usage', () => {
     expect(run.stderr).toContain('--agent openai needs --openai-model');
   });
 
-  it('a short --jwt-secret or a malformed --jwks-url / --openai-base-url is a usage error naming the option; nothing is created or migrated', async () => {
+  it('a short --jwt-secret or --admin-token or a malformed --jwks-url / --openai-base-url is a usage error naming the option; nothing is created or migrated', async () => {
     assertBuilt();
     const dir = mkdtempSync(join(tmpdir(), 'chatkeep-serve-usage-'));
     try {
       const data = join(dir, 'data');
-      const [secret, secretFromEnv, jwks, openai] = await Promise.all([
+      const [secret, secretFromEnv, jwks, openai, admin, adminFromEnv] = await Promise.all([
         chatkeep(['--data-dir', data, 'serve', '--jwt-secret', 'too-short-secret']),
         chatkeep(['--data-dir', data, 'serve'], { CHATKEEP_JWT_SECRET: 'too-short-secret' }),
         chatkeep(['--data-dir', data, 'serve', '--jwks-url', 'not a url']),
         chatkeep(['--data-dir', data, 'serve', '--agent', 'openai', '--openai-model', 'm', '--openai-base-url', 'ftp://models.example/v1']),
+        // A guessable admin token would open every user's data.
+        chatkeep(['--data-dir', data, 'serve', '--admin-token', 'shorty-tok']),
+        chatkeep(['--data-dir', data, 'serve'], { CHATKEEP_ADMIN_TOKEN: 'fifteen-chars..' }),
       ]);
+      for (const run of [admin, adminFromEnv]) {
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stderr).toMatch(/^error: --admin-token \(or CHATKEEP_ADMIN_TOKEN\) must be at least 16 characters, it has (10|15)/m);
+        expect(run.stderr).not.toMatch(/shorty-tok|fifteen-chars/); // a secret is never echoed
+      }
       for (const run of [secret, secretFromEnv]) {
         expect(run.code, run.stderr).toBe(2);
         expect(run.stderr).toMatch(/^error: --jwt-secret \(or CHATKEEP_JWT_SECRET\) must be at least 32 bytes/m);

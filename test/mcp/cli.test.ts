@@ -22,7 +22,7 @@ describe('chatkeep mcp: usage', () => {
       [['mcp', '--transport', 'http', '--port', '70000'], /port number/],
       [
         ['mcp', '--user', 'alice', '--host-schema', 'Todo; drop'],
-        /hostSchema: expected a lower-case identifier/,
+        /--host-schema: expected a lower-case identifier/,
       ],
       [['mcp', '--transport', 'http', '--allowed-host', 'http://mcp.internal'], /--allowed-host.*without scheme or port/],
       [['mcp', '--transport', 'http', '--allowed-host', 'mcp.internal:8080'], /--allowed-host.*without scheme or port/],
@@ -44,9 +44,9 @@ describe('chatkeep mcp: usage', () => {
       [['mcp', 'role', '--port', '3001'], /^error: --port is an option of `chatkeep mcp` \(serving\); `chatkeep mcp role` does not take it$/m],
       [['mcp', '--user', 'alice', 'role'], /^error: --user is an option of `chatkeep mcp` \(serving\)/m],
       [['mcp', 'role', '--transport', 'http'], /^error: --transport is an option of `chatkeep mcp` \(serving\)/m],
-      [['mcp', 'role', '--host-schema', 'Todo; drop'], /^error \[CK_CONFIG\]: hostSchema: expected a lower-case identifier/m],
-      [['mcp', '--host-schema', 'Todo; drop', 'role'], /^error \[CK_CONFIG\]: hostSchema: expected a lower-case identifier/m],
-      [['mcp', 'role', '--role', 'Tools; drop'], /^error \[CK_CONFIG\]: role: expected a lower-case identifier/m],
+      [['mcp', 'role', '--host-schema', 'Todo; drop'], /^error \[CK_CONFIG]: --host-schema: expected a lower-case identifier/m],
+      [['mcp', '--host-schema', 'Todo; drop', 'role'], /^error \[CK_CONFIG]: --host-schema: expected a lower-case identifier/m],
+      [['mcp', 'role', '--role', 'Tools; drop'], /^error \[CK_CONFIG]: --role: expected a lower-case identifier/m],
       [['mcp', 'role', '--bogus'], /unknown option '--bogus'/],
     ];
     for (const [args, message] of cases) {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 // The modules themselves, not store/ or schema/index.js: the command tree must not load the drivers (lazy-modules.ts).
 import { NOT_STORABLE, storable } from '../../db/storable-text.js';
 import { ChatkeepError } from '../../errors/index.js';
-import { USER_ID_PATTERN, USER_ID_RULE } from '../../schema/sql-fragments.js';
+import { USER_ID_PATTERN, USER_ID_RULE, UUID_PATTERN } from '../../schema/sql-fragments.js';
 import { globalOptions } from '../global-options.js';
 import { helpEpilog } from '../help-text.js';
 import type { Output } from '../output.js';
@@ -62,7 +62,7 @@ export function registerKeys(program: Command, output: Output): void {
     .argument('<key-id>', 'the key id from `chatkeep keys list`')
     .addHelpText('after', helpEpilog('chatkeep keys revoke --user alice 0190f0f0-0000-7000-8000-000000000000'))
     .action(async (keyId: string, options: { user: string }, command: Command) => {
-      checkInput({ user: options.user });
+      checkInput({ user: options.user, keyId });
       await withStore(globalOptions(command), output, { json: false, optionOf: OPTION_OF }, async (store) => {
         const key = await store.apiKeys.revoke(options.user, keyId);
         output.line(`revoked ${key.id} (${key.prefix}…) of user "${key.userId}"`);
@@ -84,12 +84,13 @@ const ANY_USER_ID = new RegExp(`${USER_ID_PATTERN}|^-?\\d{1,19}$`);
  * store/api-keys.ts), naming the option typed; values only some installs
  * refuse (an integer id where the users table has uuids) are left to the store.
  */
-function checkInput(input: { readonly user: string; readonly name?: string }): void {
+function checkInput(input: { readonly user: string; readonly name?: string; readonly keyId?: string }): void {
   if (!ANY_USER_ID.test(input.user)) {
     refuse('userId', USER_ID_RULE);
   }
   if (input.name !== undefined && input.name.length > 100) refuse('name', 'must be at most 100 characters');
   if (input.name !== undefined && !storable(input.name)) refuse('name', NOT_STORABLE);
+  if (input.keyId !== undefined && !UUID_PATTERN.test(input.keyId)) refuse('keyId', 'expected a UUID');
 }
 
 function refuse(field: string, message: string): never {

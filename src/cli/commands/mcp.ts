@@ -156,9 +156,9 @@ async function setUpRole(output: Output, globals: GlobalOptions, options: McpRol
   }
   // Checked here too, not only by ensureToolsRole: a typo is refused before a data folder is created.
   const roleOptions: ToolsRoleOptions = {
-    hostSchema: assertIdentifier('hostSchema', options.hostSchema),
-    role: assertIdentifier('role', options.role),
-    chatkeepSchema: assertIdentifier('schema', globals.schema),
+    hostSchema: assertIdentifier('--host-schema', options.hostSchema),
+    role: assertIdentifier('--role', options.role),
+    chatkeepSchema: assertIdentifier('--schema', globals.schema),
     ...(options.grantTo !== undefined ? { grantTo: options.grantTo.map((name) => assertIdentifier('--grant-to', name)) } : {}),
     ...(password !== undefined ? { password } : {}),
   };
@@ -196,8 +196,8 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
     );
   }
   // Before the database is opened: on a new data folder that runs initdb, for nothing.
-  assertIdentifier('hostSchema', options.hostSchema);
-  assertIdentifier('role', options.role);
+  assertIdentifier('--host-schema', options.hostSchema);
+  assertIdentifier('--role', options.role);
   const tokenList = process.env[TOKENS_VARIABLE] ?? '';
   if (options.transport === 'http' && tokenList.trim() === '') {
     throw new UsageError(
@@ -216,7 +216,7 @@ async function serve(output: Output, globals: GlobalOptions, options: McpOptions
   const roleOptions: ToolsRoleOptions = {
     hostSchema: options.hostSchema,
     role: options.role,
-    chatkeepSchema: assertIdentifier('schema', globals.schema),
+    chatkeepSchema: assertIdentifier('--schema', globals.schema),
   };
   const version = packageVersion();
   const onToolError = (tool: string, error: unknown): void =>

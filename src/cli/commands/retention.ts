@@ -18,6 +18,8 @@ function parseAge(value: string): number {
   if (match === null) throw new InvalidArgumentError('expected an age like 90d, 12h or 30m');
   const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[match[2] as 'd' | 'h' | 'm'];
   const age = Number(match[1]) * unit;
+  // 0d is every conversation of every user, active this second: a slip of the keyboard, not a retention policy.
+  if (age === 0) throw new InvalidArgumentError('expected an age above zero (0 would delete every conversation, however recent)');
   // 999999d reaches back to 712 BC: the store refused that only after the
   // database was opened (and a new one installed), as `before: expected a
   // Date in the years 1–9999`, naming no option the user typed.
