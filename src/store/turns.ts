@@ -36,7 +36,7 @@ export interface RunTurnOptions {
   readonly timeoutMs?: number;
   /** How many earlier messages the agent sees (default 50, max 1000). */
   readonly historyLimit?: number;
-  /** Also cut the history, oldest first, to about this many tokens (estimated as characters / 4). */
+  /** Also cut the history, oldest first, to about this many tokens (estimated on the long side: `estimateTokens`). */
   readonly historyTokenBudget?: number;
   readonly idempotencyKey?: string;
   /** Abort the turn from outside (e.g. the HTTP client went away). */
