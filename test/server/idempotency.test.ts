@@ -205,9 +205,11 @@ for (const backend of BACKENDS) {
       expect(runCalls - before).toBe(1);
     });
 
-    it('/turns/run sent 10 times concurrently stores one turn and every answer carries its reply', async () => {
+    // The duplicates wait for the first call's agent (its reserved turn holds the key) instead of each paying for an answer.
+    it('/turns/run sent 10 times concurrently calls the agent once, stores one turn and every answer carries its reply', async () => {
       const { user, token, id, turns } = await setup();
       const headers = { 'idempotency-key': key() };
+      const callsBefore = runCalls;
       const replies = await Promise.all(
         Array.from({ length: 10 }, () =>
           f.call('POST', `${turns}/run`, { token, headers, body: { message: 'burst' } }),
@@ -217,6 +219,7 @@ for (const backend of BACKENDS) {
       expect(replies.filter((r) => r.status === 200)).toHaveLength(9);
       expect(new Set(replies.map((r) => r.body.id)).size).toBe(1);
       expect(new Set(replies.map((r) => r.body.assistantMessage.content)).size).toBe(1);
+      expect(runCalls - callsBefore).toBe(1);
       const stored = await f.store().messages.list(user, id);
       expect(stored.messages.map((m) => m.content)).toEqual([
         'burst',
