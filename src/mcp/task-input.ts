@@ -46,9 +46,12 @@ const STORABLE = [storable, { message: NOT_STORABLE, ...FIRST }] as const;
  * A name must show something. `trim()` removes white space, but not
  * zero-width or other format characters (U+200B, U+2060) nor control
  * characters: a title of those alone is a task nobody can see in a list.
+ * Nor the fillers that are letters to Unicode but draw nothing (Hangul
+ * fillers U+3164, U+FFA0: Default_Ignorable_Code_Point) or the blank
+ * Braille pattern U+2800, the usual ways to post an "empty" name.
  */
 const VISIBLE = [
-  (value: string) => /[^\s\p{Cc}\p{Cf}\p{Z}]/u.test(value),
+  (value: string) => /[^\s\p{Cc}\p{Cf}\p{Z}\p{Default_Ignorable_Code_Point}\u2800]/u.test(value),
   { message: 'must contain a visible character', ...FIRST },
 ] as const;
 

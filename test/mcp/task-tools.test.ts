@@ -293,6 +293,10 @@ for (const backend of BACKENDS) {
           // Nothing visible: zero-width and format characters, which trim() keeps, or controls.
           ['add_task', { title: '\u200b\u2060' }, 'title'],
           ['add_task', { title: 'ok', category: ' \u200b ' }, 'category'],
+          // Letters to Unicode that draw nothing: Hangul fillers, the blank Braille pattern.
+          ['add_task', { title: '\u3164\u3164' }, 'title'],
+          ['add_task', { title: '\uffa0 \u2800' }, 'title'],
+          ['add_task', { title: 'ok', category: '\u3164' }, 'category'],
           ['update_task', { task_id: id, title: '\u0007' }, 'title'],
           ['list_tasks', { limit: -1.5 }, 'limit'],
           ['complete_task', { task_id: 1e300 }, 'task_id'],
