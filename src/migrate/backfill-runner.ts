@@ -107,7 +107,12 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
       try {
         const batch = await withLockRetry(
           () =>
-            conn.transaction().execute(async (trx) => {
+            // READ COMMITTED whatever the connection defaults to: an UPDATE
+            // meeting a row changed meanwhile then re-checks `where` and
+            // `set` on the new version. Under a REPEATABLE READ default (a
+            // host's own pool) it fails with 40001 instead, and a backfill of
+            // a busy table fails again on every run.
+            conn.transaction().setIsolationLevel('read committed').execute(async (trx) => {
               await sql`select set_config('lock_timeout', ${ctx.lockTimeout}, true),
                                set_config('statement_timeout', ${ctx.statementTimeout}, true),
                                set_config('synchronous_commit', 'off', true)

@@ -80,7 +80,8 @@ export async function runPhased(conn: Kysely<any>, step: RenderedStep, ctx: Phas
           if (phase.transactional) {
             await withLockRetry(
               () =>
-                conn.transaction().execute(async (trx) => {
+                // READ COMMITTED, as in run-step.ts: a lock a statement waits for must not come after the snapshot.
+                conn.transaction().setIsolationLevel('read committed').execute(async (trx) => {
                   await setLocalTimeouts(trx, ctx);
                   for (const statement of phase.statements) await sql.raw(statement).execute(trx);
                   await ctx.journal.write(trx, key, true, null);

@@ -80,7 +80,13 @@ export async function runStep(
   };
 
   try {
-    await conn.transaction().execute(async (trx) => {
+    // READ COMMITTED whatever the connection defaults to (a host's own
+    // Kysely may default to REPEATABLE READ): each statement then sees what
+    // was committed before it ran. Under REPEATABLE READ the snapshot is the
+    // first query's, taken before a later statement's lock is granted, so a
+    // copy made under that lock (dropColumnWithBackup) missed a write
+    // committed while it waited, and the drop lost that value for good.
+    await conn.transaction().setIsolationLevel('read committed').execute(async (trx) => {
       // set_config(…, true) is SET LOCAL with bind parameters: the values
       // end with the transaction and cannot inject SQL.
       await sql`select set_config('lock_timeout', ${lockTimeout}, true), set_config('statement_timeout', ${statementTimeout}, true)`.execute(

@@ -156,9 +156,14 @@ export function dropColumnWithBackup(options: DropColumnWithBackupOptions): Reve
         ]),
     ...checks.map((c) => `alter table ${table.sql} add constraint ${c.name} check (${c.expression}) not valid`),
     ...(definition.notNull === true ? [`alter table ${table.sql} add constraint ${NOT_NULL_CHECK} check (${column} is not null) not valid`] : []),
+    // Compared as text: json, xml and point have no equality operator, and
+    // IS DISTINCT FROM on them fails (42883), which would leave `down` unable
+    // to finish although every value is back. Identical values print
+    // identically (json and xml keep their text as written). `type` is not
+    // used to cast: it may carry a clause a cast refuses (`collate "C"`).
     verify(
       `every value of ${table.sql}.${column} is restored from ${backup}`,
-      `select not exists (select 1 from ${backup} ck_backup join ${table.sql} on ${matchOn(`${table.sql}.`)} where ${table.sql}.${column} is distinct from ck_backup.${VALUE})`,
+      `select not exists (select 1 from ${backup} ck_backup join ${table.sql} on ${matchOn(`${table.sql}.`)} where ${table.sql}.${column}::text is distinct from ck_backup.${VALUE}::text)`,
     ),
     // VALIDATE scans under SHARE UPDATE EXCLUSIVE (writers pass); SET NOT
     // NULL then finds the validated check and skips its own full scan.

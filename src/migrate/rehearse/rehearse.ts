@@ -14,6 +14,7 @@ import { compareModes } from './lock-modes.js';
 import { LockSampler, type SampledLocks } from './lock-sampler.js';
 import { measuredLocks } from './measured-locks.js';
 import type { OpenedCopy, RehearsalCopy } from './rehearsal-copy.js';
+import { serverRoles, serverRolesNote } from './server-roles.js';
 import { isStopped, rehearsalStopped } from './rehearsal-stopped.js';
 import { terminateSessions } from './terminate-sessions.js';
 import type { HeldLock, RehearsalReport, RehearsedMigration, RehearsedStep } from './rehearsal-report.js';
@@ -132,6 +133,8 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
     timeline.usePlan(plan);
     // Only a single-session copy needs the log (estimates); a long backfill logs many queries.
     keepLog = copy.url === undefined;
+    // PGlite's clone is an instance of its own; a PostgreSQL copy shares its server's roles.
+    const rolesBefore = copy.url !== undefined ? await serverRoles(copy.db) : undefined;
     if (copy.url !== undefined) sampler = await LockSampler.start(copy.url, applicationName, sampleIntervalMs);
     const started = performance.now();
     // The lint gate is not rehearsed: measuring what the lint warns about is
@@ -145,6 +148,7 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
     if (signal !== undefined && isStopped(signal)) throw rehearsalStopped(signal);
     const sampled = await sampler?.stop();
     sampler = undefined;
+    const rolesNote = rolesBefore !== undefined ? serverRolesNote(rolesBefore, await serverRoles(copy.db)) : [];
     const locksOf = sampled !== undefined ? measuredStep(sampled) : estimatedStep(options.migrator.migrations, migrator.context, log);
     const migrations = outcome.results.map((result): RehearsedMigration => {
       const timed = timeline.migrations.find((m) => m.version === result.version && m.direction === result.direction);
@@ -160,7 +164,7 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
       migrations,
       overBudget: migrations.some((m) => m.steps.some((s) => s.flagged)),
       ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-      notes: [...notesFor(copy, sampled, sampleIntervalMs), ...lintGateNotes(outcome.results, options.migrator.allowLintErrors ?? false)],
+      notes: [...notesFor(copy, sampled, sampleIntervalMs), ...rolesNote, ...lintGateNotes(outcome.results, options.migrator.allowLintErrors ?? false)],
     };
   } finally {
     signal?.removeEventListener('abort', onAbort);
