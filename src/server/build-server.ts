@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ChatkeepError } from '../errors/index.js';
 import { MAX_RATE_LIMIT_WINDOW_MS, type Store } from '../store/index.js';
 import { addressKey, AuthFailureLimiter } from './auth-failure-limiter.js';
 import { createAuthenticator } from './auth/authenticator.js';
-import { sendError } from './error-reply.js';
+import { sendError, type ErrorBody } from './error-reply.js';
 import { httpSchemas } from './http-schemas.js';
 import { WorkerRateLimitStore } from './cluster/worker-rate-limit-store.js';
 import { databaseRateLimitStore } from './database-rate-limit-store.js';
@@ -59,6 +60,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   const failureLimiter = authFailureLimiter(options, store);
   const trustProxy = trustedProxies(options);
   checkHeartbeat(options);
+  checkTurnTimes(options);
 
   const app: App = Fastify({
     logger: options.logger ?? { level: 'info' },
@@ -80,6 +82,9 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
       void reply.header('x-request-id', request.id);
       void sendError(error, request, reply);
     },
+    // What Node's HTTP parser refuses before any route (a malformed request
+    // line, headers past its size limit) is answered in the one error shape too.
+    clientErrorHandler: answerClientError,
     // One log line per request (below), not Fastify's two ("incoming request" + "request completed").
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
@@ -97,7 +102,33 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   app.setNotFoundHandler((request, reply) => sendError(new ChatkeepError('CK_NOT_FOUND', 'No such route'), request, reply));
   app.decorateRequest('principal', undefined);
 
+  // The structured request log: what happened and for whom, never what was said.
+  // One line per request, also for one whose client hung up before its
+  // response ended (a stream cut mid-reply, a run given up on): Fastify's
+  // onResponse runs only for a response that finished, so those had none.
+  const logged = new WeakSet<FastifyRequest>();
+  const logRequest = (request: FastifyRequest, reply: FastifyReply, clientClosed: boolean) => {
+    if (logged.has(request)) return;
+    logged.add(request);
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.raw.headersSent || !clientClosed ? reply.statusCode : undefined,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        user: request.principal?.userId,
+        ...(clientClosed ? { clientClosed: true } : {}),
+      },
+      'request',
+    );
+  };
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply, false));
+
   app.addHook('onRequest', async (request, reply) => {
+    // In this hook, not one of its own: every hook is one more promise per request, on the hot read path too.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) logRequest(request, reply, true);
+    });
     void reply.header('x-request-id', request.id);
     const config = request.routeOptions.config as { public?: boolean; admin?: boolean };
     if (closing && config.public !== true) throw new ChatkeepError('CK_SHUTTING_DOWN');
@@ -152,14 +183,6 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
   // close for the client's keep-alive (seconds) before the listener ends.
   app.addHook('onSend', async (_request, reply) => {
     if (closing) void reply.header('connection', 'close');
-  });
-
-  // The structured request log: what happened and for whom, never what was said.
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, user: request.principal?.userId },
-      'request',
-    );
   });
 
   await app.register(fastifyRateLimit, {
@@ -296,6 +319,50 @@ function authFailureLimiter(options: ServerOptions, store: Store): AuthFailureLi
     throw new ChatkeepError('CK_CONFIG', 'authFailureLimit: max must be a whole number >= 0 and windowMs one >= 1', { field: 'authFailureLimit' });
   }
   return new AuthFailureLimiter(limit, store.rateLimits);
+}
+
+/**
+ * The store's limits on a turn's agent time and on `abandonAfterMs`
+ * (`store.turns.run`/`stream`/`begin`). Outside them every run, stream and
+ * begin was a 400 naming `timeoutMs` or `abandonAfterMs`, fields the client
+ * never sent and cannot change; refused here, the operator sees it at start.
+ */
+const TURN_TIMES = { agentTimeoutMs: [1, 3_600_000], abandonAfterMs: [1000, 86_400_000] } as const;
+
+function checkTurnTimes(options: ServerOptions): void {
+  for (const [field, [min, max]] of Object.entries(TURN_TIMES)) {
+    const ms = options[field as keyof typeof TURN_TIMES];
+    if (ms !== undefined && !(Number.isInteger(ms) && ms >= min && ms <= max)) {
+      throw new ChatkeepError('CK_CONFIG', `${field}: a whole number of milliseconds from ${min} to ${max}`, { field });
+    }
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node's parser refused the request before
+ * Fastify saw it, so there is no route and no reply. Fastify's default
+ * answered `{"error":"Bad Request","message":"Client Error",…}`, a string
+ * where every client of this API reads `error.code`. Headers past Node's
+ * size limit are a 400 naming `headers` (CK_VALIDATION is 400 in the
+ * catalogue; Fastify said 431). A request that timed out gets Node's own
+ * bodiless 408: no chatkeep code fits, and its client has seldom stayed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    } else {
+      const requestId = randomUUID();
+      const field = error.code === 'HPE_HEADER_OVERFLOW' ? 'headers' : 'request';
+      const message = field === 'headers' ? 'headers: larger than the server accepts' : 'request: not a valid HTTP/1.1 request';
+      const body = JSON.stringify({ error: { code: 'CK_VALIDATION', message, details: { field }, requestId } } satisfies ErrorBody);
+      socket.write(
+        `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+  }
+  socket.destroy(error);
 }
 
 /** The longest heartbeat interval: an hour (a timer takes at most 2^31 − 1 ms anyway). */

@@ -27,8 +27,26 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
   ({ schema }) =>
   (data) => {
     const result = wordedParse(schema, data);
-    return result.success ? { value: result.data } : { error: new RequestValidationError(result.error.issues) };
+    return result.success ? { value: result.data } : { error: new RequestValidationError(result.error.issues.flatMap(inTheFormGiven)) };
   };
+
+/**
+ * A union's issue, replaced by the issue of the one form whose type the
+ * value has. A message is `"text"` or `{ content, metadata }`, and zod
+ * reports a union at its own path once a form fails at the root type, so
+ * `{ "content": "hi", "metadata": [] }` was `user: expected a string or
+ * { content, metadata }, received an object` — refusing the very form sent —
+ * where the library says `user.metadata: expected a JSON object, received an
+ * array` (docs/errors.md: the two front doors word a field alike). A value
+ * of none of the forms' types keeps the union's own message.
+ */
+function inTheFormGiven(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const typeMatched = issue.errors.filter((form) => !form.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+  const [only] = typeMatched;
+  if (typeMatched.length !== 1 || only === undefined || only.length === 0) return [issue];
+  return only.flatMap((inner) => inTheFormGiven({ ...inner, path: [...issue.path, ...inner.path] }));
+}
 
 /**
  * `preValidation` of a route that takes no body (abandon, keep-alive, the

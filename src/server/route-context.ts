@@ -44,6 +44,12 @@ export function actingUser(request: FastifyRequest): string {
 
 /** `Idempotency-Key` header (IETF httpapi draft) or the body's `idempotencyKey`; both present must agree. */
 export function idempotencyKeyOf(request: FastifyRequest, bodyKey: string | undefined): string | undefined {
+  // Node joins a repeated header into one value ("k1, k1"): a retry whose
+  // header a proxy or client library repeated had a key never used before,
+  // and was stored a second time. Refused, as a repeated query parameter is.
+  if ((request.raw.headersDistinct['idempotency-key']?.length ?? 0) > 1) {
+    throw new ChatkeepError('CK_VALIDATION', 'idempotencyKey: the Idempotency-Key header was given more than once; send it once', { field: 'idempotencyKey' });
+  }
   const header = request.headers['idempotency-key'];
   const headerKey = Array.isArray(header) ? header[0] : header;
   if (headerKey !== undefined && bodyKey !== undefined && headerKey !== bodyKey) {

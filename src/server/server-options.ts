@@ -11,7 +11,7 @@ export interface AuthOptions {
   readonly issuer?: string;
   /** Required `aud` claim, when set. */
   readonly audience?: string;
-  /** The credential for /v1/admin routes; admin routes answer 401 when unset. */
+  /** The credential for /v1/admin routes; admin routes answer 401 when unset. No white space (CK_CONFIG otherwise). */
   readonly adminToken?: string;
   /** How long a verified API key is trusted without another lookup (default 5,000 ms; 0 = every request). */
   readonly apiKeyCacheMs?: number;
@@ -59,9 +59,9 @@ export interface ServerOptions {
    * address.
    */
   readonly trustProxy?: readonly string[];
-  /** Agent time limit for run/stream (default 60,000 ms). */
+  /** Agent time limit for run/stream (default 60,000 ms; 1 ms to an hour, else CK_CONFIG at build). */
   readonly agentTimeoutMs?: number;
-  /** A streamed turn with no news for this long is aborted by the sweeper (default 120,000 ms). */
+  /** A streamed turn with no news for this long is aborted by the sweeper (default 120,000 ms; 1 s to a day, else CK_CONFIG at build). */
   readonly abandonAfterMs?: number;
   /**
    * A streamed turn's event stream sends a comment line (`: keep-alive`)

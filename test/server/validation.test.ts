@@ -604,13 +604,13 @@ for (const backend of BACKENDS) {
       );
     }
 
-    it('bad metadata inside a message object names that message', async () => {
+    it('bad metadata inside a message object names that field of that message, as the library does', async () => {
       const reply = await f.call('POST', `${c(ids)}/turns`, {
         token,
         body: { user: { content: 'q', metadata: 'x' }, assistant: 'a' },
       });
       expect(reply.status).toBe(400);
-      expect(reply.body.error).toMatchObject({ code: 'CK_VALIDATION', details: { field: 'user' } });
+      expect(reply.body.error).toMatchObject({ code: 'CK_VALIDATION', details: { field: 'user.metadata' } });
     });
 
     it('the Idempotency-Key header and a different body key are refused, naming idempotencyKey', async () => {

@@ -1,4 +1,5 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { ChatkeepError } from '../../errors/index.js';
 import type { Store } from '../../store/index.js';
 import { rulesFor } from '../../store/validation.js';
 import { SERVER_DEFAULTS, type AuthOptions } from '../server-options.js';
@@ -32,6 +33,13 @@ export function createAuthenticator(store: Store, options: AuthOptions): Authent
   // userId → when its keys were last forgotten: a lookup that started before
   // then (and may have read a key the erase or revoke then deleted) is not trusted.
   const forgotten = new Map<string, number>();
+  // The auth hook reads a bearer token as one run of non-blank characters
+  // (RFC 6750 token68), so an admin token with white space in it (a trailing
+  // newline from a secret file) or none at all could never be sent: the admin
+  // routes answered 401 to every request, counted as failed authentications.
+  if (options.adminToken !== undefined && !/^\S+$/.test(options.adminToken)) {
+    throw new ChatkeepError('CK_CONFIG', 'adminToken: must be one or more characters with no white space (it is sent as "Authorization: Bearer <token>")', { field: 'adminToken' });
+  }
   const adminDigest = options.adminToken === undefined ? undefined : digest(options.adminToken);
   const userIdRule = rulesFor(store.settings).userId;
   // The id in the one spelling the store uses (`7` for `007` with an integer users table), or undefined.
