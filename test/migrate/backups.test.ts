@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { backupSchemaName, cleanupBackups, dropColumnWithBackup, dropTableWithBackup } from '../../src/migrate/backups/index.js';
@@ -266,31 +266,54 @@ for (const backend of BACKENDS) {
     // neither. PGlite has one session, so no write can run alongside.
     it.skipIf(backend.name === 'pglite' && 'PGlite has a single session: no concurrent writer')(
       'dropColumnWithBackup up: a write in flight when it starts waits, and its value is in the backup (down restores it)',
+      () => backupSeesWriteInFlight(scratch, scratch.database.db, 'bk_concurrent_write'),
+    );
+
+    // A host's own Kysely may default to REPEATABLE READ: the migration's
+    // snapshot was then its first statement's, taken before the SHARE lock
+    // the copy waits for, so the write was missing from the backup and the
+    // drop lost it for good. Each migration's transaction now runs READ COMMITTED.
+    it.skipIf(backend.name === 'pglite' && 'PGlite has a single session: no concurrent writer')(
+      'the same on a Migrator whose connection defaults to REPEATABLE READ',
       async () => {
-        const db = scratch.database.db;
-        const schema = 'bk_concurrent_write';
-        const migrator = new Migrator({ db, schema, migrations: tagMigrations });
-        expect((await migrator.up({ to: 1 })).error).toBeUndefined();
-        const writer = new pg.Client({ connectionString: scratch.url });
-        await writer.connect();
+        const pool = new pg.Pool({ connectionString: scratch.url, options: '-c default_transaction_isolation=repeatable\\ read' });
+        const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
         try {
-          await writer.query('begin');
-          await writer.query(`update ${schema}.tags set label = 'written meanwhile' where id = 7`);
-          const dropping = migrator.up();
-          await waitingLocks(writer); // the migration is queued behind the writer's row lock
-          await writer.query('commit');
-          expect((await dropping).error).toBeUndefined();
+          await backupSeesWriteInFlight(scratch, db, 'bk_repeatable_read');
         } finally {
-          await writer.end();
+          await db.destroy();
         }
-        const { rows } = await sql.raw<{ v: string }>(`select __ck_v as v from ${backupSchemaName(schema, 2)}.tags__label where __ck_k0 = 7`).execute(db);
-        expect(rows[0]?.v).toBe('written meanwhile');
-        expect((await migrator.down({ to: 1 })).error).toBeUndefined();
-        const restored = await sql.raw<{ label: string }>(`select label from ${schema}.tags where id = 7`).execute(db);
-        expect(restored.rows[0]?.label).toBe('written meanwhile');
       },
     );
   });
+}
+
+/**
+ * Migrates `schema` to version 1 of tagMigrations, then runs the column drop
+ * while another session holds an uncommitted update of row 7 and commits it
+ * once the migration waits: its value must be in the backup, and `down`
+ * must bring it back.
+ */
+async function backupSeesWriteInFlight(scratch: ScratchDatabase, db: Kysely<any>, schema: string): Promise<void> {
+  const migrator = new Migrator({ db, schema, migrations: tagMigrations });
+  expect((await migrator.up({ to: 1 })).error).toBeUndefined();
+  const writer = new pg.Client({ connectionString: scratch.url });
+  await writer.connect();
+  try {
+    await writer.query('begin');
+    await writer.query(`update ${schema}.tags set label = 'written meanwhile' where id = 7`);
+    const dropping = migrator.up();
+    await waitingLocks(writer); // the migration is queued behind the writer's row lock
+    await writer.query('commit');
+    expect((await dropping).error).toBeUndefined();
+  } finally {
+    await writer.end();
+  }
+  const { rows } = await sql.raw<{ v: string }>(`select __ck_v as v from ${backupSchemaName(schema, 2)}.tags__label where __ck_k0 = 7`).execute(db);
+  expect(rows[0]?.v).toBe('written meanwhile');
+  expect((await migrator.down({ to: 1 })).error).toBeUndefined();
+  const restored = await sql.raw<{ label: string }>(`select label from ${schema}.tags where id = 7`).execute(db);
+  expect(restored.rows[0]?.label).toBe('written meanwhile');
 }
 
 describe('backup builders validate their arguments', () => {
