@@ -101,7 +101,7 @@ for (const backend of BACKENDS) {
       expect((await store.get().messages.list(user, id)).messages).toEqual([]);
     });
 
-    it('while draining, each request refused with 503 CK_SHUTTING_DOWN is logged on one info line, without a stack trace', async () => {
+    it('while draining, each request refused with 503 CK_SHUTTING_DOWN (also /readyz, with Retry-After) is logged on one info line, without a stack trace', async () => {
       const lines: Record<string, unknown>[] = [];
       const sink = new Writable({
         write(chunk: Buffer, _encoding, done) {
@@ -136,13 +136,16 @@ for (const backend of BACKENDS) {
           // Load balancers and HTTP clients retry a 503 after Retry-After (on another instance).
           expect(refused.headers.get('retry-after')).toBe('1');
         }
+        // The readiness probe says so too, in the same shape; it had no Retry-After.
+        const ready = await fetch(`${url}/readyz`);
+        expect([ready.status, ready.headers.get('retry-after'), ((await ready.json()) as any).error.code]).toEqual([503, '1', 'CK_SHUTTING_DOWN']);
       } finally {
         release();
       }
       expect((await running).status).toBe(201);
       expect(await closing).toEqual({ finishedInFlight: true });
       const refusals = lines.filter((line) => line['code'] === 'CK_SHUTTING_DOWN');
-      expect(refusals).toHaveLength(3);
+      expect(refusals).toHaveLength(4);
       for (const line of refusals) {
         expect(line).toMatchObject({ level: 30, msg: 'The server is shutting down; retry shortly' });
         expect(line).not.toHaveProperty('err');

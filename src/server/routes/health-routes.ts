@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ChatkeepError } from '../../errors/index.js';
+import { sendError } from '../error-reply.js';
 import type { App, RouteContext } from '../route-context.js';
 
 /** Liveness and readiness probes; unauthenticated, not rate limited, no user data. */
@@ -24,17 +26,15 @@ export function healthRoutes(app: App, { store, schemas: s, options }: RouteCont
       },
     },
     handler: async (request, reply) => {
-      if (state.closing()) return reply.code(503).send(errorBody('CK_SHUTTING_DOWN', 'The server is shutting down', request.id));
+      // Through sendError, as every other 503: with Retry-After, which a load balancer or orchestrator may honour.
+      if (state.closing()) return sendError(new ChatkeepError('CK_SHUTTING_DOWN'), request, reply);
       try {
         await store.ping();
-      } catch {
-        return reply.code(503).send(errorBody('CK_DB_UNAVAILABLE', 'The database does not answer', request.id));
+      } catch (error) {
+        return sendError(new ChatkeepError('CK_DB_UNAVAILABLE', 'The database does not answer', {}, { cause: error }), request, reply);
       }
       return { status: 'ready' as const, database: store.kind, agent: options.agent.name };
     },
   });
 }
 
-function errorBody(code: 'CK_SHUTTING_DOWN' | 'CK_DB_UNAVAILABLE', message: string, requestId: string) {
-  return { error: { code, message, details: {}, requestId } };
-}
