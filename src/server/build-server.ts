@@ -290,6 +290,14 @@ function acceptEmptyJsonBodies(app: App): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // The body is read as plain UTF-8 text. A gzip body was answered "not
+    // JSON", and a plain one labelled gzip or UTF-16 was read all the same:
+    // refused by name instead, the client learns what to change.
+    const refused = unreadableBody(request.headers['content-encoding'], request.headers['content-type']);
+    if (refused !== undefined) {
+      done(new ChatkeepError('CK_VALIDATION', `body: ${refused}`, { field: 'body' }));
+      return;
+    }
     const text = body as string;
     if (text.trim() === '') {
       done(null, undefined);
@@ -301,6 +309,17 @@ function acceptEmptyJsonBodies(app: App): void {
       else done(error);
     });
   });
+}
+
+/** Why a JSON body with these headers cannot be read as UTF-8 text, or undefined. */
+function unreadableBody(contentEncoding: string | undefined, contentType: string | undefined): string | undefined {
+  const encoding = contentEncoding?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+    return `Content-Encoding ${encoding} is not accepted; send the JSON uncompressed`;
+  }
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return `charset ${charset} is not accepted; send the JSON as UTF-8`;
+  return undefined;
 }
 
 function isJson(text: string): boolean {

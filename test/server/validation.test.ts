@@ -112,6 +112,25 @@ const CASES: readonly Case[] = [
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     field: 'body',
   },
+  // The body is read as UTF-8 text: a compressed or UTF-16 body was read all the same (or called "not JSON").
+  {
+    name: 'a body labelled Content-Encoding gzip',
+    method: 'POST',
+    path: () => '/v1/conversations',
+    body: '{"title":"compressed?"}',
+    headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    field: 'body',
+    says: 'body: Content-Encoding gzip is not accepted; send the JSON uncompressed',
+  },
+  {
+    name: 'a body in another charset',
+    method: 'POST',
+    path: () => '/v1/conversations',
+    body: '{"title":"utf-16?"}',
+    headers: { 'content-type': 'application/json; charset="UTF-16"' },
+    field: 'body',
+    says: 'body: charset utf-16 is not accepted; send the JSON as UTF-8',
+  },
   { name: 'limit 0', method: 'GET', path: () => '/v1/conversations?limit=0', field: 'limit' },
   {
     name: 'limit over 100',
