@@ -51,11 +51,23 @@ export function idempotencyKeyOf(request: FastifyRequest, bodyKey: string | unde
     throw new ChatkeepError('CK_VALIDATION', 'idempotencyKey: the Idempotency-Key header was given more than once; send it once', { field: 'idempotencyKey' });
   }
   const header = request.headers['idempotency-key'];
-  const headerKey = Array.isArray(header) ? header[0] : header;
+  const headerKey = unquoted(Array.isArray(header) ? header[0] : header);
   if (headerKey !== undefined && bodyKey !== undefined && headerKey !== bodyKey) {
     throw new ChatkeepError('CK_VALIDATION', 'idempotencyKey: the Idempotency-Key header and the body disagree', { field: 'idempotencyKey' });
   }
   return headerKey ?? bodyKey;
+}
+
+/**
+ * The key of an `Idempotency-Key` header. The IETF draft makes it a
+ * structured-field string, sent quoted (`"8e03978e-…"`); most clients send it
+ * bare. Both spell one key: quoted, the quotes (and the `\\` escapes of `"`
+ * and `\\` inside) are not part of it, so a client that sends the draft's form
+ * and the same key in the body is not told they disagree.
+ */
+function unquoted(value: string | undefined): string | undefined {
+  const match = value === undefined ? null : /^"((?:[^"\\]|\\["\\])*)"$/.exec(value);
+  return match === null ? value : match[1]!.replace(/\\(["\\])/g, '$1');
 }
 
 /** A message body (`"text"` or `{ content, metadata }`) in the shape the store takes. */

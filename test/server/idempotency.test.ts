@@ -173,6 +173,23 @@ for (const backend of BACKENDS) {
       expect((await f.store().messages.list(user, id)).messages).toEqual([]);
     });
 
+    // The IETF draft sends the key as a structured-field string, quoted; most clients send it bare.
+    it('an Idempotency-Key sent quoted, as the IETF draft writes it, is the same key as sent bare or in the body', async () => {
+      const { user, token, id, turns } = await setup();
+      const bare = key();
+      const first = await f.call('POST', turns, { token, headers: { 'idempotency-key': `"${bare}"` }, body: { user: 'hello', assistant: 'hi' } });
+      expect(first.status).toBe(201);
+      const retried = await f.call('POST', turns, { token, headers: { 'idempotency-key': bare }, body: { user: 'hello', assistant: 'hi' } });
+      expect([retried.status, retried.body.id]).toEqual([200, first.body.id]);
+      const both = await f.call('POST', turns, {
+        token,
+        headers: { 'idempotency-key': `"${bare}"` },
+        body: { user: 'hello', assistant: 'hi', idempotencyKey: bare },
+      });
+      expect([both.status, both.body.id]).toEqual([200, first.body.id]);
+      expect((await f.store().messages.list(user, id)).messages).toHaveLength(2);
+    });
+
     it('/turns/run retried with a key calls the agent once and answers 200 with the stored turn', async () => {
       const { user, token, id, turns } = await setup();
       const headers = { 'idempotency-key': key() };
