@@ -50,7 +50,10 @@ export class InflightTurns {
     clearTimeout(timer);
     this.#drained = true;
     if (!finished) {
-      for (const controller of this.#active) controller.abort(new Error('server shutting down'));
+      // The reason reaches the client: CK_SHUTTING_DOWN (503, Retry-After) says to retry, elsewhere if
+      // need be, where CK_AGENT_FAILED blamed an agent that had done nothing wrong.
+      const reason = new ChatkeepError('CK_SHUTTING_DOWN', 'The server shut down before the turn finished; nothing was saved; retry shortly');
+      for (const controller of this.#active) controller.abort(reason);
       // Aborted turns still write their end (the abort in the database, the
       // error answer). Closing the server before that leaves their
       // connections busy when it closes the idle ones, and they linger until

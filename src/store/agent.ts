@@ -1,3 +1,4 @@
+import { ChatkeepError } from '../errors/index.js';
 import type { MessageRole } from '../schema/index.js';
 import type { JsonObject } from './rows.js';
 
@@ -42,3 +43,14 @@ export type Agent = (input: AgentInput) => Promise<string | AgentReply>;
  * const agent: StreamingAgent = async function* ({ message }) { yield 'You said: '; yield message; };
  */
 export type StreamingAgent = (input: AgentInput) => AsyncIterable<string>;
+
+/**
+ * Why a turn aborted from outside stored nothing: the signal's reason when
+ * it is one of chatkeep's errors (a server shutting down aborts with
+ * CK_SHUTTING_DOWN, which tells a client to retry, elsewhere if need be,
+ * where CK_AGENT_FAILED blamed the agent), else CK_AGENT_FAILED.
+ */
+export function abortedTurnError(signal: AbortSignal | undefined, message = 'The turn was aborted; nothing was saved'): ChatkeepError {
+  const reason: unknown = signal?.reason;
+  return reason instanceof ChatkeepError ? reason : new ChatkeepError('CK_AGENT_FAILED', message);
+}

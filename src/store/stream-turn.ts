@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ChatkeepError, ConflictError } from '../errors/index.js';
-import type { AgentMessage, StreamingAgent } from './agent.js';
+import { abortedTurnError, type AgentMessage, type StreamingAgent } from './agent.js';
 import { cutToTokenBudget } from './history-budget.js';
 import type { Messages } from './messages.js';
 import type { Turn } from './rows.js';
@@ -83,7 +83,7 @@ export async function streamTurn(
     () => controller.abort(new ChatkeepError('CK_AGENT_TIMEOUT', `The agent did not finish within ${o.timeoutMs ?? 120_000} ms`)),
     o.timeoutMs ?? 120_000,
   );
-  const onOuterAbort = () => controller.abort(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted'));
+  const onOuterAbort = () => controller.abort(abortedTurnError(o.signal, 'The turn was aborted'));
   if (o.signal?.aborted) onOuterAbort();
   o.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let savedSinceKeepAlive = false;

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { hotStatement, selfScopingUser, type HotStatement } from '../db/index.js';
 import { z } from 'zod';
 import { ChatkeepError, ConflictError, NotFoundError, pgErrorFields, wrapDriverError } from '../errors/index.js';
-import type { Agent, AgentReply, StreamingAgent } from './agent.js';
+import { abortedTurnError, type Agent, type AgentReply, type StreamingAgent } from './agent.js';
 import { pause } from './pause.js';
 import { streamTurn, type StreamTurnOptions } from './stream-turn.js';
 import type { Messages } from './messages.js';
@@ -208,7 +208,7 @@ export class Turns {
       const { turn, heldByRun } = await this.#streamed.reserveForRun({ user, conversationId, input: message, key, hash, abandonAfterMs });
       if (!turn.replayed) return turn;
       if (!heldByRun || turn.state !== 'streaming') return this.#streamed.storedOrRefused(turn);
-      if (signal?.aborted) throw new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved');
+      if (signal?.aborted) throw abortedTurnError(signal);
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new ConflictError(`Another call with this idempotency key is still running its agent after ${timeoutMs} ms; retry later`, {
@@ -410,7 +410,7 @@ async function callAgent(
 ): Promise<string | AgentReply> {
   // Aborted already (the client went away while the history was read): a
   // model call now would cost money for an answer nobody waits for.
-  if (input.signal?.aborted) throw new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved');
+  if (input.signal?.aborted) throw abortedTurnError(input.signal);
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort(input.signal?.reason);
   input.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -424,7 +424,7 @@ async function callAgent(
   });
   let onAbortReject: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
-    onAbortReject = () => reject(new ChatkeepError('CK_AGENT_FAILED', 'The turn was aborted; nothing was saved'));
+    onAbortReject = () => reject(abortedTurnError(input.signal));
     input.signal?.addEventListener('abort', onAbortReject, { once: true });
   });
   try {
@@ -443,6 +443,8 @@ async function callAgent(
     return await Promise.race([run, timeout, aborted]);
   } catch (error) {
     if (error instanceof ChatkeepError && (error.code === 'CK_AGENT_TIMEOUT' || error.code === 'CK_AGENT_FAILED')) throw error;
+    // The abort's own reason (CK_SHUTTING_DOWN from a server), rejected by the race or passed on by the agent.
+    if (error instanceof ChatkeepError && error === input.signal?.reason) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new ChatkeepError('CK_AGENT_FAILED', `The agent failed: ${reason}; nothing was saved`, {}, { cause: error });
   } finally {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { AgentInput } from '../../src/index.js';
+import { ChatkeepError, type AgentInput } from '../../src/index.js';
 import { BACKENDS } from '../support/backends.js';
 import { caught, newUser, useStore } from '../support/store-fixture.js';
 
@@ -123,6 +123,21 @@ for (const backend of BACKENDS) {
         }, { signal: controller.signal }),
       );
       expect(error.code).toBe('CK_AGENT_FAILED');
+      expect(await store.conversations.get(user, conversation.id)).toEqual(conversation);
+    });
+
+    it("an abort whose reason is a chatkeep error (a server's CK_SHUTTING_DOWN) is thrown as that error, also when the agent passes it on", async () => {
+      const { store, user, conversation } = await conversationWithHistory();
+      const reason = new ChatkeepError('CK_SHUTTING_DOWN', 'going away');
+      for (const agent of [
+        async () => { await sleep(300); return 'late'; },
+        ({ signal }: { signal: AbortSignal }) => new Promise<string>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error))),
+      ]) {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(reason), 30);
+        const error = await caught(() => store.turns.run(user, conversation.id, 'hi', agent, { signal: controller.signal }));
+        expect(error).toBe(reason);
+      }
       expect(await store.conversations.get(user, conversation.id)).toEqual(conversation);
     });
 

@@ -112,7 +112,8 @@ export function turnRoutes(app: App, { store, schemas: s, options, inflight }: R
       const key = idempotencyKeyOf(request, idempotencyKey);
       const job = inflight.start();
       const client = new AbortController();
-      const abortAll = () => client.abort(new ChatkeepError('CK_AGENT_FAILED', 'The client went away'));
+      // A shutdown's reason (CK_SHUTTING_DOWN) is passed on to the client's error event.
+      const abortAll = () => client.abort(job.signal.aborted ? job.signal.reason : new ChatkeepError('CK_AGENT_FAILED', 'The client went away'));
       job.signal.addEventListener('abort', abortAll, { once: true });
       // Watched from the start, not from the first event: a client gone before then (under load, even before
       // this handler ran, when 'close' has fired already) must abort the turn too, not have it stored.
