@@ -36,6 +36,16 @@ const nameSchema = z
  */
 export const MAX_ACTIVE_API_KEYS = 100;
 
+/**
+ * Revoked keys kept per user, the latest revoked: the list shows what was
+ * revoked when, but revoking makes room under MAX_ACTIVE_API_KEYS, so
+ * without a bound create-then-revoke in a loop grew the user's rows (and
+ * the list, returned whole) without end. Each create prunes the older ones,
+ * so a user holds at most this many plus the ones revoked since (at most
+ * MAX_ACTIVE_API_KEYS).
+ */
+export const MAX_REVOKED_API_KEYS = 100;
+
 /** How stale `last_used_at` may get before a use writes it again: one write per key per minute, not per request. */
 const LAST_USED_RESOLUTION_SECONDS = 60;
 
@@ -72,6 +82,22 @@ export class ApiKeys {
         if (Number(live.n) >= MAX_ACTIVE_API_KEYS) {
           throw new ConflictError(`A user may hold at most ${MAX_ACTIVE_API_KEYS} unrevoked API keys; revoke one first`, { field: 'userId', limit: MAX_ACTIVE_API_KEYS });
         }
+        // Under the same lock: a concurrent create cannot prune a row this one counted.
+        await trx
+          .deleteFrom('api_keys')
+          .where('user_id', '=', user)
+          .where('revoked_at', 'is not', null)
+          .where('id', 'not in', (eb) =>
+            eb
+              .selectFrom('api_keys')
+              .select('id')
+              .where('user_id', '=', user)
+              .where('revoked_at', 'is not', null)
+              .orderBy('revoked_at', 'desc')
+              .orderBy('id', 'desc')
+              .limit(MAX_REVOKED_API_KEYS),
+          )
+          .execute();
         return trx
           .insertInto('api_keys')
           .values({ user_id: user, id: this.#ctx.newId(), name, prefix, secret_hash: hashSecret(secret) })
@@ -82,7 +108,7 @@ export class ApiKeys {
     return { apiKey: toApiKey(row as unknown as Record<string, unknown>), secret };
   }
 
-  /** The user's keys, newest first, revoked ones included (marked). */
+  /** The user's keys, newest first, the latest {@link MAX_REVOKED_API_KEYS} revoked ones included (marked). */
   async list(userId: string): Promise<ApiKey[]> {
     const user = this.#user(userId);
     const rows = await forUser(this.#ctx, user, () =>
@@ -91,7 +117,11 @@ export class ApiKeys {
     return rows.map((r) => toApiKey(r as unknown as Record<string, unknown>));
   }
 
-  /** Revokes one of the user's keys; revoking twice is harmless. Another user's key id is CK_NOT_FOUND. */
+  /**
+   * Revokes one of the user's keys; revoking twice is harmless (unless the
+   * key was pruned since, see MAX_REVOKED_API_KEYS: then it is gone, CK_NOT_FOUND).
+   * Another user's key id is CK_NOT_FOUND.
+   */
   async revoke(userId: string, keyId: string): Promise<ApiKey> {
     const user = this.#user(userId);
     const id = parse(uuidSchema, keyId, 'keyId');

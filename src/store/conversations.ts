@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../errors/index.js';
@@ -95,19 +96,15 @@ export class Conversations {
 
   /**
    * The user's conversations, newest activity first, `limit` (default 20, max
-   * 100) at a time. Keyset pagination: stable while new messages arrive.
+   * 100) at a time. Keyset pagination: while new messages arrive no
+   * conversation is listed twice, but one that gets activity while you page
+   * moves above your first page, so the later pages do not show it: read the
+   * first page again (or follow live updates) to see it.
    */
   async list(userId: string, options: { readonly limit?: number; readonly cursor?: string } = {}): Promise<ConversationPage> {
     const user = this.#user(userId);
     const { limit = 20, cursor } = parse(listSchema, options);
-    let after: number | undefined;
-    if (cursor !== undefined) {
-      const position = decodeCursor(cursor, 'cursor')['a'];
-      if (typeof position !== 'number' || !Number.isSafeInteger(position)) {
-        throw new ValidationError('cursor', 'not a conversation cursor returned by chatkeep');
-      }
-      after = position;
-    }
+    const after = cursor === undefined ? undefined : listPosition(cursor, user);
     const rows = await forUser(this.#ctx, user, () => {
       let query = this.#ctx.db.selectFrom('conversations').selectAll().where('user_id', '=', user);
       if (after !== undefined) query = query.where('activity', '<', after);
@@ -117,7 +114,7 @@ export class Conversations {
     const last = page.at(-1);
     return {
       conversations: page.map(toConversation),
-      nextCursor: rows.length > limit && last !== undefined ? encodeCursor({ a: Number(last.activity) }) : null,
+      nextCursor: rows.length > limit && last !== undefined ? listCursor(Number(last.activity), user) : null,
     };
   }
 
@@ -171,4 +168,42 @@ export class Conversations {
     this.#ctx.assertOpen();
     return parse(this.#ctx.rules.userId, userId, 'userId');
   }
+}
+
+/**
+ * A list cursor: a position (`a`, the activity of the page's last
+ * conversation) in one user's list (`u`). A bare position read just as well
+ * in any other user's list: a client that kept its scroll position across a
+ * sign-out and a sign-in as someone else got a page starting at the first
+ * user's position, silently skipping the second user's newest conversations.
+ * Bound to its list, such a cursor is refused, naming the parameter, as a
+ * history cursor of another conversation is (messages.ts). `u` is a short
+ * hash, not the id: cursors travel in URLs and logs, and an id may be an
+ * e-mail address.
+ */
+function listCursor(activity: number, user: string): string {
+  return encodeCursor({ a: activity, u: listTag(user) });
+}
+
+/**
+ * The position of a list cursor sent by `user`, or CK_VALIDATION naming
+ * `cursor`. A cursor without `u` was issued before cursors were bound; it is
+ * still taken, so a client paging across an upgrade is not cut off mid-scroll.
+ */
+function listPosition(cursor: string, user: string): number {
+  const decoded = decodeCursor(cursor, 'cursor');
+  const position = decoded['a'];
+  if (typeof position !== 'number' || !Number.isSafeInteger(position)) {
+    throw new ValidationError('cursor', 'not a conversation cursor returned by chatkeep');
+  }
+  const bound = decoded['u'];
+  if (bound !== undefined && bound !== listTag(user)) {
+    throw new ValidationError('cursor', "a cursor of another user's list; a cursor pages only the list whose page returned it");
+  }
+  return position;
+}
+
+/** 64 bits of SHA-256 of the user id: tells lists apart without writing the id itself into URLs. */
+function listTag(user: string): string {
+  return createHash('sha256').update(user).digest('hex').slice(0, 16);
 }
