@@ -1,4 +1,5 @@
 import type { Migration } from '../migrate/migration.js';
+import { appendTurnFunction } from './append-turn-function.js';
 import { settingsOf, sqlString, userIdType } from './sql-fragments.js';
 
 /**
@@ -82,40 +83,7 @@ $fn$`,
       // a concurrent duplicate fails on its primary key and the whole call
       // (messages, counter) rolls back. No row returned = no such
       // conversation for this user.
-      `create function ${s}.append_turn(
-  p_user_id ${uid}, p_conversation_id uuid, p_turn_id uuid,
-  p_user_message_id uuid, p_user_content text, p_user_metadata jsonb,
-  p_assistant_message_id uuid, p_assistant_content text, p_assistant_metadata jsonb,
-  p_idempotency_key text, p_request_hash text
-) returns table (seq bigint, id uuid, created_at timestamptz)
-language plpgsql as $fn$
-declare
-  v_last bigint;
-begin
-  update ${s}.conversations c
-     set last_seq = c.last_seq + 2,
-         message_count = c.message_count + 2,
-         last_message_at = now(),
-         updated_at = now(),
-         activity = nextval('${s}.conversation_activity_seq'),
-         summary = case when not c.summary_is_explicit and c.message_count = 0
-                        then left(p_user_content, 100) else c.summary end
-   where c.user_id = p_user_id and c.id = p_conversation_id
-  returning c.last_seq into v_last;
-  if not found then
-    return;
-  end if;
-  if p_idempotency_key is not null then
-    insert into ${s}.idempotency_keys (user_id, key, conversation_id, turn_id, first_seq, request_hash)
-    values (p_user_id, p_idempotency_key, p_conversation_id, p_turn_id, v_last - 1, p_request_hash);
-  end if;
-  return query
-    insert into ${s}.messages as m (user_id, conversation_id, seq, id, turn_id, role, content, metadata)
-    values (p_user_id, p_conversation_id, v_last - 1, p_user_message_id, p_turn_id, 'user', p_user_content, p_user_metadata),
-           (p_user_id, p_conversation_id, v_last, p_assistant_message_id, p_turn_id, 'assistant', p_assistant_content, p_assistant_metadata)
-    returning m.seq, m.id, m.created_at;
-end
-$fn$`,
+      appendTurnFunction(ctx, 1, 'create'),
     ];
   },
   down: (ctx) => [

@@ -8,6 +8,7 @@ import { featureFlagsMigration } from './0006-feature-flags.js';
 import { rowLevelSecurityMigration } from './0007-row-level-security.js';
 import { rateLimitsMigration } from './0008-rate-limits.js';
 import { runReservationsMigration } from './0009-run-reservations.js';
+import { monotonicMessageTimesMigration } from './0010-monotonic-message-times.js';
 
 /** chatkeep's own migrations, the single source of its schema, in order. */
 export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
@@ -20,4 +21,5 @@ export const CHATKEEP_MIGRATIONS: readonly Migration[] = [
   rowLevelSecurityMigration,
   rateLimitsMigration,
   runReservationsMigration,
+  monotonicMessageTimesMigration,
 ];

@@ -22,6 +22,7 @@ const RELEASED: Readonly<Record<number, string>> = {
   7: '1110b7e546fdee92d1af6d3ef904a033c956a1253471eb07f13bb147318438df',
   8: '0c0ac83d70d1be26e3f5dae7b5c8fa5d624d0d3fb479f513456d308616594986',
   9: '511d4c1da222a42b8575771112ca0141c0f447ae7c4d54bf4e65cde1b50f0ad5',
+  10: 'f19fa3cfa6515dcf01303f7de5f22c0ff84f6c6947f790bd638f9e2ad2fb88cd',
 };
 
 describe("chatkeep's released migrations", () => {

@@ -34,6 +34,25 @@ for (const backend of BACKENDS) {
       expect((await store.conversations.get(user, id)).messageCount).toBe(100);
     });
 
+    // The order is the order turns take the conversation's lock; now() is when each transaction began. On
+    // PostgreSQL a later message carried an earlier createdAt (22 of 120), and lastMessageAt trailed the newest.
+    it('under concurrent turns, message times never go back in seq order, and lastMessageAt is the newest message time', async () => {
+      const { store, user, id } = await fixture.conversation('times');
+      const turns = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => store.turns.append(user, id, { user: `question ${i}`, assistant: `answer ${i}` })),
+      );
+      const page = await store.messages.list(user, id, { limit: 1000 });
+      const times = page.messages.map((m) => m.createdAt.getTime());
+      const backwards = times.filter((t, i) => i > 0 && t < times[i - 1]!);
+      expect(backwards, 'messages older than the one before them').toEqual([]);
+      // What the append answered is what is stored.
+      const stored = new Map(page.messages.map((m) => [m.id, m.createdAt.getTime()]));
+      for (const turn of turns) expect(turn.userMessage.createdAt.getTime()).toBe(stored.get(turn.userMessage.id));
+      const conversation = await store.conversations.get(user, id);
+      expect(conversation.lastMessageAt?.getTime()).toBe(times.at(-1));
+      expect(conversation.updatedAt.getTime()).toBeGreaterThanOrEqual(times.at(-1)!);
+    });
+
     it('pages backwards and forwards cover every message exactly once, chronologically', async () => {
       const store = fixture.get();
       const user = newUser();
