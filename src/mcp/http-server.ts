@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
+import { ChatkeepError } from '../errors/index.js';
 import { LOOPBACK_HOSTS, isLoopbackAddress, refusedHost } from './allowed-hosts.js';
 import type { McpHttpHandler } from './http-handler.js';
 
@@ -22,6 +23,11 @@ export interface McpHttpServerOptions {
   readonly allowedHosts?: readonly string[];
   /** Called when the handler fails unexpectedly (the request gets a 500). */
   readonly onError?: (error: unknown) => void;
+  /**
+   * How long `close()` lets the requests in flight finish before it ends
+   * their connections (default 30 s, as stdio's drain).
+   */
+  readonly drainMs?: number;
 }
 
 /** A listening MCP HTTP server. */
@@ -30,11 +36,16 @@ export interface McpHttpServer {
   readonly url: string;
   /**
    * Stops accepting connections, lets the requests in flight finish (each
-   * answered with `Connection: close`) and resolves when every connection
-   * has ended.
+   * answered with `Connection: close`) for up to `drainMs`, then ends the
+   * connections still open, and resolves when every connection has ended.
    */
   close(): Promise<void>;
 }
+
+/** How long close() waits for requests in flight (see McpHttpServerOptions.drainMs). */
+const DEFAULT_DRAIN_MS = 30_000;
+/** The longest drain: an hour (a timer holds at most 2^31 − 1 ms). */
+const MAX_DRAIN_MS = 3_600_000;
 
 /** How long an idle keep-alive connection stays open (see startMcpHttpServer). */
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
@@ -51,6 +62,11 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 export async function startMcpHttpServer(options: McpHttpServerOptions): Promise<McpHttpServer> {
   const path = options.path ?? '/mcp';
   const host = options.host ?? '127.0.0.1';
+  // A timer fires after 1 ms for anything it cannot hold (Infinity, NaN, past 2^31 − 1): close() would cut every call at once.
+  const drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
+  if (!Number.isInteger(drainMs) || drainMs < 0 || drainMs > MAX_DRAIN_MS) {
+    throw new ChatkeepError('CK_CONFIG', `drainMs: a whole number of milliseconds from 0 to ${MAX_DRAIN_MS}`, { field: 'drainMs' });
+  }
   // A host given by name (`127.1`, a name in /etc/hosts) is judged by the
   // address it was bound to, once listening; until then the check is on.
   let allowedHosts =
@@ -109,7 +125,18 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     close: () =>
       new Promise<void>((resolve, reject) => {
         closing = true;
-        server.close((error) => (error ? reject(error) : resolve()));
+        // A client that stalls half-way through its request (or never reads
+        // the answer) would hold close() open until Node's request timeout,
+        // 300 s: longer than an orchestrator waits after SIGTERM before
+        // SIGKILL, which would cut off every other call too. After the drain
+        // time its connection is ended instead.
+        const drain = setTimeout(() => server.closeAllConnections(), drainMs);
+        drain.unref();
+        server.close((error) => {
+          clearTimeout(drain);
+          if (error) reject(error);
+          else resolve();
+        });
         // Idle keep-alive sockets would hold close() open until their
         // timeout; so would the socket of a request in flight, which goes
         // idle once answered: `Connection: close` ends it with the answer.

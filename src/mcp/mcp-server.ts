@@ -2,12 +2,12 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
   CallToolRequestSchema,
   ErrorCode,
-  McpError,
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
   addTaskInput,
   listTasksInput,
+  shownName,
   taskIdInput,
   updateTaskInput,
   type AddTaskInput,
@@ -178,7 +178,13 @@ export function buildMcpServer(
   server.server.setRequestHandler(CallToolRequestSchema, (request) => {
     const name = request.params.name;
     if (!Object.hasOwn(calls, name)) {
-      throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+      // Not an McpError: its message already starts `MCP error -32602: `, and
+      // the client's McpError adds that prefix again. The SDK answers any
+      // error with its `code` and `message`. The name is the caller's text,
+      // quoted unless plain (task-input.ts), so it cannot break the line.
+      throw Object.assign(new Error(`Unknown tool: ${shownName(name)}`), {
+        code: ErrorCode.InvalidParams,
+      });
     }
     return run(name, () => calls[name as TaskTool](request.params.arguments ?? {}));
   });

@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { ParamsCheckingTransport } from './params-check.js';
 import { DrainingTransport } from './draining-transport.js';
@@ -34,20 +34,51 @@ const DEFAULT_DRAIN_MS = 30_000;
  */
 export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   const stdin = options.stdin ?? process.stdin;
+  const input = newlineTerminated(stdin);
   const server = buildMcpServer(options.tasks, options.userId, options);
   const draining = new DrainingTransport(
-    new StdioServerTransport(stdin, options.stdout ?? process.stdout),
+    new StdioServerTransport(input, options.stdout ?? process.stdout),
   );
   const transport = new ParamsCheckingTransport(draining);
   const done = new Promise<void>((resolve) => {
     transport.onclose = () => resolve();
-    stdin.once('end', () => resolve());
+    // The end of `input`, not of stdin: its last line is read only then.
+    input.once('end', () => resolve());
     stdin.once('close', () => resolve());
     if (options.signal?.aborted === true) resolve();
     options.signal?.addEventListener('abort', () => resolve(), { once: true });
   });
   await server.connect(transport);
-  await done;
-  await draining.drained(options.drainMs ?? DEFAULT_DRAIN_MS);
-  await server.close();
+  try {
+    await done;
+    await draining.drained(options.drainMs ?? DEFAULT_DRAIN_MS);
+    await server.close();
+  } finally {
+    // Let go of stdin as the SDK's transport would: a stdin still piped
+    // would keep the process alive after a stop signal.
+    stdin.unpipe(input);
+    if (stdin.listenerCount('data') === 0) stdin.pause();
+  }
+}
+
+/**
+ * `stdin` with a newline added at its end when its last line has none. The
+ * SDK reads a message only when its newline arrives, so a client that
+ * closes stdin right after its last message (`printf '%s' "$json" |
+ * chatkeep mcp`) would get no answer, and a message cut short by a client
+ * dying mid-write would vanish without a trace; terminated, the first is
+ * answered and the second reported like any other line that is not MCP.
+ */
+function newlineTerminated(stdin: Readable): Transform {
+  let endsInNewline = true;
+  const input = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (chunk.length > 0) endsInNewline = chunk[chunk.length - 1] === 0x0a;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      callback(null, endsInNewline ? undefined : '\n');
+    },
+  });
+  return stdin.pipe(input);
 }

@@ -163,6 +163,22 @@ export type AddTaskInput = z.input<typeof addTaskInput>;
 export type TaskIdInput = z.input<typeof taskIdInput>;
 export type UpdateTaskInput = z.input<typeof updateTaskInput>;
 
+/** Longest argument name an error repeats: a name is the caller's text, and may be as long as the request. */
+const MAX_SHOWN_NAME = 64;
+
+/**
+ * An argument (or tool) name as an error shows it: as it is when it is a plain name
+ * (`user_id`), else quoted as JSON and cut to {@link MAX_SHOWN_NAME}
+ * characters. A name is the caller's text; unquoted, a line break in it
+ * would add lines to the one-line message, and to the CLI's log, which
+ * writes every failed call's message on a line of its own.
+ */
+export function shownName(name: string): string {
+  if (/^[A-Za-z0-9_]{1,64}$/.test(name)) return name;
+  const cut = [...name].slice(0, MAX_SHOWN_NAME).join('');
+  return JSON.stringify(cut).slice(0, -1) + (cut.length < name.length ? '…"' : '"');
+}
+
 /**
  * Parses `input` with `schema`; throws a ValidationError naming the first
  * field at fault (`title: must not be empty`, `user_id: not an argument …`).
@@ -172,7 +188,7 @@ export function parseTaskInput<S extends z.ZodType>(schema: S, input: unknown): 
   if (result.success) return result.data;
   const issue = firstIssue(result.error.issues);
   if (issue === undefined) throw new ValidationError('input', 'invalid');
-  const field = issue.path.join('.');
+  const field = issue.path.map(shownName).join('.');
   if (issue.unknownKey) {
     throw new ValidationError(
       field === '' ? 'input' : field,

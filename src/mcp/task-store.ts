@@ -63,7 +63,8 @@ export class TaskStore {
    * category. `next_after_id` is the last task's id when more tasks follow
    * (pass it back as `after_id`), `null` when this page is the last: without
    * it a user with more tasks than `limit` would never see the newest ones,
-   * and nothing would say so. A category matches whatever its case.
+   * and nothing would say so. A category matches whatever its case, as
+   * add_task finds it (an exact match wins).
    */
   listPage(userId: string, input: ListTasksInput = {}): Promise<TaskPage> {
     const args = parseTaskInput(listTasksInput, input);
@@ -71,8 +72,13 @@ export class TaskStore {
       let query = selectTasks(trx, userId);
       if (args.status !== 'all')
         query = query.where('t.completed', '=', args.status === 'completed');
-      if (args.category !== undefined)
-        query = query.where(sql`lower(c.name)`, '=', sql`lower(${args.category})`);
+      if (args.category !== undefined) {
+        // The category add_task would file under: of a user's `Work` and
+        // `work`, `Work` lists the one so named, not both.
+        const categoryId = await findCategory(trx, userId, args.category);
+        if (categoryId === undefined) return { tasks: [], next_after_id: null };
+        query = query.where('t.category_id', '=', categoryId);
+      }
       if (args.after_id !== undefined) query = query.where('t.id', '>', args.after_id);
       // One row more than asked: whether it exists is whether a next page does.
       const rows = await query
@@ -239,22 +245,29 @@ async function getTask(trx: Trx, userId: string, taskId: number): Promise<Task> 
 
 /**
  * The id of the user's category `name`, created when missing. A name that
- * differs only in case is the same category (`Home` files under the user's
- * `home`; an exact match wins if the user has both): models capitalise as
- * they please, and a new category per spelling would split the user's tasks.
+ * differs only in case or in Unicode normalization is the same category
+ * (`Home` files under the user's `home`; an exact match wins if the user has
+ * both): models capitalise as they please, and a new category per spelling
+ * would split the user's tasks. A new name is stored in NFC.
  *
- * Two calls racing to create the same name both get it: the loser's insert
- * waits for the winner, does nothing, and the select that follows (a new
- * snapshot under READ COMMITTED) sees the winner's row. Two racing calls
- * that create the same new name in different cases can each create theirs;
- * the unique key is the exact name, which the host app also uses.
+ * Calls that may create the same name in any spelling take a transaction
+ * advisory lock on the user and the folded name first, so they run one after
+ * the other: the unique key is the exact name (the host app's), which lets
+ * `Errands` and `ERRANDS` both be inserted, and two racing calls would
+ * otherwise each find nothing and create their own spelling. The second
+ * call's look-up runs after the first committed (a new snapshot under READ
+ * COMMITTED) and finds its row. The host app does not take the lock; a
+ * category it inserts meanwhile is found, or conflicts on the exact name.
  */
 async function categoryIdFor(trx: Trx, userId: string, name: string): Promise<number> {
+  await sql`select pg_advisory_xact_lock(${CATEGORY_LOCK}, hashtext(${userId} || '/' || lower(${name.normalize('NFC')})))`.execute(
+    trx,
+  );
   const found = await findCategory(trx, userId, name);
   if (found !== undefined) return found;
   const inserted = await trx
     .insertInto('categories')
-    .values({ user_id: userId, name })
+    .values({ user_id: userId, name: name.normalize('NFC') })
     .onConflict((conflict) => conflict.columns(['user_id', 'name']).doNothing())
     .returning('id')
     .executeTakeFirst();
@@ -264,13 +277,26 @@ async function categoryIdFor(trx: Trx, userId: string, name: string): Promise<nu
   return existing;
 }
 
-/** The user's category named `name`: the exact name first, else the oldest that matches ignoring case. */
+/**
+ * First key of the category advisory lock: its own namespace among two-key
+ * advisory locks (a one-key lock, such as a migration lock, never conflicts
+ * with a two-key one).
+ */
+const CATEGORY_LOCK = sql`hashtext('chatkeep.mcp.category')`;
+
+/**
+ * The user's category named `name`: the exact name first, else the oldest
+ * that matches ignoring case, with `name` in NFC, the form the tools store
+ * (`é` sent as `e` and a combining accent, NFD, looks the same in a list
+ * and must find the same category). Normalized in JavaScript: SQL
+ * `normalize()` fails on a database whose encoding is not UTF8.
+ */
 async function findCategory(trx: Trx, userId: string, name: string): Promise<number | undefined> {
   const row = await trx
     .selectFrom('categories')
     .select('id')
     .where('user_id', '=', userId)
-    .where(sql`lower(name)`, '=', sql`lower(${name})`)
+    .where(sql`lower(name)`, '=', sql`lower(${name.normalize('NFC')})`)
     .orderBy(sql`name = ${name}`, 'desc')
     .orderBy('id')
     .limit(1)

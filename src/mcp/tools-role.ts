@@ -132,9 +132,11 @@ async function currentUserIfNotSuperuser(db: Kysely<any>): Promise<string[]> {
 /**
  * What is wrong with the tools role, as sentences; empty when it is exactly
  * as {@link ensureToolsRole} leaves it: it exists, is not a superuser, cannot
- * bypass row-level security, is a member of no other role, has its grants on
- * the host's task tables, has no privilege on chatkeep's schema or on any
- * table in it, and the current user may switch to it.
+ * bypass row-level security, create roles or replicate, gets nothing from
+ * default privileges outside the host schema, is a member of no other
+ * role, has its grants on the host's task tables, has no privilege on
+ * chatkeep's schema or on any table in it, and the current user may switch
+ * to it.
  */
 export async function checkToolsRole(
   db: Kysely<any>,
@@ -144,13 +146,19 @@ export async function checkToolsRole(
   const { rows } = await sql<{
     rolsuper: boolean;
     rolbypassrls: boolean;
+    rolcreaterole: boolean;
+    rolreplication: boolean;
+    default_grants: number | string;
     member_of_others: boolean;
     can_switch: boolean;
     host_usage: boolean | null;
     chatkeep_usage: boolean | null;
     chatkeep_tables: number | string;
   }>`
-    select r.rolsuper, r.rolbypassrls,
+    select r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolreplication,
+      (select count(*) from pg_catalog.pg_default_acl d cross join lateral pg_catalog.aclexplode(d.defaclacl) a
+         where a.grantee = r.oid
+           and d.defaclnamespace is distinct from (select oid from pg_catalog.pg_namespace where nspname = ${hostSchema})) as default_grants,
       exists (select from pg_catalog.pg_auth_members m where m.member = r.oid) as member_of_others,
       pg_has_role(current_user, r.oid, 'MEMBER') as can_switch,
       (select has_schema_privilege(r.oid, n.oid, 'USAGE') from pg_catalog.pg_namespace n where n.nspname = ${hostSchema}) as host_usage,
@@ -168,6 +176,20 @@ export async function checkToolsRole(
   const problems: string[] = [];
   if (found.rolsuper) problems.push(`role "${role}" is a superuser`);
   if (found.rolbypassrls) problems.push(`role "${role}" bypasses row-level security`);
+  // Either attribute is a way around the grants below: CREATEROLE may grant
+  // itself any role but a superuser (PostgreSQL 15 and earlier), e.g.
+  // pg_read_all_data, in one statement; REPLICATION streams every table.
+  if (found.rolcreaterole)
+    problems.push(`role "${role}" has CREATEROLE and could grant itself another role (ALTER ROLE ${role} NOCREATEROLE)`);
+  if (found.rolreplication)
+    problems.push(`role "${role}" has REPLICATION and could read every table over a replication connection (ALTER ROLE ${role} NOREPLICATION)`);
+  // Default privileges grant on objects created later, such as the tables of
+  // chatkeep's next migration: today's grants in chatkeep's schema would not
+  // show them. In the host schema they are the host's business.
+  if (Number(found.default_grants) > 0)
+    problems.push(
+      `role "${role}" is named in default privileges outside the host schema "${hostSchema}" (ALTER DEFAULT PRIVILEGES … TO ${role}): tables created later, chatkeep's included, would be granted to it`,
+    );
   if (found.member_of_others)
     problems.push(`role "${role}" is a member of another role and may inherit its privileges`);
   if (!found.can_switch) problems.push(`the current user may not SET ROLE to "${role}"`);
