@@ -67,6 +67,15 @@ exception when duplicate_object or unique_violation then null;
 end $$`,
         )
         .execute(trx);
+      // A role refreshed here may have been given attributes that reach
+      // around its grants (checkToolsRole says which): CREATEROLE lets it
+      // grant itself a role that reads every table, REPLICATION streams
+      // every table. Taken away when present; only then, because changing
+      // REPLICATION needs a superuser, which a plain admin is not.
+      const { rows: attributes } = await sql<{ rolcreaterole: boolean; rolreplication: boolean }>`
+        select rolcreaterole, rolreplication from pg_catalog.pg_roles where rolname = ${role}`.execute(trx);
+      if (attributes[0]?.rolcreaterole === true) await sql.raw(`alter role ${role} nocreaterole`).execute(trx);
+      if (attributes[0]?.rolreplication === true) await sql.raw(`alter role ${role} noreplication`).execute(trx);
       if (options.password !== undefined) {
         if (options.password.length < 12) {
           throw new ChatkeepError('CK_CONFIG', 'password: at least 12 characters', {

@@ -41,6 +41,25 @@ for (const backend of BACKENDS) {
       });
     });
 
+    // `mcp role` creates or refreshes the role: refreshing takes the attributes back, not only reports them.
+    it('ensureToolsRole (chatkeep mcp role) takes CREATEROLE and REPLICATION from an existing role', async () => {
+      const { role } = fixture.location();
+      await fixture.session().inspect(async ({ db }) => {
+        await sql.raw(`alter role ${role} createrole replication`).execute(db);
+        try {
+          expect((await checkToolsRole(db, { hostSchema: HOST_SCHEMA, role })).join('\n')).toMatch(/CREATEROLE[\s\S]*REPLICATION/);
+          await ensureToolsRole(db, { hostSchema: HOST_SCHEMA, role });
+          const { rows } = await sql<{ rolcreaterole: boolean; rolreplication: boolean }>`
+            select rolcreaterole, rolreplication from pg_catalog.pg_roles where rolname = ${role}`.execute(db);
+          expect(rows[0]).toEqual({ rolcreaterole: false, rolreplication: false });
+          expect(await checkToolsRole(db, { hostSchema: HOST_SCHEMA, role })).toEqual([]);
+        } finally {
+          // Whatever happened above, the next case starts from the role ensureToolsRole makes.
+          await sql.raw(`alter role ${role} nocreaterole noreplication`).execute(db);
+        }
+      });
+    });
+
     it('default privileges that give it the tables chatkeep creates later are refused', async () => {
       const { role } = fixture.location();
       await fixture.session().inspect(async ({ db }) => {
