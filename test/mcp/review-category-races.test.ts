@@ -3,21 +3,8 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { waitingLocks } from '../support/pg-locks.js';
-import type { ToolOutcome, UserClient } from './fixtures/mcp-session.js';
+import { add, type TaskJson } from './fixtures/task-calls.js';
 import { useMcpSession } from './fixtures/use-mcp-session.js';
-
-interface TaskJson {
-  readonly id: number;
-  readonly category: string | null;
-}
-
-const taskOf = (outcome: ToolOutcome): TaskJson => {
-  expect(outcome.isError, outcome.text).toBe(false);
-  return (outcome.structured as { task: TaskJson }).task;
-};
-
-const add = async (client: UserClient, args: Record<string, unknown>): Promise<TaskJson> =>
-  taskOf(await client.call('add_task', args));
 
 /**
  * Category names are one category whatever their case or Unicode

@@ -1,22 +1,8 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import type { ToolOutcome, UserClient } from './fixtures/mcp-session.js';
+import { add, taskOf } from './fixtures/task-calls.js';
 import { useMcpSession } from './fixtures/use-mcp-session.js';
-
-interface TaskJson {
-  readonly id: number;
-  readonly completed: boolean;
-  readonly category: string | null;
-}
-
-const taskOf = (outcome: ToolOutcome): TaskJson => {
-  expect(outcome.isError, outcome.text).toBe(false);
-  return (outcome.structured as { task: TaskJson }).task;
-};
-
-const add = async (client: UserClient, args: Record<string, unknown>): Promise<TaskJson> =>
-  taskOf(await client.call('add_task', args));
 
 /**
  * Concurrent callers of the same user's tasks, through the SDK's real client
