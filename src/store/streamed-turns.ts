@@ -136,17 +136,34 @@ export class StreamedTurns {
     const { idempotencyKey: key, abandonAfterMs = 120_000 } = parse(beginSchema, options);
     const hash = key === undefined ? null : requestHash(id, input);
     if (key !== undefined && hash !== null) {
-      const earlier = (await this.#byKey(user, key, hash)) ?? (await this.#storedByKey(user, key, hash, abandonAfterMs));
+      const earlier = await this.#earlierForBegin(user, key, hash, abandonAfterMs);
       if (earlier !== undefined) return earlier;
     }
     const row = await this.#insert({ user, conversationId: id, input, key, hash, abandonAfterMs }, false);
     if (row !== undefined) return toStreamedTurn(row, false);
     // Nothing inserted: no such conversation, or a concurrent begin with the same key won.
     if (key !== undefined && hash !== null) {
-      const earlier = (await this.#byKey(user, key, hash)) ?? (await this.#storedByKey(user, key, hash, abandonAfterMs));
+      const earlier = await this.#earlierForBegin(user, key, hash, abandonAfterMs);
       if (earlier !== undefined) return earlier;
     }
     throw new NotFoundError('conversation');
+  }
+
+  /**
+   * The turn a begin under `key` replays, if any. A run's reservation whose
+   * agent is still working is not handed out: its id would let the client
+   * append to, commit or abort the run's turn under the agent, whose own
+   * commit then failed after the paid call.
+   */
+  async #earlierForBegin(user: string, key: string, hash: string, abandonAfterMs: number): Promise<StreamedTurn | undefined> {
+    const row = await this.#byKeyRow(user, key, hash);
+    if (row === undefined) return this.#storedByKey(user, key, hash, abandonAfterMs);
+    if (row['run_reservation'] === true && row['state'] === 'streaming') {
+      throw new ConflictError('This idempotency key belongs to a turn whose agent is still running (turns.run); retry once it has finished', {
+        field: 'idempotencyKey',
+      });
+    }
+    return toStreamedTurn(row, true);
   }
 
   /**

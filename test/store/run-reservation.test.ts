@@ -128,6 +128,23 @@ for (const backend of BACKENDS) {
       expect(agent.calls).toBe(1);
     });
 
+    it("a streamed begin under a key a run holds is CK_CONFLICT while the agent works, and replays the run's turn once stored", async () => {
+      const { store, user, id } = await fixture.conversation('begin');
+      const { agent, release, running } = heldAgent('the run answered');
+      const run = store.turns.run(user, id, 'same question', agent, { idempotencyKey: 'shared-key' });
+      await running;
+      // Handing out the run's reservation let this client append to, commit or abort the run's turn under its agent.
+      const refused = await caught(() => store.turns.begin(user, id, 'same question', { idempotencyKey: 'shared-key' }));
+      expect([refused.code, refused.details?.['field']]).toEqual(['CK_CONFLICT', 'idempotencyKey']);
+      expect(refused.message).toMatch(/agent is still running/);
+      release();
+      const turn = await run;
+      expect([turn.replayed, turn.assistantMessage.content]).toEqual([false, 'the run answered']);
+      const replay = await store.turns.begin(user, id, 'same question', { idempotencyKey: 'shared-key' });
+      expect([replay.replayed, replay.state, replay.partialContent]).toEqual([true, 'committed', 'the run answered']);
+      expect((await store.conversations.get(user, id)).messageCount).toBe(2);
+    });
+
     it('the conversation deleted while the agent works: CK_NOT_FOUND naming the conversation, nothing stored', async () => {
       const { store, user, id } = await fixture.conversation('deleted');
       const { agent, release, running } = heldAgent();
