@@ -52,7 +52,7 @@ const sleepy = (version: number, name: string): Migration => ({
 });
 
 for (const backend of BACKENDS) {
-  describe.skipIf(backend.skip)(`${backend.name}: concurrent runners`, () => {
+  describe.skipIf(backend.skip)(`${backend.name}: concurrent runners apply each migration exactly once (R-MIG-2)`, () => {
     let scratch: ScratchDatabase;
     useScratchDatabase(backend.name, (s) => (scratch = s));
 

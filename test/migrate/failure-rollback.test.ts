@@ -61,7 +61,7 @@ async function lastLog(db: Kysely<any>, schema: string) {
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skip)(
-    `${backend.name}: a failing migration leaves the database exactly as before`,
+    `${backend.name}: a failing migration leaves the database exactly as before (R-MIG-3)`,
     () => {
       let scratch: ScratchDatabase;
       let db: Kysely<any>;
