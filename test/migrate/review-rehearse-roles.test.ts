@@ -65,4 +65,38 @@ describe.skipIf(postgres.skip || PG_DUMP_SKIP)('postgres: a rehearsal that chang
       await target.drop();
     }
   });
+  it('stopped after a migration that created a role committed: the stop error names the role instead of "the target was not changed"', async () => {
+    const role = `ck_review_${randomBytes(4).toString('hex')}`;
+    const migrations: Migration[] = [
+      notesMigration,
+      { version: 2, name: 'reader-role', up: () => [`create role ${role} nologin`], down: () => [`drop role ${role}`] },
+      { version: 3, name: 'slow', up: () => ['select pg_sleep(30)'], down: () => ['select 1'] },
+    ];
+    const target = await migratedPgDatabase(migrations.slice(0, 1));
+    const controller = new AbortController();
+    try {
+      const stopped = await rehearse({
+        copy: postgresDumpCopy(target.url),
+        migrator: {
+          schema: SCHEMA,
+          migrations,
+          onEvent: (event) => {
+            if (event.type === 'migration-start' && event.version === 3) setTimeout(() => controller.abort('SIGINT'), 200);
+          },
+        },
+        signal: controller.signal,
+      }).then(
+        () => undefined,
+        (error: unknown) => error as Error & { code?: string },
+      );
+      expect(stopped?.code).toBe('CK_SHUTTING_DOWN');
+      expect(await roleExists(role)).toBe(true);
+      expect(stopped?.message).toContain(`created ${role}`);
+      expect(stopped?.message).not.toContain('the target was not changed');
+    } finally {
+      controller.abort();
+      await dropRole(role);
+      await target.drop();
+    }
+  }, 60_000);
 });

@@ -144,8 +144,12 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
         ? await migrator.up({ ...(target.to === undefined ? {} : { to: target.to }), allowLintErrors: true })
         : await migrator.down({ to: target.to });
     const durationMs = Math.round(performance.now() - started);
-    // A migration "failed" because its session was terminated is not a finding.
-    if (signal !== undefined && isStopped(signal)) throw rehearsalStopped(signal);
+    // A migration "failed" because its session was terminated is not a finding. Migrations
+    // committed before the stop may have changed the server's roles, which the copy does not take away.
+    if (signal !== undefined && isStopped(signal)) {
+      await terminating;
+      throw rehearsalStopped(signal, rolesBefore === undefined ? [] : await rolesNoteAfterStop(copy.db, rolesBefore));
+    }
     const sampled = await sampler?.stop();
     sampler = undefined;
     const rolesNote = rolesBefore !== undefined ? serverRolesNote(rolesBefore, await serverRoles(copy.db)) : [];
@@ -171,6 +175,15 @@ export async function rehearse(options: RehearseOptions): Promise<RehearsalRepor
     await terminating;
     await sampler?.stop().catch(() => undefined);
     await copy.discard();
+  }
+}
+
+/** The roles note after a stop; the sessions just ended may make the look-up fail, which is said rather than hidden. */
+async function rolesNoteAfterStop(db: OpenedCopy['db'], before: ReadonlySet<string>): Promise<string[]> {
+  try {
+    return serverRolesNote(before, await serverRoles(db));
+  } catch (error) {
+    return [`Whether the migrations committed before the stop changed the server's roles could not be checked (${error instanceof Error ? error.message : String(error)}).`];
   }
 }
 
