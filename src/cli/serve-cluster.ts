@@ -4,7 +4,7 @@ import { answerRateLimitHits, RateLimitCounts } from '../server/cluster/rate-lim
 import { buildServer } from '../server/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { Output } from './output.js';
-import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
+import { listenOrExplain, logListening, PARENT_EXITED_LINE, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from './serve-setup.js';
 import { CrashWindow } from './crash-window.js';
 import { wantsDemoKey, type InstallWatch } from './demo-key.js';
 
@@ -140,6 +140,7 @@ export async function servePrimary(output: Output, options: ServeOptions, storeO
   for (const worker of live()) if (listening.has(worker.id)) announce(worker);
   const reason = await Promise.race([signalled, givenUp]);
   stopping = true;
+  if (reason === 'parent exited') output.warn(PARENT_EXITED_LINE);
   const workers = live();
   output.warn(`chatkeep serve: draining in-flight turns in ${workers.length} workers…`);
   // SIGTERM, not a message: a worker still starting would miss a message sent

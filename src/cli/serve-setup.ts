@@ -5,6 +5,7 @@ import { DEMO_USER } from './demo-key.js';
 import { UsageError } from './exit-codes.js';
 import { listenRefusal } from './listen-probe.js';
 import type { Output } from './output.js';
+import { watchParentExit } from './parent-exit.js';
 
 /** `chatkeep serve`'s options, as commander hands them over, with `--workers auto` resolved to a count. */
 export interface ServeOptions {
@@ -207,20 +208,31 @@ export async function printBanner(output: Output, store: Store, address: string,
   }
 }
 
+/** Why a server stops: a signal, or the npm process that started it exited (see parent-exit.ts). */
+export type StopReason = NodeJS.Signals | 'parent exited';
+
 /**
- * Resolves with the first SIGINT or SIGTERM. A second one while draining
- * calls `hardStop` (default: exit at once, 130 or 143).
+ * Resolves with the first SIGINT or SIGTERM, or, under an npm script, when
+ * the npm process exits (a SIGTERM sent to npm does not reach the server).
+ * A signal while draining calls `hardStop` (default: exit at once, 130 or 143).
  */
-export function shutdownSignal(hardStop: (code: number) => void = (code) => process.exit(code)): Promise<NodeJS.Signals> {
+export function shutdownSignal(hardStop: (code: number) => void = (code) => process.exit(code)): Promise<StopReason> {
   return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
+    const parent = watchParentExit();
+    const stop = (reason: StopReason) => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      parent?.dispose();
       process.once('SIGINT', () => hardStop(130));
       process.once('SIGTERM', () => hardStop(143));
-      resolve(signal);
+      resolve(reason);
     };
+    const onSignal = (signal: NodeJS.Signals) => stop(signal);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    void parent?.exited.then(() => stop('parent exited'));
   });
 }
+
+/** The line a server stopping because its npm process exited writes first. */
+export const PARENT_EXITED_LINE = 'chatkeep serve: the npm process that started this server exited; stopping as on SIGTERM';

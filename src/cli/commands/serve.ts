@@ -12,7 +12,7 @@ import { probeListen } from '../listen-probe.js';
 import { migrationProgress } from '../migration-progress.js';
 import { parseHost, parseInteger } from '../option-parsers.js';
 import type { Output } from '../output.js';
-import { listenOrExplain, logListening, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
+import { listenOrExplain, logListening, PARENT_EXITED_LINE, printBanner, serverOptionsFrom, shutdownSignal, type ServeOptions } from '../serve-setup.js';
 
 export { DEMO_USER } from '../demo-key.js';
 
@@ -159,7 +159,7 @@ async function serveOneProcess(output: Output, options: ServeOptions, storeOptio
     await printBanner(output, store, address, serverOptions, { workers: 1, demoKey: wantsDemoKey(options, install.installed()) });
     output.line('Stop with Ctrl-C or SIGTERM: in-flight turns finish first.');
     logListening(server.app, address);
-    await stop;
+    if ((await stop) === 'parent exited') output.warn(PARENT_EXITED_LINE);
     output.warn('chatkeep serve: draining in-flight turns…');
     const { finishedInFlight } = await server.close();
     output.warn(finishedInFlight ? 'chatkeep serve: stopped; every in-flight turn finished' : 'chatkeep serve: stopped; turns still running after the grace period were aborted (nothing of them stored)');
