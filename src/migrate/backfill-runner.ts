@@ -47,7 +47,9 @@ const EXTRA_CONNECTION_WAIT_MS = 1000;
 export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Promise<number> {
   const keys = step.key.map((k) => sql.id(k));
   const table = sql.raw(step.table);
-  const batchSize = step.batchSize ?? 1000;
+  // A whole number of rows: it becomes an OFFSET, which a fraction would
+  // fail only once the migration's earlier phases have committed.
+  const batchSize = Math.max(1, Math.floor(step.batchSize ?? 1000));
   const keyText = sql.join(keys.map((k) => sql`${k}::text`));
   const tuple = (values: readonly string[]) => sql`(${sql.join(values.map((v) => sql`${v}`))})`;
   const ledger = new BackfillLedger(ctx.resumeFrom);
@@ -103,16 +105,22 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
       const where: RawBuilder<unknown> = sql`(${sql.raw(step.where)})
         ${after === undefined ? sql`` : sql`and (${sql.join(keys)}) > ${tuple(after)}`}
         ${upper === undefined ? sql`` : sql`and (${sql.join(keys)}) <= ${tuple(upper)}`}`;
-      let release: (() => void) | undefined;
-      try {
-        const batch = await withLockRetry(
-          () =>
+      // Each attempt lets the journal lock go as soon as its transaction has
+      // committed (or failed). Held across the pause below, it would keep the
+      // other workers' batches waiting inside their transactions, their rows
+      // locked and the application's writes to them stalled for the whole
+      // pause; kept by an attempt that lock_timeout cut short, the retry
+      // would wait for itself forever.
+      const batch = await withLockRetry(
+        async () => {
+          let release: (() => void) | undefined;
+          try {
             // READ COMMITTED whatever the connection defaults to: an UPDATE
             // meeting a row changed meanwhile then re-checks `where` and
             // `set` on the new version. Under a REPEATABLE READ default (a
             // host's own pool) it fails with 40001 instead, and a backfill of
             // a busy table fails again on every run.
-            conn.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+            const done = await conn.transaction().setIsolationLevel('read committed').execute(async (trx) => {
               await sql`select set_config('lock_timeout', ${ctx.lockTimeout}, true),
                                set_config('statement_timeout', ${ctx.statementTimeout}, true),
                                set_config('synchronous_commit', 'off', true)
@@ -136,15 +144,17 @@ export async function runBackfill(step: BackfillStep, ctx: BackfillContext): Pro
               const progress = ledger.progressWith(range.index, end, n);
               if (progress.lastKey !== undefined) await ctx.journal.write(trx, ctx.key, false, progress);
               return { n, end };
-            }),
-          { onRetry: ctx.onLockRetry },
-        );
-        ledger.committed(range.index, batch.end, batch.n);
-        if (batch.n > 0) report();
-        await pace(batch.n);
-      } finally {
-        release?.();
-      }
+            });
+            ledger.committed(range.index, done.end, done.n);
+            return done;
+          } finally {
+            release?.();
+          }
+        },
+        { onRetry: ctx.onLockRetry },
+      );
+      if (batch.n > 0) report();
+      await pace(batch.n);
     }
   }
 

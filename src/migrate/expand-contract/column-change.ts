@@ -63,13 +63,23 @@ export interface ColumnChange {
  */
 const SQL_TYPE = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?( [a-z_][a-z0-9_]*)*( ?\( ?\d+ ?(, ?\d+ ?)?\))?( with(out)? time zone)?(\[\])*$/;
 
+/**
+ * The words a multi-word type name may have after its first
+ * (`double precision`, `character varying`, `timestamp with time zone`,
+ * `interval day to second`). Any other word is not part of a type but of a
+ * column definition (`not null`, `references users`, `generated always as
+ * identity`), which would change what expand's ADD COLUMN does.
+ */
+const TYPE_WORDS = new Set(['precision', 'varying', 'character', 'with', 'without', 'time', 'zone', 'year', 'month', 'day', 'hour', 'minute', 'second', 'to']);
+
 function configError(field: string, message: string): ChatkeepError {
   return new ChatkeepError('CK_CONFIG', `${field}: ${message}`, { field });
 }
 
 function sqlType(field: string, value: unknown): string {
   const normalized = typeof value === 'string' ? value.trim().toLowerCase().replace(/\s+/g, ' ') : value;
-  if (typeof normalized !== 'string' || !SQL_TYPE.test(normalized)) {
+  const words = typeof normalized === 'string' ? normalized.replace(/\(.*\)|\[\]/g, ' ').split(' ').filter((w) => w !== '') : [];
+  if (typeof normalized !== 'string' || !SQL_TYPE.test(normalized) || !words.slice(1).every((w) => TYPE_WORDS.has(w))) {
     throw configError(field, `expected a SQL type such as "text" or "numeric(10,2)", got ${JSON.stringify(value)}`);
   }
   return normalized;
@@ -84,6 +94,28 @@ function conversion(field: string, value: unknown): ColumnConversion {
     throw configError(field, 'must return a SQL expression that uses its argument');
   }
   return value as ColumnConversion;
+}
+
+/**
+ * The backfills' pacing, checked here like the rest of the spec: a value the
+ * backfill cannot run with would otherwise surface only after expand's first
+ * phase (the column and the trigger) has committed, as a SQL error.
+ */
+function pacing(value: unknown): NonNullable<ExpandColumnSpec['backfill']> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) throw configError('expandColumn.backfill', 'expected { batchSize?, rowsPerSecond?, pauseMs? }');
+  const { batchSize, rowsPerSecond, pauseMs } = value as Record<string, unknown>;
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (batchSize !== undefined && !(finite(batchSize) && Number.isInteger(batchSize) && batchSize > 0)) {
+    throw configError('expandColumn.backfill.batchSize', `expected a positive integer, got ${JSON.stringify(batchSize)}`);
+  }
+  if (rowsPerSecond !== undefined && !(finite(rowsPerSecond) && rowsPerSecond > 0)) {
+    throw configError('expandColumn.backfill.rowsPerSecond', `expected a positive number, got ${JSON.stringify(rowsPerSecond)}`);
+  }
+  if (pauseMs !== undefined && !(finite(pauseMs) && pauseMs >= 0)) {
+    throw configError('expandColumn.backfill.pauseMs', `expected a number of milliseconds >= 0, got ${JSON.stringify(pauseMs)}`);
+  }
+  return value as NonNullable<ExpandColumnSpec['backfill']>;
 }
 
 /** A deterministic name of at most 63 bytes: `base`, or its prefix and a hash when too long. */
@@ -141,6 +173,6 @@ export function columnChange(spec: ExpandColumnSpec): ColumnChange {
     convertBack,
     syncName: boundedName(`ck_sync_${table}_${fromColumn}_${toColumn}`),
     index,
-    backfill: spec.backfill ?? {},
+    backfill: pacing(spec.backfill),
   };
 }

@@ -143,7 +143,9 @@ function renderStatements(change: ColumnChange, schema: string, unusedBecause: s
   ];
   const contractDown: MigrationStatement[] = [
     `alter table ${quoted} add column ${oldCol} ${change.from.type}`,
-    ...syncTriggerStatements(change, schema),
+    // New code keeps writing while the old column is refilled: the trigger
+    // must take an empty old column for "not refilled yet", not for a write.
+    ...syncTriggerStatements(change, schema, { refill: 'old' }),
     backfill({
       table,
       key: change.key,

@@ -43,17 +43,38 @@ export function inSync(change: ColumnChange): string {
  *   re-created old column from the new one, never rewrites the new value.
  *   A row still waiting for the backfill is synced by any UPDATE of it.
  *
+ * - **Contract's `down` only** (`refill: 'old'`): an UPDATE that leaves the
+ *   old column NULL, as it was, while the new one holds a value meets a row
+ *   contract's down has not refilled yet (it re-creates the old column
+ *   empty); the old column is set to `convertBack(new)`. Without this, new
+ *   code writing any other column of such a row would take the NULL old
+ *   column for old code's write and wipe the new column, the only copy of
+ *   the value, and the verification (NULL agrees with NULL) would not see
+ *   it. Expand's trigger is rendered without this branch: its SQL is part
+ *   of applied migrations' checksums, and during expand a NULL old column
+ *   beside a non-NULL new one never awaits anything.
+ *
  * Row locks serialise writers of one row, and each trigger run sees the
  * latest committed version as OLD, so concurrent old-code and new-code
  * writes to one row end with the last writer's value on both sides. The
  * function lives in the table's schema, so `DROP SCHEMA` takes it along.
+ * `refill` names the column the backfill that follows fills: `'new'`
+ * (expand, the default) or `'old'` (contract's `down`).
  */
-export function syncTriggerStatements(change: ColumnChange, schema: string): string[] {
+export function syncTriggerStatements(change: ColumnChange, schema: string, options: { readonly refill?: 'new' | 'old' } = {}): string[] {
   const table = `${schema}.${quote(change.table)}`;
   const fn = `${schema}.${quote(change.syncName)}`;
   const oldCol = `NEW.${quote(change.from.column)}`;
   const newCol = `NEW.${quote(change.to.column)}`;
   const prevNew = `OLD.${quote(change.to.column)}`;
+  const prevOld = `OLD.${quote(change.from.column)}`;
+  const refillOld =
+    options.refill === 'old'
+      ? `
+  elsif tg_op = 'UPDATE' and ${oldCol} is null and ${prevOld} is null and ${newCol} is not null then
+    -- the row awaits contract's down, which refills ${change.from.column}: ${change.to.column} is the source
+    ${oldCol} := ${backward(change, newCol)};`
+      : '';
   return [
     `create function ${fn}() returns trigger language plpgsql as $ck_sync$
 begin
@@ -63,7 +84,7 @@ begin
     -- new code wrote ${change.to.column}: it wins
     if ${newCol} is distinct from ${forward(change, oldCol)} then
       ${oldCol} := ${backward(change, newCol)};
-    end if;
+    end if;${refillOld}
   elsif ${oldCol} is distinct from ${backward(change, newCol)} then
     -- old code wrote ${change.from.column} (or the row awaits the backfill)
     ${newCol} := ${forward(change, oldCol)};

@@ -54,7 +54,10 @@ export async function measureInvariant(db: Kysely<any>, invariant: Invariant): P
  * sort, no primary key needed, and no `string_agg` of the whole table
  * (which PostgreSQL caps at 1 GB). Row text depends on session settings
  * (TimeZone, DateStyle, float digits), and a resumed run may compare with a
- * value another session measured, so they are pinned for the query.
+ * value another session measured, so they are pinned for the query. The
+ * row is `(t.*)`, not a bare `t`, which would be the column of a table that
+ * has one named `t` (columns win over the table alias); both render the same
+ * text otherwise, so before-values stored by earlier versions still compare.
  */
 async function tableDigest(db: Kysely<any>, qualified: string): Promise<string> {
   await sql`
@@ -65,7 +68,7 @@ async function tableDigest(db: Kysely<any>, qualified: string): Promise<string> 
     select count(*)::text as n,
            coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text as a,
            coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text as b
-      from (select md5(t::text) as h from ${table(qualified)} t) s`.execute(db);
+      from (select md5((t.*)::text) as h from ${table(qualified)} t) s`.execute(db);
   const { n, a, b } = rows[0]!;
   return `${n}:${createHash('sha256').update(`${n}:${a}:${b}`).digest('hex').slice(0, 16)}`;
 }
