@@ -7,6 +7,7 @@ export interface ConcurrentIndexTarget {
   readonly name: string;
   /** The table as written, quoted for `to_regclass` (so it resolves like the statement does). */
   readonly table: string;
+  readonly unique: boolean;
 }
 
 /**
@@ -24,7 +25,8 @@ export function concurrentIndexTarget(statement: string): ConcurrentIndexTarget 
   const t = statements[0]!.tokens;
   let i = 1;
   if (!isWord(t[0], 'create')) return undefined;
-  if (isWord(t[i], 'unique')) i++;
+  const unique = isWord(t[i], 'unique');
+  if (unique) i++;
   if (!wordsAt(t, i, 'index', 'concurrently')) return undefined;
   i += 2;
   if (wordsAt(t, i, 'if', 'not', 'exists')) i += 3;
@@ -38,5 +40,6 @@ export function concurrentIndexTarget(statement: string): ConcurrentIndexTarget 
     // A name over 63 bytes needs no cutting here: compared as type `name`, it is cut like the index's.
     name: name.value,
     table: table.parts.map((p) => `"${p.replaceAll('"', '""')}"`).join('.'),
+    unique,
   };
 }

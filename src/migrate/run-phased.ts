@@ -218,7 +218,7 @@ async function runOutsideTransaction(
       const target = concurrentIndexTarget(statement);
       const schema = target === undefined ? undefined : await tableSchema(conn, target.table);
       if (target !== undefined && schema !== undefined) {
-        await buildIndexConcurrently(conn, { schema, name: target.name }, statement, {
+        await buildIndexConcurrently(conn, { schema, name: target.name, table: target.table, unique: target.unique }, statement, {
           onLockRetry: events.onLockRetry,
           onRebuild: () => events.onRebuild(target.name),
         });

@@ -51,7 +51,12 @@ export interface ColumnChange {
   readonly to: { readonly column: string; readonly type: string };
   readonly convert: ColumnConversion;
   readonly convertBack: ColumnConversion;
-  /** The trigger's and its function's name (triggers are per table, functions per schema: no clash). */
+  /**
+   * The trigger's and its function's name. Functions are per schema, so two
+   * expands whose table and column names join to the same text (`a_b` + `c`,
+   * `a` + `b_c`) would share it: the second fails loudly (42723, function
+   * exists) and changes nothing. Not renamed: it is part of applied checksums.
+   */
   readonly syncName: string;
   readonly index: { readonly name: string; readonly where?: string } | undefined;
   readonly backfill: NonNullable<ExpandColumnSpec['backfill']>;
