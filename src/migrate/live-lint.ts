@@ -57,7 +57,8 @@ export async function lintAgainstDatabase(
           const rows = sizes.get(table);
           if (rows === undefined && run.emptyByThen(table)) return 0;
           if (rows !== undefined && rows < 0) unanalysed.add(table);
-          return rows === undefined || rows < 0 ? undefined : rows;
+          // Negative stays negative: the size is unknown, but the table exists.
+          return rows;
         },
         columnType: (table, column) => types.get(`${table}.${column}`),
       });

@@ -41,7 +41,11 @@ export type DdlShape =
       readonly table: string | undefined;
     }
   | { readonly kind: 'lock-table'; readonly tables: readonly string[]; readonly mode: string }
-  | { readonly kind: 'set-setting'; readonly name: string; readonly value: string | null }
+  | {
+      readonly kind: 'set-setting';
+      /** `SET`/`RESET` change one setting; `SELECT set_config(…), set_config(…)` may change several. */
+      readonly settings: readonly { readonly name: string; readonly value: string | null }[];
+    }
   | { readonly kind: 'dml'; readonly verb: 'UPDATE' | 'DELETE'; readonly table: string; readonly hasWhere: boolean }
   | { readonly kind: 'other'; readonly keyword: string; readonly concurrently: boolean };
 
@@ -70,7 +74,14 @@ export type AlterAction =
       readonly references: string | undefined;
     }
   | { readonly type: 'drop-column'; readonly column: string; readonly ifExists: boolean }
-  | { readonly type: 'alter-column-type'; readonly column: string; readonly dataType: readonly Token[]; readonly using: boolean }
+  | {
+      readonly type: 'alter-column-type';
+      readonly column: string;
+      readonly dataType: readonly Token[];
+      readonly using: boolean;
+      /** A `COLLATE` clause: a new collation rebuilds the column's indexes even when the type change is free. */
+      readonly collate: boolean;
+    }
   | { readonly type: 'set-not-null'; readonly column: string }
   | { readonly type: 'validate-constraint'; readonly name: string }
   | { readonly type: 'rewrite'; readonly what: string }

@@ -31,10 +31,13 @@ export interface DefaultVolatility {
 
 /** Judges a column default (and its type, for serials) the way PostgreSQL decides on a rewrite. */
 export function defaultVolatility(expr: readonly Token[] | undefined, dataType: readonly Token[]): DefaultVolatility {
-  const serial = dataType.find((t) => t.kind === 'word' && SERIAL_TYPES.has(t.value));
+  // Quoted names count too: PostgreSQL compares the serial type name and
+  // looks up functions after unquoting, so `"serial"` is a serial and
+  // `"gen_random_uuid"()` the volatile function.
+  const serial = dataType.find((t) => isName(t) && SERIAL_TYPES.has(t.value));
   if (serial !== undefined) return { kind: 'volatile', cause: `${serial.value} (nextval)` };
   const calls = (expr ?? []).flatMap((t, k, all) =>
-    t.kind === 'word' && all[k + 1]?.value === '(' && !isTypeName(all, k) ? [t.value] : [],
+    isName(t) && all[k + 1]?.value === '(' && all[k + 1]?.kind === 'op' && !isTypeName(all, k) ? [t.value] : [],
   );
   const volatile = calls.find((c) => VOLATILE.has(c));
   if (volatile !== undefined) return { kind: 'volatile', cause: `${volatile}()` };
@@ -56,4 +59,9 @@ function isTypeName(tokens: readonly Token[], k: number): boolean {
     if (token.kind !== 'word') return false;
   }
   return false;
+}
+
+/** A name, quoted or not (a keyword is never quoted, a function or type name may be). */
+function isName(token: Token): boolean {
+  return token.kind === 'word' || token.kind === 'ident';
 }

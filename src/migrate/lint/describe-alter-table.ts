@@ -62,7 +62,13 @@ export function describeAlterAction(
       const usingAt = findWord(tokens, 'using', typeStart);
       const collateAt = findWord(tokens, 'collate', typeStart);
       const typeEnd = [usingAt, collateAt, tokens.length].filter((k) => k !== -1).reduce((a, b) => Math.min(a, b));
-      return { type: 'alter-column-type', column, dataType: tokens.slice(typeStart, typeEnd), using: usingAt !== -1 };
+      return {
+        type: 'alter-column-type',
+        column,
+        dataType: tokens.slice(typeStart, typeEnd),
+        using: usingAt !== -1,
+        collate: collateAt !== -1,
+      };
     }
     if (wordsAt(tokens, rest, 'set', 'not', 'null')) return { type: 'set-not-null', column };
     return other;

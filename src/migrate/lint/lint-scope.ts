@@ -116,7 +116,16 @@ export class MigrationState implements LintScope {
 
   /** Records what `statement` did, for the statements after it. */
   advance(statement: DdlStatement): void {
-    if (statement.kind === 'create-table') this.#created.add(statement.table);
+    // CREATE TABLE IF NOT EXISTS of a table that already exists is a no-op:
+    // the table keeps its rows and stays visible to the application, so it
+    // must not count as created here (which would silence every later
+    // statement on it, a DROP TABLE included). `tableRows` answers for
+    // existing tables only; a negative estimate is an existing table never
+    // analysed.
+    const exists = (table: string) => this.#options.tableRows?.(table) !== undefined;
+    if (statement.kind === 'create-table' && !(statement.ifNotExists && exists(statement.table))) {
+      this.#created.add(statement.table);
+    }
     if (statement.kind === 'alter-table') {
       for (const action of statement.actions) {
         if (action.type === 'validate-constraint') this.#validated.add(`${statement.table}:${action.name}`);
@@ -126,13 +135,16 @@ export class MigrationState implements LintScope {
       }
     }
     if (statement.kind === 'set-setting') {
-      // RESET (and SET … TO DEFAULT) go back to the server's default, not to
-      // the runner's SET LOCAL value: 0, wait forever, unless postgresql.conf
-      // says otherwise.
-      const ms =
-        statement.value === null || statement.value === 'default' ? 0 : durationMs(statement.value);
-      if (statement.name === 'lock_timeout') this.#lockTimeoutMs = ms;
-      if (statement.name === 'statement_timeout') this.#statementTimeoutMs = ms;
+      for (const { name, value } of statement.settings) {
+        // RESET (and SET … TO DEFAULT) go back to the server's default, not to
+        // the runner's SET LOCAL value: 0, wait forever, unless postgresql.conf
+        // says otherwise.
+        const ms = value === null || value === 'default' ? 0 : durationMs(value);
+        // RESET ALL resets both (a SET ALL does not exist).
+        const all = name === 'all' && value === null;
+        if (all || name === 'lock_timeout') this.#lockTimeoutMs = ms;
+        if (all || name === 'statement_timeout') this.#statementTimeoutMs = ms;
+      }
     }
     // Outside a transaction each statement commits and releases its locks;
     // an entry holding several statements is one implicit transaction.

@@ -4,7 +4,7 @@ import { MigrationState } from './lint-scope.js';
 import { MIGRATION_RULES, RULE_IDS, STATEMENT_RULES } from './rules/index.js';
 import type { LintOptions, RunnerSettings } from './runner-settings.js';
 import { splitStatements } from './split-statements.js';
-import { readSuppressions } from './suppression.js';
+import { misplacedDirectives, readSuppressions } from './suppression.js';
 
 /**
  * Lints SQL statements (one migration direction, in order) as the runner
@@ -86,7 +86,7 @@ export function lintEntries(
     for (const statement of entry.statements) {
       const ddl = describeStatement(statement, defaultSchema);
       const { rules: ignored, fixes, problems } = readSuppressions(statement.leadingComments, RULE_IDS);
-      for (const problem of problems) {
+      for (const problem of [...problems, ...misplacedDirectives(statement.trailingComments)]) {
         findings.push({ rule: MIGRATION_RULES.lintIgnoreInvalid.id, statementIndex: index, ...problem });
       }
       for (const rule of STATEMENT_RULES) {

@@ -17,9 +17,11 @@ export interface RunnerSettings {
 export interface LintOptions {
   /**
    * Estimated rows of an existing table, keyed `schema.table` (e.g. from
-   * `pg_class.reltuples`); undefined (or negative, PostgreSQL's "never
-   * analysed") when unknown. Without it, size-dependent rules warn instead of
-   * deciding.
+   * `pg_class.reltuples`); negative (PostgreSQL's "never analysed") when the
+   * table exists but its size is unknown; undefined when it does not exist
+   * or nothing is known. Without it, size-dependent rules warn instead of
+   * deciding. A defined answer also tells the lint the table exists, so a
+   * `CREATE TABLE IF NOT EXISTS` of it creates nothing.
    */
   readonly tableRows?: (qualifiedTable: string) => number | undefined;
   /**

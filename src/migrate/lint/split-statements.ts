@@ -7,6 +7,13 @@ export interface SqlStatement {
   readonly tokens: readonly Token[];
   /** Comments between the previous statement's end and this statement's first token. */
   readonly leadingComments: readonly SqlComment[];
+  /**
+   * Comments after this statement on the line it ends on (`…; -- note`).
+   * They read as belonging to this statement, so they are not the next
+   * statement's leading comments: a suppression there would silence the
+   * statement below it.
+   */
+  readonly trailingComments: readonly SqlComment[];
   /** True when the entry holds more than one statement (simple-protocol implicit transaction). */
   readonly sharesEntry: boolean;
 }
@@ -45,12 +52,27 @@ export function splitStatements(sql: string, index: number): SplitEntry {
   }
   if (current.length > 0) groups.push(current);
 
-  let previousEnd = 0;
-  const statements = groups.map((group) => {
+  // Comments come in source order, between or inside the groups: one pass
+  // hands each to the statement it belongs to (no rescan per statement).
+  const sameLine = (from: number, to: number) => !sql.slice(from, to).includes('\n');
+  let next = 0;
+  const statements = groups.map((group, g) => {
     const start = group[0]!.start;
-    const leadingComments = comments.filter((c) => c.start >= previousEnd && c.end <= start);
-    previousEnd = group[group.length - 1]!.end;
-    return { index, tokens: group, leadingComments, sharesEntry: groups.length > 1 };
+    const end = group[group.length - 1]!.end;
+    const leadingComments: SqlComment[] = [];
+    for (; next < comments.length && comments[next]!.end <= start; next++) leadingComments.push(comments[next]!);
+    while (next < comments.length && comments[next]!.start < end) next++; // inside the statement
+    // After the statement on its own line, unless a token follows on that
+    // line (`select 1; /* … */ create …` leads the next statement).
+    const following = groups[g + 1]?.[0]?.start ?? sql.length;
+    const trailingComments: SqlComment[] = [];
+    for (; next < comments.length && sameLine(end, comments[next]!.start) && !sameLine(comments[next]!.end, following); next++) {
+      trailingComments.push(comments[next]!);
+    }
+    if (g === groups.length - 1) {
+      for (; next < comments.length && sameLine(end, comments[next]!.start); next++) trailingComments.push(comments[next]!);
+    }
+    return { index, tokens: group, leadingComments, trailingComments, sharesEntry: groups.length > 1 };
   });
   return error === undefined ? { statements } : { statements, error };
 }

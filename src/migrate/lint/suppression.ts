@@ -64,3 +64,19 @@ export function readSuppressions(comments: readonly SqlComment[], knownRules: re
   }
   return { rules, fixes, problems };
 }
+
+/**
+ * `-- lint-ignore:`/`-- lint-fix:` comments written after a statement on its
+ * line (`…; -- lint-ignore: …`). A reader takes them for that statement's,
+ * but only comments before a statement apply to it; rather than silence
+ * the statement below, they apply to nothing and are reported.
+ */
+export function misplacedDirectives(comments: readonly SqlComment[]): RuleFinding[] {
+  return comments
+    .filter((comment) => DIRECTIVE.test(comment.text))
+    .map((comment) => ({
+      severity: 'error' as const,
+      message: `"${comment.text.trim()}" is written after the statement, on its line: it applies to nothing (a lint comment applies to the statement that follows it)`,
+      fix: 'Put the comment on its own line directly before the statement it is about.',
+    }));
+}

@@ -6,7 +6,12 @@
  * manual, "Lexical Structure" (sql-syntax-lexical.html).
  */
 
-/** One lexical token. `value` is lower-cased for words, unescaped for quoted identifiers. */
+import { decodeUnicodeEscapes, foldIdentifier, truncateIdentifier } from './identifier.js';
+
+/**
+ * One lexical token. `value` is folded for words and unescaped for quoted
+ * identifiers, as PostgreSQL stores the name (identifier.ts).
+ */
 export interface Token {
   readonly kind: 'word' | 'ident' | 'string' | 'dollar' | 'number' | 'param' | 'op';
   readonly value: string;
@@ -32,6 +37,8 @@ export interface Tokenized {
 const WORD_START = /[A-Za-z_\u0080-\uffff]/;
 const WORD_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 const OP_CHARS = '+-*/<>=~!@#%^&|`?';
+/** The `UESCAPE 'c'` clause that may follow a `U&` literal, choosing its escape character. */
+const UESCAPE = /^\s*uescape\s*'([^'])'/i;
 /** `$tag$` where tag is empty or an identifier without `$`. */
 const DOLLAR_TAG = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
 
@@ -78,16 +85,20 @@ export function tokenize(sql: string): Tokenized {
       push('string', sql.slice(open + 1, end - 1).replaceAll("''", "'"), i, end);
       i = end;
     } else if ((c === 'U' || c === 'u') && next === '&' && (sql[i + 2] === "'" || sql[i + 2] === '"')) {
+      // Decoded, so U&"\0061pp" names the table app as it does for PostgreSQL.
       const quote = sql[i + 2]!;
       const end = scanQuoted(sql, i + 2, quote, false);
       if (end === -1) return { tokens, comments, error: 'unterminated Unicode literal' };
-      const body = sql.slice(i + 3, end - 1).replaceAll(quote + quote, quote);
-      push(quote === "'" ? 'string' : 'ident', body, i, end);
-      i = end;
+      const uescape = UESCAPE.exec(sql.slice(end, end + 64));
+      const body = decodeUnicodeEscapes(sql.slice(i + 3, end - 1).replaceAll(quote + quote, quote), uescape?.[1]);
+      const stop = end + (uescape?.[0].length ?? 0);
+      if (quote === "'") push('string', body, i, stop);
+      else push('ident', truncateIdentifier(body), i, stop);
+      i = stop;
     } else if (c === '"') {
       const end = scanQuoted(sql, i, '"', false);
       if (end === -1) return { tokens, comments, error: 'unterminated quoted identifier' };
-      push('ident', sql.slice(i + 1, end - 1).replaceAll('""', '"'), i, end);
+      push('ident', truncateIdentifier(sql.slice(i + 1, end - 1).replaceAll('""', '"')), i, end);
       i = end;
     } else if (c === '$') {
       const tag = DOLLAR_TAG.exec(sql.slice(i, i + 64))?.[0];
@@ -105,7 +116,7 @@ export function tokenize(sql: string): Tokenized {
     } else if (WORD_START.test(c)) {
       let j = i + 1;
       while (j < sql.length && WORD_PART.test(sql[j]!)) j++;
-      push('word', sql.slice(i, j).toLowerCase(), i, j);
+      push('word', foldIdentifier(sql.slice(i, j)), i, j);
       i = j;
     } else if (/[0-9]/.test(c) || (c === '.' && next !== undefined && /[0-9]/.test(next))) {
       let j = i + 1;

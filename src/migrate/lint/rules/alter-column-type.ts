@@ -15,7 +15,19 @@ export const alterColumnType: LintRule = {
       const where = `${statement.table}.${action.column} to ${to} (${scope.describeSize(statement.table)})`;
       const fix =
         'Expand/contract: add a new column of the new type, keep it in sync with a trigger, backfill in batches, switch readers, then drop the old column in a later migration. Widening varchar(n) to varchar(m > n) or text, or raising numeric precision, needs no rewrite.';
-      if (!action.using && from !== undefined && isSafeWidening(from, to)) return [];
+      if (!action.using && from !== undefined && isSafeWidening(from, to)) {
+        // The table is not rewritten, but a collation that differs from the
+        // current one makes every index on the column invalid for the new
+        // ordering, so PostgreSQL rebuilds them inside the ALTER (checked on a
+        // real server: the index's relfilenode changes). The lint does not
+        // know the current collation; an unchanged one can be suppressed.
+        if (!action.collate) return [];
+        return finding(
+          severityBySize(size),
+          `ALTER COLUMN ${where} from ${from} with COLLATE: the table is not rewritten, but if the collation changes every index on the column is rebuilt under ACCESS EXCLUSIVE, blocking reads and writes for the whole build`,
+          `If queries only need the new ordering, build an index on (${action.column} COLLATE …) CONCURRENTLY instead of changing the column; otherwise expand/contract with a new column in the new collation. If the collation does not change, suppress with -- lint-ignore: alter-column-type <reason>.`,
+        );
+      }
       if (!action.using && from === undefined && couldBeWidening(to)) {
         const severity = severityBySize(size);
         return finding(
