@@ -1,10 +1,10 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lintMigration, lintStatements, RULE_IDS, type LintOptions, type RunnerSettings } from '../../src/migrate/lint/index.js';
 import type { Migration } from '../../src/migrate/migration.js';
 import { CHATKEEP_MIGRATIONS } from '../../src/schema/migrations.js';
 import { DEFAULT_SCHEMA_SETTINGS, settingsToJson } from '../../src/schema/schema-settings.js';
-import { createPgDatabase, PG_AVAILABLE } from '../support/backends.js';
+import { PG_AVAILABLE } from '../support/backends.js';
+import { usePgClient } from '../support/pg-client-fixture.js';
 
 const TX: RunnerSettings = { transactional: true, lockTimeout: '5s', statementTimeout: '5min' };
 const NO_TX: RunnerSettings = { ...TX, transactional: false };
@@ -366,19 +366,7 @@ describe("lint: chatkeep's own migrations", () => {
 });
 
 describe.skipIf(!PG_AVAILABLE)('lint claims checked on real PostgreSQL (relfilenode changes exactly when the table is rewritten)', () => {
-  let client: pg.Client;
-  let drop: () => Promise<void>;
-  beforeAll(async () => {
-    const db = await createPgDatabase();
-    drop = db.drop;
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    await client.query('create sequence public.lint_seq');
-  });
-  afterAll(async () => {
-    await client?.end();
-    await drop?.();
-  });
+  const pgClient = usePgClient((c) => c.query('create sequence public.lint_seq'));
 
   const claims = [
     { alter: 'add column flag boolean not null default false', rewrites: false },
@@ -392,20 +380,20 @@ describe.skipIf(!PG_AVAILABLE)('lint claims checked on real PostgreSQL (relfilen
   ];
   for (const claim of claims) {
     it(`${claim.alter}: ${claim.rewrites ? 'rewrites' : 'no rewrite'}, as the lint says`, async () => {
-      await client.query('drop table if exists public.lint_probe');
-      await client.query('create table public.lint_probe (id bigint generated always as identity primary key, n integer, title varchar(100))');
-      await client.query(`insert into public.lint_probe (n, title) select g, 'row ' || g from generate_series(1, 1000) g`);
-      await client.query('analyze public.lint_probe');
-      const filenode = async () => (await client.query<{ f: string }>(`select relfilenode::text as f from pg_class where oid = 'public.lint_probe'::regclass`)).rows[0]!.f;
+      await pgClient().query('drop table if exists public.lint_probe');
+      await pgClient().query('create table public.lint_probe (id bigint generated always as identity primary key, n integer, title varchar(100))');
+      await pgClient().query(`insert into public.lint_probe (n, title) select g, 'row ' || g from generate_series(1, 1000) g`);
+      await pgClient().query('analyze public.lint_probe');
+      const filenode = async () => (await pgClient().query<{ f: string }>(`select relfilenode::text as f from pg_class where oid = 'public.lint_probe'::regclass`)).rows[0]!.f;
       const columnTypes = new Map(
-        (await client.query<{ attname: string; t: string }>(`select attname, format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'public.lint_probe'::regclass and attnum > 0`)).rows.map((r) => [r.attname, r.t]),
+        (await pgClient().query<{ attname: string; t: string }>(`select attname, format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'public.lint_probe'::regclass and attnum > 0`)).rows.map((r) => [r.attname, r.t]),
       );
       const sqlText = `alter table public.lint_probe ${claim.alter}`;
       const { findings } = lintStatements([sqlText], TX, { tableRows: () => 1000, columnType: (_t, c) => columnTypes.get(c) });
       const predicted = findings.some((f) => (f.rule === 'add-column-rewrite' || f.rule === 'alter-column-type') && f.severity === 'error');
 
       const before = await filenode();
-      await client.query(sqlText);
+      await pgClient().query(sqlText);
       const rewritten = (await filenode()) !== before;
       expect(rewritten).toBe(claim.rewrites);
       expect(predicted).toBe(claim.rewrites);
@@ -413,11 +401,11 @@ describe.skipIf(!PG_AVAILABLE)('lint claims checked on real PostgreSQL (relfilen
   }
 
   it('ADD COLUMN … CHECK checks every existing row (as add-check-without-not-valid says): one row that breaks it fails the ALTER', async () => {
-    await client.query('drop table if exists public.lint_probe');
-    await client.query('create table public.lint_probe (id bigint primary key, n integer)');
-    await client.query('insert into public.lint_probe select g, g from generate_series(1, 1000) g');
-    await client.query('update public.lint_probe set n = -1 where id = 777');
-    await expect(client.query('alter table public.lint_probe add column m integer default 1 check (m <= n)')).rejects.toThrow(/violated by some row/);
+    await pgClient().query('drop table if exists public.lint_probe');
+    await pgClient().query('create table public.lint_probe (id bigint primary key, n integer)');
+    await pgClient().query('insert into public.lint_probe select g, g from generate_series(1, 1000) g');
+    await pgClient().query('update public.lint_probe set n = -1 where id = 777');
+    await expect(pgClient().query('alter table public.lint_probe add column m integer default 1 check (m <= n)')).rejects.toThrow(/violated by some row/);
   });
 });
 

@@ -1,7 +1,7 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lintStatements, type LintOptions, type RunnerSettings } from '../../src/migrate/lint/index.js';
-import { createPgDatabase, PG_AVAILABLE } from '../support/backends.js';
+import { PG_AVAILABLE } from '../support/backends.js';
+import { usePgClient } from '../support/pg-client-fixture.js';
 
 const TX: RunnerSettings = { transactional: true, lockTimeout: '5s', statementTimeout: '5min' };
 
@@ -44,36 +44,25 @@ describe('review: a quoted function or type name does not hide a per-row default
 });
 
 describe.skipIf(!PG_AVAILABLE)('review: the identifier and default claims above, on real PostgreSQL', () => {
-  let client: pg.Client;
-  let drop: () => Promise<void>;
-  beforeAll(async () => {
-    const db = await createPgDatabase();
-    drop = db.drop;
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-  });
-  afterAll(async () => {
-    await client?.end();
-    await drop?.();
-  });
+  const pgClient = usePgClient();
 
   it('U&, non-ASCII upper case and long names resolve to the names the lint now uses', async () => {
-    await client.query(`create table public.U&"\\0061pp" (id int)`);
-    await client.query('create table public.NOTÉS (id int)');
-    await client.query(`create table public.${'n'.repeat(70)} (id int)`);
-    const { rows } = await client.query<{ relname: string }>(
+    await pgClient().query(`create table public.U&"\\0061pp" (id int)`);
+    await pgClient().query('create table public.NOTÉS (id int)');
+    await pgClient().query(`create table public.${'n'.repeat(70)} (id int)`);
+    const { rows } = await pgClient().query<{ relname: string }>(
       `select relname from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' order by relname`,
     );
     expect(rows.map((r) => r.relname)).toEqual(expect.arrayContaining(['app', 'notÉs', 'n'.repeat(63)]));
   });
 
   it('DEFAULT "gen_random_uuid"() and a "serial" column rewrite the table', async () => {
-    await client.query('create table public.rw (id int)');
-    await client.query('insert into public.rw select generate_series(1, 100)');
-    const filenode = async () => (await client.query<{ f: string }>(`select relfilenode::text as f from pg_class where oid = 'public.rw'::regclass`)).rows[0]!.f;
+    await pgClient().query('create table public.rw (id int)');
+    await pgClient().query('insert into public.rw select generate_series(1, 100)');
+    const filenode = async () => (await pgClient().query<{ f: string }>(`select relfilenode::text as f from pg_class where oid = 'public.rw'::regclass`)).rows[0]!.f;
     for (const alter of ['add column token uuid default "gen_random_uuid"()', 'add column n "serial"']) {
       const before = await filenode();
-      await client.query(`alter table public.rw ${alter}`);
+      await pgClient().query(`alter table public.rw ${alter}`);
       expect(await filenode(), alter).not.toBe(before);
     }
   });

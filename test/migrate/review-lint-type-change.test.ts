@@ -1,7 +1,7 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lintStatements, type LintOptions, type RunnerSettings } from '../../src/migrate/lint/index.js';
-import { createPgDatabase, PG_AVAILABLE } from '../support/backends.js';
+import { PG_AVAILABLE } from '../support/backends.js';
+import { usePgClient } from '../support/pg-client-fixture.js';
 
 const TX: RunnerSettings = { transactional: true, lockTimeout: '5s', statementTimeout: '5min' };
 const TYPES: Readonly<Record<string, string>> = { body: 'text', title: 'character varying(100)' };
@@ -29,27 +29,16 @@ describe('review: ALTER COLUMN … TYPE with COLLATE', () => {
 });
 
 describe.skipIf(!PG_AVAILABLE)('review: COLLATE on a type change, on real PostgreSQL', () => {
-  let client: pg.Client;
-  let drop: () => Promise<void>;
-  beforeAll(async () => {
-    const db = await createPgDatabase();
-    drop = db.drop;
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-  });
-  afterAll(async () => {
-    await client?.end();
-    await drop?.();
-  });
+  const pgClient = usePgClient();
 
   it('text → text COLLATE "C" keeps the table but rebuilds its index', async () => {
-    await client.query('create table public.coll (id int, body text)');
-    await client.query('create index coll_body_idx on public.coll (body)');
-    await client.query(`insert into public.coll select g, g::text from generate_series(1, 1000) g`);
+    await pgClient().query('create table public.coll (id int, body text)');
+    await pgClient().query('create index coll_body_idx on public.coll (body)');
+    await pgClient().query(`insert into public.coll select g, g::text from generate_series(1, 1000) g`);
     const filenode = async (rel: string) =>
-      (await client.query<{ f: string }>(`select relfilenode::text as f from pg_class where oid = '${rel}'::regclass`)).rows[0]!.f;
+      (await pgClient().query<{ f: string }>(`select relfilenode::text as f from pg_class where oid = '${rel}'::regclass`)).rows[0]!.f;
     const [table, index] = [await filenode('public.coll'), await filenode('public.coll_body_idx')];
-    await client.query('alter table public.coll alter column body type text collate "C"');
+    await pgClient().query('alter table public.coll alter column body type text collate "C"');
     expect(await filenode('public.coll')).toBe(table);
     expect(await filenode('public.coll_body_idx')).not.toBe(index);
   });
