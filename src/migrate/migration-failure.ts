@@ -22,7 +22,7 @@ export function migrationFailure(
 ): ChatkeepError {
   const { version, name } = step.migration;
   const pg = pgErrorFields(cause);
-  const reason = cause instanceof Error ? cause.message : String(cause);
+  const reason = failureReason(cause);
   const where =
     typeof phase === 'number'
       ? `at statement ${phase + 1} of ${statementCount}`
@@ -63,4 +63,20 @@ export function dependentObjects(cause: unknown): string {
   const lines = detail.split('\n').map((line) => line.trim()).filter((line) => line !== '');
   const shown = lines.slice(0, 5).join('; ');
   return ` (${shown}${lines.length > 5 ? `; and ${lines.length - 5} more` : ''}; drop or change them first)`;
+}
+
+/**
+ * The message of a migration's error, as it goes to logs, events and the
+ * migration log table. PostgreSQL's data errors (SQLSTATE class 22) quote
+ * the value that failed: `invalid input syntax for type integer:
+ * "alice@example.com"` is a row's content, which would outlive an erase of
+ * its user in `schema_migrations_log`. That value is cut out
+ * (`… integer: "…"`); the SQLSTATE still says what went wrong, and the
+ * person can find the row with the migration's own SQL. Other classes quote
+ * names (of columns, constraints), never values, and are kept whole.
+ */
+export function failureReason(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (pgErrorFields(cause)?.code?.startsWith('22') !== true) return message;
+  return message.replace(/"[\s\S]*"/, '"…"');
 }

@@ -27,6 +27,7 @@ import {
   type ResolvedMigratorOptions,
 } from './migrator-options.js';
 import type { PlannedMigration, PlanOptions } from './planned-migration.js';
+import { failureReason } from './migration-failure.js';
 import { renderMigration } from './render-migration.js';
 import { hasSteps, runnableStatements, statementText, type MigrationStatement } from './steps.js';
 import {
@@ -534,7 +535,7 @@ function asChatkeepError(error: unknown): ChatkeepError {
   if (error instanceof ChatkeepError) return error;
   const wrapped = wrapDriverError(error);
   if (wrapped instanceof ChatkeepError && wrapped.code === 'CK_DB_UNAVAILABLE') return wrapped;
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = failureReason(error);
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && UNREACHABLE.has(code)) {
     return new ChatkeepError(

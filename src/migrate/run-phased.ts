@@ -5,7 +5,7 @@ import type { Bookkeeping } from './bookkeeping.js';
 import { buildIndexConcurrently, runConcurrentIndex } from './concurrent-index-runner.js';
 import { concurrentIndexTarget } from './concurrent-index-statement.js';
 import { isInvariantFailure } from './invariants/invariant-failure.js';
-import { dependentObjects } from './migration-failure.js';
+import { dependentObjects, failureReason } from './migration-failure.js';
 import { withLockRetry } from './lock-retry.js';
 import type { MigrationEvent } from './migration-event.js';
 import { groupPhases, phaseChecksum, type Phase } from './phases.js';
@@ -258,7 +258,7 @@ function describe(phase: Phase): string {
 function phaseFailure(step: RenderedStep, phase: number, phases: number, cause: unknown): ChatkeepError {
   const { version, name } = step.migration;
   const pg = pgErrorFields(cause);
-  const reason = cause instanceof Error ? cause.message : String(cause);
+  const reason = failureReason(cause);
   // A non-transactional migration of plain SQL runs one statement per phase
   // (runnableStatements): its author wrote statements, so name them.
   const unit = step.statements.every((s) => typeof s !== 'string' && s.kind === 'non-transactional' && s.statements.length === 1) ? 'statement' : 'phase';
