@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ChatkeepError } from '../../errors/index.js';
 import { assertIdentifier } from '../identifier.js';
+import { canonicalType } from './type-names.js';
 
 /**
  * Turns a SQL reference to one side's value into the other side's value.
@@ -156,7 +157,7 @@ export function columnChange(spec: ExpandColumnSpec): ColumnChange {
     // transition, and so does new code, so each side must be derivable.
     convert = conversion(f('convert'), spec.convert);
     convertBack = conversion(f('convertBack'), spec.convertBack);
-  } else if (toType !== fromType) {
+  } else if (canonicalType(toType) !== canonicalType(fromType)) {
     throw configError(f('convert'), `the type changes (${fromType} → ${toType}): convert and convertBack are required`);
   }
   let index: ColumnChange['index'];
