@@ -1,5 +1,6 @@
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { ChatkeepError } from '../errors/index.js';
 import { ParamsCheckingTransport } from './params-check.js';
 import { DrainingTransport } from './draining-transport.js';
 import { buildMcpServer, type McpServerOptions } from './mcp-server.js';
@@ -17,9 +18,12 @@ export interface ServeStdioOptions extends McpServerOptions {
   readonly signal?: AbortSignal;
   /** How long stopping waits for calls already received to be answered (default 30 s). */
   readonly drainMs?: number;
+  /** The longest stdin line (one JSON-RPC message) read, in bytes (default 1 MiB, the HTTP front door's body limit); a longer one is dropped and answered with error -32600. */
+  readonly maxLineBytes?: number;
 }
 
 const DEFAULT_DRAIN_MS = 30_000;
+const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
 /**
  * Serves the task tools for one user over stdio (newline-delimited JSON-RPC
@@ -34,11 +38,19 @@ const DEFAULT_DRAIN_MS = 30_000;
  */
 export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   const stdin = options.stdin ?? process.stdin;
-  const input = newlineTerminated(stdin);
+  const stdout = options.stdout ?? process.stdout;
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
+    throw new ChatkeepError('CK_CONFIG', 'maxLineBytes: a whole number of bytes >= 1', { field: 'maxLineBytes' });
+  }
+  const input = boundedLines(stdin, maxLineBytes, (bytes) => {
+    // JSON-RPC's answer to a request it could not read: id null, Invalid Request.
+    const message = `A line of ${bytes} bytes is longer than the ${maxLineBytes} bytes a message may have; it was dropped`;
+    stdout.write(`${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message } })}\n`);
+    options.onProtocolError?.(Object.assign(new Error(message), { name: 'LineTooLong' }));
+  });
   const server = buildMcpServer(options.tasks, options.userId, options);
-  const draining = new DrainingTransport(
-    new StdioServerTransport(input, options.stdout ?? process.stdout),
-  );
+  const draining = new DrainingTransport(new StdioServerTransport(input, stdout));
   const transport = new ParamsCheckingTransport(draining);
   const done = new Promise<void>((resolve) => {
     transport.onclose = () => resolve();
@@ -62,23 +74,59 @@ export async function serveStdio(options: ServeStdioOptions): Promise<void> {
 }
 
 /**
- * `stdin` with a newline added at its end when its last line has none. The
- * SDK reads a message only when its newline arrives, so a client that
+ * `stdin` cut into lines the SDK can take: a newline added at its end when
+ * its last line has none, and no line longer than `maxLineBytes`.
+ *
+ * The SDK reads a message only when its newline arrives, so a client that
  * closes stdin right after its last message (`printf '%s' "$json" |
  * chatkeep mcp`) would get no answer, and a message cut short by a client
  * dying mid-write would vanish without a trace; terminated, the first is
  * answered and the second reported like any other line that is not MCP.
+ *
+ * The SDK also buffers a line until its newline, without a limit: a client
+ * writing without newlines would grow this process without bound. Past
+ * `maxLineBytes` the line is ended where it is (the SDK reports the cut line
+ * as not MCP), the rest of it up to its newline is dropped, and `oversized`
+ * is told, once per line, with its length.
  */
-function newlineTerminated(stdin: Readable): Transform {
+function boundedLines(stdin: Readable, maxLineBytes: number, oversized: (bytes: number) => void): Transform {
   let endsInNewline = true;
+  // Bytes of the current line passed on, and, once it is too long, all of its bytes seen.
+  let passed = 0;
+  let dropping: number | undefined;
   const input = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       if (chunk.length > 0) endsInNewline = chunk[chunk.length - 1] === 0x0a;
-      callback(null, chunk);
+      const out: Buffer[] = [];
+      for (let start = 0; start < chunk.length; ) {
+        const newline = chunk.indexOf(0x0a, start);
+        const end = newline === -1 ? chunk.length : newline;
+        const piece = chunk.subarray(start, end);
+        if (dropping !== undefined) {
+          dropping += piece.length;
+        } else if (passed + piece.length > maxLineBytes) {
+          const room = maxLineBytes - passed;
+          out.push(piece.subarray(0, room), NEWLINE);
+          dropping = passed + piece.length;
+        } else {
+          out.push(piece);
+          passed += piece.length;
+        }
+        if (newline === -1) break;
+        if (dropping === undefined) out.push(NEWLINE);
+        else oversized(dropping);
+        passed = 0;
+        dropping = undefined;
+        start = newline + 1;
+      }
+      callback(null, Buffer.concat(out));
     },
     flush(callback) {
-      callback(null, endsInNewline ? undefined : '\n');
+      if (dropping !== undefined) oversized(dropping);
+      callback(null, endsInNewline || dropping !== undefined ? undefined : '\n');
     },
   });
   return stdin.pipe(input);
 }
+
+const NEWLINE = Buffer.from('\n');
