@@ -28,6 +28,7 @@ import {
 } from './migrator-options.js';
 import type { PlannedMigration, PlanOptions } from './planned-migration.js';
 import { failureReason } from './migration-failure.js';
+import { groupPhases } from './phases.js';
 import { renderMigration } from './render-migration.js';
 import { hasSteps, runnableStatements, statementText, type MigrationStatement } from './steps.js';
 import {
@@ -347,7 +348,7 @@ export class Migrator {
     let outcome: StepOutcome;
     try {
       const inFlight = phased && (await this.#journal.read(conn, migration.version, direction)).size > 0;
-      await check?.prepare(conn, inFlight);
+      await check?.prepare(conn, inFlight, phased && !inFlight && firstPhaseLeavesNoTrace(step.statements, migration.transactional ?? true));
       outcome = await runStep(conn, step, this.#bookkeeping, {
         journal: this.#journal,
         pool: this.#options.db,
@@ -552,4 +553,19 @@ function asChatkeepError(error: unknown): ChatkeepError {
     state ? { sqlState: state } : {},
     { cause: error },
   );
+}
+
+/**
+ * Whether a phased migration whose journal is empty certainly changed no
+ * data: its first phase commits its work together with its journal entry (a
+ * transaction of SQL, a backfill's batches), changes no rows (an index, a
+ * verify), or both. Then before-values stored by an earlier, failed run
+ * describe a table the application may have changed since, and are measured
+ * again. A first phase outside a transaction may have committed its work
+ * and died before its journal entry: its stored values are kept.
+ */
+function firstPhaseLeavesNoTrace(statements: readonly MigrationStatement[], transactional: boolean): boolean {
+  const first = groupPhases(statements, transactional)[0];
+  if (first === undefined) return true;
+  return first.kind === 'sql' ? first.transactional : first.kind !== 'non-transactional';
 }

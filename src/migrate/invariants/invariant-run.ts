@@ -66,13 +66,15 @@ export class InvariantRun {
    * work is already done (journaled phases): then values that were never
    * stored cannot be measured truthfully any more and those invariants are
    * skipped. Throws CK_MIGRATION_INVARIANT when a value cannot be measured
-   * (nothing of the migration has run at that point).
+   * (nothing of the migration has run at that point). `remeasure`: stored
+   * values are measured again and replaced, because the earlier run that
+   * stored them changed nothing (see the migrator's firstPhaseLeavesNoTrace).
    */
-  async prepare(conn: Kysely<any>, inFlight: boolean): Promise<void> {
+  async prepare(conn: Kysely<any>, inFlight: boolean, remeasure = false): Promise<void> {
     if (!this.#invariants.some(needsBefore)) return;
     if (this.stored) {
       const stored = await this.#baselines.read(conn, this.#migration.version);
-      if (stored !== undefined) {
+      if (stored !== undefined && !remeasure) {
         this.#baseline = { values: stored };
         return;
       }
