@@ -26,6 +26,7 @@ import { streamedTurnRoutes } from './routes/streamed-turn-routes.js';
 import { turnRoutes } from './routes/turn-routes.js';
 import { SERVER_DEFAULTS, type ServerOptions } from './server-options.js';
 import { invalidTrustedProxy } from './trusted-proxies.js';
+import { userRateLimitKey } from './user-rate-limit-key.js';
 
 /** A chatkeep HTTP server, built but not listening (Fastify's testing guide). */
 export interface ChatkeepServer {
@@ -196,7 +197,7 @@ export async function buildServer(store: Store, options: ServerOptions): Promise
     timeWindow: rateLimit.windowMs,
     ...('scope' in rateLimit && rateLimit.scope === 'cluster' ? { store: WorkerRateLimitStore } : {}),
     ...('scope' in rateLimit && rateLimit.scope === 'database' ? { store: databaseRateLimitStore(store.rateLimits) } : {}),
-    keyGenerator: (request) => (request.principal !== undefined ? `user:${request.principal.userId}` : `ip:${addressKey(request.ip)}`),
+    keyGenerator: (request) => (request.principal !== undefined ? userRateLimitKey(request.principal.userId) : `ip:${addressKey(request.ip)}`),
     errorResponseBuilder: (_request, context) =>
       new ChatkeepError('CK_RATE_LIMITED', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}`, {
         retryAfterSeconds: Math.ceil(context.ttl / 1000),

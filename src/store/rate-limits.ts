@@ -36,6 +36,7 @@ export class RateLimits {
   readonly #ctx: StoreContext;
   readonly #hit: HotStatement;
   readonly #prune: HotStatement;
+  readonly #forget: HotStatement;
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -62,6 +63,9 @@ export class RateLimits {
     this.#prune = hotStatement(`with ended as (delete from ${table} where ends_at <= now() returning 1) select count(*)::int as n from ended`, {
       skipsRowScope: true,
     });
+    this.#forget = hotStatement(`with gone as (delete from ${table} where key_hash = $1 returning 1) select count(*)::int as n from gone`, {
+      skipsRowScope: true,
+    });
   }
 
   /**
@@ -74,6 +78,21 @@ export class RateLimits {
     const keyHash = createHash('sha256').update(input.key).digest('hex');
     const [row] = await forAllUsers(this.#ctx, () => this.#ctx.hot<{ hits: number; ttl: number }>(this.#hit, [keyHash, input.windowMs]));
     return { current: Number(row!.hits), ttl: Number(row!.ttl) };
+  }
+
+  /**
+   * Deletes `key`'s window, ended or not; returns whether there was one. The
+   * server calls it when it erases a user: a key `user:<id>` is a plain
+   * SHA-256 of the id, which confirms a guessed id (an e-mail address) to
+   * whoever reads the table, so it must not outlive the erase.
+   * @example await store.rateLimits.forget('user:alice');
+   */
+  async forget(key: string): Promise<boolean> {
+    this.#ctx.assertOpen();
+    const input = parse(hitInput.shape.key, key, 'key');
+    const keyHash = createHash('sha256').update(input).digest('hex');
+    const [row] = await forAllUsers(this.#ctx, () => this.#ctx.hot<{ n: number }>(this.#forget, [keyHash]));
+    return Number(row?.n ?? 0) > 0;
   }
 
   /** Deletes the windows that have ended (the server calls it from its sweeper); returns how many. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { errorResponses } from '../http-schemas.js';
 import { refuseBody } from '../request-validation.js';
 import { actingUser, type App, type RouteContext } from '../route-context.js';
+import { forgetUserRateLimit } from '../user-rate-limit-key.js';
 
 /** The acting user's own account: who am I, my API keys, erase my data (SPEC R-CHAT-5). */
 export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContext): void {
@@ -35,6 +36,7 @@ export function accountRoutes(app: App, { store, schemas: s, auth }: RouteContex
       const report = await store.eraseUser(actingUser(request));
       // The erased keys stop working here at once, not after the API-key cache time.
       auth.forget(actingUser(request));
+      await forgetUserRateLimit(store, actingUser(request));
       return report;
     },
   });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { errorResponses } from '../http-schemas.js';
 import { refuseBody } from '../request-validation.js';
 import type { App, RouteContext } from '../route-context.js';
+import { forgetUserRateLimit } from '../user-rate-limit-key.js';
 
 /**
  * Admin endpoints, behind the admin credential (`adminToken`), never a user
@@ -106,6 +107,7 @@ export function adminRoutes(app: App, { store, schemas: s, auth }: RouteContext)
     handler: async (request) => {
       const report = await store.eraseUser(request.params.userId);
       auth.forget(request.params.userId);
+      await forgetUserRateLimit(store, request.params.userId);
       return report;
     },
   });
