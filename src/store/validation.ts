@@ -68,30 +68,63 @@ function nestingDepth(text: string): number {
  * string is checked for what PostgreSQL's jsonb refuses.
  */
 export function jsonProblem(value: unknown, kind: 'object' | 'array'): string | undefined {
+  return jsonProblemAt(value, kind)?.message;
+}
+
+/** {@link jsonProblem}, with the path of the part at fault (`['a', 0]`) when it is one nested value. */
+export function jsonProblemAt(value: unknown, kind: 'object' | 'array'): { readonly message: string; readonly path: readonly PropertyKey[] } | undefined {
   let bad = false;
+  let notData: { message: string; path: PropertyKey[] } | undefined;
+  // The path of each object visited, so a value that is not data can be named where it sits.
+  const paths = new WeakMap<object, PropertyKey[]>();
   let text: string | undefined;
   try {
-    text = JSON.stringify(value, (key, v: unknown) => {
+    text = JSON.stringify(value, function (this: unknown, key, v: unknown) {
       if (!storable(key) || (typeof v === 'string' && !storable(v))) bad = true;
+      const holder = paths.get(this as object);
+      const path = holder === undefined ? [] : [...holder, Array.isArray(this) ? Number(key) : key];
+      if (typeof v === 'object' && v !== null) paths.set(v, path);
+      notData ??= notJsonData(v, path);
       return v;
     });
   } catch (error) {
     // JSON.stringify recurses: a value nested thousands of levels deep overflows the stack (a RangeError).
-    return error instanceof RangeError && /call stack/i.test(error.message) ? TOO_DEEP : 'expected a JSON-serialisable value';
+    return { message: error instanceof RangeError && /call stack/i.test(error.message) ? TOO_DEEP : 'expected a JSON-serialisable value', path: [] };
   }
-  if (bad) return `keys and strings ${NOT_STORABLE}`;
-  if (text === undefined || !text.startsWith(kind === 'object' ? '{' : '[')) return `expected a JSON ${kind}`;
-  if (text.length > 65_536) return 'must be at most 64 KiB as JSON';
-  if (nestingDepth(text) > MAX_JSON_DEPTH) return TOO_DEEP;
+  if (notData !== undefined) return notData;
+  if (bad) return { message: `keys and strings ${NOT_STORABLE}`, path: [] };
+  if (text === undefined || !text.startsWith(kind === 'object' ? '{' : '[')) return { message: `expected a JSON ${kind}`, path: [] };
+  if (text.length > 65_536) return { message: 'must be at most 64 KiB as JSON', path: [] };
+  if (nestingDepth(text) > MAX_JSON_DEPTH) return { message: TOO_DEEP, path: [] };
   return undefined;
 }
 
+/**
+ * Why `v` (after its `toJSON`) would not survive JSON as itself, or
+ * undefined: JSON.stringify turns a Map, Set or RegExp into `{}`, NaN and
+ * Infinity into `null`, and drops functions and symbols, all without an
+ * error, so what was stored silently differed from what was given.
+ * `undefined` stays allowed: an absent optional field, dropped as JSON does.
+ */
+function notJsonData(v: unknown, path: PropertyKey[]): { message: string; path: PropertyKey[] } | undefined {
+  const received =
+    typeof v === 'function'
+      ? 'a function'
+      : typeof v === 'symbol'
+        ? 'a symbol'
+        : typeof v === 'number' && !Number.isFinite(v)
+          ? String(v)
+          : typeof v === 'object' && v !== null && !Array.isArray(v) && ![Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null)
+            ? `a ${(v as object).constructor?.name || 'non-plain object'}`
+            : undefined;
+  return received === undefined ? undefined : { message: `expected JSON data (an object, array, string, finite number, boolean or null), received ${received}`, path };
+}
 
 /** A zod check that `value` is storable as a JSON `kind` (see jsonProblem). */
 export function jsonCheck(kind: 'object' | 'array') {
   return (value: unknown, ctx: z.RefinementCtx): void => {
-    const problem = jsonProblem(value, kind);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    const problem = jsonProblemAt(value, kind);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem.message, path: [...problem.path] });
   };
 }
 
