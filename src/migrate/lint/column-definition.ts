@@ -1,3 +1,4 @@
+import { userTypeName } from './column-type-name.js';
 import type { ColumnDefinition } from './ddl-statement.js';
 import { isWord, readName, skipParens } from './token-helpers.js';
 import type { Token } from './tokenize.js';
@@ -65,7 +66,7 @@ export function readColumnDefinition(
       i++;
     }
   }
-  return { column: name.value, dataType, defaultExpr, notNull, generated, check, references, buildsIndex };
+  return { column: name.value, dataType, userType: userTypeName(dataType, qualify), defaultExpr, notNull, generated, check, references, buildsIndex };
 }
 
 function endsDefault(tokens: readonly Token[], i: number): boolean {

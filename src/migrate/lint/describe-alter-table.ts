@@ -73,6 +73,10 @@ export function describeAlterAction(
     if (wordsAt(tokens, rest, 'set', 'not', 'null')) return { type: 'set-not-null', column };
     return other;
   }
+  if (wordsAt(tokens, 0, 'attach', 'partition')) {
+    const partition = readName(tokens, 2);
+    if (partition !== undefined) return { type: 'attach-partition', partition: qualify(partition.parts) };
+  }
   if (wordsAt(tokens, 0, 'validate', 'constraint') && tokens[2] !== undefined) {
     return { type: 'validate-constraint', name: tokens[2].value };
   }

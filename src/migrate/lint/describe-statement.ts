@@ -1,7 +1,7 @@
 import { describeAlterAction } from './describe-alter-table.js';
-import type { DdlShape, DdlStatement } from './ddl-statement.js';
+import type { DdlShape, DdlStatement, DmlWrite } from './ddl-statement.js';
 import type { SqlStatement } from './split-statements.js';
-import { findWord, isWord, readName, splitTopLevel, textOf, wordsAt } from './token-helpers.js';
+import { findWord, isWord, readName, skipParens, splitTopLevel, textOf, wordsAt } from './token-helpers.js';
 import type { Token } from './tokenize.js';
 
 /**
@@ -40,7 +40,17 @@ function shapeOf(t: readonly Token[], defaultSchema: string): DdlShape {
         const target = isWord(x, 'references') ? readName(t, k + 1) : undefined;
         return target === undefined ? [] : [qualify(target.parts)];
       });
-      return { kind: 'create-table', table: name.table, ifNotExists, references: [...new Set(references)] };
+      // CREATE TABLE … AS query [WITH [NO] DATA]: `as` at the top level only
+      // there (a generated column's AS sits inside the column list).
+      const withRows = findWord(t, 'as', name.next) !== -1 && !wordsAt(t, t.length - 3, 'with', 'no', 'data');
+      return { kind: 'create-table', table: name.table, ifNotExists, references: [...new Set(references)], withRows };
+    }
+    if (isWord(t[i], 'domain', 'type')) {
+      const name = readName(t, i + 1);
+      if (name === undefined) return other;
+      const domain = isWord(t[i], 'domain');
+      const constrainedDomain = domain && t.some((x, k) => isWord(x, 'check') || (isWord(x, 'not') && isWord(t[k + 1], 'null')));
+      return { kind: 'create-type', type: qualify(name.parts), constrainedDomain };
     }
     if (isWord(t[i], 'unique')) i++;
     if (isWord(t[i], 'index')) {
@@ -79,6 +89,22 @@ function shapeOf(t: readonly Token[], defaultSchema: string): DdlShape {
     }
     const actions = splitTopLevel(t.slice(i)).map((a) => describeAlterAction(a, qualify));
     return { kind: 'alter-table', table: name.table, actions };
+  }
+
+  if (wordsAt(t, 0, 'alter', 'domain')) {
+    const name = readName(t, 2);
+    if (name === undefined) return other;
+    const k = name.next;
+    const notValid = t.some((x, n) => isWord(x, 'not') && isWord(t[n + 1], 'valid'));
+    const checks = isWord(t[k], 'add') && !notValid
+      ? 'add-constraint'
+      : wordsAt(t, k, 'validate', 'constraint')
+        ? 'validate-constraint'
+        : wordsAt(t, k, 'set', 'not', 'null')
+          ? 'set-not-null'
+          : undefined;
+    const constrains = isWord(t[k], 'add') || wordsAt(t, k, 'set', 'not', 'null');
+    return { kind: 'alter-domain', domain: qualify(name.parts), checks, constrains };
   }
 
   if (wordsAt(t, 0, 'drop', 'table')) {
@@ -124,9 +150,17 @@ function shapeOf(t: readonly Token[], defaultSchema: string): DdlShape {
   }
   if (isWord(t[0], 'reindex')) {
     if (t.some((x) => isWord(x, 'concurrently'))) return other;
-    // `REINDEX [(options)] TABLE name`: the option list may sit before TABLE.
-    const table = findWord(t, 'table', 1) !== -1 ? readTail(t, qualify) : undefined;
-    return { kind: 'rewrite-command', command: 'REINDEX', table };
+    // REINDEX [(options)] { INDEX | TABLE | SCHEMA | DATABASE | SYSTEM } [name]:
+    // the option list may sit before the kind.
+    const k = skipParens(t, 1);
+    const kind = t[k]?.value.toUpperCase();
+    if (kind === 'TABLE') return { kind: 'rewrite-command', command: 'REINDEX', table: readTail(t, qualify) };
+    if (kind === 'INDEX' || kind === 'SCHEMA' || kind === 'DATABASE' || kind === 'SYSTEM') {
+      const name = readName(t, k + 1);
+      const named = name === undefined ? undefined : kind === 'INDEX' ? qualify(name.parts) : name.parts.join('.');
+      return { kind: 'rewrite-command', command: 'REINDEX', table: undefined, target: { kind, name: named } };
+    }
+    return { kind: 'rewrite-command', command: 'REINDEX', table: undefined };
   }
 
   if (isWord(t[0], 'lock')) {
@@ -145,12 +179,20 @@ function shapeOf(t: readonly Token[], defaultSchema: string): DdlShape {
     i = isWord(t[1], 'local', 'session') ? 2 : 1;
     const name = t[i]?.value;
     if (name === undefined) return other;
-    if (isWord(t[0], 'reset')) return { kind: 'set-setting', settings: [{ name, value: null }] };
+    if (isWord(t[0], 'reset')) return { kind: 'set-setting', settings: [{ name, value: null, local: false }] };
     const value = t.slice(isWord(t[i + 1], 'to') || t[i + 1]?.value === '=' ? i + 2 : i + 1);
-    return { kind: 'set-setting', settings: [{ name, value: value.map((x) => x.value).join(' ') }] };
+    return { kind: 'set-setting', settings: [{ name, value: value.map((x) => x.value).join(' '), local: isWord(t[1], 'local') }] };
   }
 
   if (isWord(t[0], 'select')) {
+    // SELECT … INTO [TEMP | UNLOGGED] [TABLE] name FROM …: CREATE TABLE AS by another name.
+    const into = findWord(t, 'into', 1);
+    if (into !== -1) {
+      let k = into + 1;
+      while (isWord(t[k], 'temp', 'temporary', 'unlogged', 'global', 'local', 'table')) k++;
+      const name = nameAt(k);
+      if (name !== undefined) return { kind: 'create-table', table: name.table, ifNotExists: false, references: [], withRows: true };
+    }
     // `SELECT set_config('lock_timeout', '0', …)` is SET (LOCAL) by another
     // name; the runner itself sets its timeouts that way. Only a select list
     // of nothing but such calls with one-token arguments counts (it writes
@@ -159,21 +201,52 @@ function shapeOf(t: readonly Token[], defaultSchema: string): DdlShape {
     const calls = splitTopLevel(t.slice(1));
     const settings = calls.flatMap((c) =>
       c.length === 8 && isWord(c[0], 'set_config') && c[1]!.value === '(' && c[2]!.kind === 'string' && c[3]!.value === ',' && c[5]!.value === ',' && c[7]!.value === ')'
-        ? [{ name: c[2]!.value, value: c[4]!.kind === 'string' ? c[4]!.value : `<${c[4]!.value}>` }]
+        ? [{ name: c[2]!.value, value: c[4]!.kind === 'string' ? c[4]!.value : `<${c[4]!.value}>`, local: !isFalse(c[6]!) }]
         : [],
     );
     if (settings.length > 0 && settings.length === calls.length) return { kind: 'set-setting', settings };
   }
 
+  // A data-modifying WITH runs its UPDATE/DELETE like a bare one, and they
+  // may sit in any of its queries or be its main statement.
+  const writes = dmlWrites(t, qualify);
+  if (writes.length > 0) return { kind: 'dml', writes };
+  return other;
+}
+
+/** The UPDATEs and DELETEs of `t`: a bare one, or those of a `WITH` (its queries, nested WITHs, its main statement). */
+function dmlWrites(t: readonly Token[], qualify: (parts: readonly string[]) => string): DmlWrite[] {
   if (isWord(t[0], 'update') || wordsAt(t, 0, 'delete', 'from')) {
     const update = isWord(t[0], 'update');
-    i = update ? 1 : 2;
+    let i = update ? 1 : 2;
     if (isWord(t[i], 'only')) i++;
-    const name = nameAt(i);
-    if (name === undefined) return other;
-    return { kind: 'dml', verb: update ? 'UPDATE' : 'DELETE', table: name.table, hasWhere: findWord(t, 'where', i) !== -1 };
+    const name = readName(t, i);
+    if (name === undefined) return [];
+    return [{ verb: update ? 'UPDATE' : 'DELETE', table: qualify(name.parts), hasWhere: findWord(t, 'where', i) !== -1 }];
   }
-  return other;
+  if (!isWord(t[0], 'with')) return [];
+  // WITH [RECURSIVE] name [(columns)] AS [[NOT] MATERIALIZED] (query) [, …] statement
+  const writes: DmlWrite[] = [];
+  let i = isWord(t[1], 'recursive') ? 2 : 1;
+  for (;;) {
+    i = skipParens(t, i + 1);
+    if (!isWord(t[i], 'as')) return writes;
+    i++;
+    if (isWord(t[i], 'not')) i++;
+    if (isWord(t[i], 'materialized')) i++;
+    const end = skipParens(t, i);
+    if (end === i) return writes;
+    writes.push(...dmlWrites(t.slice(i + 1, end - 1), qualify));
+    i = end;
+    if (t[i]?.value !== ',' || t[i]?.kind !== 'op') break;
+    i++;
+  }
+  return [...writes, ...dmlWrites(t.slice(i), qualify)];
+}
+
+/** Whether `token` is a boolean false as PostgreSQL reads one (`false`, `'f'`, `'off'`, …): set_config's is_local. */
+function isFalse(token: Token): boolean {
+  return isWord(token, 'false') || (token.kind === 'string' && ['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0'].includes(token.value.trim().toLowerCase()));
 }
 
 function findClose(t: readonly Token[], open: number): number {

@@ -1,7 +1,7 @@
 import type { Migration, MigrationContext } from '../migration.js';
 import { renderMigration, type MigrationDirection } from '../render-migration.js';
 import { DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT } from '../run-step.js';
-import { statementText, type MigrationStatement } from '../steps.js';
+import { hasSteps, statementText, type MigrationStatement } from '../steps.js';
 import type { LintFinding, LintReport } from './lint-finding.js';
 import { downAfterPartialUp } from './down-after-partial-up.js';
 import { lintEntries, type LintEntry } from './lint-statements.js';
@@ -72,20 +72,30 @@ export function lintMigration(
  * are not linted: the runner batches the one and only reads with the other.
  */
 function entriesOf(statements: readonly MigrationStatement[], transactional: boolean): LintEntry[] {
+  // Sessions as run-phased.ts scopes the runner's timeouts: each phase run
+  // outside a transaction sets them once for the session, and a plain SET
+  // in it lasts to the phase's end. runnableStatements makes every string of
+  // a `transactional: false` migration without steps a phase of its own; with
+  // steps, a run of strings is one phase (groupPhases).
+  const stringsShareSession = !transactional && hasSteps(statements);
   let transaction = 0;
+  let session = 0;
   let previousWasSql = true;
   return statements.flatMap((statement, index): LintEntry[] => {
     if (typeof statement === 'string') {
       if (!previousWasSql || !transactional) transaction++;
+      if (!previousWasSql || !(transactional || stringsShareSession)) session++;
       previousWasSql = true;
-      return [{ index, sql: statement, transactional, transaction }];
+      return [{ index, sql: statement, transactional, transaction, session }];
     }
     previousWasSql = false;
     switch (statement.kind) {
       case 'concurrent-index':
-        return [{ index, sql: statementText(statement), transactional: false, transaction: ++transaction }];
-      case 'non-transactional':
-        return statement.statements.map((sql) => ({ index, sql, transactional: false, transaction: ++transaction }));
+        return [{ index, sql: statementText(statement), transactional: false, transaction: ++transaction, session: ++session }];
+      case 'non-transactional': {
+        const stepSession = ++session;
+        return statement.statements.map((sql) => ({ index, sql, transactional: false, transaction: ++transaction, session: stepSession }));
+      }
       default:
         return [];
     }

@@ -56,6 +56,13 @@ export interface LintEntry {
   readonly sql: string;
   readonly transactional: boolean;
   readonly transaction: number;
+  /**
+   * Entries with the same `session` run on one connection after one
+   * session-level setting of the runner's timeouts (a non-transactional
+   * phase), so a plain `SET` in one is still in force in the next. Defaults
+   * to `transaction`.
+   */
+  readonly session?: number;
 }
 
 /** {@link lintStatements} for entries that do not all run the same way (a phased migration). */
@@ -70,8 +77,8 @@ export function lintEntries(
   const suppressed: SuppressedFinding[] = [];
   const reportedOnce = new Set<string>();
 
-  for (const { index, sql, transactional, transaction } of entries) {
-    state.enter(transactional, transaction);
+  for (const { index, sql, transactional, transaction, session } of entries) {
+    state.enter(transactional, transaction, session);
     const entry = splitStatements(sql, index);
     if (entry.error !== undefined) {
       findings.push({

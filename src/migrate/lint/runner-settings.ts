@@ -29,6 +29,13 @@ export interface LintOptions {
    * (`character varying(20)`), so a type change can be judged a safe widening.
    */
   readonly columnType?: (qualifiedTable: string, column: string) => string | undefined;
+  /**
+   * Whether an existing type (qualified, as `userType` names it) is a domain
+   * with a CHECK or NOT NULL constraint: true; any other existing type:
+   * false; unknown: undefined. Adding a column of such a domain rewrites the
+   * table (PostgreSQL checks the constraints for every existing row).
+   */
+  readonly constrainedDomain?: (qualifiedType: string) => boolean | undefined;
   /** Which migration function the statements came from; default 'up'. */
   readonly direction?: MigrationDirection;
   /** The schema unqualified table names resolve to; default 'public'. */

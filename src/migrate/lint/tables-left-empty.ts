@@ -51,6 +51,8 @@ export function tableEffects(statements: readonly MigrationStatement[], defaultS
         if (shape.kind === 'create-table') {
           created.add(shape.table);
           if (sql.tokens.some((t) => isWord(t, 'select', 'values', 'execute'))) inserts.add(shape.table);
+          // SELECT … INTO is described as the table it creates, but its query may call code that writes anywhere, like any SELECT.
+          if (isWord(sql.tokens[0], 'select')) mayWriteAnywhere = true;
           continue;
         }
         const target = insertTarget(sql, defaultSchema);

@@ -8,11 +8,23 @@ import type { LintRule } from '../lint-rule.js';
  */
 export const concurrentInTransaction: LintRule = {
   id: 'concurrent-in-transaction',
-  summary: 'CONCURRENTLY inside a transaction (transactional migration, or several statements in one entry) fails with 25001',
+  summary: 'CONCURRENTLY (or REINDEX SCHEMA/DATABASE/SYSTEM) inside a transaction (transactional migration, or several statements in one entry) fails with 25001',
   check(statement, scope) {
     const concurrent =
       ((statement.kind === 'create-index' || statement.kind === 'drop-index') && statement.concurrently) ||
       (statement.kind === 'other' && statement.concurrently && statement.keyword.startsWith('REINDEX'));
+    // REINDEX SCHEMA/DATABASE/SYSTEM commit per table, so PostgreSQL refuses
+    // them in a transaction block like a CONCURRENTLY build (checked on 15).
+    const target = statement.kind === 'rewrite-command' ? statement.target?.kind : undefined;
+    if (target !== undefined && target !== 'INDEX' && (scope.settings.transactional || statement.sharesEntry)) {
+      return [
+        {
+          severity: 'error',
+          message: `REINDEX ${target} ${scope.settings.transactional ? 'in a transactional migration' : 'in a migration entry that holds several statements (one implicit transaction)'}: PostgreSQL refuses it inside a transaction block (SQLSTATE 25001), so the migration always fails`,
+          fix: 'Do not rebuild a whole schema or database in a migration; REINDEX the one index or table CONCURRENTLY, in its own entry of a transactional: false migration.',
+        },
+      ];
+    }
     if (!concurrent) return [];
     if (scope.settings.transactional) {
       return [

@@ -1,3 +1,4 @@
+import type { DdlStatement } from '../ddl-statement.js';
 import { severityBySize, type LintRule } from '../lint-rule.js';
 
 /**
@@ -18,7 +19,7 @@ export const rewriteCommand: LintRule = {
       return [
         {
           severity,
-          message: `${statement.command} ${statement.table ?? '(every table)'}${statement.table === undefined ? '' : ` (${scope.describeSize(statement.table)})`} rewrites ${statement.command === 'REINDEX' ? 'the indexes while blocking writes' : 'the table under ACCESS EXCLUSIVE (no reads or writes)'} for as long as it takes`,
+          message: `${statement.command} ${statement.table === undefined ? whatIsRebuilt(statement.target) : `${statement.table} (${scope.describeSize(statement.table)})`} rewrites ${statement.command === 'REINDEX' ? 'the indexes while blocking writes' : 'the table under ACCESS EXCLUSIVE (no reads or writes)'} for as long as it takes`,
           fix,
         },
       ];
@@ -39,3 +40,19 @@ export const rewriteCommand: LintRule = {
     );
   },
 };
+
+/** What a REINDEX (or a VACUUM FULL / CLUSTER of no one table) rebuilds, for the message. */
+function whatIsRebuilt(target: Extract<DdlStatement, { kind: 'rewrite-command' }>['target']): string {
+  switch (target?.kind) {
+    case 'INDEX':
+      return `INDEX ${target.name ?? ''} (its table's size is unknown to the lint; the index's table is locked SHARE)`;
+    case 'SCHEMA':
+      return `SCHEMA ${target.name ?? ''} (every table in the schema)`;
+    case 'DATABASE':
+      return `DATABASE ${target.name ?? ''} (every table in the database)`.replace('  ', ' ');
+    case 'SYSTEM':
+      return `SYSTEM ${target.name ?? ''} (every system catalogue of the database)`.replace('  ', ' ');
+    default:
+      return '(every table)';
+  }
+}
