@@ -1,47 +1,11 @@
 import { spawn } from 'node:child_process';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { TaskStore, serveStdio } from '../../src/mcp/index.js';
 import { CLI_PATH, assertBuilt, target } from '../cli/cli-process.js';
 import { INITIALIZE, INITIALIZED } from './fixtures/handshake.js';
-import {
-  HOST_SCHEMA,
-  createTodoLocation,
-  withDatabase,
-  type TodoLocation,
-} from './fixtures/todo-location.js';
+import { serveStdioInput } from './fixtures/stdio-input.js';
+import { HOST_SCHEMA, createTodoLocation, type TodoLocation } from './fixtures/todo-location.js';
 
 const line = (message: unknown): string => `${JSON.stringify(message)}\n`;
-
-/** Serves alice over stdio streams fed `input`, then closed; resolves with the answers and the protocol errors reported. */
-async function serveInput(
-  location: TodoLocation,
-  input: string,
-): Promise<{ answers: { id: number; result?: { isError?: boolean } }[]; reported: string[] }> {
-  return withDatabase(location, async (database) => {
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    let out = '';
-    stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const reported: string[] = [];
-    const serving = serveStdio({
-      tasks: new TaskStore(database.db, { hostSchema: HOST_SCHEMA, role: location.role }),
-      userId: 'alice',
-      stdin,
-      stdout,
-      onProtocolError: (error) => reported.push(error.name),
-    });
-    stdin.end(input);
-    await serving;
-    return {
-      answers: out
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => JSON.parse(l) as { id: number; result?: { isError?: boolean } }),
-      reported,
-    };
-  });
-}
 
 /**
  * A client that closes stdin right after its last message without a final
@@ -59,7 +23,7 @@ describe('stdio: the last line before stdin closes has no newline', () => {
   afterAll(() => location?.drop());
 
   it('a complete message is answered', async () => {
-    const { answers } = await serveInput(
+    const { answers } = await serveStdioInput(
       location,
       line(INITIALIZE) +
         line(INITIALIZED) +
@@ -75,7 +39,7 @@ describe('stdio: the last line before stdin closes has no newline', () => {
   });
 
   it('a message cut short is reported, not dropped in silence', async () => {
-    const { answers, reported } = await serveInput(
+    const { answers, reported } = await serveStdioInput(
       location,
       line(INITIALIZE) + line(INITIALIZED) + '{"jsonrpc":"2.0","id":1,"method":"tools/ca',
     );

@@ -2,41 +2,11 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskStore, serveStdio } from '../../src/mcp/index.js';
 import { INITIALIZE, INITIALIZED } from './fixtures/handshake.js';
-import { HOST_SCHEMA, createTodoLocation, withDatabase, type TodoLocation } from './fixtures/todo-location.js';
+import { serveStdioInput } from './fixtures/stdio-input.js';
+import { createTodoLocation, type TodoLocation } from './fixtures/todo-location.js';
 
 const line = (message: unknown): string => `${JSON.stringify(message)}\n`;
 const addTask = (id: number, title: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'add_task', arguments: { title } } });
-
-interface Answer {
-  readonly id: number | null;
-  readonly result?: { isError?: boolean };
-  readonly error?: { code: number; message: string };
-}
-
-/** Serves alice over stdio, writing `input` in `chunkBytes` pieces, then closing stdin. */
-async function serveChunks(location: TodoLocation, input: string, chunkBytes: number, maxLineBytes?: number) {
-  return withDatabase(location, async (database) => {
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    let out = '';
-    stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const reported: string[] = [];
-    const serving = serveStdio({
-      tasks: new TaskStore(database.db, { hostSchema: HOST_SCHEMA, role: location.role }),
-      userId: 'alice',
-      stdin,
-      stdout,
-      onProtocolError: (error) => reported.push(error.name),
-      ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
-    });
-    const bytes = Buffer.from(input);
-    for (let at = 0; at < bytes.length; at += chunkBytes) stdin.write(bytes.subarray(at, at + chunkBytes));
-    stdin.end();
-    await serving;
-    const answers = out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Answer);
-    return { answers, reported };
-  });
-}
 
 /**
  * The SDK's stdio transport buffers a line until its newline, with no limit:
@@ -56,7 +26,7 @@ describe('stdio: a line longer than maxLineBytes', () => {
     ['split over many chunks', 997],
   ])('%s: is answered with -32600 and its length, and the next message is served', async (_how, chunkBytes) => {
     const big = line(addTask(1, 'x'.repeat(10_000)));
-    const { answers, reported } = await serveChunks(location, line(INITIALIZE) + line(INITIALIZED) + big + line(addTask(2, 'after the long line')), chunkBytes, 4096);
+    const { answers, reported } = await serveStdioInput(location, line(INITIALIZE) + line(INITIALIZED) + big + line(addTask(2, 'after the long line')), { chunkBytes, maxLineBytes: 4096 });
     const refused = answers.find((a) => a.id === null);
     expect(refused?.error?.code).toBe(-32600);
     expect(refused?.error?.message).toBe(`A line of ${big.length - 1} bytes is longer than the 4096 bytes a message may have; it was dropped`);
@@ -69,14 +39,14 @@ describe('stdio: a line longer than maxLineBytes', () => {
     const message = addTask(3, '');
     const exact = JSON.stringify({ ...message, params: { ...message.params, arguments: { title: 'y'.repeat(4096 - JSON.stringify(message).length) } } });
     expect(Buffer.byteLength(exact)).toBe(4096);
-    const { answers } = await serveChunks(location, line(INITIALIZE) + line(INITIALIZED) + `${exact}\n`, 1000, 4096);
+    const { answers } = await serveStdioInput(location, line(INITIALIZE) + line(INITIALIZED) + `${exact}\n`, { chunkBytes: 1000, maxLineBytes: 4096 });
     // Read and answered (the tool refuses a title that long: an answer all the same).
     expect(answers.some((a) => a.id === 3)).toBe(true);
     expect(answers.some((a) => a.id === null)).toBe(false);
   });
 
   it('a last line too long, without a newline before stdin closes, is answered the same way', async () => {
-    const { answers } = await serveChunks(location, line(INITIALIZE) + 'z'.repeat(9_000), 500, 4096);
+    const { answers } = await serveStdioInput(location, line(INITIALIZE) + 'z'.repeat(9_000), { chunkBytes: 500, maxLineBytes: 4096 });
     expect(answers.find((a) => a.id === null)?.error?.message).toMatch(/^A line of 9000 bytes/);
   });
 
