@@ -66,8 +66,10 @@ export async function* serverSentData(body: ReadableStream<Uint8Array>): AsyncGe
   yield* take('');
 }
 
+const LINE_BREAK = /[\r\n]/g;
+
+/** The index of the first CR or LF at or after `from`, or -1; scans only up to it (two indexOf calls ran to the end for each line). */
 function firstLineBreak(text: string, from: number): number {
-  const lf = text.indexOf('\n', from);
-  const cr = text.indexOf('\r', from);
-  return lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+  LINE_BREAK.lastIndex = from;
+  return LINE_BREAK.exec(text)?.index ?? -1;
 }

@@ -336,6 +336,12 @@ describe('expandColumn: the spec is validated before anything runs', () => {
     ['a bad key', { key: ['id', 'x y'] }, 'expandColumn.key[1]'],
     ['an empty key', { key: [] }, 'expandColumn.key'],
     ['a bad type', { from: { column: 'title', type: 'text; drop table x' } }, 'expandColumn.from.type'],
+    // Types are interpolated into DDL: a column-definition clause would change what ADD COLUMN does (review-ec-type-check.test.ts).
+    ['a type with an identity clause', { to: { column: 'name', type: 'integer generated always as identity' } }, 'expandColumn.to.type'],
+    ['a type with a foreign key', { to: { column: 'name', type: 'bigint references users' } }, 'expandColumn.to.type'],
+    ['a type with NOT NULL', { to: { column: 'name', type: 'numeric not null' } }, 'expandColumn.to.type'],
+    ['a type with a primary key on the old side', { from: { column: 'title', type: 'integer primary key' } }, 'expandColumn.from.type'],
+    ['a type with a check constraint', { to: { column: 'name', type: 'integer check (1)' } }, 'expandColumn.to.type'],
     ['a type change without conversions', { to: { column: 'name', type: 'varchar(20)' } }, 'expandColumn.convert'],
     ['convert without convertBack', { convert: (v: string) => `upper(${v})` }, 'expandColumn.convertBack'],
     ['a conversion that ignores its input', { convert: () => `'x'`, convertBack: (v: string) => v }, 'expandColumn.convert'],

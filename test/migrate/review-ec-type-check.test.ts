@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ChatkeepError } from '../../src/errors/index.js';
 import { expandColumn, type ExpandColumnSpec } from '../../src/migrate/expand-contract/index.js';
 
 /**
@@ -9,7 +8,9 @@ import { expandColumn, type ExpandColumnSpec } from '../../src/migrate/expand-co
  * an identity clause would change what expand's ADD COLUMN does (a NOT NULL
  * column fails on a populated table; an identity column rewrites it under
  * an exclusive lock; REFERENCES adds a foreign key) and would fail only
- * later, in the casts, once the first phase has committed.
+ * later, in the casts, once the first phase has committed. The refusals are
+ * in expand-contract.test.ts's table of invalid specs; these are the real
+ * multi-word type names the check must keep letting through.
  */
 const base: ExpandColumnSpec = {
   table: 'products',
@@ -19,24 +20,7 @@ const base: ExpandColumnSpec = {
   convertBack: (v) => `round(${v} * 100)`,
 };
 
-describe('expandColumn: types are type names, nothing more', () => {
-  it.each([
-    ['an identity clause', { to: { column: 'price', type: 'integer generated always as identity' } }, 'expandColumn.to.type'],
-    ['a foreign key', { to: { column: 'price', type: 'bigint references users' } }, 'expandColumn.to.type'],
-    ['a NOT NULL constraint', { to: { column: 'price', type: 'numeric not null' } }, 'expandColumn.to.type'],
-    ['a primary key on the old side', { from: { column: 'price_cents', type: 'integer primary key' } }, 'expandColumn.from.type'],
-    ['a check constraint', { to: { column: 'price', type: 'integer check (1)' } }, 'expandColumn.to.type'],
-  ] as const)('refuses a type with %s, with CK_CONFIG naming the field', (_label, patch, field) => {
-    let thrown: unknown;
-    try {
-      expandColumn({ ...base, ...patch } as ExpandColumnSpec);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(ChatkeepError);
-    expect((thrown as ChatkeepError).details).toMatchObject({ field });
-  });
-
+describe('expandColumn: type names of several words still pass the type check', () => {
   it.each([
     'double precision',
     'character varying(20)',
